@@ -1,0 +1,1 @@
+"""firmware_bridge: wire protocol, host link over pyserial, robot client, virtual robot (issue 6)."""

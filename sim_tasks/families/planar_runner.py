@@ -1,0 +1,119 @@
+"""Planar runner: the dm_control cheetah with a payload on its torso, on a slope, tracking a speed.
+
+The CPU workhorse for meta-training benchmarks: 9 dof, 6 torque motors, ~100k raw physics steps/s.
+The slope is a tilt of gravity in the x-z plane, which is physically identical to an incline for a planar
+robot and shows in the IMU the way a real incline does.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dm_control
+import mujoco
+import numpy as np
+
+from sim_tasks.families._readout import action_cost, gravity_in_body, joint_indices, motor_layout_arrays
+from sim_tasks.family import TaskFamily, register_family
+from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
+from sim_tasks.params import ParamSpec, TaskParams
+
+_XML = os.path.join(os.path.dirname(dm_control.__file__), "suite", "cheetah.xml")
+_JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
+_RESET_QPOS_NOISE = 0.1  # rad (m for the root), uniform half-width, as gymnasium's HalfCheetah
+_RESET_QVEL_NOISE = 0.1  # rad/s (m/s), std
+
+
+@register_family
+class PlanarRunnerPayload(TaskFamily):
+    name = "planar_runner"
+    env_id = "sim_tasks/PlanarRunnerPayload-v0"
+    summary = "dm_control cheetah: payload on the torso, slope, ground friction, target speed"
+    sim_dt = 0.01  # s, dm_control's cheetah timestep
+    ctrl_dt = 0.05  # s (20 Hz), as gymnasium's HalfCheetah (frame skip 5)
+    episode_steps = 200  # 10 s
+    n_train = 60
+    n_test = 20
+    ground_geom = "ground"
+    payload_parent = "torso"
+    payload_mount = (0.0, 0.0, 0.06)  # m, on top of the torso capsule
+    params = (
+        ParamSpec(
+            "payload_mass",
+            "kg",
+            allowed=(0.0, 15.0),
+            train=(0.0, 6.0),
+            test_only=((2.5, 3.5), (7.0, 10.0)),
+            doc="added mass on the torso (robot is 14 kg); 7-10 kg is heavier than any training task",
+        ),
+        ParamSpec("payload_com_x", "m", allowed=(-0.3, 0.3), train=(-0.2, 0.2), doc="payload position along the torso"),
+        ParamSpec(
+            "slope",
+            "deg",
+            allowed=(-15.0, 15.0),
+            train=(-6.0, 6.0),
+            test_only=((8.0, 10.0),),
+            doc="incline along the direction of travel, uphill positive",
+        ),
+        ParamSpec("friction", "1", allowed=(0.05, 2.0), train=(0.2, 1.0), default=0.4, doc="ground sliding friction"),
+        ParamSpec("target_velocity", "m/s", allowed=(0.0, 4.0), train=(0.5, 3.0), default=1.5, doc="speed to track"),
+        ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="actuator force multiplier"),
+        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps"),
+        ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
+    )
+    obs_layout = ObsLayout(
+        (
+            ObsSlice("torso_gravity", 2, "1", 0.05, "imu"),  # gravity direction in the torso frame, (x, z)
+            ObsSlice("torso_gyro", 1, "rad/s", 0.2, "imu"),  # pitch rate
+            ObsSlice("torso_velocity", 1, "m/s", 0.1, "state_estimator"),  # forward speed
+            ObsSlice("joint_pos", 6, "rad", 0.01, "encoder"),
+            ObsSlice("joint_vel", 6, "rad/s", 1.5, "encoder"),
+        )
+    )
+    reward_doc = (
+        "-|torso_velocity - target_velocity| - 0.05*|a|^2 (per step); tracking error |torso_velocity - target_velocity|"
+    )
+
+    def base_spec(self) -> mujoco.MjSpec:
+        spec = mujoco.MjSpec.from_file(_XML)
+        # dm_control's 800x800 skybox cube costs ~80 ms per compile and is only visual; 64x64 costs nothing.
+        sky = spec.texture("skybox")
+        sky.width = sky.height = 64
+        return spec
+
+    def action_layout(self, model: mujoco.MjModel) -> ActionLayout:
+        names, lo, hi = motor_layout_arrays(model)
+        n = len(names)
+        return ActionLayout(names, "torque/gear (gear 30-120 N*m)", np.ones(n), np.zeros(n), lo, hi)
+
+    def _indices(self, model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+        # Every model of this family has the same joints and torso id (the payload is a leaf body).
+        if not hasattr(self, "_idx"):
+            qpos, qvel = joint_indices(model, _JOINTS)
+            self._idx = (
+                qpos,
+                qvel,
+                int(model.joint("rootx").dofadr[0]),
+                int(model.joint("rooty").dofadr[0]),
+                model.body("torso").id,
+            )
+        return self._idx
+
+    def reset_state(self, model, data, task, rng):
+        data.qpos[:] = model.qpos0 + rng.uniform(-_RESET_QPOS_NOISE, _RESET_QPOS_NOISE, size=model.nq)
+        data.qvel[:] = _RESET_QVEL_NOISE * rng.standard_normal(model.nv)
+
+    def observe(self, model, data, task: TaskParams) -> np.ndarray:
+        qpos_i, qvel_i, vx_i, wy_i, torso = self._indices(model)
+        obs = np.empty(16)
+        obs[0:2] = gravity_in_body(data, torso)[[0, 2]]
+        obs[2] = data.qvel[wy_i]
+        obs[3] = data.qvel[vx_i]
+        obs[4:10] = data.qpos[qpos_i]
+        obs[10:16] = data.qvel[qvel_i]
+        return obs
+
+    def reward(self, model, data, action, task, before):
+        _, _, vx_i, _, _ = self._indices(model)
+        error = abs(float(data.qvel[vx_i]) - task.target_velocity)
+        return -error - action_cost(action), error

@@ -1,0 +1,239 @@
+"""Task families: a MuJoCo robot plus a distribution over `TaskParams`, with a train and a test split.
+
+A family owns three things, kept apart as in dm_control's suite:
+- the model stage (`build_model`): MjSpec edits for terrain, payload, friction, motor strength;
+- the physics read-outs and task logic (`observe`, `reward`, `terminated`, `reset_state`);
+- the task distribution (`params`, `split`).
+The step loop itself lives in `sim_tasks.sim.TaskSim`, the same for every family.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import mujoco
+import numpy as np
+
+from sim_tasks import model_edit
+from sim_tasks.layout import ActionLayout, ObsLayout
+from sim_tasks.params import PARAM_NAMES, ParamSpec, TaskParamError, TaskParams, TaskSplit, UnknownFamilyError
+
+
+class TaskFamily(ABC):
+    """Base class; subclasses fill the class attributes and the abstract methods."""
+
+    name: ClassVar[str]
+    env_id: ClassVar[str]
+    summary: ClassVar[str]
+    params: ClassVar[tuple[ParamSpec, ...]]
+    obs_layout: ClassVar[ObsLayout]
+    reward_doc: ClassVar[str]
+    sim_dt: ClassVar[float]  # s, physics step
+    ctrl_dt: ClassVar[float]  # s, one env step = ctrl_dt / sim_dt physics steps
+    episode_steps: ClassVar[int]
+    n_train: ClassVar[int]
+    n_test: ClassVar[int]
+    ground_geom: ClassVar[str | None] = None
+    payload_parent: ClassVar[str | None] = None  # body the payload is welded to
+    payload_mount: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.0)  # m, in the parent frame
+
+    # ---- model stage -------------------------------------------------------------------------
+    @abstractmethod
+    def base_spec(self) -> mujoco.MjSpec:
+        """A fresh spec of the robot and its world, nominal parameters."""
+
+    def _frozen_base(self) -> mujoco.MjSpec:
+        """The base spec with its inertials frozen, built once per family instance (copied per task)."""
+        if not hasattr(self, "_base"):
+            spec = self.base_spec()
+            model_edit.freeze_inertials(spec)
+            self._base = spec
+        return self._base
+
+    def edit_spec(self, spec: mujoco.MjSpec, task: TaskParams) -> None:
+        """Family-specific model-stage edits (e.g. terrain); the common ones are in `build_model`."""
+
+    def build_model(self, task: TaskParams) -> mujoco.MjModel:
+        """Compile the model of `task` (validated first, so nothing half-built is left behind)."""
+        task = self.validate(task)
+        spec = self._frozen_base().copy()
+        spec.option.timestep = self.sim_dt
+        if self.payload_parent is not None:
+            com = np.array([task.payload_com_x, task.payload_com_y, task.payload_com_z])
+            model_edit.add_payload(spec, self.payload_parent, np.array(self.payload_mount), task.payload_mass, com)
+        if self.ground_geom is not None and self.has_param("friction"):
+            model_edit.set_ground_friction(spec, self.ground_geom, task.friction)
+        if self.has_param("motor_strength"):
+            model_edit.scale_motor_strength(spec, task.motor_strength)
+        if self.has_param("slope"):
+            spec.option.gravity = model_edit.slope_gravity(task.slope)
+        self.edit_spec(spec, task)
+        return spec.compile()
+
+    @abstractmethod
+    def action_layout(self, model: mujoco.MjModel) -> ActionLayout:
+        """How a policy action in [-1, 1]^n maps to `data.ctrl`."""
+
+    # ---- episode stage: physics read-outs and task logic ----------------------------------------
+    @abstractmethod
+    def reset_state(self, model: mujoco.MjModel, data: mujoco.MjData, task: TaskParams, rng: np.random.Generator) -> None:
+        """Set the initial state of an episode in `data` (no recompile)."""
+
+    @abstractmethod
+    def observe(self, model: mujoco.MjModel, data: mujoco.MjData, task: TaskParams) -> np.ndarray:
+        """Noise-free observation in `obs_layout`, shape (obs_layout.dim,), float64."""
+
+    @abstractmethod
+    def reward(
+        self, model: mujoco.MjModel, data: mujoco.MjData, action: np.ndarray, task: TaskParams, before: Any
+    ) -> tuple[float, float]:
+        """(reward, tracking error) after a step; both from robot-side signals only.
+
+        `before` is what `before_step` returned for this step (per-sim state lives in the sim, not here).
+        """
+
+    def terminated(self, model: mujoco.MjModel, data: mujoco.MjData) -> bool:
+        """True when the episode must end early (a fall)."""
+        return False
+
+    def before_step(self, data: mujoco.MjData) -> Any:
+        """Called before the physics of one env step; its return value reaches `reward` as `before`."""
+        return None
+
+    # ---- the task distribution ---------------------------------------------------------------
+    @property
+    def substeps(self) -> int:
+        return round(self.ctrl_dt / self.sim_dt)
+
+    def has_param(self, name: str) -> bool:
+        return any(p.name == name for p in self.params)
+
+    def spec_of(self, name: str) -> ParamSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise TaskParamError(f"family {self.name!r} does not vary {name!r}; it varies {[p.name for p in self.params]}")
+
+    def default_task(self) -> TaskParams:
+        return TaskParams(family=self.name, **{p.name: (int(p.default) if p.is_int else p.default) for p in self.params})
+
+    def validate(self, task: TaskParams) -> TaskParams:
+        """Return `task` if it belongs to this family and every value is in range; raise naming the value."""
+        if not isinstance(task, TaskParams):
+            raise TaskParamError(f"expected TaskParams, got {type(task).__name__}")
+        if task.family != self.name:
+            raise TaskParamError(f"task is for family {task.family!r}, not {self.name!r}")
+        varied = {p.name: p for p in self.params}
+        nominal = TaskParams(family=self.name)
+        for name in PARAM_NAMES:
+            value = getattr(task, name)
+            if name in varied:
+                varied[name].check(value)
+            elif name != "terrain_seed" and value != getattr(nominal, name):
+                raise TaskParamError(
+                    f"family {self.name!r} does not vary {name}; it must stay {getattr(nominal, name)}, got {value}"
+                )
+        return task
+
+    def task_from_json(self, text: str) -> TaskParams:
+        return self.validate(TaskParams.from_json(text))
+
+    def task_vector(self, task: TaskParams) -> np.ndarray:
+        """The varied parameters in declared order, shape (len(params),), float32: the oracle's input."""
+        return np.array([getattr(task, p.name) for p in self.params], dtype=np.float32)
+
+    def sample_train_task(self, rng: np.random.Generator) -> TaskParams:
+        values = {p.name: p.sample_train(rng) for p in self.params}
+        if self.has_param("roughness"):
+            values["terrain_seed"] = int(rng.integers(0, 2**31 - 1))
+        return TaskParams(family=self.name, **values)
+
+    def sample_test_task(self, rng: np.random.Generator) -> TaskParams:
+        """A training-like task with one held-out axis moved into its test-only region."""
+        held = [p for p in self.params if p.test_only]
+        task = self.sample_train_task(rng)
+        if not held:
+            return task
+        axis = held[int(rng.integers(len(held)))]
+        return task.replace(**{axis.name: axis.sample_test_only(rng)})
+
+    def split(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> TaskSplit:
+        """Deterministic train/test tasks for `seed`; no test task equals a training task."""
+        rng = np.random.default_rng(seed)
+        n_train = self.n_train if n_train is None else n_train
+        n_test = self.n_test if n_test is None else n_test
+        train = tuple(self.sample_train_task(rng) for _ in range(n_train))
+        seen = set(train)
+        test: list[TaskParams] = []
+        while len(test) < n_test:
+            task = self.sample_test_task(rng)
+            if task not in seen:
+                test.append(task)
+                seen.add(task)
+        return TaskSplit(family=self.name, seed=seed, train=train, test=tuple(test))
+
+    def holdout_regions(self, task: TaskParams) -> dict[str, str]:
+        """Which held-out regions `task` lies in: {param: "interpolation" | "extrapolation"}."""
+        out = {}
+        for p in self.params:
+            value = getattr(task, p.name)
+            if p._in_test_only(value):
+                lo, hi = p.train
+                out[p.name] = "interpolation" if lo <= value <= hi else "extrapolation"
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Everything `robot-meta tasks` shows about the family, JSON-ready."""
+        model = self.build_model(self.default_task())
+        split = self.split()
+        return {
+            "name": self.name,
+            "env_id": self.env_id,
+            "summary": self.summary,
+            "sim_dt": self.sim_dt,
+            "ctrl_dt": self.ctrl_dt,
+            "episode_steps": self.episode_steps,
+            "observation": self.obs_layout.to_dict(),
+            "obs_dim": self.obs_layout.dim,
+            "action": self.action_layout(model).to_dict(),
+            "reward": self.reward_doc,
+            "params": [
+                {
+                    "name": p.name,
+                    "unit": p.unit,
+                    "allowed": list(p.allowed),
+                    "train": list(p.train),
+                    "test_only": [list(i) for i in p.test_only],
+                    "default": p.default,
+                    "doc": p.doc,
+                }
+                for p in self.params
+            ],
+            "split": {"seed": split.seed, "n_train": len(split.train), "n_test": len(split.test)},
+        }
+
+
+_REGISTRY: dict[str, type[TaskFamily]] = {}
+
+
+def register_family(cls: type[TaskFamily]) -> type[TaskFamily]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def family_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_family(name: str) -> TaskFamily:
+    """The family called `name`; raises `UnknownFamilyError` listing the known names."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise UnknownFamilyError(f"unknown task family {name!r}; known families: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def _load_builtin() -> None:
+    from sim_tasks import families  # noqa: F401  (registers on import)
