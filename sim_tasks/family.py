@@ -34,6 +34,7 @@ class TaskFamily(ABC):
     episode_steps: ClassVar[int]
     n_train: ClassVar[int]
     n_test: ClassVar[int]
+    default_split_seed: ClassVar[int] = 0
     ground_geom: ClassVar[str | None] = None
     payload_parent: ClassVar[str | None] = None  # body the payload is welded to
     payload_mount: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.0)  # m, in the parent frame
@@ -158,8 +159,9 @@ class TaskFamily(ABC):
         axis = held[int(rng.integers(len(held)))]
         return task.replace(**{axis.name: axis.sample_test_only(rng)})
 
-    def split(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> TaskSplit:
-        """Deterministic train/test tasks for `seed`; no test task equals a training task."""
+    def split(self, seed: int | None = None, n_train: int | None = None, n_test: int | None = None) -> TaskSplit:
+        """Deterministic train/test tasks for `seed` (the family's default when None); disjoint."""
+        seed = self.default_split_seed if seed is None else seed
         rng = np.random.default_rng(seed)
         n_train = self.n_train if n_train is None else n_train
         n_test = self.n_test if n_test is None else n_test

@@ -2,9 +2,9 @@
 
 gymnasium's HalfCheetah-v5 model and observation (17: qpos without root x, and qvel), frame skip 5 at
 0.01 s, 200-step episodes; the goal velocity v_goal ~ U(0, 3) is hidden from the policy and defines the
-reward -|v - v_goal| - 0.05 |a|^2 with v the root's x displacement over the control step. Tasks: 130
-goal velocities drawn from one seeded generator, the first 100 for training and the last 30 for testing,
-as oyster's `HalfCheetahVelEnv` + `sample_tasks`. Unlike the other families, its observation holds the
+reward -|v - v_goal| - 0.05 |a|^2 with v the root's x displacement over the control step. Tasks: with the
+default split seed, exactly oyster's: `RandomState(1337).uniform(0, 3, 130)`, the first 100 for training
+and the last 30 for evaluation (`rlkit/envs/half_cheetah_vel.py`, `launch_experiment.py`). Unlike the other families, its observation holds the
 root height and angle (the benchmark's convention, not a robot-side signal).
 """
 
@@ -35,6 +35,7 @@ class HalfCheetahVel(TaskFamily):
     episode_steps = 200
     n_train = 100
     n_test = 30
+    default_split_seed = 1337  # oyster's fixed seed
     params = (ParamSpec("target_velocity", "m/s", allowed=(0.0, 3.0), train=(0.0, 3.0), default=1.5, doc="goal speed"),)
     obs_layout = ObsLayout(
         (
@@ -57,11 +58,12 @@ class HalfCheetahVel(TaskFamily):
         n = len(names)
         return ActionLayout(names, "torque/gear (gear 60-120 N*m)", np.ones(n), np.zeros(n), lo, hi)
 
-    def split(self, seed: int = 0, n_train: int | None = None, n_test: int | None = None) -> TaskSplit:
+    def split(self, seed: int | None = None, n_train: int | None = None, n_test: int | None = None) -> TaskSplit:
+        seed = self.default_split_seed if seed is None else seed
         n_train = self.n_train if n_train is None else n_train
         n_test = self.n_test if n_test is None else n_test
-        rng = np.random.default_rng(seed)
-        velocities = rng.uniform(0.0, 3.0, size=n_train + n_test)
+        # A legacy RandomState on purpose: with seed 1337 it reproduces oyster's task list value for value.
+        velocities = np.random.RandomState(seed).uniform(0.0, 3.0, size=n_train + n_test)
         tasks = [TaskParams(family=self.name, target_velocity=float(v)) for v in velocities]
         return TaskSplit(family=self.name, seed=seed, train=tuple(tasks[:n_train]), test=tuple(tasks[n_train:]))
 

@@ -130,7 +130,7 @@ class QuadrupedTerrain(TaskFamily):
         return self._idx
 
     def reset_state(self, model, data, task, rng):
-        qpos_i, qvel_i, _ = self._indices(model)
+        qpos_i, _, _ = self._indices(model)
         data.qpos[0:3] = [0.0, 0.0, STAND_HEIGHT + task.roughness]
         data.qpos[3:7] = [1.0, 0.0, 0.0, 0.0]
         data.qpos[qpos_i] = DEFAULT_POSE + rng.uniform(-0.05, 0.05, size=12)

@@ -1,0 +1,232 @@
+"""`robot-meta`: the command line, and the only place that wires the packages together.
+
+Every subcommand imports what it needs lazily, so `robot-meta --help` is instant. With `--json` a
+subcommand prints exactly one JSON object on stdout and sends human text to stderr. Exit codes: 0 ok,
+2 usage or input error (one line on stderr naming the bad value), 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or input; reported on one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse prints the whole usage block before it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
+    """One JSON object on stdout with --json (human text on stderr), else the human text on stdout."""
+    if getattr(args, "json", False):
+        print(human, file=sys.stderr)
+        print(json.dumps(payload, indent=None, sort_keys=False))
+    else:
+        print(human)
+
+
+# ---- tasks ---------------------------------------------------------------------------------------
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from sim_tasks import TaskParams, family_names, get_family
+
+    if args.check:
+        text = sys.stdin.read() if args.check == "-" else _read_text(args.check)
+        task = TaskParams.from_json(text)
+        fam = get_family(task.family)
+        fam.validate(task)
+        regions = fam.holdout_regions(task)
+        human = (
+            f"valid {fam.name} task; varied parameters {fam.task_vector(task).tolist()}; held-out regions: {regions or 'none'}"
+        )
+        _emit(args, {"valid": True, "task": task.to_dict(), "holdout_regions": regions}, human)
+        return EXIT_OK
+    names = [args.name] if args.name else family_names()
+    described = [get_family(n).describe() for n in names]
+    if args.name:
+        _emit(args, {"family": described[0]}, _describe_one(get_family(args.name), described[0]))
+    else:
+        _emit(args, {"families": described}, _describe_all(described))
+    return EXIT_OK
+
+
+def _describe_all(described: list[dict[str, Any]]) -> str:
+    lines = [f"{'family':<18} {'gymnasium id':<36} {'obs':>4} {'act':>4} {'ctrl_dt':>8} {'train':>6} {'test':>5}  varies"]
+    for d in described:
+        varies = ", ".join(p["name"] for p in d["params"])
+        lines.append(
+            f"{d['name']:<18} {d['env_id']:<36} {d['obs_dim']:>4} {len(d['action']['names']):>4} "
+            f"{d['ctrl_dt']:>7.3f}s {d['split']['n_train']:>6} {d['split']['n_test']:>5}  {varies}"
+        )
+    lines.append("\n'robot-meta tasks NAME' shows one family's layouts, ranges and held-out regions.")
+    return "\n".join(lines)
+
+
+def _describe_one(fam: Any, d: dict[str, Any]) -> str:
+    lines = [
+        f"{d['name']}: {d['summary']}",
+        f"  gymnasium id {d['env_id']}; sim_dt {d['sim_dt']} s, ctrl_dt {d['ctrl_dt']} s, "
+        f"{d['episode_steps']} steps per episode",
+    ]
+    lines.append(f"  observation ({d['obs_dim']}):")
+    for s in d["observation"]:
+        lines.append(
+            f"    [{s['start']:>2}:{s['start'] + s['size']:<2}] {s['name']:<16} {s['unit']:<16} from {s['source']}, noise std {s['noise']}"
+        )
+    a = d["action"]
+    lines.append(f"  action ({len(a['names'])}) in [-1, 1] -> ctrl = offset + scale*a, unit {a['unit']}:")
+    lines.append("    " + ", ".join(a["names"]))
+    lines.append(f"  reward: {d['reward']}")
+    lines.append("  parameters:                 allowed            train              test only")
+    for p in d["params"]:
+        test_only = " ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p["test_only"]) or "-"
+        allowed = f"[{p['allowed'][0]:g}, {p['allowed'][1]:g}]"
+        train = f"[{p['train'][0]:g}, {p['train'][1]:g}]"
+        lines.append(f"    {p['name']:<16} {p['unit']:<6} {allowed:<18} {train:<18} {test_only}")
+    split = fam.split()
+    counts: dict[str, int] = {}
+    for t in split.test:
+        for k, v in fam.holdout_regions(t).items():
+            counts[f"{k} ({v})"] = counts.get(f"{k} ({v})", 0) + 1
+    lines.append(
+        f"  split (seed {split.seed}): {len(split.train)} train tasks, {len(split.test)} held-out test tasks"
+        + (": " + ", ".join(f"{n} in {k}" for k, n in sorted(counts.items())) if counts else "")
+    )
+    return "\n".join(lines)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+# ---- bench ---------------------------------------------------------------------------------------
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from sim_tasks import family_names, get_family
+    from sim_tasks.bench import bench_sim
+
+    if args.what != "sim":  # pragma: no cover - argparse restricts the choices
+        raise UsageError(f"unknown benchmark {args.what!r}")
+    names = args.task or family_names()
+    for n in names:
+        get_family(n)  # unknown names fail before any timing starts
+    if args.seconds <= 0 or args.num_envs < 1:
+        raise UsageError(f"--seconds must be > 0 and --num-envs >= 1, got {args.seconds} and {args.num_envs}")
+    results = []
+    for name in _progress(names, "bench sim", args):
+        results.extend(bench_sim([name], n_envs=args.num_envs, seconds=args.seconds, seed=args.seed))
+    lines = [f"{'task':<18} {'env steps/s':>12} {'x substeps':>10} {'raw mj_step/s':>14} {'ratio':>6}"]
+    for r in results:
+        lines.append(
+            f"{r['task']:<18} {r['env_steps_per_s']:>12.0f} {r['substeps']:>10} {r['raw_steps_per_s']:>14.0f} {r['ratio']:>6.2f}"
+        )
+    lines.append(f"ratio = env steps/s x substeps / raw mj_step/s, {args.num_envs} tasks batched, 1 thread, same process")
+    _emit(args, {"bench": "sim", "results": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+# ---- demo ----------------------------------------------------------------------------------------
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from robot_meta.demo import run_demo
+
+    summary = run_demo(Path(args.out), episodes=args.episodes, seed=args.seed, progress=not args.json)
+    _emit(args, summary, summary.pop("text"))
+    return EXIT_OK
+
+
+def _progress(items: Sequence[Any], desc: str, args: argparse.Namespace) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+# ---- wiring --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="robot-meta",
+        description="Meta-train adaptive robot policies in MuJoCo, export them, and run them on a robot.",
+        epilog="Each subcommand has --help. Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or input.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "tasks",
+        help="list task families, their parameters, ranges and splits",
+        description="List the task families, or show one: observation and action layouts, reward, "
+        "parameter ranges (allowed, trained on, held out for testing) and its split.",
+    )
+    p.add_argument("name", nargs="?", help="a family name to show in full")
+    p.add_argument("--check", metavar="FILE", help="validate a task JSON file ('-' for stdin) against its family")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser(
+        "bench",
+        help="throughput benchmarks (sim: env steps/s against raw mj_step)",
+        description="Benchmarks that measure ratios inside one run, because the machines are shared. "
+        "sim: batched env steps/s with a trivial policy against raw mujoco.mj_step of the "
+        "same model, per family.",
+    )
+    p.add_argument("what", choices=["sim"], help="what to benchmark")
+    p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
+    p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
+    p.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "demo",
+        help="the pipeline on its embedded default (grows with the project)",
+        description="Runs what exists of the pipeline on its default: lists the task families, rolls "
+        "episodes of each with a random policy on training and held-out tasks, prints the "
+        "returns and the split, and writes demo.json and splits.png.",
+    )
+    p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
+    p.add_argument("--episodes", type=int, default=4, help="episodes per split and family (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    from robot_meta import __version__
+
+    return f"robot-meta {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from sim_tasks.params import TaskParamError, UnknownFamilyError
+
+    try:
+        return int(args.func(args))
+    except (UsageError, TaskParamError, UnknownFamilyError) as exc:
+        print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"robot-meta {args.command}: interrupted", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

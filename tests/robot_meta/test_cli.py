@@ -1,0 +1,88 @@
+"""The `robot-meta` CLI: help, JSON output, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from robot_meta.cli import main
+
+
+def run(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "robot_meta.cli", *args], capture_output=True, text=True, input=stdin)
+
+
+def test_help_lists_subcommands():
+    out = run("--help")
+    assert out.returncode == 0
+    for cmd in ("tasks", "bench", "demo"):
+        assert cmd in out.stdout
+
+
+@pytest.mark.parametrize("cmd", ["tasks", "bench", "demo"])
+def test_every_subcommand_has_help(cmd):
+    out = run(cmd, "--help")
+    assert out.returncode == 0 and "usage: robot-meta" in out.stdout
+
+
+def test_bad_arguments_exit_2_with_one_line():
+    out = run("tasks", "--no-such-flag")
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "--no-such-flag" in out.stderr
+    out = run("bench", "gpu")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_family_exit_2_names_it():
+    out = run("tasks", "cheeta")
+    assert out.returncode == 2
+    assert "unknown task family 'cheeta'" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_tasks_json_is_one_object(capsys):
+    assert main(["tasks", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    names = {f["name"] for f in payload["families"]}
+    assert {"planar_runner", "quadruped", "planar_arm", "half_cheetah_vel"} <= names
+
+
+def test_tasks_one_family_json(capsys):
+    assert main(["tasks", "quadruped", "--json"]) == 0
+    fam = json.loads(capsys.readouterr().out)["family"]
+    assert fam["obs_dim"] == 33 and len(fam["action"]["names"]) == 12
+
+
+def test_tasks_check_validates_a_task_file(tmp_path, capsys):
+    good = tmp_path / "good.json"
+    good.write_text('{"family": "planar_runner", "payload_mass": 8.0}')
+    assert main(["tasks", "--check", str(good), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] and out["holdout_regions"] == {"payload_mass": "extrapolation"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"family": "planar_runner", "payload_mass": 80.0}')
+    assert main(["tasks", "--check", str(bad)]) == 2
+    assert "payload_mass=80.0 kg is outside its allowed range [0.0, 15.0]" in capsys.readouterr().err
+    assert main(["tasks", "--check", str(tmp_path / "missing.json")]) == 2
+    out = run("tasks", "--check", "-", stdin="{oops")
+    assert out.returncode == 2 and "malformed task JSON" in out.stderr
+
+
+def test_bench_sim_json_keys(capsys):
+    assert main(["bench", "sim", "--task", "planar_arm", "--seconds", "0.2", "--num-envs", "2", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    (entry,) = payload["results"]
+    assert {"task", "env_steps_per_s", "raw_steps_per_s", "ratio"} <= set(entry)
+    assert entry["task"] == "planar_arm" and entry["env_steps_per_s"] > 0 and entry["ratio"] > 0
+
+
+def test_bench_rejects_unknown_family_before_timing():
+    assert main(["bench", "sim", "--task", "nope"]) == 2
+
+
+def test_demo_writes_its_files(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--episodes", "1", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert len(payload["families"]) >= 4
+    assert (tmp_path / "d" / "demo.json").exists() and (tmp_path / "d" / "splits.png").stat().st_size > 10_000
+    assert main(["demo", "--out", str(tmp_path / "e"), "--episodes", "0"]) == 2
