@@ -113,6 +113,45 @@ def _read_text(path: str) -> str:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
+# ---- train ---------------------------------------------------------------------------------------
+def _cmd_train(args: argparse.Namespace) -> int:
+    from robot_meta.torch_utils import resolve_device
+    from robot_meta.train import train
+
+    if args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UsageError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    from sim_tasks import get_family
+
+    get_family(args.task)  # an unknown family fails before anything is written
+    summary = train(
+        args.algo,
+        args.task,
+        Path(args.out),
+        args.steps,
+        args.seed,
+        device,
+        args.config,
+        tuple(args.set or ()),
+        args.resume,
+        progress=not args.json and sys.stderr.isatty(),
+        max_minutes=args.max_minutes,
+    )
+    last = summary["last"]
+    human = (
+        f"trained {args.algo} on {args.task}: {summary['iterations']} iterations, {summary['env_steps']} env steps, "
+        f"{summary['updates']} updates in {summary['wall_s']} s; last posterior return "
+        f"{last.get('return_posterior', float('nan')):.1f}\nrun dir: {summary['run_dir']} (robot-meta eval {summary['run_dir']})"
+    )
+    _emit(args, summary, human)
+    return EXIT_OK
+
+
 # ---- bench ---------------------------------------------------------------------------------------
 def _cmd_bench(args: argparse.Namespace) -> int:
     from sim_tasks import family_names, get_family
@@ -175,6 +214,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser(
+        "train",
+        help="meta-train a policy (PEARL) on a task family into a run dir",
+        description="Meta-train on the training split of a task family. Writes config.json (resolved), "
+        "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
+        "a killed run from its newest checkpoint.",
+    )
+    p.add_argument("--algo", required=True, choices=["pearl"], help="meta-RL algorithm")
+    p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
+    p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON file of config overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
         "bench",
         help="throughput benchmarks (sim: env steps/s against raw mj_step)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
@@ -218,13 +277,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from sim_tasks.params import TaskParamError, UnknownFamilyError
 
+    usage_errors: tuple[type[BaseException], ...] = (UsageError, TaskParamError, UnknownFamilyError)
+    if args.command in ("train", "eval"):
+        from robot_meta.checkpoint import CheckpointError
+        from robot_meta.config import ConfigError
+        from robot_meta.train import RunDirError
+
+        usage_errors += (ConfigError, RunDirError, CheckpointError)
     try:
         return int(args.func(args))
-    except (UsageError, TaskParamError, UnknownFamilyError) as exc:
+    except usage_errors as exc:
         print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"robot-meta {args.command}: interrupted", file=sys.stderr)
+        hint = " (the run dir keeps its newest checkpoint: continue with --resume)" if args.command == "train" else ""
+        print(f"robot-meta {args.command}: interrupted{hint}", file=sys.stderr)
         return EXIT_RUNTIME
 
 

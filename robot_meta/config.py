@@ -1,0 +1,124 @@
+"""Frozen-dataclass configs built once from defaults + a YAML file + `--set key=value` overrides.
+
+Each algorithm keeps its config dataclass next to its code, with documented defaults. The CLI calls
+`build_config` and writes the resolved config into the run dir, so a run is reproducible from its own
+`config.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A config key that does not exist, or a value of the wrong type; the message names both."""
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"config {name}={value!r} must be true or false")
+    if kind is int:
+        try:
+            if isinstance(value, str):
+                value = float(value) if any(c in value for c in ".eE") else int(value)
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config {name}={value!r} must be an integer") from None
+    if kind is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config {name}={value!r} must be a number") from None
+    if kind is str:
+        return str(value)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [
+                v for v in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",") if v.strip()
+            ]
+        if not isinstance(value, Sequence):
+            raise ConfigError(f"config {name}={value!r} must be a list")
+        inner = typing.get_args(kind)[0]
+        return tuple(_coerce(name, inner, v.strip() if isinstance(v, str) else v) for v in value)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(name, args[0], value)
+    return value
+
+
+def apply(cfg: C, overrides: Mapping[str, Any]) -> C:
+    """A copy of `cfg` with `overrides` applied, each coerced to its field's type; unknown keys refused."""
+    hints = typing.get_type_hints(type(cfg))
+    fields = {f.name for f in dataclasses.fields(cfg)}  # type: ignore[arg-type]
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown} for {type(cfg).__name__}; known: {sorted(fields)}")
+    values = {k: _coerce(k, hints[k], v) for k, v in overrides.items()}
+    new = dataclasses.replace(cfg, **values)  # type: ignore[type-var]
+    validate = getattr(new, "validate", None)
+    if callable(validate):
+        validate()
+    return new
+
+
+def parse_set(pairs: Sequence[str]) -> dict[str, str]:
+    """`["a=1", "b=x"]` -> {"a": "1", "b": "x"}; a pair without '=' is refused by name."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of config keys."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) if p.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"config file {p} is not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}"
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def build_config(default: C, file: str | Path | None = None, sets: Sequence[str] = ()) -> C:
+    """defaults, then the file, then `--set` pairs (last wins)."""
+    cfg = default
+    if file is not None:
+        cfg = apply(cfg, load_file(file))
+    if sets:
+        cfg = apply(cfg, parse_set(sets))
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}

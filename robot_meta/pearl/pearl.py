@@ -1,0 +1,493 @@
+"""PEARL: off-policy meta-RL with a probabilistic context variable (Rakelly et al., ICML 2019).
+
+SAC conditioned on a latent task variable z, with a context encoder q(z | c) trained through the critic's
+loss plus `kl_lambda` * KL(q(z | c) || N(0, I)), as oyster's `PEARLSoftActorCritic`. Two changes from
+oyster, both standard SAC since Haarnoja et al. 2018b: twin Q targets instead of a V network, and an
+entropy temperature tuned automatically to a target entropy of -|A|, because our families' rewards
+differ in scale (oyster fixes the temperature at 1 and tunes `reward_scale` per environment instead).
+
+Collection follows oyster's schedule, vectorized over the tasks of an iteration: `initial_steps` per
+training task with z from the prior; then per iteration, for `tasks_per_iteration` tasks, the encoder
+buffer of each is cleared, `steps_prior` steps with z ~ prior go to both buffers, and `steps_posterior`
+steps with z ~ q(z | context from the encoder buffer) go to the RL buffer only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
+from robot_meta.collector import CollectorState, collect
+from robot_meta.config import ConfigError
+from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
+from robot_meta.torch_utils import RunningNorm, polyak
+
+
+@dataclass(frozen=True)
+class PearlConfig:
+    """PEARL hyperparameters. Defaults are sized for 2 CPU cores; `REFERENCE` is oyster's (GPU) sizes.
+
+    Attributes:
+        latent_dim: size of z (oyster 5).
+        encoder_hidden: context encoder MLP (oyster 3x200).
+        hidden: actor and critic MLPs (oyster 3x300).
+        meta_batch: tasks per gradient step (oyster 16).
+        batch_size: RL transitions per task per gradient step (oyster 256).
+        context_batch: context transitions per task per gradient step (oyster cheetah-vel 100).
+        kl_lambda: weight of the KL term (oyster 0.1).
+        reward_scale: multiplies rewards in the Bellman target (1: the auto temperature absorbs scale).
+        lr: Adam learning rate of every network and the temperature (oyster 3e-4).
+        gamma: discount. tau: Polyak rate of the target critics.
+        initial_steps: steps per training task before training, z from the prior (oyster 2000).
+        tasks_per_iteration: tasks collected per iteration, stepped together (oyster 5).
+        steps_prior: steps per task with z ~ prior, into both buffers (oyster 400).
+        steps_posterior: steps per task with z ~ posterior, into the RL buffer only (oyster 600).
+        updates_per_iteration: gradient steps per iteration (oyster 2000).
+        buffer_capacity: transitions kept per task in each buffer.
+        use_next_obs: include s' in the context (oyster does for dynamics tasks; payload is one).
+        window: context window of the online mode, transitions (the runtime's window).
+        checkpoint_every: iterations between checkpoints.
+        threads: torch intra-op threads on CPU (0 = torch's default).
+    """
+
+    latent_dim: int = 5
+    encoder_hidden: tuple[int, ...] = (128, 128, 128)
+    hidden: tuple[int, ...] = (128, 128)
+    meta_batch: int = 8
+    batch_size: int = 128
+    context_batch: int = 100
+    kl_lambda: float = 0.1
+    reward_scale: float = 1.0
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    initial_steps: int = 1000
+    tasks_per_iteration: int = 5
+    steps_prior: int = 400
+    steps_posterior: int = 600
+    updates_per_iteration: int = 500
+    buffer_capacity: int = 50_000
+    use_next_obs: bool = True
+    window: int = 64
+    checkpoint_every: int = 5
+    threads: int = 0
+
+    def validate(self) -> None:
+        for name in (
+            "latent_dim",
+            "meta_batch",
+            "batch_size",
+            "context_batch",
+            "tasks_per_iteration",
+            "window",
+            "checkpoint_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
+            raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
+        if self.kl_lambda < 0 or self.lr <= 0:
+            raise ConfigError(f"config kl_lambda={self.kl_lambda} must be >= 0 and lr={self.lr} > 0")
+
+
+REFERENCE = PearlConfig(
+    encoder_hidden=(200, 200, 200),
+    hidden=(300, 300, 300),
+    meta_batch=16,
+    batch_size=256,
+    initial_steps=2000,
+    updates_per_iteration=2000,
+    buffer_capacity=1_000_000,
+)
+
+
+class PearlNetworks(torch.nn.Module):
+    """Everything PEARL learns, in one module so that one state_dict holds it."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: PearlConfig) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, cfg.latent_dim
+        self.norm = RunningNorm(obs_dim)
+        self.encoder = ContextEncoder(obs_dim, act_dim, cfg.latent_dim, cfg.encoder_hidden, self.norm)
+        self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, act_dim, cfg.hidden, self.norm)
+        self.q = TwinQ(obs_dim, cfg.latent_dim, act_dim, cfg.hidden, self.norm)
+        self.q_target = copy.deepcopy(self.q)
+        self.q_target.norm = self.norm  # the target critics see the same normalization as the live ones
+        self.q_target.requires_grad_(False)
+        self.log_alpha = torch.nn.Parameter(torch.zeros(()))
+
+    def context(self, batch: TransitionBatch, use_next_obs: bool) -> torch.Tensor:
+        """Transitions as encoder input (T, N, transition_dim); s' zeroed when the config leaves it out."""
+        next_obs = batch.next_obs if use_next_obs else np.zeros_like(batch.next_obs)
+        return torch.as_tensor(np.concatenate([batch.obs, batch.action, batch.reward, next_obs], -1))
+
+
+class PearlActor:
+    """PEARL as an `Actor` of the collector, in one of its adaptation modes.
+
+    Modes:
+        "prior": z ~ N(0, I), drawn anew each episode.
+        "posterior": z ~ q(z | c) with c sampled from the task's encoder buffer at each episode start
+            (training collection; needs `context_fn`).
+        "episodic": context carried across episodes; episodes before `prior_episodes` use a prior draw,
+            later ones a posterior draw from all transitions so far (the paper's protocol).
+        "online": z = mean of q(z | last `window` transitions), re-inferred every `infer_every` steps;
+            an empty window is the prior (what runs on the robot).
+
+    Args:
+        nets: the networks. mode: as above. num_envs: N. deterministic: act with tanh(mean).
+        generator: torch generator for z draws and action noise.
+    """
+
+    def __init__(
+        self,
+        nets: PearlNetworks,
+        mode: str,
+        num_envs: int,
+        cfg: PearlConfig,
+        generator: torch.Generator,
+        deterministic: bool = False,
+        context_fn: Any = None,
+        prior_episodes: int = 1,
+        infer_every: int = 1,
+        device: torch.device | None = None,
+    ) -> None:
+        if mode not in ("prior", "posterior", "episodic", "online"):
+            raise ValueError(f"unknown PEARL actor mode {mode!r}")
+        self.nets, self.mode, self.n, self.cfg, self.gen = nets, mode, num_envs, cfg, generator
+        self.deterministic, self.context_fn, self.prior_episodes, self.infer_every = (
+            deterministic,
+            context_fn,
+            prior_episodes,
+            infer_every,
+        )
+        self.device = device or torch.device("cpu")
+        latent = cfg.latent_dim
+        self.z = torch.zeros(num_envs, latent)
+        self.episode = np.zeros(num_envs, dtype=np.int64)  # episodes started in the current trial
+        cap = cfg.window if mode == "online" else 4096
+        self._prec = torch.zeros(num_envs, cap, latent)  # ring of factor precisions
+        self._eta = torch.zeros(num_envs, cap, latent)  # ring of precision * mean
+        self._count = np.zeros(num_envs, dtype=np.int64)
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self.started = np.zeros(num_envs, dtype=bool)
+
+    def new_trial(self, mask: np.ndarray | None = None) -> None:
+        """Forget the context (a new task): the next episode is episode 1 of a trial."""
+        mask = np.ones(self.n, bool) if mask is None else mask
+        self._count[mask] = 0
+        self._prec[torch.as_tensor(mask)] = 0.0
+        self._eta[torch.as_tensor(mask)] = 0.0
+        self.episode[mask] = 0
+        self.started[mask] = False
+
+    def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Current q(z | context) per env, (N, L) each; the prior where there is no context."""
+        prec = self._prec.sum(1)
+        eta = self._eta.sum(1)
+        empty = torch.as_tensor(self._count == 0)[:, None].float()
+        var = 1.0 / (prec + empty)
+        return var * eta, var
+
+    def _draw(self, idx: np.ndarray, from_posterior: bool) -> None:
+        latent = self.cfg.latent_dim
+        eps = torch.randn(len(idx), latent, generator=self.gen)
+        if from_posterior:
+            mu, var = self.posterior()
+            self.z[idx] = mu[idx] + var[idx].sqrt() * eps
+        else:
+            self.z[idx] = eps
+
+    def reset(self, mask: np.ndarray) -> None:
+        idx = np.flatnonzero(mask)
+        if self.mode == "prior":
+            self._draw(idx, from_posterior=False)
+        elif self.mode == "posterior":
+            with torch.no_grad():
+                ctx = self.context_fn(idx)  # (len(idx), C, transition_dim)
+                mu, var = self.nets.encoder(ctx.to(self.device))
+                mu_p, var_p = product_of_gaussians(mu, var)
+            eps = torch.randn(len(idx), self.cfg.latent_dim, generator=self.gen)
+            self.z[idx] = (mu_p + var_p.sqrt() * eps.to(mu_p.device)).cpu()
+        elif self.mode == "episodic":
+            late = self.episode[idx] >= self.prior_episodes
+            self._draw(idx[~late], from_posterior=False)
+            if late.any():
+                self._draw(idx[late], from_posterior=True)
+                if self.deterministic:
+                    mu, _ = self.posterior()
+                    self.z[idx[late]] = mu[idx[late]]
+        else:  # online: the window's posterior mean, refreshed in observe
+            mu, _ = self.posterior()
+            self.z[idx] = mu[idx]
+        self.episode[idx] += 1
+        self.started[idx] = True
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        o = torch.as_tensor(obs, device=self.device)
+        z = self.z.to(self.device)
+        if self.deterministic:
+            a = self.nets.policy(o, z)
+        else:
+            a, _ = self.nets.policy.sample(o, z, generator=None if self.device.type != "cpu" else self.gen)
+        return a.cpu().numpy()
+
+    @torch.no_grad()
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        if self.mode not in ("episodic", "online"):
+            return
+        next_obs_ctx = next_obs if self.cfg.use_next_obs else np.zeros_like(next_obs)
+        tr = torch.as_tensor(
+            np.concatenate([obs, action, np.asarray(reward, np.float32)[:, None], next_obs_ctx], -1), dtype=torch.float32
+        )
+        mu, var = self.nets.encoder(tr.to(self.device))
+        mu, var = mu.cpu(), var.cpu()
+        cap = self._prec.shape[1]
+        slot = torch.as_tensor(self._count % cap)
+        rows = torch.arange(self.n)
+        self._prec[rows, slot] = 1.0 / var
+        self._eta[rows, slot] = mu / var
+        self._count += 1
+        self._steps += 1
+        if self.mode == "online":
+            refresh = (self._steps % self.infer_every) == 0
+            if refresh.any():
+                post_mu, _ = self.posterior()
+                self.z[refresh] = post_mu[refresh]
+
+
+class PEARL:
+    """The algorithm: buffers, networks, optimizers, the collection schedule and the update.
+
+    Args:
+        make_env: callable(tasks, seed) -> a batched env (the CLI passes sim_tasks' BatchedTaskEnv).
+        train_tasks: the training split.
+        cfg: hyperparameters.
+        seed: seeds numpy and torch generators (explicitly passed everywhere).
+        device: where the networks live.
+    """
+
+    def __init__(self, make_env: Any, train_tasks: list[Any], cfg: PearlConfig, seed: int, device: torch.device) -> None:
+        self.cfg, self.device, self.train_tasks = cfg, device, list(train_tasks)
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.env = make_env(self.train_tasks[: cfg.tasks_per_iteration], seed)
+        self.state = CollectorState(self.env)
+        obs_dim = self.env.single_observation_space.shape[0]
+        act_dim = self.env.single_action_space.shape[0]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.nets = PearlNetworks(obs_dim, act_dim, cfg).to(device)
+        n = len(self.train_tasks)
+        self.rl_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
+        self.enc_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
+        nets = self.nets
+        self.opt_q = torch.optim.Adam(nets.q.parameters(), lr=cfg.lr, foreach=True)
+        self.opt_enc = torch.optim.Adam(nets.encoder.parameters(), lr=cfg.lr, foreach=True)
+        self.opt_pi = torch.optim.Adam(nets.policy.parameters(), lr=cfg.lr, foreach=True)
+        self.opt_alpha = torch.optim.Adam([nets.log_alpha], lr=cfg.lr)
+        self.target_entropy = -float(act_dim)
+        self.iteration = 0
+        self.env_steps = 0
+        self.updates = 0
+        self.initialized = False
+
+    # ---- collection ------------------------------------------------------------------------------
+    def _context_for(self, task_ids: list[int]):
+        def fn(env_idx: np.ndarray) -> torch.Tensor:
+            ids = [task_ids[i] for i in env_idx]
+            batch = self.enc_buffer.sample(ids, self.cfg.context_batch, self.rng)
+            return self.nets.context(batch, self.cfg.use_next_obs)
+
+        return fn
+
+    def _collect(self, task_ids: list[int], steps: int, mode: str, to_encoder: bool) -> dict[str, float]:
+        if steps <= 0:
+            return {}
+        tasks = [self.train_tasks[i] for i in task_ids]
+        if len(tasks) != self.env.num_envs:
+            self.env = type(self.env)(self.env.family, tasks, seed=int(self.rng.integers(2**31)))
+            self.state = CollectorState(self.env)
+        else:
+            self.env.set_tasks(tasks)
+        self.state.reset(seed=int(self.rng.integers(2**31)))
+        actor = PearlActor(
+            self.nets,
+            mode,
+            len(tasks),
+            self.cfg,
+            self.gen,
+            context_fn=self._context_for(task_ids) if mode == "posterior" else None,
+            device=self.device,
+        )
+        roll = collect(self.state, actor, steps)
+        self.env_steps += steps * len(tasks)
+        self.nets.norm.update(torch.as_tensor(roll.obs))
+        for i, t in enumerate(task_ids):
+            args = (
+                roll.obs[:, i],
+                roll.action[:, i],
+                roll.reward[:, i],
+                roll.next_obs[:, i],
+                roll.terminated[:, i].astype(np.float32),
+            )
+            self.rl_buffer.add(t, *args)
+            if to_encoder:
+                self.enc_buffer.add(t, *args)
+        rets = [r for per_env in roll.episode_returns() for r in per_env]
+        return {
+            f"return_{mode}": float(np.mean(rets)) if rets else float("nan"),
+            f"tracking_error_{mode}": float(roll.tracking_error.mean()),
+        }
+
+    def _initial_collection(self) -> None:
+        n, k = len(self.train_tasks), self.cfg.tasks_per_iteration
+        for start in range(0, n, k):
+            ids = list(range(start, min(start + k, n)))
+            self._collect(ids, self.cfg.initial_steps, "prior", to_encoder=True)
+        self.initialized = True
+
+    # ---- the update --------------------------------------------------------------------------------
+    def update(self) -> dict[str, float]:
+        """One gradient step on a meta-batch of tasks."""
+        cfg, nets, dev = self.cfg, self.nets, self.device
+        ready = [t for t in range(len(self.train_tasks)) if self.enc_buffer.size(t) > 0 and self.rl_buffer.size(t) > 0]
+        ids = self.rng.choice(ready, size=cfg.meta_batch, replace=len(ready) < cfg.meta_batch)
+        ctx = nets.context(self.enc_buffer.sample(ids, cfg.context_batch, self.rng), cfg.use_next_obs).to(dev)
+        b = self.rl_buffer.sample(ids, cfg.batch_size, self.rng)
+        obs, act, rew, nobs, term = (torch.as_tensor(x, device=dev).flatten(0, 1) for x in b)
+        rew, term = rew.squeeze(-1), term.squeeze(-1)
+
+        mu, var = nets.encoder(ctx)  # (T, C, L)
+        post_mu, post_var = product_of_gaussians(mu, var)  # (T, L)
+        eps = torch.randn(post_mu.shape, generator=self.gen).to(dev)
+        z_task = post_mu + post_var.sqrt() * eps
+        z = z_task[:, None, :].expand(-1, cfg.batch_size, -1).flatten(0, 1)  # (T*B, L)
+        kl = kl_to_standard_normal(post_mu, post_var).sum()
+        alpha = nets.log_alpha.exp().detach()
+
+        with torch.no_grad():
+            gen = self.gen if dev.type == "cpu" else None
+            a2, logp2 = nets.policy.sample(nobs, z, generator=gen)
+            q1t, q2t = nets.q_target(nobs, a2, z)
+            target = cfg.reward_scale * rew + cfg.gamma * (1.0 - term) * (torch.min(q1t, q2t) - alpha * logp2)
+        q1, q2 = nets.q(obs, act, z)  # the encoder learns through the critic, as in oyster
+        q_loss = ((q1 - target) ** 2).mean() + ((q2 - target) ** 2).mean()
+        self.opt_q.zero_grad()
+        self.opt_enc.zero_grad()
+        (q_loss + cfg.kl_lambda * kl).backward()
+        self.opt_q.step()
+        self.opt_enc.step()
+
+        zd = z.detach()
+        a_new, logp = nets.policy.sample(obs, zd, generator=self.gen if dev.type == "cpu" else None)
+        nets.q.requires_grad_(False)  # the policy step needs dQ/da, not gradients of the critics' weights
+        q1n, q2n = nets.q(obs, a_new, zd)
+        pi_loss = (alpha * logp - torch.min(q1n, q2n)).mean()
+        self.opt_pi.zero_grad()
+        pi_loss.backward()
+        self.opt_pi.step()
+        nets.q.requires_grad_(True)
+        alpha_loss = -(nets.log_alpha * (logp.detach() + self.target_entropy)).mean()
+        self.opt_alpha.zero_grad()
+        alpha_loss.backward()
+        self.opt_alpha.step()
+        polyak(nets.q_target, nets.q, cfg.tau)
+        self.updates += 1
+        return {
+            "loss_q": q_loss.item(),
+            "loss_pi": pi_loss.item(),
+            "kl": kl.item() / cfg.meta_batch,
+            "alpha": alpha.item(),
+            "z_mean_abs": post_mu.abs().mean().item(),
+            "z_var": post_var.mean().item(),
+            "q_mean": q1.mean().item(),
+        }
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect (oyster's schedule), then `updates_per_iteration` gradient steps. Returns metrics."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        metrics: dict[str, float] = {}
+        steps0 = self.env_steps
+        if not self.initialized:
+            self._initial_collection()
+        ids = [
+            int(i)
+            for i in self.rng.choice(
+                len(self.train_tasks), size=min(cfg.tasks_per_iteration, len(self.train_tasks)), replace=False
+            )
+        ]
+        for t in ids:
+            self.enc_buffer.clear(t)  # keep context near on-policy, as oyster does
+        metrics.update(self._collect(ids, cfg.steps_prior, "prior", to_encoder=True))
+        metrics.update(self._collect(ids, cfg.steps_posterior, "posterior", to_encoder=False))
+        t1 = time.perf_counter()
+        acc: dict[str, list[float]] = {}
+        for _ in range(cfg.updates_per_iteration):
+            for k, v in self.update().items():
+                acc.setdefault(k, []).append(v)
+        t2 = time.perf_counter()
+        metrics.update({k: float(np.mean(v)) for k, v in acc.items()})
+        self.iteration += 1
+        metrics.update(
+            {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "env_steps_per_s": (self.env_steps - steps0) / max(t1 - t0, 1e-9),
+                "updates_per_s": cfg.updates_per_iteration / max(t2 - t1, 1e-9),
+            }
+        )
+        return metrics
+
+    # ---- adaptation for evaluation -------------------------------------------------------------------
+    def make_actor(self, mode: str, num_envs: int, generator: torch.Generator, **kwargs: Any) -> PearlActor:
+        return PearlActor(self.nets, mode, num_envs, self.cfg, generator, device=self.device, **kwargs)
+
+    # ---- checkpoint state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Torch state (networks, optimizers, torch RNG) and numpy state (buffers, counters, numpy RNG)."""
+        torch_state = {
+            "nets": self.nets.state_dict(),
+            "opt_q": self.opt_q.state_dict(),
+            "opt_enc": self.opt_enc.state_dict(),
+            "opt_pi": self.opt_pi.state_dict(),
+            "opt_alpha": self.opt_alpha.state_dict(),
+            "torch_rng": self.gen.get_state(),
+        }
+        counters = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "initialized": self.initialized,
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+        arrays = {f"rl/{k}": v for k, v in self.rl_buffer.state_dict().items()}
+        arrays.update({f"enc/{k}": v for k, v in self.enc_buffer.state_dict().items()})
+        return {"torch": torch_state, "json": counters, "arrays": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        t = state["torch"]
+        self.nets.load_state_dict(t["nets"])
+        for name in ("opt_q", "opt_enc", "opt_pi", "opt_alpha"):
+            getattr(self, name).load_state_dict(t[name])
+        self.gen.set_state(t["torch_rng"])
+        j = state["json"]
+        self.iteration, self.env_steps, self.updates, self.initialized = (
+            j["iteration"],
+            j["env_steps"],
+            j["updates"],
+            j["initialized"],
+        )
+        self.rng.bit_generator.state = j["numpy_rng"]
+        arrays = state["arrays"]
+        self.rl_buffer.load_state_dict({k[3:]: v for k, v in arrays.items() if k.startswith("rl/")})
+        self.enc_buffer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("enc/")})

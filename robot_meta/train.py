@@ -1,0 +1,179 @@
+"""The training runner: small enough to read whole (rsl_rl's OnPolicyRunner is the model).
+
+It builds the algorithm from a resolved config, runs iterations until the env-step budget is spent,
+logs each one, checkpoints every `checkpoint_every` iterations and at the end, and resumes from the
+newest complete checkpoint after a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robot_meta import __version__, checkpoint
+from robot_meta.config import ConfigError, build_config, to_dict
+from robot_meta.logger import RunLogger
+
+
+class RunDirError(ValueError):
+    """The run directory cannot be used as asked (exists without --resume, or has a foreign config)."""
+
+
+def algorithms() -> dict[str, tuple[type, Any]]:
+    """name -> (config class, algorithm factory)."""
+    from robot_meta.pearl import PEARL, PearlConfig
+
+    return {"pearl": (PearlConfig, PEARL)}
+
+
+def git_sha() -> str:
+    try:
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+            ).stdout.strip()
+            or "unknown"
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def make_batched_env(family: Any):
+    from sim_tasks import BatchedTaskEnv
+
+    def make(tasks, seed):
+        return BatchedTaskEnv(family, list(tasks), seed=seed)
+
+    return make
+
+
+def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any) -> Any:
+    from sim_tasks import get_family
+
+    family = get_family(task)
+    split = family.split()
+    _, factory = algorithms()[algo]
+    if getattr(cfg, "threads", 0) > 0:
+        torch.set_num_threads(cfg.threads)
+    return factory(make_batched_env(family), list(split.train), cfg, seed=seed, device=device)
+
+
+def train(
+    algo: str,
+    task: str,
+    out: Path,
+    steps: int,
+    seed: int,
+    device: torch.device,
+    config_file: str | None = None,
+    sets: tuple[str, ...] = (),
+    resume: bool = False,
+    progress: bool = True,
+    max_minutes: float | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a run in `out` until `steps` env steps, or until `max_minutes` of wall-clock time in
+    this call (checked after each iteration). Returns a summary: final metrics, where things are."""
+    out = Path(out)
+    algos = algorithms()
+    if algo not in algos:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose from {sorted(algos)}")
+    cfg_cls, _ = algos[algo]
+    config_path = out / "config.json"
+    if resume:
+        if not config_path.exists():
+            raise RunDirError(f"--resume: {out} has no config.json; start a new run without --resume")
+        if config_file or sets:
+            raise RunDirError("--resume continues with the run's own config.json; drop --config/--set")
+        saved = json.loads(config_path.read_text())
+        if saved["algo"] != algo or saved["task"] != task:
+            raise RunDirError(f"--resume: {out} holds a {saved['algo']} run on {saved['task']}, not {algo} on {task}")
+        cfg = build_config(cfg_cls(), None, ())
+        from robot_meta.config import apply
+
+        cfg = apply(cfg, saved["config"])
+        seed, steps = saved["seed"], max(steps, saved["steps"])
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise RunDirError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        cfg = build_config(cfg_cls(), config_file, sets)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "algo": algo,
+        "task": task,
+        "seed": seed,
+        "steps": steps,
+        "device": str(device),
+        "config": to_dict(cfg),
+        "version": __version__,
+        "git_sha": git_sha(),
+        "command": " ".join(["robot-meta", *sys.argv[1:]]) if sys.argv and "robot-meta" in sys.argv[0] else None,
+    }
+    checkpoint.atomic_write_text(config_path, json.dumps(record, indent=2))
+
+    algorithm = build(algo, task, seed, device, cfg)
+    ckpt = checkpoint.latest(out) if resume else None
+    if ckpt is not None:
+        algorithm.load_state_dict(checkpoint.load(ckpt, device))
+    logger = RunLogger(out, resume_iteration=algorithm.iteration if resume else None)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=steps,
+        initial=min(algorithm.env_steps, steps),
+        unit="step",
+        desc=f"{algo} {task}",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    start = time.perf_counter()
+    last: dict[str, Any] = {}
+    try:
+        deadline = None if max_minutes is None else start + 60.0 * max_minutes
+        while algorithm.env_steps < steps and (deadline is None or time.perf_counter() < deadline):
+            before = algorithm.env_steps
+            last = algorithm.train_iteration()
+            last["wall_s"] = round(time.perf_counter() - start, 2)
+            logger.log(last)
+            bar.update(min(algorithm.env_steps, steps) - min(before, steps))
+            bar.set_postfix(ret=f"{last.get('return_posterior', float('nan')):.1f}", upd=algorithm.updates)
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if algorithm.iteration % cfg.checkpoint_every == 0 or algorithm.env_steps >= steps or out_of_time:
+                checkpoint.save(out, algorithm.iteration, algorithm.state_dict())
+    finally:
+        bar.close()
+        logger.close()
+    return {
+        "run_dir": str(out),
+        "iterations": algorithm.iteration,
+        "env_steps": algorithm.env_steps,
+        "updates": algorithm.updates,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "last": last,
+    }
+
+
+def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[Any, dict[str, Any]]:
+    """The trained algorithm of a run dir at its newest checkpoint, and the run's config record."""
+    from robot_meta.config import apply
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise RunDirError(f"{run_dir} is not a run directory (no config.json); train one with robot-meta train")
+    record = json.loads(config_path.read_text())
+    cfg_cls, _ = algorithms()[record["algo"]]
+    cfg = apply(cfg_cls(), record["config"])
+    device = device or torch.device("cpu")
+    algorithm = build(record["algo"], record["task"], record["seed"], device, cfg)
+    ckpt = checkpoint.latest(run_dir)
+    if ckpt is None:
+        raise RunDirError(f"{run_dir} has no checkpoint yet; let training reach its first checkpoint or resume it")
+    algorithm.load_state_dict(checkpoint.load(ckpt, device))
+    return algorithm, record

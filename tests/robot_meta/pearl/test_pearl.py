@@ -1,0 +1,177 @@
+"""PEARL mechanics on tiny budgets: determinism, checkpoint/resume equality, the actor's adaptation modes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from robot_meta import checkpoint
+from robot_meta.config import ConfigError, build_config
+from robot_meta.pearl import PEARL, PearlConfig
+from robot_meta.pearl.networks import product_of_gaussians
+from robot_meta.train import load_run, train
+from sim_tasks import BatchedTaskEnv, get_family
+
+TINY = PearlConfig(
+    latent_dim=3,
+    encoder_hidden=(16,),
+    hidden=(16,),
+    meta_batch=2,
+    batch_size=8,
+    context_batch=6,
+    initial_steps=30,
+    tasks_per_iteration=2,
+    steps_prior=20,
+    steps_posterior=20,
+    updates_per_iteration=3,
+    buffer_capacity=500,
+    window=4,
+    checkpoint_every=1,
+)
+SETS = tuple(
+    f"{k}={v}"
+    for k, v in {
+        "latent_dim": 3,
+        "encoder_hidden": "16",
+        "hidden": "16",
+        "meta_batch": 2,
+        "batch_size": 8,
+        "context_batch": 6,
+        "initial_steps": 30,
+        "tasks_per_iteration": 2,
+        "steps_prior": 20,
+        "steps_posterior": 20,
+        "updates_per_iteration": 3,
+        "buffer_capacity": 500,
+        "window": 4,
+        "checkpoint_every": 1,
+    }.items()
+)
+
+
+def make(seed=0, cfg=TINY):
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train[:4])
+    return PEARL(lambda t, s: BatchedTaskEnv(fam, t, seed=s), tasks, cfg, seed=seed, device=torch.device("cpu"))
+
+
+def flat(algo):
+    return torch.cat([p.detach().flatten() for p in algo.nets.state_dict().values() if p.dtype.is_floating_point])
+
+
+def test_same_seed_same_result_different_seed_different():
+    a, b, c = make(0), make(0), make(1)
+    for algo in (a, b, c):
+        algo.train_iteration()
+        algo.train_iteration()
+    assert torch.equal(flat(a), flat(b))
+    assert not torch.equal(flat(a), flat(c))
+
+
+def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
+    straight = make(0)
+    for _ in range(3):
+        straight.train_iteration()
+    first = make(0)
+    first.train_iteration()
+    path = checkpoint.save(tmp_path, first.iteration, first.state_dict())
+    resumed = make(0)
+    resumed.load_state_dict(checkpoint.load(path))
+    resumed.train_iteration()
+    resumed.train_iteration()
+    assert resumed.iteration == straight.iteration == 3
+    assert resumed.env_steps == straight.env_steps and resumed.updates == straight.updates
+    assert torch.equal(flat(resumed), flat(straight))
+    for o1, o2 in zip(
+        resumed.opt_q.state_dict()["state"].values(), straight.opt_q.state_dict()["state"].values(), strict=True
+    ):
+        assert torch.equal(o1["exp_avg"], o2["exp_avg"])
+
+
+def test_train_runner_resumes_after_a_kill_and_keeps_the_run_dir_consistent(tmp_path):
+    cpu = torch.device("cpu")
+    whole = tmp_path / "whole"
+    train("pearl", "planar_arm", whole, steps=300, seed=3, device=cpu, sets=SETS, progress=False)
+    killed = tmp_path / "killed"
+    train("pearl", "planar_arm", killed, steps=200, seed=3, device=cpu, sets=SETS, progress=False)
+    # what a kill leaves behind: a partial checkpoint directory and a metrics line cut in half
+    (killed / "checkpoint" / ".iter-000099.partial").mkdir()
+    with open(killed / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 99, "loss')
+    train("pearl", "planar_arm", killed, steps=300, seed=3, device=cpu, resume=True, progress=False)
+    a, _ = load_run(whole)
+    b, _ = load_run(killed)
+    assert a.iteration == b.iteration and torch.equal(flat(a), flat(b))
+    lines = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in lines] == list(range(1, b.iteration + 1))
+
+
+def test_run_dir_is_not_overwritten_and_resume_needs_a_run(tmp_path):
+    from robot_meta.train import RunDirError
+
+    cpu = torch.device("cpu")
+    train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, progress=False)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, progress=False)
+    with pytest.raises(RunDirError, match="has no config.json"):
+        train("pearl", "planar_arm", tmp_path / "new", steps=50, seed=0, device=cpu, resume=True, progress=False)
+    with pytest.raises(RunDirError, match="drop --config/--set"):
+        train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, resume=True, progress=False)
+
+
+def test_config_overrides_are_typed_and_checked():
+    cfg = build_config(PearlConfig(), None, ["hidden=64,64", "kl_lambda=1", "use_next_obs=false", "meta_batch=4"])
+    assert cfg.hidden == (64, 64) and cfg.kl_lambda == 1.0 and cfg.use_next_obs is False and cfg.meta_batch == 4
+    with pytest.raises(ConfigError, match=r"unknown config key\(s\) \['hiden'\]"):
+        build_config(PearlConfig(), None, ["hiden=3"])
+    with pytest.raises(ConfigError, match="meta_batch='many' must be an integer"):
+        build_config(PearlConfig(), None, ["meta_batch=many"])
+    with pytest.raises(ConfigError, match="meta_batch=0 must be >= 1"):
+        build_config(PearlConfig(), None, ["meta_batch=0"])
+
+
+def test_online_actor_z_is_the_posterior_mean_of_the_last_window():
+    algo = make(0)
+    algo.train_iteration()
+    n = 2
+    actor = algo.make_actor("online", n, torch.Generator().manual_seed(0), deterministic=True)
+    actor.reset(np.ones(n, bool))
+    assert torch.equal(actor.z, torch.zeros(n, 3))  # empty window: the prior's mean
+    rng = np.random.default_rng(0)
+    obs_dim, act_dim = algo.nets.obs_dim, algo.nets.act_dim
+    trans = []
+    for _ in range(7):
+        o, a = rng.normal(size=(n, obs_dim)).astype(np.float32), rng.uniform(-1, 1, (n, act_dim)).astype(np.float32)
+        r, o2 = rng.normal(size=n).astype(np.float32), rng.normal(size=(n, obs_dim)).astype(np.float32)
+        actor.observe(o, a, r, o2, np.zeros(n, bool))
+        trans.append(np.concatenate([o, a, r[:, None], o2], -1))
+    window = torch.as_tensor(np.stack(trans[-4:], 1))  # (n, W, transition_dim)
+    with torch.no_grad():
+        mu, var = algo.nets.encoder(window)
+        expected, _ = product_of_gaussians(mu, var)
+    assert torch.allclose(actor.z, expected, atol=1e-5)
+
+
+def test_episodic_actor_uses_the_prior_first_then_the_posterior():
+    algo = make(0)
+    algo.train_iteration()
+    actor = algo.make_actor("episodic", 1, torch.Generator().manual_seed(0), deterministic=True, prior_episodes=1)
+    actor.new_trial()
+    actor.reset(np.ones(1, bool))
+    z_first = actor.z.clone()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        actor.observe(
+            rng.normal(size=(1, 8)).astype(np.float32),
+            rng.uniform(-1, 1, (1, 3)).astype(np.float32),
+            np.array([0.5], np.float32),
+            rng.normal(size=(1, 8)).astype(np.float32),
+            np.zeros(1, bool),
+        )
+    actor.reset(np.ones(1, bool))
+    mu, _ = actor.posterior()
+    assert torch.allclose(actor.z, mu) and not torch.allclose(actor.z, z_first)
+    actor.new_trial()
+    actor.reset(np.ones(1, bool))
+    assert actor.episode[0] == 1
