@@ -207,7 +207,10 @@ class PearlActor:
     def reset(self, mask: np.ndarray) -> None:
         idx = np.flatnonzero(mask)
         if self.mode == "prior":
-            self._draw(idx, from_posterior=False)
+            if self.deterministic:
+                self.z[idx] = 0.0  # the prior's mean: the no-adaptation baseline
+            else:
+                self._draw(idx, from_posterior=False)
         elif self.mode == "posterior":
             with torch.no_grad():
                 ctx = self.context_fn(idx)  # (len(idx), C, transition_dim)
@@ -451,6 +454,25 @@ class PEARL:
     # ---- adaptation for evaluation -------------------------------------------------------------------
     def make_actor(self, mode: str, num_envs: int, generator: torch.Generator, **kwargs: Any) -> PearlActor:
         return PearlActor(self.nets, mode, num_envs, self.cfg, generator, device=self.device, **kwargs)
+
+    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
+        """The methods this algorithm contributes to the evaluation protocol: adapted, and prior-only.
+
+        Adapted: episodic mode (prior draw for the first `prior_episodes`, then the posterior mean) and
+        online mode (sliding window of `window` transitions); actions are the policy's mean.
+        """
+        from robot_meta.evaluation import Method
+
+        gen = torch.Generator().manual_seed(seed)
+
+        def adapted(mode: str, env: Any) -> PearlActor:
+            return self.make_actor("episodic" if mode == "episodic" else "online", env.num_envs, gen, deterministic=True,
+                                   prior_episodes=prior_episodes)
+
+        def prior_only(mode: str, env: Any) -> PearlActor:
+            return self.make_actor("prior", env.num_envs, gen, deterministic=True)
+
+        return [Method("pearl", adapted), Method("prior_only", prior_only)]
 
     # ---- checkpoint state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

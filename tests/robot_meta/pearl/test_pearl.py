@@ -114,7 +114,7 @@ def test_run_dir_is_not_overwritten_and_resume_needs_a_run(tmp_path):
     train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, progress=False)
     with pytest.raises(RunDirError, match="already holds a run"):
         train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, progress=False)
-    with pytest.raises(RunDirError, match="has no config.json"):
+    with pytest.raises(RunDirError, match=r"has no config\.json"):
         train("pearl", "planar_arm", tmp_path / "new", steps=50, seed=0, device=cpu, resume=True, progress=False)
     with pytest.raises(RunDirError, match="drop --config/--set"):
         train("pearl", "planar_arm", tmp_path / "r", steps=50, seed=0, device=cpu, sets=SETS, resume=True, progress=False)

@@ -1,0 +1,140 @@
+"""Baselines of the evaluation protocol, all stable-baselines3 SAC on the same tasks:
+
+- domain-randomized (DR): one policy trained over the training distribution, no context;
+- oracle: the same with the true task-parameter vector appended to the observation;
+- from scratch: SAC trained on the single test task, with the adaptation budget and with 100x it.
+
+SB3 trains them with its own rollout loop; they are evaluated through our collector (`SB3Actor`), like
+every method. Policies are saved as state_dicts (`torch.save`, loaded with `weights_only=True`): SB3's
+zip format unpickles objects on load, which our checkpoints never do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """SB3 SAC settings for the baselines (SB3's MuJoCo defaults, except the update ratio).
+
+    Attributes:
+        steps: env steps of training for DR and oracle.
+        n_envs: envs stepped together; with one gradient step per vector step this gives PEARL's ratio
+            of about `n_envs` env steps per update.
+        hidden: actor and critic widths.
+        batch_size, lr, buffer_size, learning_starts: SB3 SAC arguments.
+    """
+
+    steps: int = 400_000
+    n_envs: int = 8
+    hidden: tuple[int, ...] = (128, 128)
+    batch_size: int = 256
+    lr: float = 3e-4
+    buffer_size: int = 500_000
+    learning_starts: int = 5_000
+
+
+class TaskDistributionEnv(gym.Wrapper):
+    """A family env that draws a new task from `tasks` at every reset (domain randomization).
+
+    With `oracle=True` the observation is [obs, task vector], the vector read at every step so that a
+    mid-episode payload change reaches the oracle too.
+    """
+
+    def __init__(self, family: Any, tasks: list[Any], seed: int, oracle: bool = False) -> None:
+        from sim_tasks import TaskEnv
+
+        super().__init__(TaskEnv(family, tasks[0]))
+        self.tasks, self.oracle = list(tasks), oracle
+        self._rng = np.random.default_rng(seed)
+        if oracle:
+            n = len(family.params)
+            inner = self.env.observation_space
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(inner.shape[0] + n,), dtype=np.float32)
+
+    def _obs(self, obs: np.ndarray) -> np.ndarray:
+        if not self.oracle:
+            return obs
+        return np.concatenate([obs, self.env.unwrapped.sim.task_vector()]).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        if len(self.tasks) > 1:
+            self.env.unwrapped.set_task(self.tasks[int(self._rng.integers(len(self.tasks)))])
+        obs, info = self.env.reset(seed=int(self._rng.integers(2**31)))
+        return self._obs(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._obs(obs), reward, terminated, truncated, info
+
+
+def make_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, device: str = "cpu"):
+    """An SB3 SAC on a DummyVecEnv of `TaskDistributionEnv`s."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def factory(i: int):
+        return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
+
+    venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    return SAC("MlpPolicy", venv, learning_rate=cfg.lr, buffer_size=cfg.buffer_size, batch_size=cfg.batch_size,
+               learning_starts=cfg.learning_starts, train_freq=1, gradient_steps=1, seed=seed, device=device,
+               policy_kwargs={"net_arch": list(cfg.hidden)}, verbose=0)
+
+
+def train_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, steps: int | None = None,
+              progress: bool = False, device: str = "cpu"):
+    model = make_sac(family, tasks, cfg, seed, oracle, device)
+    model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
+    return model
+
+
+def save_policy(model: Any, path: Path, meta: dict[str, Any]) -> None:
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"policy": model.policy.state_dict(), "meta": json.dumps(meta)}, tmp)
+    os.replace(tmp, path)
+
+
+def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool):
+    """Rebuild an SB3 SAC of the same shape and load its weights (no unpickling)."""
+    import json
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = make_sac(family, tasks[:1], BaselineConfig(**{**cfg.__dict__, "n_envs": 1}), seed=0, oracle=oracle)
+    model.policy.load_state_dict(state["policy"])
+    return model, json.loads(state["meta"])
+
+
+class SB3Actor:
+    """A trained SB3 policy as an `Actor` of the collector (deterministic actions).
+
+    With `env` given, the oracle's task vectors are read from it at every step (current payload included).
+    """
+
+    def __init__(self, model: Any, env: Any = None) -> None:
+        self.model, self.env = model, env
+
+    def reset(self, mask: np.ndarray) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        if self.env is not None:
+            obs = np.concatenate([obs, self.env.task_vectors()], axis=1).astype(np.float32)
+        action, _ = self.model.predict(obs, deterministic=True)
+        return action
+
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        pass

@@ -1,0 +1,137 @@
+"""The evaluation protocol, one for every algorithm (DESIGN.md, "what 'it adapts' means").
+
+On the held-out test split of the run's family:
+- episodic: the return of episode k = 1..K in a new task, context carried across episodes;
+- online: one episode that starts with no payload and switches, at `change_time_s`, to the test task's
+  held-out payload; tracking error vs time since the change, and the time to recover to within 10% of
+  the pre-change error;
+- the same numbers for every baseline, through the same collector.
+
+A method is anything that makes an `Actor` for a batched env (`Method.actor`). Numbers are reported per
+task and as mean and spread over tasks and seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot_meta.collector import CollectorState, collect
+
+RECOVERY_TOLERANCE = 0.10  # recovered = smoothed error within 10% of the pre-change error
+SMOOTH_S = 0.5  # s, moving-average window over the post-change error
+PRE_WINDOW_S = 2.0  # s, window before the change that defines the pre-change error
+
+
+@dataclass
+class Method:
+    """A method under evaluation.
+
+    Attributes:
+        name: label in reports ("pearl", "prior_only", "dr", "oracle", "scratch_1x", ...).
+        actor: callable(mode, env) -> Actor, with mode "episodic" or "online"; the actor starts a new
+            trial (context forgotten) when it is made.
+        per_task: True when the method holds one policy per test task (from scratch): then `actor` is
+            called with a single-task env for each task, in order.
+    """
+
+    name: str
+    actor: Callable[[str, Any], Any]
+    per_task: bool = False
+
+
+def _make_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = None):
+    from sim_tasks import BatchedTaskEnv
+
+    env = BatchedTaskEnv(family, tasks, seed=seed)
+    if schedules:
+        for sim, sched in zip(env.sims, schedules, strict=True):
+            sim.schedule_payload(sched)
+    return env
+
+
+def episodic_returns(method: Method, family: Any, tasks: list[Any], episodes: int, seed: int) -> np.ndarray:
+    """Returns (n_tasks, episodes): episode k of a trial in each task, context carried across episodes."""
+    groups = [[t] for t in tasks] if method.per_task else [tasks]
+    out = []
+    for g in groups:
+        env = _make_env(family, g, seed)
+        state = CollectorState(env)
+        state.reset(seed=seed)
+        actor = method.actor("episodic", env)
+        returns: list[list[float]] = [[] for _ in g]
+        while min(len(r) for r in returns) < episodes:
+            roll = collect(state, actor, family.episode_steps)
+            for i, rs in enumerate(roll.episode_returns()):
+                returns[i].extend(rs)
+        out.extend(r[:episodes] for r in returns)
+    return np.array(out)
+
+
+def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: float, seed: int) -> np.ndarray:
+    """Tracking error per step (n_tasks, episode_steps) in one episode whose payload switches from 0 to the
+    task's own payload at `change_time_s`."""
+    starts = [t.replace(payload_mass=0.0) for t in tasks]
+    schedules = [[(change_time_s, t.payload_mass)] for t in tasks]
+    groups = [([s], [c]) for s, c in zip(starts, schedules, strict=True)] if method.per_task else [(starts, schedules)]
+    out = []
+    for g_tasks, g_sched in groups:
+        env = _make_env(family, g_tasks, seed, g_sched)
+        state = CollectorState(env)
+        state.reset(seed=seed)
+        actor = method.actor("online", env)
+        roll = collect(state, actor, family.episode_steps)
+        out.append(roll.tracking_error.T)
+    return np.concatenate(out, 0)
+
+
+def recovery_stats(errors: np.ndarray, change_step: int, ctrl_dt: float) -> dict[str, Any]:
+    """Per-task pre-change error, post-change mean and peak error, and recovery time (s, None if never).
+
+    Pre-change error: mean over the `PRE_WINDOW_S` before the change. Recovery: the first time after the
+    change at which the `SMOOTH_S` moving average of the error is within `RECOVERY_TOLERANCE` of it.
+    """
+    pre_n = max(1, min(change_step, round(PRE_WINDOW_S / ctrl_dt)))
+    k = max(1, round(SMOOTH_S / ctrl_dt))
+    pre = errors[:, change_step - pre_n : change_step].mean(1)
+    post = errors[:, change_step:]
+    kernel = np.ones(k) / k
+    recovery: list[float | None] = []
+    for i in range(len(errors)):
+        smooth = np.convolve(post[i], kernel, mode="valid")
+        hit = np.flatnonzero(smooth <= (1 + RECOVERY_TOLERANCE) * pre[i])
+        recovery.append(float(hit[0] * ctrl_dt) if hit.size else None)
+    return {"pre_error": pre.tolist(), "post_error": post.mean(1).tolist(), "peak_error": post.max(1).tolist(),
+            "recovery_time_s": recovery}
+
+
+def summarize(values: np.ndarray) -> dict[str, float]:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std()), "median": float(np.median(v)), "n": int(v.size)}
+
+
+def evaluate(methods: list[Method], family: Any, tasks: list[Any], episodes: int, seed: int,
+             online_tasks: list[Any] | None = None, change_time_s: float | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the protocol for `methods` on `tasks`; returns per-task numbers (JSON-ready)."""
+    out: dict[str, Any] = {"episodic": {}, "online": {}}
+    for m in methods:
+        if progress:
+            progress(f"episodic {m.name}")
+        out["episodic"][m.name] = episodic_returns(m, family, tasks, episodes, seed).tolist()
+    if online_tasks and family.payload_parent is not None:
+        change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
+        change_step = round(change / family.ctrl_dt)
+        out["online_change_time_s"] = change
+        for m in methods:
+            if progress:
+                progress(f"online {m.name}")
+            errors = online_errors(m, family, online_tasks, change, seed)
+            out["online"][m.name] = {"errors": errors.tolist(), **recovery_stats(errors, change_step, family.ctrl_dt)}
+    return out
