@@ -86,13 +86,32 @@ def make_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, orac
         return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
 
     venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
-    return SAC("MlpPolicy", venv, learning_rate=cfg.lr, buffer_size=cfg.buffer_size, batch_size=cfg.batch_size,
-               learning_starts=cfg.learning_starts, train_freq=1, gradient_steps=1, seed=seed, device=device,
-               policy_kwargs={"net_arch": list(cfg.hidden)}, verbose=0)
+    return SAC(
+        "MlpPolicy",
+        venv,
+        learning_rate=cfg.lr,
+        buffer_size=cfg.buffer_size,
+        batch_size=cfg.batch_size,
+        learning_starts=cfg.learning_starts,
+        train_freq=1,
+        gradient_steps=1,
+        seed=seed,
+        device=device,
+        policy_kwargs={"net_arch": list(cfg.hidden)},
+        verbose=0,
+    )
 
 
-def train_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, steps: int | None = None,
-              progress: bool = False, device: str = "cpu"):
+def train_sac(
+    family: Any,
+    tasks: list[Any],
+    cfg: BaselineConfig,
+    seed: int,
+    oracle: bool,
+    steps: int | None = None,
+    progress: bool = False,
+    device: str = "cpu",
+):
     model = make_sac(family, tasks, cfg, seed, oracle, device)
     model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
     return model

@@ -157,7 +157,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from robot_meta.eval_run import plot_report, run_eval, write_report
 
     if args.episodes < 1 or not 0 <= args.prior_episodes < args.episodes:
-        raise UsageError(f"need --episodes >= 1 and 0 <= --prior-episodes < --episodes, got {args.episodes} and {args.prior_episodes}")
+        raise UsageError(
+            f"need --episodes >= 1 and 0 <= --prior-episodes < --episodes, got {args.episodes} and {args.prior_episodes}"
+        )
     run_dirs = [Path(p) for p in args.run_dir]
     for p in run_dirs:
         if not (p / "config.json").exists():
@@ -165,38 +167,56 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     mults = tuple(int(x) for x in args.scratch_multipliers.split(","))
     if len(mults) != 2 or min(mults) < 1:
         raise UsageError(f"--scratch-multipliers takes two positive integers like 1,100, got {args.scratch_multipliers!r}")
-    report = run_eval(run_dirs, args.baselines, episodes=args.episodes, prior_episodes=args.prior_episodes,
-                      scratch_tasks=args.scratch_tasks, baseline_steps=args.baseline_steps, quiet=args.json,
-                      eval_seed=args.seed, scratch_multipliers=mults)
+    report = run_eval(
+        run_dirs,
+        args.baselines,
+        episodes=args.episodes,
+        prior_episodes=args.prior_episodes,
+        scratch_tasks=args.scratch_tasks,
+        baseline_steps=args.baseline_steps,
+        quiet=args.json,
+        eval_seed=args.seed,
+        scratch_multipliers=mults,
+    )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
     write_report(report, out_json)
     plot_report(report, out_png)
     report_files = {"json": str(out_json), "plot": str(out_png)}
-    _emit(args, {**{k: v for k, v in report.items() if k != "per_seed"}, "files": report_files}, _eval_text(report, report_files))
+    _emit(
+        args, {**{k: v for k, v in report.items() if k != "per_seed"}, "files": report_files}, _eval_text(report, report_files)
+    )
     return EXIT_OK
 
 
 def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
     k = report["episodes"]
-    lines = [f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks x seeds {report['seeds']}",
-             f"{'method':<14} {'episode 1..' + str(k) + ' (mean)':<30} {'last: mean ± std':>20} {'payload>train':>14}"]
+    lines = [
+        f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks x seeds {report['seeds']}",
+        f"{'method':<14} {'episode 1..' + str(k) + ' (mean)':<30} {'last: mean ± std':>20} {'payload>train':>14}",
+    ]
     for name, e in report["episodic"].items():
         by_ep = " ".join(f"{v:8.1f}" for v in e["by_episode"]["mean"])
         last = e["last_episode"]
         ext = e.get("payload_extrapolation")
-        lines.append(f"{name:<14} {by_ep:<30} {last['mean']:>10.1f} ± {last['std']:<7.1f} {ext['mean'] if ext else float('nan'):>14.1f}")
+        lines.append(
+            f"{name:<14} {by_ep:<30} {last['mean']:>10.1f} ± {last['std']:<7.1f} {ext['mean'] if ext else float('nan'):>14.1f}"
+        )
     if report.get("online"):
         lines.append(f"online: payload change at {report['online_change_time_s']:.1f} s")
         for name, o in report["online"].items():
             rec = o["recovery_time_s"]
-            lines.append(f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
-                         f"{o['peak_error']['mean']:.3f}  recovery median {rec['median']:.2f} s ({o['recovered']} recovered)")
+            lines.append(
+                f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
+                f"{o['peak_error']['mean']:.3f}  recovery median {rec['median']:.2f} s ({o['recovered']} recovered)"
+            )
     if "summary" in report:
         s = report["summary"]
         gap = s["gap_closed"]
-        lines.append(f"adapted {s['adapted']:.1f} vs DR {s['dr']:.1f} vs oracle {s['oracle']:.1f}: gap closed "
-                     + (f"{gap:.2f}" if gap is not None else "n/a"))
+        lines.append(
+            f"adapted {s['adapted']:.1f} vs DR {s['dr']:.1f} vs oracle {s['oracle']:.1f}: gap closed "
+            + (f"{gap:.2f}" if gap is not None else "n/a")
+        )
     lines.append(f"wrote {files['json']} and {files['plot']}")
     return "\n".join(lines)
 

@@ -26,8 +26,9 @@ def _say(msg: str, quiet: bool) -> None:
         print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
-def ensure_population_baseline(run_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig,
-                               seed: int, quiet: bool = False) -> Any:
+def ensure_population_baseline(
+    run_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig, seed: int, quiet: bool = False
+) -> Any:
     """DR or oracle SAC for this run dir: loaded from `baselines/NAME.pt`, trained and saved when missing."""
     path = Path(run_dir) / "baselines" / f"{name}.pt"
     oracle = name == "oracle"
@@ -36,15 +37,20 @@ def ensure_population_baseline(run_dir: Path, name: str, family: Any, train_task
         return model
     _say(f"training the {name} baseline (SB3 SAC, {cfg.steps} env steps) into {path}", quiet)
     model = train_sac(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
-    save_policy(model, path, {"name": name, "steps": cfg.steps, "seed": seed, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}})
+    save_policy(
+        model, path, {"name": name, "steps": cfg.steps, "seed": seed, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}}
+    )
     return model
 
 
-def scratch_method(run_dir: Path, name: str, family: Any, tasks: list[Any], budget: int, cfg: BaselineConfig, seed: int,
-                   quiet: bool) -> Method:
+def scratch_method(
+    run_dir: Path, name: str, family: Any, tasks: list[Any], budget: int, cfg: BaselineConfig, seed: int, quiet: bool
+) -> Method:
     """SAC trained from scratch on each task with `budget` env steps (cached per task)."""
     models = []
-    small = replace(cfg, n_envs=1, learning_starts=min(cfg.learning_starts, max(budget // 4, 1)), buffer_size=max(budget, 1000))
+    small = replace(
+        cfg, n_envs=1, learning_starts=min(cfg.learning_starts, max(budget // 4, 1)), buffer_size=max(budget, 1000)
+    )
     for i, task in enumerate(tasks):
         path = Path(run_dir) / "baselines" / f"{name}_task{i:02d}.pt"
         if path.exists():
@@ -58,9 +64,17 @@ def scratch_method(run_dir: Path, name: str, family: Any, tasks: list[Any], budg
     return Method(name, lambda mode, env: SB3Actor(next(it)), per_task=True)
 
 
-def run_eval(run_dirs: list[Path], baselines: bool, episodes: int = 3, prior_episodes: int = 1, scratch_tasks: int = 3,
-             baseline_steps: int | None = None, quiet: bool = False, eval_seed: int = 0,
-             scratch_multipliers: tuple[int, int] = (1, 100)) -> dict[str, Any]:
+def run_eval(
+    run_dirs: list[Path],
+    baselines: bool,
+    episodes: int = 3,
+    prior_episodes: int = 1,
+    scratch_tasks: int = 3,
+    baseline_steps: int | None = None,
+    quiet: bool = False,
+    eval_seed: int = 0,
+    scratch_multipliers: tuple[int, int] = (1, 100),
+) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready)."""
     from robot_meta.train import load_run
     from sim_tasks import get_family
@@ -70,7 +84,9 @@ def run_eval(run_dirs: list[Path], baselines: bool, episodes: int = 3, prior_epi
     for run_dir in run_dirs:
         algorithm, record = load_run(run_dir)
         if record0 and (record["task"], record["algo"]) != (record0["task"], record0["algo"]):
-            raise ValueError(f"{run_dir} is {record['algo']} on {record['task']}; {run_dirs[0]} is {record0['algo']} on {record0['task']}")
+            raise ValueError(
+                f"{run_dir} is {record['algo']} on {record['task']}; {run_dirs[0]} is {record0['algo']} on {record0['task']}"
+            )
         record0 = record0 or record
         family = get_family(record["task"])
         split = family.split()
@@ -88,16 +104,26 @@ def run_eval(run_dirs: list[Path], baselines: bool, episodes: int = 3, prior_epi
             chosen = tasks[:scratch_tasks]
             budget = (episodes - 1) * family.episode_steps  # the experience the adapted method had before its last episode
             for mult, name in zip(scratch_multipliers, ("scratch_1x", "scratch_100x"), strict=True):
-                methods.append(scratch_method(run_dir, name, family, chosen, max(budget, family.episode_steps) * mult, cfg,
-                                              record["seed"], quiet))
+                methods.append(
+                    scratch_method(
+                        run_dir, name, family, chosen, max(budget, family.episode_steps) * mult, cfg, record["seed"], quiet
+                    )
+                )
         by_name = {m.name: m for m in methods}
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
         whole = [m for m in methods if not m.per_task]
         result.update(evaluate(whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet)))
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
         if scratch:
-            sub = evaluate(scratch, family, tasks[:scratch_tasks], episodes, eval_seed, online_tasks=None,
-                           progress=lambda s: _say(s, quiet))
+            sub = evaluate(
+                scratch,
+                family,
+                tasks[:scratch_tasks],
+                episodes,
+                eval_seed,
+                online_tasks=None,
+                progress=lambda s: _say(s, quiet),
+            )
             result["episodic"].update(sub["episodic"])
         result["regions"] = [family.holdout_regions(t) for t in tasks]
         result["online_regions"] = [family.holdout_regions(t) for t in online_tasks]
@@ -111,31 +137,47 @@ def _last_episode(returns: list[list[float]]) -> np.ndarray:
     return np.array(returns)[:, -1]
 
 
-def aggregate(per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: int, prior_episodes: int,
-              scratch_tasks: int) -> dict[str, Any]:
+def aggregate(
+    per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: int, prior_episodes: int, scratch_tasks: int
+) -> dict[str, Any]:
     """Mean and spread over tasks x seeds, per-seed means, and the headline comparisons."""
     from sim_tasks import get_family
 
     family = get_family(record["task"])
     methods = list(per_seed[0]["episodic"])
     report: dict[str, Any] = {
-        "algo": record["algo"], "task": record["task"], "seeds": [r["seed"] for r in per_seed],
-        "run_dirs": [r["run_dir"] for r in per_seed], "episodes": episodes, "prior_episodes": prior_episodes,
-        "n_test_tasks": len(per_seed[0]["regions"]), "scratch_tasks": scratch_tasks,
-        "protocol": ("episodic: return of episode k in a new test task, context carried; online: payload 0 -> the test "
-                     "task's payload at the change time, tracking error vs time; recovery = 0.5 s moving average within "
-                     "10% of the mean error over the 2 s before the change"),
-        "episodic": {}, "online": {}, "per_seed": per_seed,
+        "algo": record["algo"],
+        "task": record["task"],
+        "seeds": [r["seed"] for r in per_seed],
+        "run_dirs": [r["run_dir"] for r in per_seed],
+        "episodes": episodes,
+        "prior_episodes": prior_episodes,
+        "n_test_tasks": len(per_seed[0]["regions"]),
+        "scratch_tasks": scratch_tasks,
+        "protocol": (
+            "episodic: return of episode k in a new test task, context carried; online: payload 0 -> the test "
+            "task's payload at the change time, tracking error vs time; recovery = 0.5 s moving average within "
+            "10% of the mean error over the 2 s before the change"
+        ),
+        "episodic": {},
+        "online": {},
+        "per_seed": per_seed,
     }
     for name in methods:
         arr = np.concatenate([np.array(r["episodic"][name]) for r in per_seed], 0)  # (tasks*seeds, K)
         seed_means = [float(np.mean(np.array(r["episodic"][name])[:, -1])) for r in per_seed]
-        entry = {"by_episode": {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist()},
-                 "last_episode": summarize(arr[:, -1]), "seed_means": seed_means, "seed_std": float(np.std(seed_means))}
+        entry = {
+            "by_episode": {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist()},
+            "last_episode": summarize(arr[:, -1]),
+            "seed_means": seed_means,
+            "seed_std": float(np.std(seed_means)),
+        }
         if name not in ("scratch_1x", "scratch_100x"):
             regions = [reg for r in per_seed for reg in r["regions"]]
-            for label, pred in (("payload_extrapolation", lambda g: g.get("payload_mass") == "extrapolation"),
-                                ("payload_interpolation", lambda g: g.get("payload_mass") == "interpolation")):
+            for label, pred in (
+                ("payload_extrapolation", lambda g: g.get("payload_mass") == "extrapolation"),
+                ("payload_interpolation", lambda g: g.get("payload_mass") == "interpolation"),
+            ):
                 mask = np.array([pred(g) for g in regions])
                 if mask.any():
                     entry[label] = summarize(arr[mask, -1])
@@ -146,7 +188,8 @@ def aggregate(per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: 
             errs = np.concatenate([np.array(r["online"][name]["errors"]) for r in per_seed], 0)
             rec = [x for r in per_seed for x in r["online"][name]["recovery_time_s"]]
             report["online"][name] = {
-                "error_mean": errs.mean(0).tolist(), "error_std": errs.std(0).tolist(),
+                "error_mean": errs.mean(0).tolist(),
+                "error_std": errs.std(0).tolist(),
                 "pre_error": summarize(np.concatenate([r["online"][name]["pre_error"] for r in per_seed])),
                 "post_error": summarize(np.concatenate([r["online"][name]["post_error"] for r in per_seed])),
                 "peak_error": summarize(np.concatenate([r["online"][name]["peak_error"] for r in per_seed])),
@@ -157,8 +200,13 @@ def aggregate(per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: 
     if all(k in eps for k in ("pearl", "dr", "oracle")) or all(k in eps for k in (record["algo"], "dr", "oracle")):
         adapted = eps[record["algo"]]["last_episode"]["mean"]
         dr, oracle = eps["dr"]["last_episode"]["mean"], eps["oracle"]["last_episode"]["mean"]
-        summary = {"adapted": adapted, "prior_only": eps.get("prior_only", {}).get("last_episode", {}).get("mean"),
-                   "dr": dr, "oracle": oracle, "gap_closed": (adapted - dr) / (oracle - dr) if oracle != dr else None}
+        summary = {
+            "adapted": adapted,
+            "prior_only": eps.get("prior_only", {}).get("last_episode", {}).get("mean"),
+            "dr": dr,
+            "oracle": oracle,
+            "gap_closed": (adapted - dr) / (oracle - dr) if oracle != dr else None,
+        }
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:
                 a, d, o = (eps[k][region]["mean"] for k in (record["algo"], "dr", "oracle"))
@@ -175,8 +223,15 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"pearl": "tab:blue", "rl2": "tab:purple", "prior_only": "tab:gray", "dr": "tab:orange", "oracle": "tab:green",
-              "scratch_1x": "tab:brown", "scratch_100x": "tab:pink"}
+    colors = {
+        "pearl": "tab:blue",
+        "rl2": "tab:purple",
+        "prior_only": "tab:gray",
+        "dr": "tab:orange",
+        "oracle": "tab:green",
+        "scratch_1x": "tab:brown",
+        "scratch_100x": "tab:pink",
+    }
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
     for name, e in report["episodic"].items():
@@ -197,8 +252,15 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         e = report["episodic"][name]
         vals = [e["last_episode"]] + [e.get(g) for g in groups[1:]]
         xs = np.arange(len(groups)) + j * width
-        ax.bar(xs, [v["mean"] if v else np.nan for v in vals], width, yerr=[v["std"] if v else 0 for v in vals],
-               color=colors.get(name), label=name, capsize=2)
+        ax.bar(
+            xs,
+            [v["mean"] if v else np.nan for v in vals],
+            width,
+            yerr=[v["std"] if v else 0 for v in vals],
+            color=colors.get(name),
+            label=name,
+            capsize=2,
+        )
     ax.set_xticks(np.arange(len(groups)) + width * (len(names) - 1) / 2)
     ax.set_xticklabels(["all test tasks", "payload\n(held out, inside)", "payload\n(heavier than training)"], fontsize=8)
     ax.set_ylabel(f"return of episode {report['episodes']}")
@@ -221,7 +283,9 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, "no online (payload) evaluation for this family", ha="center")
-    fig.suptitle(f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks, seeds {report['seeds']}", fontsize=10)
+    fig.suptitle(
+        f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks, seeds {report['seeds']}", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

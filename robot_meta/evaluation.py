@@ -43,10 +43,11 @@ class Method:
     per_task: bool = False
 
 
-def _make_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = None):
+def _make_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = None, first: int = 0):
+    """Sub-env i of the group draws the noise stream of task `first + i`: every method sees the same starts."""
     from sim_tasks import BatchedTaskEnv
 
-    env = BatchedTaskEnv(family, tasks, seed=seed)
+    env = BatchedTaskEnv(family, tasks, seed=seed, first_child=first)
     if schedules:
         for sim, sched in zip(env.sims, schedules, strict=True):
             sim.schedule_payload(sched)
@@ -55,10 +56,10 @@ def _make_env(family: Any, tasks: list[Any], seed: int, schedules: list | None =
 
 def episodic_returns(method: Method, family: Any, tasks: list[Any], episodes: int, seed: int) -> np.ndarray:
     """Returns (n_tasks, episodes): episode k of a trial in each task, context carried across episodes."""
-    groups = [[t] for t in tasks] if method.per_task else [tasks]
+    groups = [(i, [t]) for i, t in enumerate(tasks)] if method.per_task else [(0, tasks)]
     out = []
-    for g in groups:
-        env = _make_env(family, g, seed)
+    for first, g in groups:
+        env = _make_env(family, g, seed, first=first)
         state = CollectorState(env)
         state.reset(seed=seed)
         actor = method.actor("episodic", env)
@@ -76,10 +77,13 @@ def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: 
     task's own payload at `change_time_s`."""
     starts = [t.replace(payload_mass=0.0) for t in tasks]
     schedules = [[(change_time_s, t.payload_mass)] for t in tasks]
-    groups = [([s], [c]) for s, c in zip(starts, schedules, strict=True)] if method.per_task else [(starts, schedules)]
+    if method.per_task:
+        groups = [(i, [s], [c]) for i, (s, c) in enumerate(zip(starts, schedules, strict=True))]
+    else:
+        groups = [(0, starts, schedules)]
     out = []
-    for g_tasks, g_sched in groups:
-        env = _make_env(family, g_tasks, seed, g_sched)
+    for first, g_tasks, g_sched in groups:
+        env = _make_env(family, g_tasks, seed, g_sched, first=first)
         state = CollectorState(env)
         state.reset(seed=seed)
         actor = method.actor("online", env)
@@ -104,8 +108,12 @@ def recovery_stats(errors: np.ndarray, change_step: int, ctrl_dt: float) -> dict
         smooth = np.convolve(post[i], kernel, mode="valid")
         hit = np.flatnonzero(smooth <= (1 + RECOVERY_TOLERANCE) * pre[i])
         recovery.append(float(hit[0] * ctrl_dt) if hit.size else None)
-    return {"pre_error": pre.tolist(), "post_error": post.mean(1).tolist(), "peak_error": post.max(1).tolist(),
-            "recovery_time_s": recovery}
+    return {
+        "pre_error": pre.tolist(),
+        "post_error": post.mean(1).tolist(),
+        "peak_error": post.max(1).tolist(),
+        "recovery_time_s": recovery,
+    }
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:
@@ -116,9 +124,16 @@ def summarize(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(v.mean()), "std": float(v.std()), "median": float(np.median(v)), "n": int(v.size)}
 
 
-def evaluate(methods: list[Method], family: Any, tasks: list[Any], episodes: int, seed: int,
-             online_tasks: list[Any] | None = None, change_time_s: float | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def evaluate(
+    methods: list[Method],
+    family: Any,
+    tasks: list[Any],
+    episodes: int,
+    seed: int,
+    online_tasks: list[Any] | None = None,
+    change_time_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run the protocol for `methods` on `tasks`; returns per-task numbers (JSON-ready)."""
     out: dict[str, Any] = {"episodic": {}, "online": {}}
     for m in methods:

@@ -29,12 +29,15 @@ class BatchedTaskEnv(VectorEnv):
     Args:
         family: family name or instance.
         tasks: one task per sub-env (N = len(tasks)).
-        seed: seeds the per-sub-env generators (reset noise, observation noise).
+        seed: seeds the per-sub-env generators (reset noise, observation noise): sub-env i draws from child
+            `first_child + i` of `SeedSequence(seed)`, so a task evaluated alone (with `first_child` = its index)
+            sees exactly the starts and noise it sees in the batch.
+        first_child: see `seed`.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, family: str | TaskFamily, tasks: Sequence[TaskParams], seed: int = 0) -> None:
+    def __init__(self, family: str | TaskFamily, tasks: Sequence[TaskParams], seed: int = 0, first_child: int = 0) -> None:
         if not tasks:
             raise TaskParamError("BatchedTaskEnv needs at least one task")
         self.family = get_family(family) if isinstance(family, str) else family
@@ -45,11 +48,12 @@ class BatchedTaskEnv(VectorEnv):
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(act_dim,), dtype=np.float32)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self._first_child = first_child
         self._seed(seed)
         self._obs = np.zeros((self.num_envs, obs_dim), dtype=np.float32)
 
     def _seed(self, seed: int) -> None:
-        children = np.random.SeedSequence(seed).spawn(self.num_envs)
+        children = np.random.SeedSequence(seed).spawn(self._first_child + self.num_envs)[self._first_child :]
         self._rngs = [np.random.default_rng(c) for c in children]
 
     @property

@@ -466,8 +466,13 @@ class PEARL:
         gen = torch.Generator().manual_seed(seed)
 
         def adapted(mode: str, env: Any) -> PearlActor:
-            return self.make_actor("episodic" if mode == "episodic" else "online", env.num_envs, gen, deterministic=True,
-                                   prior_episodes=prior_episodes)
+            return self.make_actor(
+                "episodic" if mode == "episodic" else "online",
+                env.num_envs,
+                gen,
+                deterministic=True,
+                prior_episodes=prior_episodes,
+            )
 
         def prior_only(mode: str, env: Any) -> PearlActor:
             return self.make_actor("prior", env.num_envs, gen, deterministic=True)

@@ -1,0 +1,138 @@
+"""The evaluation protocol's mechanics: recovery time, trials that carry context, the payload change, reports."""
+
+import json
+
+import numpy as np
+import pytest
+
+from robot_meta.cli import main
+from robot_meta.eval_run import aggregate
+from robot_meta.evaluation import Method, episodic_returns, online_errors, recovery_stats
+from sim_tasks import get_family
+
+
+def test_recovery_time_on_a_known_error_trace():
+    dt = 0.05  # s; smoothing window 0.5 s = 10 steps, pre window 2 s = 40 steps
+    pre = np.ones(60)
+    post = np.concatenate([np.full(20, 3.0), np.ones(60)])  # back to the pre-change level 20 steps (1 s) after the change
+    stats = recovery_stats(np.concatenate([pre, post])[None], change_step=60, ctrl_dt=dt)
+    # the 10-step average reaches <= 1.1 first when at most 0.5 of its 10 samples are 3.0 -> window start at step 20
+    assert stats["pre_error"] == [1.0]
+    assert stats["recovery_time_s"] == [pytest.approx(1.0)]
+    assert stats["peak_error"] == [3.0]
+    never = recovery_stats(np.concatenate([pre, np.full(80, 2.0)])[None], change_step=60, ctrl_dt=dt)
+    assert never["recovery_time_s"] == [None]
+
+
+class RecordingActor:
+    def __init__(self, env):
+        self.env, self.resets, self.payloads = env, 0, []
+
+    def reset(self, mask):
+        self.resets += int(mask.sum())
+
+    def act(self, obs):
+        self.payloads.append([s.payload_mass for s in self.env.sims])
+        return np.zeros((len(obs), self.env.single_action_space.shape[0]))
+
+    def observe(self, *args):
+        pass
+
+
+def test_episodic_trial_is_one_actor_across_k_episodes():
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().test[:3])
+    made = []
+
+    def factory(mode, env):
+        made.append(RecordingActor(env))
+        return made[-1]
+
+    returns = episodic_returns(Method("zero", factory), fam, tasks, episodes=2, seed=0)
+    assert returns.shape == (3, 2)
+    assert len(made) == 1 and made[0].resets == 3 * 2  # one trial: the actor saw every episode start
+    per_task = episodic_returns(Method("zero", factory, per_task=True), fam, tasks, episodes=2, seed=0)
+    np.testing.assert_allclose(per_task, returns)  # same seed, same tasks: one by one equals batched
+
+
+def test_online_episode_switches_payload_at_the_change_time():
+    fam = get_family("planar_arm")
+    task = fam.split().test[0].replace(payload_mass=2.0)
+    made = []
+
+    def factory(mode, env):
+        made.append(RecordingActor(env))
+        return made[-1]
+
+    errors = online_errors(Method("zero", factory), fam, [task], change_time_s=1.0, seed=0)
+    assert errors.shape == (1, fam.episode_steps)
+    masses = np.array(made[0].payloads)[:, 0]  # read at act(), i.e. before the step it acts in
+    change = round(1.0 / fam.ctrl_dt)  # the change applies at the start of this step, before its physics
+    assert (masses[: change + 1] == 0.0).all() and (masses[change + 1 :] == 2.0).all()
+
+
+def test_gap_closed_arithmetic():
+    regions = [{"payload_mass": "extrapolation"}, {}]
+    per_seed = [
+        {
+            "seed": 0,
+            "run_dir": "r",
+            "regions": regions,
+            "episodic": {
+                "pearl": [[-50, -20], [-40, -30]],
+                "dr": [[-60, -60], [-50, -50]],
+                "oracle": [[-10, -10], [-20, -20]],
+            },
+        }
+    ]
+    report = aggregate(per_seed, {"algo": "pearl", "task": "planar_runner"}, episodes=2, prior_episodes=1, scratch_tasks=0)
+    s = report["summary"]
+    assert s["adapted"] == -25 and s["dr"] == -55 and s["oracle"] == -15
+    assert s["gap_closed"] == pytest.approx(30 / 40)
+    assert s["payload_extrapolation"]["gap_closed"] == pytest.approx((-20 + 60) / (-10 + 60))
+
+
+def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [
+        "initial_steps=30",
+        "steps_prior=30",
+        "steps_posterior=30",
+        "updates_per_iteration=3",
+        "tasks_per_iteration=2",
+        "hidden=16",
+        "encoder_hidden=16",
+        "meta_batch=2",
+        "batch_size=8",
+        "context_batch=6",
+    ]
+    args = ["train", "--algo", "pearl", "--task", "planar_arm", "--out", str(run), "--steps", "200", "--json"]
+    assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "eval",
+                str(run),
+                "--baselines",
+                "--episodes",
+                "2",
+                "--baseline-steps",
+                "64",
+                "--scratch-tasks",
+                "1",
+                "--scratch-multipliers",
+                "1,2",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["episodic"]) == {"pearl", "prior_only", "dr", "oracle", "scratch_1x", "scratch_100x"}
+    assert len(out["episodic"]["pearl"]["by_episode"]["mean"]) == 2
+    assert set(out["online"]) == {"pearl", "prior_only", "dr", "oracle"}
+    assert "gap_closed" in out["summary"]
+    assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
+    assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
+    assert main(["eval", str(tmp_path / "nope")]) == 2
