@@ -33,7 +33,7 @@ def ensure_population_baseline(
     path = Path(run_dir) / "baselines" / f"{name}.pt"
     oracle = name == "oracle"
     if path.exists():
-        model, meta = load_policy(path, family, train_tasks, cfg, oracle)
+        model, _ = load_policy(path, family, train_tasks, cfg, oracle)
         return model
     _say(f"training the {name} baseline (SB3 SAC, {cfg.steps} env steps) into {path}", quiet)
     model = train_sac(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
