@@ -43,14 +43,26 @@ class MultiTaskReplayBuffer:
         """Append n transitions of one task; arrays have a leading dim n."""
         batch = {"obs": obs, "action": action, "reward": reward, "next_obs": next_obs, "terminated": terminated}
         n = len(obs)
-        if self._data[task] is None:
-            self._data[task] = {k: np.zeros((self.capacity, d), dtype=np.float32) for k, d in self.dims.items()}
+        self._reserve(task, int(self._size[task]) + n)
         store = self._data[task]
         idx = (self._pos[task] + np.arange(n)) % self.capacity
         for k, v in batch.items():
             store[k][idx] = np.asarray(v, dtype=np.float32).reshape(n, self.dims[k])
         self._pos[task] = (self._pos[task] + n) % self.capacity
         self._size[task] = min(self._size[task] + n, self.capacity)
+
+    def _reserve(self, task: int, needed: int) -> None:
+        """Grow a task's arrays by doubling up to `capacity` (a 1M-transition capacity is not allocated up front)."""
+        store = self._data[task]
+        have = 0 if store is None else len(store["obs"])
+        if have >= min(needed, self.capacity):
+            return
+        new = min(self.capacity, max(needed, 2 * have, 1024))
+        grown = {k: np.zeros((new, d), dtype=np.float32) for k, d in self.dims.items()}
+        if store is not None:
+            for k in FIELDS:
+                grown[k][:have] = store[k]  # before reaching capacity the ring has not wrapped: pos == size
+        self._data[task] = grown
 
     def clear(self, task: int) -> None:
         self._pos[task] = 0
@@ -92,6 +104,6 @@ class MultiTaskReplayBuffer:
         self._data = [None] * self.n_tasks
         for t in range(self.n_tasks):
             if self._size[t] > 0:
-                self._data[t] = {k: np.zeros((self.capacity, d), dtype=np.float32) for k, d in self.dims.items()}
+                self._reserve(t, int(self._size[t]) + (1 if self._size[t] < self.capacity else 0))
                 for k in FIELDS:
                     self._data[t][k][: self._size[t]] = state[f"{t}/{k}"]

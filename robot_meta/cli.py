@@ -226,8 +226,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from sim_tasks import family_names, get_family
     from sim_tasks.bench import bench_sim
 
-    if args.what != "sim":  # pragma: no cover - argparse restricts the choices
-        raise UsageError(f"unknown benchmark {args.what!r}")
+    if args.what == "train":
+        return _bench_train(args)
     names = args.task or family_names()
     for n in names:
         get_family(n)  # unknown names fail before any timing starts
@@ -243,6 +243,37 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     lines.append(f"ratio = env steps/s x substeps / raw mj_step/s, {args.num_envs} tasks batched, 1 thread, same process")
     _emit(args, {"bench": "sim", "results": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from robot_meta.bench_train import bench_pearl
+    from robot_meta.torch_utils import resolve_device
+    from sim_tasks import get_family
+
+    task = (args.task or ["planar_runner"])[0]
+    get_family(task)
+    if args.seconds <= 0:
+        raise UsageError(f"--seconds must be > 0, got {args.seconds}")
+    devices = [torch.device("cpu")]
+    try:
+        if resolve_device(args.device).type == "cuda":
+            devices.append(torch.device("cuda"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = []
+    for dev in devices:
+        results.extend(bench_pearl(task, dev, seconds=args.seconds, seed=args.seed))
+    lines = [f"{'algo':<6} {'config':<12} {'device':<7} {'env steps/s':>12} {'updates/s':>10}  sizes"]
+    for r in results:
+        lines.append(
+            f"{r['algo']:<6} {r['config']:<12} {r['device']:<7} {r['env_steps_per_s']:>12.0f} {r['updates_per_s']:>10.1f}  {r['sizes']}"
+        )
+    if len(devices) == 1:
+        lines.append("no CUDA device: CPU only")
+    _emit(args, {"bench": "train", "results": results, "cuda_available": torch.cuda.is_available()}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -325,15 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="throughput benchmarks (sim: env steps/s against raw mj_step)",
+        help="throughput benchmarks (sim: env steps/s vs raw mj_step; train: PEARL env steps/s and updates/s)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
         "sim: batched env steps/s with a trivial policy against raw mujoco.mj_step of the "
-        "same model, per family.",
+        "same model, per family. train: PEARL's collection env steps/s and gradient updates/s at the CPU default "
+        "and at oyster's reference sizes, on CPU and on CUDA when present (--task picks the family).",
     )
-    p.add_argument("what", choices=["sim"], help="what to benchmark")
+    p.add_argument("what", choices=["sim", "train"], help="what to benchmark")
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
     p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
     p.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_bench)

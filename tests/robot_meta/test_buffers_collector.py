@@ -81,3 +81,17 @@ def test_collector_marks_episode_starts_and_keeps_final_observations():
     # episodes continue across calls
     more = collect(state, actor, 5)
     assert not more.episode_start[0].any()
+
+
+def test_buffer_grows_on_demand_and_matches_a_plain_list_across_the_wrap():
+    buf = MultiTaskReplayBuffer(1, 3000, 1, 1)
+    ref: list[float] = []
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n = int(rng.integers(1, 300))
+        v = np.arange(len(ref), len(ref) + n, dtype=np.float32)[:, None]
+        buf.add(0, v, v, v, v, v)
+        ref.extend(v[:, 0].tolist())
+        np.testing.assert_array_equal(buf.recent(0, 3000).obs[0, :, 0], ref[-3000:])
+    assert len(ref) > 3000 and buf.size(0) == 3000
+    assert len(MultiTaskReplayBuffer(2, 1_000_000, 40, 10)._data) == 2  # nothing allocated before the first add
