@@ -61,7 +61,7 @@ def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any) -> An
     _, factory = algorithms()[algo]
     if getattr(cfg, "threads", 0) > 0:
         torch.set_num_threads(cfg.threads)
-    return factory(make_batched_env(family), list(split.train), cfg, seed=seed, device=device)
+    return factory(make_batched_env(family), list(split.train), cfg, seed=seed, device=device, test_tasks=list(split.test))
 
 
 def train(

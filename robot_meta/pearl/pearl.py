@@ -53,6 +53,11 @@ class PearlConfig:
         use_next_obs: include s' in the context (oyster does for dynamics tasks; payload is one).
         window: context window of the online mode, transitions (the runtime's window).
         checkpoint_every: iterations between checkpoints.
+        eval_every: iterations between evaluations on held-out tasks during training (0 = never): the
+            protocol's episodic trial, logged as `test_return_last` (the last of `eval_episodes` episodes,
+            the first `eval_prior_episodes` with z from the prior; PEARL's paper protocol is 3 and 2).
+        eval_episodes, eval_prior_episodes: see `eval_every`.
+        eval_tasks: held-out tasks used by that evaluation (the first ones of the test split).
         threads: torch intra-op threads on CPU (0 = torch's default).
     """
 
@@ -76,6 +81,10 @@ class PearlConfig:
     use_next_obs: bool = True
     window: int = 64
     checkpoint_every: int = 5
+    eval_every: int = 10
+    eval_episodes: int = 3
+    eval_prior_episodes: int = 1
+    eval_tasks: int = 20
     threads: int = 0
 
     def validate(self) -> None:
@@ -277,8 +286,17 @@ class PEARL:
         device: where the networks live.
     """
 
-    def __init__(self, make_env: Any, train_tasks: list[Any], cfg: PearlConfig, seed: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        make_env: Any,
+        train_tasks: list[Any],
+        cfg: PearlConfig,
+        seed: int,
+        device: torch.device,
+        test_tasks: list[Any] | None = None,
+    ) -> None:
         self.cfg, self.device, self.train_tasks = cfg, device, list(train_tasks)
+        self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.env = make_env(self.train_tasks[: cfg.tasks_per_iteration], seed)
@@ -440,6 +458,8 @@ class PEARL:
         t2 = time.perf_counter()
         metrics.update({k: float(np.mean(v)) for k, v in acc.items()})
         self.iteration += 1
+        if cfg.eval_every and self.test_tasks and self.iteration % cfg.eval_every == 0:
+            metrics.update(self.evaluate_test())
         metrics.update(
             {
                 "iteration": self.iteration,
@@ -450,6 +470,21 @@ class PEARL:
             }
         )
         return metrics
+
+    def evaluate_test(self) -> dict[str, float]:
+        """The protocol's episodic trial on held-out tasks; own generators, so training is not perturbed."""
+        from robot_meta.evaluation import episodic_returns
+
+        cfg = self.cfg
+        family = self.env.family
+        adapted, prior = self.eval_methods(seed=0, prior_episodes=cfg.eval_prior_episodes)
+        ret = episodic_returns(adapted, family, self.test_tasks, cfg.eval_episodes, seed=0)
+        ret_prior = episodic_returns(prior, family, self.test_tasks, 1, seed=0)
+        return {
+            "test_return_last": float(ret[:, -1].mean()),
+            "test_return_first": float(ret[:, 0].mean()),
+            "test_return_prior_only": float(ret_prior.mean()),
+        }
 
     # ---- adaptation for evaluation -------------------------------------------------------------------
     def make_actor(self, mode: str, num_envs: int, generator: torch.Generator, **kwargs: Any) -> PearlActor:
