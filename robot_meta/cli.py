@@ -315,12 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="meta-train a policy (PEARL) on a task family into a run dir",
+        help="meta-train a policy (PEARL or RL²) on a task family into a run dir",
         description="Meta-train on the training split of a task family. Writes config.json (resolved), "
         "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
         "a killed run from its newest checkpoint.",
     )
-    p.add_argument("--algo", required=True, choices=["pearl"], help="meta-RL algorithm")
+    p.add_argument("--algo", required=True, choices=["pearl", "rl2"], help="meta-RL algorithm")
     p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
     p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")

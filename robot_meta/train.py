@@ -28,8 +28,9 @@ class RunDirError(ValueError):
 def algorithms() -> dict[str, tuple[type, Any]]:
     """name -> (config class, algorithm factory)."""
     from robot_meta.pearl import PEARL, PearlConfig
+    from robot_meta.rl2 import RL2, RL2Config
 
-    return {"pearl": (PearlConfig, PEARL)}
+    return {"pearl": (PearlConfig, PEARL), "rl2": (RL2Config, RL2)}
 
 
 def git_sha() -> str:

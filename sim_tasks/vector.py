@@ -33,11 +33,21 @@ class BatchedTaskEnv(VectorEnv):
             `first_child + i` of `SeedSequence(seed)`, so a task evaluated alone (with `first_child` = its index)
             sees exactly the starts and noise it sees in the batch.
         first_child: see `seed`.
+        on_episode_end: optional callable(i) -> TaskParams | None, called when sub-env i ends an episode and
+            before its autoreset; a task it returns replaces sub-env i's task for the next episode (RL²'s
+            trials switch tasks this way).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, family: str | TaskFamily, tasks: Sequence[TaskParams], seed: int = 0, first_child: int = 0) -> None:
+    def __init__(
+        self,
+        family: str | TaskFamily,
+        tasks: Sequence[TaskParams],
+        seed: int = 0,
+        first_child: int = 0,
+        on_episode_end: Any = None,
+    ) -> None:
         if not tasks:
             raise TaskParamError("BatchedTaskEnv needs at least one task")
         self.family = get_family(family) if isinstance(family, str) else family
@@ -49,6 +59,7 @@ class BatchedTaskEnv(VectorEnv):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self._first_child = first_child
+        self.on_episode_end = on_episode_end
         self._seed(seed)
         self._obs = np.zeros((self.num_envs, obs_dim), dtype=np.float32)
 
@@ -99,6 +110,10 @@ class BatchedTaskEnv(VectorEnv):
             if terminated[i] or truncated[i]:
                 ended[i] = True
                 final_obs[i] = obs
+                if self.on_episode_end is not None:
+                    new_task = self.on_episode_end(i)
+                    if new_task is not None:
+                        sim.set_task(new_task)
                 obs = sim.reset(self._rngs[i])
             self._obs[i] = obs
         infos = {"tracking_error": errors, "payload_mass": payload, "final_obs": final_obs, "_final_obs": ended}

@@ -1,0 +1,447 @@
+"""RL²: a recurrent policy meta-trained with PPO over trials (Duan et al. 2016; Wang et al. 2016).
+
+A trial is K episodes of one task; the GRU's hidden state persists across episode boundaries inside a
+trial and is reset between trials, so the policy adapts in context with no weight update. Its input per
+step is [obs, previous action, previous reward, done flag] (done = an episode of the trial just ended).
+PPO (Schulman et al. 2017) with GAE (Schulman et al. 2016) over whole trials (episode ends inside a
+trial do not cut the return), truncated backpropagation through time over chunks of `bptt` steps.
+
+A compact GRU-PPO rather than sb3-contrib's RecurrentPPO: RecurrentPPO's recurrent core is an LSTM only,
+and the deploy contract needs one exportable step (obs, prev_action, prev_reward, done, h_in) ->
+(action, h_out), which `RL2Policy.step` is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_meta.collector import CollectorState, collect
+from robot_meta.config import ConfigError
+from robot_meta.torch_utils import RunningNorm
+
+
+@dataclass(frozen=True)
+class RL2Config:
+    """RL² hyperparameters (Meta-World's RL² table and varibad's RL² configs where they agree).
+
+    Attributes:
+        hidden: GRU size (Meta-World 256).
+        embed: width of the input layer before the GRU.
+        episodes_per_trial: K (varibad 2; garage 4-10).
+        num_envs: tasks collected in parallel per iteration.
+        lr, gamma, gae_lambda, clip, epochs, minibatches, vf_coef, ent_coef, max_grad_norm: PPO.
+        bptt: truncation length of backpropagation through time, steps.
+        init_log_std: initial log standard deviation of the Gaussian policy.
+        checkpoint_every, eval_every, eval_tasks, eval_episodes: as in PEARL.
+        threads: torch intra-op threads on CPU (0 = torch's default).
+    """
+
+    hidden: int = 256
+    embed: int = 128
+    episodes_per_trial: int = 2
+    num_envs: int = 16
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    epochs: int = 4
+    minibatches: int = 4
+    bptt: int = 100
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    init_log_std: float = -0.5
+    checkpoint_every: int = 5
+    eval_every: int = 10
+    eval_tasks: int = 20
+    eval_episodes: int = 3
+    threads: int = 0
+
+    def validate(self) -> None:
+        for name in ("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        if self.minibatches > self.num_envs:
+            raise ConfigError(f"config minibatches={self.minibatches} must be <= num_envs={self.num_envs}")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ConfigError(f"config gamma={self.gamma} must be in (0, 1] and gae_lambda={self.gae_lambda} in [0, 1]")
+
+
+class RL2Policy(nn.Module):
+    """GRU policy with the normalizer inside. Shapes: obs (N, O), prev_action (N, A), prev_reward (N,),
+    done (N,), h (N, H)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: RL2Config) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, cfg.hidden
+        self.norm = RunningNorm(obs_dim)
+        self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim + 2, cfg.embed), nn.Tanh())
+        self.core = nn.GRU(cfg.embed, cfg.hidden)  # one layer; a single step is a sequence of length 1
+        self.pi = nn.Linear(cfg.hidden, act_dim)
+        self.v = nn.Linear(cfg.hidden, 1)
+        self.log_std = nn.Parameter(torch.full((act_dim,), cfg.init_log_std))
+        nn.init.orthogonal_(self.pi.weight, 0.01)
+        nn.init.zeros_(self.pi.bias)
+
+    def step(self, obs, prev_action, prev_reward, done, h) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step: (action mean (N, A), value (N,), h_out (N, H)). The exported graph is this."""
+        x = torch.cat([self.norm(obs), prev_action, prev_reward[..., None], done[..., None]], -1)
+        _, h = self.core(self.embed(x)[None], h[None])
+        h = h[0]
+        return self.pi(h), self.v(h).squeeze(-1), h
+
+    def sequence(self, obs, prev_action, prev_reward, done, h0, reset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unroll over (T, N, ...) from h0 (N, H), zeroing h before step t where `reset[t]` (a trial starts).
+
+        Without a reset after the first step the whole sequence is one fused GRU call; otherwise it is
+        stepped, which gives the same numbers.
+        """
+        h0 = h0 * (1.0 - reset[0])[:, None]
+        e = self.embed(torch.cat([self.norm(obs), prev_action, prev_reward[..., None], done[..., None]], -1))
+        if not bool(reset[1:].any()):
+            out, _ = self.core(e, h0[None])
+        else:
+            outs, h = [], h0[None]
+            for t in range(e.shape[0]):
+                h = h * (1.0 - reset[t])[None, :, None]
+                o, h = self.core(e[t : t + 1], h)
+                outs.append(o[0])
+            out = torch.stack(outs)
+        return self.pi(out), self.v(out).squeeze(-1)
+
+
+class TrialSchedule:
+    """Which sub-env starts a new trial, and its task: a new task every K episodes (the trial wrapper).
+
+    `on_episode_end` is the batched env's hook; `trial_start[i]` tells the actor to reset env i's memory.
+    With `tasks` None the task never changes (evaluation: the trial is the env's task).
+    """
+
+    def __init__(self, num_envs: int, k: int, tasks: list[Any] | None = None, rng: np.random.Generator | None = None) -> None:
+        self.k, self.tasks, self.rng = k, tasks, rng
+        self.episodes = np.zeros(num_envs, dtype=np.int64)
+        self.trial_start = np.ones(num_envs, dtype=bool)
+
+    def on_episode_end(self, i: int) -> Any:
+        self.episodes[i] += 1
+        if self.episodes[i] % self.k == 0:
+            self.trial_start[i] = True
+            if self.tasks is not None:
+                return self.tasks[int(self.rng.integers(len(self.tasks)))]
+        return None
+
+
+class RL2Actor:
+    """RL² as an `Actor` of the collector; with `record` it keeps what PPO needs from the collection.
+
+    Memory resets: at a trial start (per `schedule.trial_start`, or at an actor's first episode when there
+    is no schedule). With `reset_every_episode` memory is dropped at every episode (the no-adaptation
+    baseline).
+    """
+
+    def __init__(
+        self,
+        policy: RL2Policy,
+        num_envs: int,
+        generator: torch.Generator,
+        schedule: TrialSchedule | None = None,
+        deterministic: bool = False,
+        record: bool = False,
+        reset_every_episode: bool = False,
+    ) -> None:
+        self.p, self.n, self.gen, self.schedule = policy, num_envs, generator, schedule
+        self.deterministic, self.record, self.reset_every_episode = deterministic, record, reset_every_episode
+        a = policy.act_dim
+        self.h = torch.zeros(num_envs, policy.hidden)
+        self.prev_a, self.prev_r, self.done = torch.zeros(num_envs, a), torch.zeros(num_envs), torch.zeros(num_envs)
+        self.first = np.ones(num_envs, dtype=bool)
+        self.reset_flag = np.zeros(num_envs, dtype=bool)
+        self.log: dict[str, list] = {
+            k: [] for k in ("obs", "prev_a", "prev_r", "done", "h", "reset", "action", "logp", "value", "trial_end")
+        }
+
+    def reset(self, mask: np.ndarray) -> None:
+        for i in np.flatnonzero(mask):
+            new_trial = (
+                self.first[i] or self.reset_every_episode or (self.schedule is not None and self.schedule.trial_start[i])
+            )
+            if new_trial:
+                self.h[i] = 0.0
+                self.prev_a[i], self.prev_r[i], self.done[i] = 0.0, 0.0, 0.0
+                if self.schedule is not None:
+                    self.schedule.trial_start[i] = False
+                self.reset_flag[i] = True
+            else:
+                self.done[i] = 1.0  # an episode of this trial just ended; memory carries on
+            self.first[i] = False
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        o = torch.as_tensor(obs, dtype=torch.float32)
+        h_before = self.h.clone()
+        mean, value, self.h = self.p.step(o, self.prev_a, self.prev_r, self.done, self.h)
+        if self.deterministic:
+            action = mean
+        else:
+            action = mean + self.p.log_std.exp() * torch.randn(mean.shape, generator=self.gen)
+        if self.record:
+            std = self.p.log_std.exp()
+            logp = (-0.5 * ((action - mean) / std) ** 2 - self.p.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            for k, v in (
+                ("obs", o),
+                ("prev_a", self.prev_a.clone()),
+                ("prev_r", self.prev_r.clone()),
+                ("done", self.done.clone()),
+                ("h", h_before),
+                ("reset", torch.as_tensor(self.reset_flag.copy())),
+                ("action", action),
+                ("logp", logp),
+                ("value", value),
+            ):
+                self.log[k].append(v)
+        self.reset_flag[:] = False
+        self._last_action = action
+        return action.clamp(-1.0, 1.0).numpy()
+
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        self.prev_a = self._last_action.clamp(-1.0, 1.0)
+        self.prev_r = torch.as_tensor(reward, dtype=torch.float32)
+        self.done = torch.zeros(self.n)
+        if self.record:
+            ended = np.zeros(self.n, dtype=bool) if self.schedule is None else (np.asarray(done) & self.schedule.trial_start)
+            self.log["trial_end"].append(torch.as_tensor(ended))
+
+    @torch.no_grad()
+    def value(self, obs: np.ndarray) -> torch.Tensor:
+        """V of the next step from the current memory (bootstrap at the end of a rollout)."""
+        _, v, _ = self.p.step(torch.as_tensor(obs, dtype=torch.float32), self.prev_a, self.prev_r, self.done, self.h)
+        return v
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, last_value: torch.Tensor, cut: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over (T, N); `cut[t]` ends the return after step t (a trial end).
+
+    Returns (advantages, returns), both (T, N).
+    """
+    t_len = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    next_adv = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(t_len)):
+        keep = 1.0 - cut[t].float()
+        delta = rewards[t] + gamma * next_value * keep - values[t]
+        next_adv = delta + gamma * lam * keep * next_adv
+        adv[t] = next_adv
+        next_value = values[t]
+    return adv, adv + values
+
+
+class RL2:
+    """The algorithm: trials over sampled training tasks, collected together, then PPO epochs."""
+
+    def __init__(
+        self,
+        make_env: Any,
+        train_tasks: list[Any],
+        cfg: RL2Config,
+        seed: int,
+        device: torch.device,
+        test_tasks: list[Any] | None = None,
+    ) -> None:
+        self.cfg, self.device, self.train_tasks = cfg, device, list(train_tasks)
+        self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.schedule = TrialSchedule(cfg.num_envs, cfg.episodes_per_trial, self.train_tasks, self.rng)
+        env = make_env(self.train_tasks[: cfg.num_envs] * (1 + cfg.num_envs // max(len(self.train_tasks), 1)), seed)
+        self.env = type(env)(
+            env.family,
+            [self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)],
+            seed=seed,
+            on_episode_end=self.schedule.on_episode_end,
+        )
+        self.state = CollectorState(self.env)
+        obs_dim = self.env.single_observation_space.shape[0]
+        act_dim = self.env.single_action_space.shape[0]
+        self.family = self.env.family
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.policy = RL2Policy(obs_dim, act_dim, cfg)
+        self.opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        self.ret_var, self.ret_count = 1.0, 1e-4  # running variance of discounted returns, for reward scaling
+        self.iteration = self.env_steps = self.updates = 0
+
+    @property
+    def rollout_steps(self) -> int:
+        return self.cfg.episodes_per_trial * self.family.episode_steps
+
+    def _scale_rewards(self, rewards: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
+        """Divide by the running std of discounted returns (as SB3's VecNormalize does for rewards)."""
+        ret = torch.zeros(rewards.shape[1], dtype=torch.float64)
+        rets = []
+        for t in range(rewards.shape[0]):
+            ret = ret * self.cfg.gamma + rewards[t].double()
+            rets.append(ret.clone())
+            ret = ret * (1.0 - cut[t].double())
+        rets = torch.stack(rets)
+        n = rets.numel()
+        b_mean, b_var = rets.mean().item(), rets.var(unbiased=False).item()
+        total = self.ret_count + n
+        # the mean is not used for scaling; Chan's update of the variance around a zero-mean assumption is enough
+        self.ret_var = (self.ret_var * self.ret_count + (b_var + b_mean**2) * n) / total
+        self.ret_count = total
+        return rewards / float(np.sqrt(self.ret_var) + 1e-8)
+
+    def train_iteration(self) -> dict[str, float]:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        tasks = [self.train_tasks[int(i)] for i in self.rng.integers(len(self.train_tasks), size=cfg.num_envs)]
+        self.env.set_tasks(tasks)
+        self.schedule.episodes[:] = 0
+        self.schedule.trial_start[:] = True
+        self.state.reset(seed=int(self.rng.integers(2**31)))
+        actor = RL2Actor(self.policy, cfg.num_envs, self.gen, self.schedule, record=True)
+        roll = collect(self.state, actor, self.rollout_steps)
+        last_value = actor.value(self.state.obs)
+        self.env_steps += self.rollout_steps * cfg.num_envs
+        t1 = time.perf_counter()
+        log = {k: torch.stack(v) for k, v in actor.log.items()}
+        rewards = torch.as_tensor(roll.reward)
+        cut = log["trial_end"]
+        scaled = self._scale_rewards(rewards, cut)
+        adv, ret = gae(scaled, log["value"], last_value, cut, cfg.gamma, cfg.gae_lambda)
+        self.policy.norm.update(torch.as_tensor(roll.obs))
+        stats = self._ppo(log, adv, ret)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        k = cfg.episodes_per_trial
+        per_episode = _trial_episode_returns(roll, k)
+        metrics = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "return_mean": float(np.mean([r for ep in per_episode for r in ep])) if per_episode[0] else float("nan"),
+            "tracking_error": float(roll.tracking_error.mean()),
+            "env_steps_per_s": self.rollout_steps * cfg.num_envs / max(t1 - t0, 1e-9),
+            "updates_per_s": stats.pop("n_updates") / max(t2 - t1, 1e-9),
+            **stats,
+        }
+        for j, ep in enumerate(per_episode):
+            if ep:
+                metrics[f"return_episode_{j + 1}"] = float(np.mean(ep))
+        if cfg.eval_every and self.test_tasks and self.iteration % cfg.eval_every == 0:
+            metrics.update(self.evaluate_test())
+        return metrics
+
+    def _ppo(self, log: dict[str, torch.Tensor], adv: torch.Tensor, ret: torch.Tensor) -> dict[str, float]:
+        """PPO epochs over sequences of `bptt` steps: (T, N) is cut into chunks, each chunk of each env is a
+        sequence starting from the hidden state recorded when it was collected."""
+        cfg = self.cfg
+        t_len, n = adv.shape
+        L = min(cfg.bptt, t_len)
+        n_chunks = t_len // L  # a remainder shorter than bptt is dropped from the update
+
+        def seqs(x: torch.Tensor) -> torch.Tensor:  # (T, N, ...) -> (L, n_chunks * N, ...)
+            x = x[: n_chunks * L]
+            return x.reshape(n_chunks, L, n, *x.shape[2:]).transpose(0, 1).reshape(L, n_chunks * n, *x.shape[2:])
+
+        adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)
+        data = {k: seqs(log[k]) for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp")}
+        data["reset"] = data["reset"].float()
+        data["adv"], data["ret"] = seqs(adv_n), seqs(ret)
+        h0 = log["h"][torch.arange(n_chunks) * L].reshape(n_chunks * n, -1)  # hidden state at each chunk's start
+        n_seq = n_chunks * n
+        acc: dict[str, list[float]] = {"loss_pi": [], "loss_v": [], "entropy": [], "approx_kl": [], "clip_frac": []}
+        updates = 0
+        for _ in range(cfg.epochs):
+            for mb in np.array_split(self.rng.permutation(n_seq), min(cfg.minibatches, n_seq)):
+                idx = torch.as_tensor(mb)
+                d = {k: v[:, idx] for k, v in data.items()}
+                mean, value = self.policy.sequence(d["obs"], d["prev_a"], d["prev_r"], d["done"], h0[idx], d["reset"])
+                std = self.policy.log_std.exp()
+                logp = (-0.5 * ((d["action"] - mean) / std) ** 2 - self.policy.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+                ratio = (logp - d["logp"]).exp()
+                pi_loss = -torch.min(ratio * d["adv"], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * d["adv"]).mean()
+                v_loss = ((value - d["ret"]) ** 2).mean()
+                entropy = (self.policy.log_std + 0.5 * np.log(2 * np.pi * np.e)).sum()
+                loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                self.opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                self.opt.step()
+                updates += 1
+                with torch.no_grad():
+                    acc["loss_pi"].append(pi_loss.item())
+                    acc["loss_v"].append(v_loss.item())
+                    acc["entropy"].append(entropy.item())
+                    acc["approx_kl"].append(((ratio - 1) - ratio.log()).mean().item())
+                    acc["clip_frac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
+        self.updates += updates
+        out = {k: float(np.mean(v)) for k, v in acc.items()}
+        out["n_updates"] = updates
+        out["log_std"] = float(self.policy.log_std.mean().item())
+        return out
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
+        """Adapted: memory carried across the trial's episodes (and through a payload change); prior-only:
+        memory dropped at every episode start (no cross-episode adaptation)."""
+        from robot_meta.evaluation import Method
+
+        gen = torch.Generator().manual_seed(seed)
+
+        def adapted(mode: str, env: Any) -> RL2Actor:
+            return RL2Actor(self.policy, env.num_envs, gen, schedule=None, deterministic=True)
+
+        def prior_only(mode: str, env: Any) -> RL2Actor:
+            return RL2Actor(self.policy, env.num_envs, gen, schedule=None, deterministic=True, reset_every_episode=True)
+
+        return [Method("rl2", adapted), Method("prior_only", prior_only)]
+
+    def evaluate_test(self) -> dict[str, float]:
+        from robot_meta.evaluation import episodic_returns
+
+        adapted, prior = self.eval_methods(seed=0)
+        ret = episodic_returns(adapted, self.family, self.test_tasks, self.cfg.eval_episodes, seed=0)
+        return {"test_return_last": float(ret[:, -1].mean()), "test_return_first": float(ret[:, 0].mean())}
+
+    # ---- checkpoint state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "torch": {"policy": self.policy.state_dict(), "opt": self.opt.state_dict(), "torch_rng": self.gen.get_state()},
+            "json": {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "updates": self.updates,
+                "ret_var": self.ret_var,
+                "ret_count": self.ret_count,
+                "numpy_rng": self.rng.bit_generator.state,
+            },
+            "arrays": {},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        t, j = state["torch"], state["json"]
+        self.policy.load_state_dict(t["policy"])
+        self.opt.load_state_dict(t["opt"])
+        self.gen.set_state(t["torch_rng"])
+        self.iteration, self.env_steps, self.updates = j["iteration"], j["env_steps"], j["updates"]
+        self.ret_var, self.ret_count = j["ret_var"], j["ret_count"]
+        self.rng.bit_generator.state = j["numpy_rng"]
+
+
+def _trial_episode_returns(roll: Any, k: int) -> list[list[float]]:
+    """Returns grouped by position in the trial: [[returns of 1st episodes], ..., [of K-th episodes]]."""
+    out: list[list[float]] = [[] for _ in range(k)]
+    for per_env in roll.episode_returns():
+        for j, r in enumerate(per_env):
+            out[j % k].append(r)
+    return out

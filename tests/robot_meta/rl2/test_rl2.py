@@ -1,0 +1,122 @@
+"""RL² mechanics on tiny budgets: GAE, memory across episodes and trials, the trial wrapper, resume, determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from robot_meta import checkpoint
+from robot_meta.collector import CollectorState, collect
+from robot_meta.rl2 import RL2, RL2Actor, RL2Config, RL2Policy, TrialSchedule, gae
+from sim_tasks import BatchedTaskEnv, get_family
+
+TINY = RL2Config(hidden=16, embed=8, episodes_per_trial=2, num_envs=2, epochs=2, minibatches=2, bptt=50, eval_every=0)
+
+
+def test_gae_against_a_hand_computed_case():
+    # T=3, one env, gamma=0.9, lambda=0.5, a cut after step 1 (trial end), bootstrap value 10 after step 2.
+    r = torch.tensor([[1.0], [2.0], [3.0]])
+    v = torch.tensor([[0.5], [1.0], [2.0]])
+    cut = torch.tensor([[False], [True], [False]])
+    adv, ret = gae(r, v, torch.tensor([10.0]), cut, gamma=0.9, lam=0.5)
+    d2 = 3 + 0.9 * 10 - 2  # 10.0
+    d1 = 2 + 0 - 1  # cut: no bootstrap across the trial end -> 1.0
+    d0 = 1 + 0.9 * 1.0 - 0.5  # 1.4
+    a2, a1 = d2, d1  # the cut stops the recursion at step 1
+    a0 = d0 + 0.9 * 0.5 * a1
+    assert torch.allclose(adv[:, 0], torch.tensor([a0, a1, a2]))
+    assert torch.allclose(ret, adv + v)
+
+
+def test_fused_and_stepped_unrolls_agree():
+    torch.manual_seed(0)
+    p = RL2Policy(5, 2, TINY)
+    T, N = 12, 3
+    args = (torch.randn(T, N, 5), torch.randn(T, N, 2), torch.randn(T, N), torch.zeros(T, N), torch.randn(N, 16))
+    no_reset = torch.zeros(T, N)
+    m1, v1 = p.sequence(*args, no_reset)
+    h, ms = args[4], []
+    for t in range(T):
+        m, _, h = p.step(args[0][t], args[1][t], args[2][t], args[3][t], h)
+        ms.append(m)
+    assert torch.allclose(m1, torch.stack(ms), atol=1e-6)
+    reset = no_reset.clone()
+    reset[5, 1] = 1.0  # a trial starts inside the sequence for env 1: its memory is zeroed there
+    m2, _ = p.sequence(*args, reset)
+    assert torch.allclose(m2[:5], m1[:5], atol=1e-6) and torch.allclose(m2[:, [0, 2]], m1[:, [0, 2]], atol=1e-6)
+    assert not torch.allclose(m2[5:, 1], m1[5:, 1])
+
+
+class _Env:
+    num_envs = 1
+
+
+def test_memory_carries_across_episodes_and_resets_across_trials():
+    torch.manual_seed(0)
+    p = RL2Policy(3, 1, TINY)
+    sched = TrialSchedule(1, k=2)
+    actor = RL2Actor(p, 1, torch.Generator().manual_seed(0), schedule=sched, deterministic=True)
+    obs = np.ones((1, 3), np.float32)
+    actor.reset(np.ones(1, bool))  # trial start
+    for _ in range(3):
+        actor.act(obs)
+        actor.observe(obs, None, np.array([1.0]), obs, np.zeros(1, bool))
+    h_end_of_episode = actor.h.clone()
+    sched.on_episode_end(0)  # episode 1 of 2 ends: same trial
+    actor.reset(np.ones(1, bool))
+    assert torch.equal(actor.h, h_end_of_episode) and actor.done[0] == 1.0
+    sched.on_episode_end(0)  # episode 2 of 2 ends: the trial ends
+    actor.reset(np.ones(1, bool))
+    assert torch.equal(actor.h, torch.zeros_like(actor.h)) and actor.done[0] == 0.0 and actor.prev_r[0] == 0.0
+
+
+def test_trial_wrapper_switches_task_every_k_episodes():
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train[:6])
+    sched = TrialSchedule(2, k=2, tasks=tasks, rng=np.random.default_rng(0))
+    env = BatchedTaskEnv(fam, tasks[:2], seed=0, on_episode_end=sched.on_episode_end)
+    seen = []
+    state = CollectorState(env)
+    state.reset(seed=0)
+    for _ in range(4):  # four episodes per env
+        seen.append([s.task for s in env.sims])
+        collect(state, RL2Actor(RL2Policy(8, 3, TINY), 2, torch.Generator(), schedule=sched), fam.episode_steps)
+    assert seen[0] == seen[1] and seen[2] == seen[3]  # a trial keeps its task for K = 2 episodes
+    assert seen[1] != seen[2]  # and the next trial draws a new one
+
+
+def make(seed=0):
+    fam = get_family("planar_runner")
+    split = fam.split()
+    return RL2(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(split.train[:5]), TINY, seed=seed, device=torch.device("cpu"))
+
+
+def flat(algo):
+    return torch.cat([p.detach().flatten() for p in algo.policy.state_dict().values() if p.dtype.is_floating_point])
+
+
+def test_rl2_same_seed_same_result_different_seed_different():
+    a, b, c = make(0), make(0), make(1)
+    for algo in (a, b, c):
+        m = algo.train_iteration()
+    assert torch.equal(flat(a), flat(b)) and not torch.equal(flat(a), flat(c))
+    assert m["env_steps"] == 2 * 2 * 200 and np.isfinite(m["loss_pi"])
+
+
+def test_rl2_resume_equals_uninterrupted(tmp_path):
+    straight = make(0)
+    for _ in range(2):
+        straight.train_iteration()
+    first = make(0)
+    first.train_iteration()
+    path = checkpoint.save(tmp_path, 1, first.state_dict())
+    resumed = make(0)
+    resumed.load_state_dict(checkpoint.load(path))
+    resumed.train_iteration()
+    assert torch.equal(flat(resumed), flat(straight)) and resumed.env_steps == straight.env_steps
+
+
+def test_rl2_config_checks():
+    from robot_meta.config import ConfigError, apply
+
+    with pytest.raises(ConfigError, match="minibatches=8 must be <= num_envs=2"):
+        apply(TINY, {"minibatches": 8})
