@@ -409,7 +409,7 @@ class RL2:
     def evaluate_test(self) -> dict[str, float]:
         from robot_meta.evaluation import episodic_returns
 
-        adapted, prior = self.eval_methods(seed=0)
+        adapted, _ = self.eval_methods(seed=0)
         ret = episodic_returns(adapted, self.family, self.test_tasks, self.cfg.eval_episodes, seed=0)
         return {"test_return_last": float(ret[:, -1].mean()), "test_return_first": float(ret[:, 0].mean())}
 

@@ -33,7 +33,7 @@ def test_fused_and_stepped_unrolls_agree():
     T, N = 12, 3
     args = (torch.randn(T, N, 5), torch.randn(T, N, 2), torch.randn(T, N), torch.zeros(T, N), torch.randn(N, 16))
     no_reset = torch.zeros(T, N)
-    m1, v1 = p.sequence(*args, no_reset)
+    m1, _ = p.sequence(*args, no_reset)
     h, ms = args[4], []
     for t in range(T):
         m, _, h = p.step(args[0][t], args[1][t], args[2][t], args[3][t], h)
