@@ -65,3 +65,38 @@ def bench_pearl(
             }
         )
     return results
+
+
+def bench_rl2(task: str, device: torch.device, seconds: float = 5.0, seed: int = 0, cfg: Any = None) -> list[dict[str, Any]]:
+    """RL²: env steps/s of collection (GRU step per env step) and PPO minibatch updates/s (a `bptt`-step unroll
+    over a minibatch of sequences, forward and backward), from whole training iterations."""
+    from robot_meta.rl2 import RL2, RL2Config
+    from robot_meta.train import make_batched_env
+    from sim_tasks import get_family
+
+    family = get_family(task)
+    cfg = cfg or RL2Config(eval_every=0)
+    algo = RL2(make_batched_env(family), list(family.split().train), cfg, seed=seed, device=device)
+    steps = updates = 0
+    t_collect = t_update = 0.0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or steps == 0:
+        m = algo.train_iteration()
+        n_steps = algo.rollout_steps * cfg.num_envs
+        t_collect += n_steps / m["env_steps_per_s"]
+        n_upd = cfg.epochs * cfg.minibatches
+        t_update += n_upd / m["updates_per_s"]
+        steps, updates = steps + n_steps, updates + n_upd
+    return [
+        {
+            "algo": "rl2",
+            "task": task,
+            "config": "default",
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "env_steps_per_s": round(steps / t_collect, 1),
+            "updates_per_s": round(updates / t_update, 2),
+            "overall_env_steps_per_s": round(steps / (t_collect + t_update), 1),
+            "sizes": {"hidden": cfg.hidden, "num_envs": cfg.num_envs, "bptt": cfg.bptt, "rollout": algo.rollout_steps},
+        }
+    ]

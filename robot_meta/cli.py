@@ -249,7 +249,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _bench_train(args: argparse.Namespace) -> int:
     import torch
 
-    from robot_meta.bench_train import bench_pearl
+    from robot_meta.bench_train import bench_pearl, bench_rl2
     from robot_meta.torch_utils import resolve_device
     from sim_tasks import get_family
 
@@ -266,6 +266,7 @@ def _bench_train(args: argparse.Namespace) -> int:
     results = []
     for dev in devices:
         results.extend(bench_pearl(task, dev, seconds=args.seconds, seed=args.seed))
+        results.extend(bench_rl2(task, dev, seconds=args.seconds, seed=args.seed))
     lines = [f"{'algo':<6} {'config':<12} {'device':<7} {'env steps/s':>12} {'updates/s':>10}  sizes"]
     for r in results:
         lines.append(
@@ -356,11 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="throughput benchmarks (sim: env steps/s vs raw mj_step; train: PEARL env steps/s and updates/s)",
+        help="throughput benchmarks (sim: env steps/s vs raw mj_step; train: PEARL and RL² env steps/s and updates/s)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
         "sim: batched env steps/s with a trivial policy against raw mujoco.mj_step of the "
         "same model, per family. train: PEARL's collection env steps/s and gradient updates/s at the CPU default "
-        "and at oyster's reference sizes, on CPU and on CUDA when present (--task picks the family).",
+        "and at oyster's reference sizes, and RL²'s collection env steps/s and PPO minibatch updates/s, on CPU "
+        "and on CUDA when present (--task picks the family).",
     )
     p.add_argument("what", choices=["sim", "train"], help="what to benchmark")
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")

@@ -158,8 +158,10 @@ class RL2Actor:
         self.p, self.n, self.gen, self.schedule = policy, num_envs, generator, schedule
         self.deterministic, self.record, self.reset_every_episode = deterministic, record, reset_every_episode
         a = policy.act_dim
-        self.h = torch.zeros(num_envs, policy.hidden)
-        self.prev_a, self.prev_r, self.done = torch.zeros(num_envs, a), torch.zeros(num_envs), torch.zeros(num_envs)
+        dev = self.device = policy.log_std.device
+        self.h = torch.zeros(num_envs, policy.hidden, device=dev)
+        self.prev_a = torch.zeros(num_envs, a, device=dev)
+        self.prev_r, self.done = torch.zeros(num_envs, device=dev), torch.zeros(num_envs, device=dev)
         self.first = np.ones(num_envs, dtype=bool)
         self.reset_flag = np.zeros(num_envs, dtype=bool)
         self.log: dict[str, list] = {
@@ -183,13 +185,13 @@ class RL2Actor:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        o = torch.as_tensor(obs, dtype=torch.float32)
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         h_before = self.h.clone()
         mean, value, self.h = self.p.step(o, self.prev_a, self.prev_r, self.done, self.h)
         if self.deterministic:
             action = mean
-        else:
-            action = mean + self.p.log_std.exp() * torch.randn(mean.shape, generator=self.gen)
+        else:  # noise drawn on the CPU generator, so a run's randomness does not depend on the device
+            action = mean + self.p.log_std.exp() * torch.randn(mean.shape, generator=self.gen).to(self.device)
         if self.record:
             std = self.p.log_std.exp()
             logp = (-0.5 * ((action - mean) / std) ** 2 - self.p.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
@@ -207,20 +209,22 @@ class RL2Actor:
                 self.log[k].append(v)
         self.reset_flag[:] = False
         self._last_action = action
-        return action.clamp(-1.0, 1.0).numpy()
+        return action.clamp(-1.0, 1.0).cpu().numpy()
 
     def observe(self, obs, action, reward, next_obs, done) -> None:
         self.prev_a = self._last_action.clamp(-1.0, 1.0)
-        self.prev_r = torch.as_tensor(reward, dtype=torch.float32)
-        self.done = torch.zeros(self.n)
+        self.prev_r = torch.as_tensor(reward, dtype=torch.float32, device=self.device)
+        self.done = torch.zeros(self.n, device=self.device)
         if self.record:
             ended = np.zeros(self.n, dtype=bool) if self.schedule is None else (np.asarray(done) & self.schedule.trial_start)
-            self.log["trial_end"].append(torch.as_tensor(ended))
+            self.log["trial_end"].append(torch.as_tensor(ended, device=self.device))
 
     @torch.no_grad()
     def value(self, obs: np.ndarray) -> torch.Tensor:
         """V of the next step from the current memory (bootstrap at the end of a rollout)."""
-        _, v, _ = self.p.step(torch.as_tensor(obs, dtype=torch.float32), self.prev_a, self.prev_r, self.done, self.h)
+        _, v, _ = self.p.step(
+            torch.as_tensor(obs, dtype=torch.float32, device=self.device), self.prev_a, self.prev_r, self.done, self.h
+        )
         return v
 
 
@@ -274,7 +278,7 @@ class RL2:
         self.family = self.env.family
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.policy = RL2Policy(obs_dim, act_dim, cfg)
+            self.policy = RL2Policy(obs_dim, act_dim, cfg).to(device)
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.ret_var, self.ret_count = 1.0, 1e-4  # running variance of discounted returns, for reward scaling
         self.iteration = self.env_steps = self.updates = 0
@@ -285,7 +289,7 @@ class RL2:
 
     def _scale_rewards(self, rewards: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
         """Divide by the running std of discounted returns (as SB3's VecNormalize does for rewards)."""
-        ret = torch.zeros(rewards.shape[1], dtype=torch.float64)
+        ret = torch.zeros(rewards.shape[1], dtype=torch.float64, device=rewards.device)
         rets = []
         for t in range(rewards.shape[0]):
             ret = ret * self.cfg.gamma + rewards[t].double()
@@ -314,11 +318,11 @@ class RL2:
         self.env_steps += self.rollout_steps * cfg.num_envs
         t1 = time.perf_counter()
         log = {k: torch.stack(v) for k, v in actor.log.items()}
-        rewards = torch.as_tensor(roll.reward)
+        rewards = torch.as_tensor(roll.reward, device=self.device)
         cut = log["trial_end"]
         scaled = self._scale_rewards(rewards, cut)
         adv, ret = gae(scaled, log["value"], last_value, cut, cfg.gamma, cfg.gae_lambda)
-        self.policy.norm.update(torch.as_tensor(roll.obs))
+        self.policy.norm.update(torch.as_tensor(roll.obs, device=self.device))
         stats = self._ppo(log, adv, ret)
         t2 = time.perf_counter()
         self.iteration += 1
@@ -357,13 +361,15 @@ class RL2:
         data = {k: seqs(log[k]) for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp")}
         data["reset"] = data["reset"].float()
         data["adv"], data["ret"] = seqs(adv_n), seqs(ret)
-        h0 = log["h"][torch.arange(n_chunks) * L].reshape(n_chunks * n, -1)  # hidden state at each chunk's start
+        h0 = log["h"][torch.arange(n_chunks, device=adv.device) * L].reshape(
+            n_chunks * n, -1
+        )  # hidden state at each chunk's start
         n_seq = n_chunks * n
         acc: dict[str, list[float]] = {"loss_pi": [], "loss_v": [], "entropy": [], "approx_kl": [], "clip_frac": []}
         updates = 0
         for _ in range(cfg.epochs):
             for mb in np.array_split(self.rng.permutation(n_seq), min(cfg.minibatches, n_seq)):
-                idx = torch.as_tensor(mb)
+                idx = torch.as_tensor(mb, device=adv.device)
                 d = {k: v[:, idx] for k, v in data.items()}
                 mean, value = self.policy.sequence(d["obs"], d["prev_a"], d["prev_r"], d["done"], h0[idx], d["reset"])
                 std = self.policy.log_std.exp()

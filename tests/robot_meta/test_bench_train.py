@@ -1,0 +1,32 @@
+"""`robot-meta bench train`: the JSON contract (keys per algorithm), on tiny configs; the real sizes run slow."""
+
+import json
+
+import pytest
+import torch
+
+from robot_meta.bench_train import bench_pearl, bench_rl2
+from robot_meta.cli import main
+from robot_meta.pearl import PearlConfig
+from robot_meta.rl2 import RL2Config
+
+KEYS = {"algo", "task", "device", "env_steps_per_s", "updates_per_s"}
+
+
+def test_bench_entries_have_the_contract_keys():
+    cpu = torch.device("cpu")
+    tiny = PearlConfig(hidden=(16,), encoder_hidden=(16,), meta_batch=2, batch_size=8, context_batch=4, tasks_per_iteration=2)
+    (p,) = bench_pearl("planar_arm", cpu, seconds=0.2, configs={"tiny": tiny})
+    (r,) = bench_rl2(
+        "planar_arm", cpu, seconds=0.1, cfg=RL2Config(hidden=16, embed=8, num_envs=2, minibatches=2, epochs=1, eval_every=0)
+    )
+    for entry, algo in ((p, "pearl"), (r, "rl2")):
+        assert KEYS <= set(entry) and entry["algo"] == algo
+        assert entry["env_steps_per_s"] > 0 and entry["updates_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_bench_train_cli(capsys):
+    assert main(["bench", "train", "--seconds", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {r["algo"] for r in out["results"]} == {"pearl", "rl2"}
