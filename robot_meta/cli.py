@@ -221,6 +221,24 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+# ---- export --------------------------------------------------------------------------------------
+def _cmd_export(args: argparse.Namespace) -> int:
+    from deploy.export import export_run
+
+    if not (Path(args.run_dir) / "config.json").exists():
+        raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
+    manifest = export_run(Path(args.run_dir), Path(args.out))
+    graphs = ", ".join(g["file"] for g in manifest["graphs"].values())
+    par = manifest["parity"]
+    human = (
+        f"exported {manifest['algo']} ({manifest['family']}) to {args.out}: {graphs} + manifest.json\n"
+        f"parity onnxruntime vs torch on {par['steps']} recorded steps (resets and a payload change): "
+        f"max abs diff {max(par['max_abs_diff'].values()):.2e} <= {par['tolerance']:g}"
+    )
+    _emit(args, {"policy_dir": args.out, "manifest": manifest}, human)
+    return EXIT_OK
+
+
 # ---- bench ---------------------------------------------------------------------------------------
 def _cmd_bench(args: argparse.Namespace) -> int:
     from sim_tasks import family_names, get_family
@@ -356,6 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser(
+        "export",
+        help="export a trained run to a policy dir (ONNX graphs + manifest.json), parity-checked",
+        description="Writes the ONNX graphs (PEARL: encoder + policy; RL²: one recurrent step) with the normalizers "
+        "inside, and manifest.json (layouts, action scaling, ctrl_dt, joints, adaptation spec, trained ranges, "
+        "version). Before it reports success it checks onnxruntime against torch on a recorded rollout with "
+        "episode resets and a mid-episode payload change.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="POLICY_DIR", help="the policy dir to create (must not exist)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
         "bench",
         help="throughput benchmarks (sim: env steps/s vs raw mj_step; train: PEARL and RL² env steps/s and updates/s)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
@@ -403,12 +434,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sim_tasks.params import TaskParamError, UnknownFamilyError
 
     usage_errors: tuple[type[BaseException], ...] = (UsageError, TaskParamError, UnknownFamilyError)
-    if args.command in ("train", "eval"):
+    if args.command in ("train", "eval", "export"):
         from robot_meta.checkpoint import CheckpointError
         from robot_meta.config import ConfigError
         from robot_meta.train import RunDirError
 
         usage_errors += (ConfigError, RunDirError, CheckpointError)
+    if args.command == "export":
+        from deploy.export import ExportError
+
+        usage_errors += (ExportError,)
     try:
         return int(args.func(args))
     except usage_errors as exc:

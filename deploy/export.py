@@ -1,0 +1,337 @@
+"""`robot-meta export`: a trained run -> a policy dir (ONNX graphs + manifest.json) that runs without torch.
+
+Graphs (opset `OPSET`, named inputs and outputs, dynamic batch, normalizers inside):
+- PEARL: `encoder.onnx` transitions (N, T) -> mu (N, L), var (N, L), one Gaussian factor per transition
+  (the runtime multiplies them over its window); `policy.onnx` obs (N, O), z (N, L) -> action (N, A), the
+  deterministic tanh(mean).
+- RL²: `step.onnx` obs (N, O), prev_action (N, A), prev_reward (N,), done (N,), h_in (N, H) -> action (N, A)
+  (the mean, clipped to [-1, 1]), h_out (N, H).
+
+Before it reports success, export records the trained policy acting in the simulator (two held-out tasks,
+an episode reset, a mid-episode payload change) and checks that onnxruntime reproduces torch's outputs on
+those inputs to `PARITY_TOL`. The policy dir is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+OPSET = 18
+PARITY_TOL = 1e-5  # max |action_onnx - action_torch| on the recorded rollout
+
+
+class ExportError(RuntimeError):
+    """Export could not produce a policy dir that matches the trained policy; the message says why."""
+
+
+class PearlEncoderGraph(nn.Module):
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, transitions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(transitions)
+
+
+class PearlPolicyGraph(nn.Module):
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs, z)
+
+
+class RL2StepGraph(nn.Module):
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs, prev_action, prev_reward, done, h_in) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, _, h_out = self.policy.step(obs, prev_action, prev_reward, done, h_in)
+        return mean.clamp(-1.0, 1.0), h_out
+
+
+def _export_graph(
+    module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str]
+) -> None:
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    module = module.eval()
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter prints progress; stdout belongs to --json
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=tuple({0: batch} for _ in args),
+            verbose=False,
+            external_data=False,
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _io(session_path: Path) -> dict[str, Any]:
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(session_path), providers=["CPUExecutionProvider"])
+    return {
+        "inputs": [{"name": i.name, "shape": [d if isinstance(d, int) else "batch" for d in i.shape]} for i in s.get_inputs()],
+        "outputs": [
+            {"name": o.name, "shape": [d if isinstance(d, int) else "batch" for d in o.shape]} for o in s.get_outputs()
+        ],
+    }
+
+
+def joints_of(family: Any) -> list[dict[str, Any]]:
+    """Per actuator, in action order: its joint's name, position limits (rad) and the actuator's force range."""
+    model = family.build_model(family.default_task())
+    out = []
+    for i in range(model.nu):
+        j = int(model.actuator_trnid[i, 0])
+        out.append(
+            {
+                "actuator": model.actuator(i).name,
+                "joint": model.joint(j).name,
+                "position_limits": model.jnt_range[j].tolist() if model.jnt_limited[j] else None,
+                "force_limits": model.actuator_forcerange[i].tolist() if model.actuator_forcelimited[i] else None,
+            }
+        )
+    return out
+
+
+def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: dict[str, Path]) -> dict[str, Any]:
+    """Everything the runtime and the robot need, and the checks they make (DESIGN.md, policy dir)."""
+    from robot_meta import __version__
+
+    model = family.build_model(family.default_task())
+    layout = family.action_layout(model)
+    algo = record["algo"]
+    if algo == "pearl":
+        cfg = algorithm.cfg
+        o, a = algorithm.nets.obs_dim, algorithm.nets.act_dim
+        adaptation = {
+            "kind": "pearl",
+            "latent_dim": cfg.latent_dim,
+            "window": cfg.window,
+            "infer_every": 1,
+            "transition": [
+                {"name": "obs", "size": o},
+                {"name": "action", "size": a},
+                {"name": "reward", "size": 1},
+                {"name": "next_obs", "size": o, "zeroed": not cfg.use_next_obs},
+            ],
+            "posterior": "product of the per-transition Gaussians over the window; the prior N(0, I) when empty",
+            "min_var": 1e-7,
+        }
+    else:
+        cfg = algorithm.cfg
+        adaptation = {
+            "kind": "rl2",
+            "hidden_size": cfg.hidden,
+            "inputs": ["obs", "prev_action", "prev_reward", "done", "h_in"],
+            "episodes_per_trial": cfg.episodes_per_trial,
+            "reset": "h_in, prev_action, prev_reward = 0 at a trial start; done = 1 on the first step after an episode end",
+        }
+    return {
+        "format_version": FORMAT_VERSION,
+        "project_version": __version__,
+        "git_sha": record.get("git_sha", "unknown"),
+        "algo": algo,
+        "family": family.name,
+        "env_id": family.env_id,
+        "trained": {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration},
+        "ctrl_dt": family.ctrl_dt,
+        "sim_dt": family.sim_dt,
+        "observation": family.obs_layout.to_dict(),
+        "obs_dim": family.obs_layout.dim,
+        "action": {**layout.to_dict(), "clip": [-1.0, 1.0]},
+        "joints": joints_of(family),
+        "reward": {"definition": family.reward_doc},
+        "adaptation": adaptation,
+        "task_params": [
+            {
+                "name": p.name,
+                "unit": p.unit,
+                "allowed": list(p.allowed),
+                "train": list(p.train),
+                "test_only": [list(i) for i in p.test_only],
+            }
+            for p in family.params
+        ],
+        "opset": OPSET,
+        "graphs": {name: {"file": path.name, "sha256": _sha256(path), **_io(path)} for name, path in graphs.items()},
+    }
+
+
+class _Recorder:
+    """Wraps an actor and records the inputs of every graph evaluation and torch's outputs."""
+
+    def __init__(self, actor: Any, algo: str) -> None:
+        self.actor, self.algo = actor, algo
+        self.rows: dict[str, list[np.ndarray]] = {}
+
+    def _add(self, **kv: Any) -> None:
+        for k, v in kv.items():
+            self.rows.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
+
+    def reset(self, mask):
+        self.actor.reset(mask)
+
+    def act(self, obs):
+        if self.algo == "pearl":
+            z = self.actor.z.clone().cpu().numpy()
+            action = self.actor.act(obs)
+            self._add(obs=obs, z=z, action=action)
+        else:
+            a = self.actor
+            inputs = dict(
+                obs=obs,
+                prev_action=a.prev_a.cpu().numpy(),
+                prev_reward=a.prev_r.cpu().numpy(),
+                done=a.done.cpu().numpy(),
+                h_in=a.h.cpu().numpy(),
+            )
+            action = a.act(obs)
+            self._add(**inputs, action=action, h_out=a.h.cpu().numpy())
+        return action
+
+    def observe(self, obs, action, reward, next_obs, done):
+        if self.algo == "pearl":
+            nxt = next_obs if self.actor.cfg.use_next_obs else np.zeros_like(next_obs)
+            self._add(transitions=np.concatenate([obs, action, np.asarray(reward, np.float32)[:, None], nxt], -1))
+        self.actor.observe(obs, action, reward, next_obs, done)
+
+
+def record_rollout(algorithm: Any, record: dict[str, Any], family: Any, seed: int = 0) -> dict[str, np.ndarray]:
+    """The trained policy in its online mode on two held-out tasks, 1.5 episodes long, with a payload change in
+    the middle of the first episode: the inputs every graph saw and what torch computed."""
+    from robot_meta.collector import CollectorState, collect
+    from sim_tasks import BatchedTaskEnv
+
+    tasks = list(family.split().test[:2])
+    env = BatchedTaskEnv(family, tasks, seed=seed)
+    if family.payload_parent is not None:
+        heavy = family.spec_of("payload_mass").train[1]
+        for sim in env.sims:
+            sim.schedule_payload([(0.5 * family.episode_steps * family.ctrl_dt, heavy)])
+    adapted = algorithm.eval_methods(seed=seed)[0]
+    rec = _Recorder(adapted.actor("online", env), record["algo"])
+    state = CollectorState(env)
+    state.reset(seed=seed)
+    collect(state, rec, family.episode_steps + family.episode_steps // 2)
+    return {k: np.concatenate(v, 0) for k, v in rec.rows.items()}
+
+
+def check_parity(policy_dir: Path, algo: str, rec: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max abs difference between onnxruntime and torch on the recorded inputs; raises above `PARITY_TOL`."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+
+    def session(name: str):
+        return ort.InferenceSession(str(policy_dir / name), opts, providers=["CPUExecutionProvider"])
+
+    out: dict[str, float] = {}
+    if algo == "pearl":
+        act = session("policy.onnx").run(["action"], {"obs": rec["obs"], "z": rec["z"]})[0]
+        out["action"] = float(np.abs(act - rec["action"]).max())
+        mu, var = session("encoder.onnx").run(["mu", "var"], {"transitions": rec["transitions"]})
+        out["encoder_mu"] = float(np.abs(mu - rec["mu"]).max())
+        out["encoder_var"] = float(np.abs(var - rec["var"]).max() / max(float(np.abs(rec["var"]).max()), 1e-12))  # relative
+    else:
+        names = ["obs", "prev_action", "prev_reward", "done", "h_in"]
+        act, h = session("step.onnx").run(["action", "h_out"], {k: rec[k] for k in names})
+        out["action"] = float(np.abs(act - rec["action"]).max())
+        out["h_out"] = float(np.abs(h - rec["h_out"]).max())
+    worst = max(v for k, v in out.items())
+    if worst > PARITY_TOL:
+        raise ExportError(
+            f"ONNX and torch differ by {worst:.2e} > {PARITY_TOL:g} on the recorded rollout ({out}); "
+            "the policy dir was not written"
+        )
+    return out
+
+
+def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
+    """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist)."""
+    from robot_meta.train import load_run
+    from sim_tasks import get_family
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} already exists and is not empty; choose a new --out")
+    algorithm, record = load_run(Path(run_dir))
+    family = get_family(record["task"])
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        graphs: dict[str, Path] = {}
+        if record["algo"] == "pearl":
+            nets = algorithm.nets.cpu().eval()
+            o, a, lat = nets.obs_dim, nets.act_dim, nets.latent_dim
+            t_dim = 2 * o + a + 1
+            _export_graph(
+                PearlEncoderGraph(nets.encoder), (torch.zeros(2, t_dim),), tmp / "encoder.onnx", ["transitions"], ["mu", "var"]
+            )
+            _export_graph(
+                PearlPolicyGraph(nets.policy),
+                (torch.zeros(2, o), torch.zeros(2, lat)),
+                tmp / "policy.onnx",
+                ["obs", "z"],
+                ["action"],
+            )
+            graphs = {"encoder": tmp / "encoder.onnx", "policy": tmp / "policy.onnx"}
+        else:
+            p = algorithm.policy.cpu().eval()
+            args = (
+                torch.zeros(2, p.obs_dim),
+                torch.zeros(2, p.act_dim),
+                torch.zeros(2),
+                torch.zeros(2),
+                torch.zeros(2, p.hidden),
+            )
+            _export_graph(
+                RL2StepGraph(p),
+                args,
+                tmp / "step.onnx",
+                ["obs", "prev_action", "prev_reward", "done", "h_in"],
+                ["action", "h_out"],
+            )
+            graphs = {"step": tmp / "step.onnx"}
+        rec = record_rollout(algorithm, record, family)
+        if record["algo"] == "pearl":
+            with torch.no_grad():
+                mu, var = algorithm.nets.encoder(torch.as_tensor(rec["transitions"]))
+            rec["mu"], rec["var"] = mu.numpy(), var.numpy()
+        parity = check_parity(tmp, record["algo"], rec)
+        manifest = build_manifest(algorithm, record, family, graphs)
+        manifest["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rec["action"])}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest

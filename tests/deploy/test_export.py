@@ -1,0 +1,84 @@
+"""Export: self-contained ONNX graphs, a complete manifest, parity with torch, and refusals."""
+
+import hashlib
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from deploy.export import PARITY_TOL, ExportError, export_run
+from robot_meta.train import train
+
+CPU = torch.device("cpu")
+PEARL_SETS = (
+    "initial_steps=30",
+    "steps_prior=30",
+    "steps_posterior=30",
+    "updates_per_iteration=3",
+    "tasks_per_iteration=2",
+    "hidden=16",
+    "encoder_hidden=16",
+    "meta_batch=2",
+    "batch_size=8",
+    "context_batch=6",
+    "eval_every=0",
+)
+RL2_SETS = ("num_envs=2", "minibatches=2", "hidden=16", "embed=8", "epochs=1", "eval_every=0")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    train("pearl", "planar_runner", root / "pearl", steps=200, seed=0, device=CPU, sets=PEARL_SETS, progress=False)
+    train("rl2", "planar_runner", root / "rl2", steps=800, seed=0, device=CPU, sets=RL2_SETS, progress=False)
+    return root
+
+
+@pytest.mark.parametrize(("algo", "graphs"), [("pearl", {"encoder", "policy"}), ("rl2", {"step"})])
+def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo, graphs):
+    out = tmp_path / "policy"
+    manifest = export_run(runs / algo, out)
+    assert set(manifest["graphs"]) == graphs
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{g}.onnx" for g in graphs), "manifest.json"])
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk == json.loads(json.dumps(manifest))
+    for g in manifest["graphs"].values():
+        assert hashlib.sha256((out / g["file"]).read_bytes()).hexdigest() == g["sha256"]
+    assert manifest["obs_dim"] == 16 and len(manifest["action"]["names"]) == 6 == len(manifest["joints"])
+    assert manifest["ctrl_dt"] == 0.05 and manifest["opset"] == 18 and manifest["format_version"] == 1
+    assert max(manifest["parity"]["max_abs_diff"].values()) <= PARITY_TOL
+    assert manifest["adaptation"]["kind"] == algo
+
+
+def test_exported_graphs_take_any_batch_and_match_torch(runs, tmp_path):
+    from robot_meta.train import load_run
+
+    export_run(runs / "rl2", tmp_path / "p")
+    algo, _ = load_run(runs / "rl2")
+    s = ort.InferenceSession(str(tmp_path / "p" / "step.onnx"), providers=["CPUExecutionProvider"])
+    for n in (1, 7):
+        rng = np.random.default_rng(n)
+        feed = {
+            "obs": rng.normal(size=(n, 16)).astype(np.float32),
+            "prev_action": rng.uniform(-1, 1, (n, 6)).astype(np.float32),
+            "prev_reward": rng.normal(size=n).astype(np.float32),
+            "done": np.zeros(n, np.float32),
+            "h_in": rng.normal(size=(n, 16)).astype(np.float32),
+        }
+        action, h_out = s.run(None, feed)
+        with torch.no_grad():
+            m, _, h = algo.policy.step(*(torch.as_tensor(v) for v in feed.values()))
+        np.testing.assert_allclose(action, m.clamp(-1, 1).numpy(), atol=1e-5)
+        np.testing.assert_allclose(h_out, h.numpy(), atol=1e-5)
+
+
+def test_export_refuses_an_existing_policy_dir_and_leaves_nothing_half_written(runs, tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="already exists and is not empty"):
+        export_run(runs / "pearl", out)
+    assert (out / "keep.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".*partial"))
