@@ -1,0 +1,345 @@
+"""The online adapter that runs on the robot computer: numpy and onnxruntime only (no torch, no mujoco).
+
+`load_adapter(policy_dir)` reads manifest.json, checks it against the ONNX graphs (files, hashes, input and
+output names and shapes) and refuses any mismatch by name, then returns an adapter with
+`reset()` and `act(obs, reward) -> action`:
+
+- PEARL: a ring buffer of the last `window` transitions' Gaussian factors (precision and precision*mean,
+  from the encoder graph) and their running sums, so that adding a transition and dropping the oldest is
+  O(1); z is the posterior mean, re-inferred every `infer_every` steps; an empty window is the prior.
+- RL²: the hidden state, previous action, previous reward and done flag, carried from step to step.
+
+`reward` is the reward of the previous action (computed robot-side as the manifest defines); it is ignored
+on the first step after `reset()`. A `SafetyFilter` stands between the network and the actuators: a NaN or
+inf holds the last safe action (and is counted), actions are clamped to [-1, 1] and rate-limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+SUPPORTED_FORMAT = 1
+
+
+class PolicyDirError(ValueError):
+    """The policy dir cannot be run: missing or corrupt file, newer format, or a manifest/graph mismatch."""
+
+
+class ObservationError(ValueError):
+    """An observation of the wrong size, or not finite, was given to `act`."""
+
+
+@dataclass
+class SafetyFilter:
+    """Never trust the network. Actions are in the policy's normalized units [-1, 1].
+
+    Attributes:
+        max_delta: largest change of any action entry from one step to the next (2.0 = no limit).
+        safe_action: what to hold when the network's output is not finite and no valid action exists yet
+            (zeros: the default pose for position servos, no torque for motors).
+    """
+
+    act_dim: int
+    max_delta: float = 2.0
+    safe_action: np.ndarray | None = None
+    nonfinite_count: int = 0
+    clamped_count: int = 0
+    rate_limited_count: int = 0
+    _last: np.ndarray | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self._last = None
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        safe = self.safe_action if self.safe_action is not None else np.zeros(self.act_dim, np.float32)
+        if not np.all(np.isfinite(action)):
+            self.nonfinite_count += 1
+            return (self._last if self._last is not None else safe).copy()
+        out = np.clip(action, -1.0, 1.0)
+        if not np.array_equal(out, action):
+            self.clamped_count += 1
+        if self._last is not None and self.max_delta < 2.0:
+            limited = np.clip(out, self._last - self.max_delta, self._last + self.max_delta)
+            if not np.array_equal(limited, out):
+                self.rate_limited_count += 1
+            out = limited
+        self._last = out.astype(np.float32)
+        return self._last.copy()
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a corrupt file
+        raise PolicyDirError(f"{path} is not a loadable ONNX graph: {exc}") from None
+
+
+def read_manifest(policy_dir: Path) -> dict[str, Any]:
+    path = Path(policy_dir) / "manifest.json"
+    if not path.exists():
+        raise PolicyDirError(f"{policy_dir} has no manifest.json; export a run with robot-meta export")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PolicyDirError(f"{path} is not valid JSON: {exc}") from None
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise PolicyDirError(f"{path}: format_version is missing")
+    if version > SUPPORTED_FORMAT:
+        raise PolicyDirError(
+            f"{path}: format_version {version} is newer than this runtime supports ({SUPPORTED_FORMAT}); "
+            "update robot-meta on the robot computer"
+        )
+    for key in ("algo", "obs_dim", "action", "adaptation", "graphs", "ctrl_dt"):
+        if key not in manifest:
+            raise PolicyDirError(f"{path}: field {key!r} is missing")
+    return manifest
+
+
+def _check_graph(
+    policy_dir: Path,
+    name: str,
+    spec: dict[str, Any],
+    session: ort.InferenceSession,
+    expect_in: dict[str, list[Any]],
+    expect_out: dict[str, list[Any]],
+) -> None:
+    """The graph's own inputs and outputs must be the manifest's, and the manifest's the layout's."""
+    got_in = {i.name: [d if isinstance(d, int) else "batch" for d in i.shape] for i in session.get_inputs()}
+    got_out = {o.name: [d if isinstance(d, int) else "batch" for d in o.shape] for o in session.get_outputs()}
+    for kind, got, expect in (("input", got_in, expect_in), ("output", got_out, expect_out)):
+        if set(got) != set(expect):
+            raise PolicyDirError(f"graphs.{name}: {kind}s are {sorted(got)}, the manifest's layout needs {sorted(expect)}")
+        for k, shape in expect.items():
+            if got[k] != shape:
+                raise PolicyDirError(f"graphs.{name}.{kind} {k!r} has shape {got[k]}, the manifest's layout needs {shape}")
+
+
+def _load(policy_dir: Path, manifest: dict[str, Any], name: str, threads: int, verify_hash: bool) -> ort.InferenceSession:
+    spec = manifest["graphs"].get(name)
+    if spec is None:
+        raise PolicyDirError(f"manifest graphs.{name} is missing for a {manifest['algo']} policy")
+    path = Path(policy_dir) / spec["file"]
+    if not path.exists():
+        raise PolicyDirError(f"graphs.{name}: file {path} is missing")
+    if verify_hash and hashlib.sha256(path.read_bytes()).hexdigest() != spec.get("sha256"):
+        raise PolicyDirError(f"graphs.{name}: {path} does not match the manifest's sha256 (corrupt or replaced file)")
+    return _session(path, threads)
+
+
+class _Adapter:
+    def __init__(self, manifest: dict[str, Any], safety: SafetyFilter | None) -> None:
+        self.manifest = manifest
+        self.obs_dim = int(manifest["obs_dim"])
+        self.act_dim = len(manifest["action"]["names"])
+        self.safety = safety or SafetyFilter(self.act_dim)
+        self._scale = np.asarray(manifest["action"]["scale"], np.float32)
+        self._offset = np.asarray(manifest["action"]["offset"], np.float32)
+        self._lo = np.asarray(manifest["action"]["ctrl_low"], np.float32)
+        self._hi = np.asarray(manifest["action"]["ctrl_high"], np.float32)
+
+    def _check_obs(self, obs: Any) -> np.ndarray:
+        o = np.asarray(obs, dtype=np.float32).reshape(-1)
+        if o.shape != (self.obs_dim,):
+            raise ObservationError(f"observation has {o.size} entries, the manifest's layout has {self.obs_dim}")
+        if not np.all(np.isfinite(o)):
+            raise ObservationError(f"observation is not finite at indices {np.flatnonzero(~np.isfinite(o)).tolist()}")
+        return o
+
+    def to_ctrl(self, action: np.ndarray) -> np.ndarray:
+        """Physical actuator command (manifest units) for a normalized action: clip(offset + scale*a)."""
+        return np.clip(self._offset + self._scale * action, self._lo, self._hi)
+
+
+class PearlAdapter(_Adapter):
+    """PEARL online: z from the product of the last `window` transitions' Gaussian factors."""
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        manifest: dict[str, Any],
+        threads: int = 1,
+        safety: SafetyFilter | None = None,
+        verify_hash: bool = True,
+        infer_every: int | None = None,
+    ) -> None:
+        super().__init__(manifest, safety)
+        ad = manifest["adaptation"]
+        self.latent = int(ad["latent_dim"])
+        self.window = int(ad["window"])
+        self.infer_every = int(infer_every or ad.get("infer_every", 1))
+        self._zero_next = bool(ad["transition"][3].get("zeroed", False))
+        t_dim = 2 * self.obs_dim + self.act_dim + 1
+        self.encoder = _load(policy_dir, manifest, "encoder", threads, verify_hash)
+        self.policy = _load(policy_dir, manifest, "policy", threads, verify_hash)
+        _check_graph(
+            policy_dir,
+            "encoder",
+            manifest["graphs"]["encoder"],
+            self.encoder,
+            {"transitions": ["batch", t_dim]},
+            {"mu": ["batch", self.latent], "var": ["batch", self.latent]},
+        )
+        _check_graph(
+            policy_dir,
+            "policy",
+            manifest["graphs"]["policy"],
+            self.policy,
+            {"obs": ["batch", self.obs_dim], "z": ["batch", self.latent]},
+            {"action": ["batch", self.act_dim]},
+        )
+        self._prec = np.zeros((self.window, self.latent), np.float64)
+        self._eta = np.zeros((self.window, self.latent), np.float64)
+        self.reset()
+
+    def reset(self, keep_context: bool = False) -> None:
+        """A new episode; with `keep_context` the window (the task's evidence) is kept, else forgotten."""
+        if not keep_context:
+            self._prec[:] = 0.0
+            self._eta[:] = 0.0
+            self._sum_prec = np.zeros(self.latent)
+            self._sum_eta = np.zeros(self.latent)
+            self._count = 0
+            self.z = np.zeros((1, self.latent), np.float32)
+        self._prev_obs: np.ndarray | None = None
+        self._prev_action: np.ndarray | None = None
+        self._steps = 0
+        self.safety.reset()
+
+    def _add(self, transition: np.ndarray) -> None:
+        mu, var = self.encoder.run(None, {"transitions": transition[None]})
+        prec = 1.0 / np.maximum(var[0].astype(np.float64), 1e-7)
+        slot = self._count % self.window
+        if self._count >= self.window:  # drop the oldest factor from the sums
+            self._sum_prec -= self._prec[slot]
+            self._sum_eta -= self._eta[slot]
+        self._prec[slot], self._eta[slot] = prec, prec * mu[0]
+        self._sum_prec += self._prec[slot]
+        self._sum_eta += self._eta[slot]
+        self._count += 1
+        if self._count % self.window == 0:  # re-sum once per window so float drift cannot accumulate
+            n = min(self._count, self.window)
+            self._sum_prec, self._sum_eta = self._prec[:n].sum(0), self._eta[:n].sum(0)
+
+    def end_episode(self, final_obs: Any, reward: float) -> None:
+        """Add the episode's last transition (it ends in `final_obs`); call before `reset(keep_context=True)`."""
+        o = self._check_obs(final_obs)
+        if self._prev_obs is not None:
+            nxt = np.zeros_like(o) if self._zero_next else o
+            self._add(
+                np.concatenate([self._prev_obs, self._prev_action, np.array([reward], np.float32), nxt]).astype(np.float32)
+            )
+            self._steps += 1
+            if self._steps % self.infer_every == 0:
+                self.z = self.posterior()[0].astype(np.float32)[None]
+        self._prev_obs = None
+
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current (mean, variance) of q(z | window), shapes (latent,); the prior N(0, 1) when empty."""
+        if self._count == 0:
+            return np.zeros(self.latent), np.ones(self.latent)
+        var = 1.0 / self._sum_prec
+        return var * self._sum_eta, var
+
+    def act(self, obs: Any, reward: float = 0.0) -> np.ndarray:
+        o = self._check_obs(obs)
+        if self._prev_obs is not None:
+            nxt = np.zeros_like(o) if self._zero_next else o
+            self._add(
+                np.concatenate([self._prev_obs, self._prev_action, np.array([reward], np.float32), nxt]).astype(np.float32)
+            )
+            self._steps += 1
+            if self._steps % self.infer_every == 0:
+                self.z = self.posterior()[0].astype(np.float32)[None]
+        raw = self.policy.run(None, {"obs": o[None], "z": self.z})[0][0]
+        action = self.safety(raw)
+        self._prev_obs, self._prev_action = o, action
+        return action
+
+    def summary(self) -> dict[str, Any]:
+        mean, var = self.posterior()
+        return {"z": mean.tolist(), "z_var_mean": float(var.mean()), "window_fill": min(self._count, self.window)}
+
+
+class RL2Adapter(_Adapter):
+    """RL² online: the recurrent step with explicit state."""
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        manifest: dict[str, Any],
+        threads: int = 1,
+        safety: SafetyFilter | None = None,
+        verify_hash: bool = True,
+    ) -> None:
+        super().__init__(manifest, safety)
+        self.hidden = int(manifest["adaptation"]["hidden_size"])
+        self.step_graph = _load(policy_dir, manifest, "step", threads, verify_hash)
+        _check_graph(
+            policy_dir,
+            "step",
+            manifest["graphs"]["step"],
+            self.step_graph,
+            {
+                "obs": ["batch", self.obs_dim],
+                "prev_action": ["batch", self.act_dim],
+                "prev_reward": ["batch"],
+                "done": ["batch"],
+                "h_in": ["batch", self.hidden],
+            },
+            {"action": ["batch", self.act_dim], "h_out": ["batch", self.hidden]},
+        )
+        self.reset()
+
+    def reset(self, keep_context: bool = False) -> None:
+        """A new trial (memory zeroed), or with `keep_context` a new episode of the same trial (done = 1)."""
+        if not keep_context:
+            self.h = np.zeros((1, self.hidden), np.float32)
+            self._prev_action = np.zeros((1, self.act_dim), np.float32)
+            self._done = np.zeros(1, np.float32)
+            self._first = True
+        else:
+            self._done = np.ones(1, np.float32)
+            self._first = False
+        self._boundary = keep_context
+        self.safety.reset()
+
+    def act(self, obs: Any, reward: float = 0.0) -> np.ndarray:
+        o = self._check_obs(obs)
+        prev_r = np.zeros(1, np.float32) if self._first else np.array([reward], np.float32)
+        action, self.h = self.step_graph.run(
+            None, {"obs": o[None], "prev_action": self._prev_action, "prev_reward": prev_r, "done": self._done, "h_in": self.h}
+        )
+        action = self.safety(action[0])
+        self._prev_action = action[None].astype(np.float32)
+        self._done = np.zeros(1, np.float32)
+        self._first = False
+        return action
+
+    def summary(self) -> dict[str, Any]:
+        return {"h_norm": float(np.linalg.norm(self.h)), "h_mean": float(self.h.mean())}
+
+
+def load_adapter(
+    policy_dir: str | Path, threads: int = 1, safety: SafetyFilter | None = None, verify_hash: bool = True, **kwargs: Any
+) -> PearlAdapter | RL2Adapter:
+    """The adapter for a policy dir, after checking the manifest against its graphs."""
+    policy_dir = Path(policy_dir)
+    manifest = read_manifest(policy_dir)
+    kind = manifest["adaptation"].get("kind")
+    if kind == "pearl":
+        return PearlAdapter(policy_dir, manifest, threads, safety, verify_hash, **kwargs)
+    if kind == "rl2":
+        return RL2Adapter(policy_dir, manifest, threads, safety, verify_hash)
+    raise PolicyDirError(f"manifest adaptation.kind {kind!r} is not one this runtime runs (pearl, rl2)")
