@@ -274,12 +274,19 @@ def check_parity(policy_dir: Path, algo: str, rec: dict[str, np.ndarray]) -> dic
 def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
     """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist)."""
     from robot_meta.train import load_run
-    from sim_tasks import get_family
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} already exists and is not empty; choose a new --out")
     algorithm, record = load_run(Path(run_dir))
+    return export_algorithm(algorithm, record, out)
+
+
+def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks)."""
+    from sim_tasks import get_family
+
+    out = Path(out)
     family = get_family(record["task"])
     tmp = out.with_name(f".{out.name}.partial")
     if tmp.exists():

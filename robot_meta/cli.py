@@ -280,6 +280,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "train":
         return _bench_train(args)
+    if args.what == "runtime":
+        return _bench_runtime(args)
     names = args.task or family_names()
     for n in names:
         get_family(n)  # unknown names fail before any timing starts
@@ -295,6 +297,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     lines.append(f"ratio = env steps/s x substeps / raw mj_step/s, {args.num_envs} tasks batched, 1 thread, same process")
     _emit(args, {"bench": "sim", "results": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _bench_runtime(args: argparse.Namespace) -> int:
+    from deploy.bench_runtime import bench_runtime
+    from sim_tasks import get_family
+
+    task = (args.task or ["quadruped"])[0]
+    get_family(task)
+    results = bench_runtime(task, steps=max(100, int(args.seconds * 1000)), seed=args.seed)
+    lines = [f"{'algo':<6} {'p50 µs':>8} {'p99 µs':>8} {'max µs':>8}  one adapter step on {task}, 1 thread"]
+    for r in results:
+        extra = f"window {r['window']}" if r["algo"] == "pearl" else f"GRU {r['hidden']}"
+        lines.append(f"{r['algo']:<6} {r['p50_us']:>8.1f} {r['p99_us']:>8.1f} {r['max_us']:>8.1f}  {extra}")
+    lines.append("goal: p99 <= 200 µs (1 kHz control with 80% of the period to spare)")
+    _emit(args, {"bench": "runtime", "results": results}, "\n".join(lines))
     return EXIT_OK
 
 
@@ -441,14 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="throughput benchmarks (sim: env steps/s vs raw mj_step; train: PEARL and RL² env steps/s and updates/s)",
+        help="benchmarks: sim (env vs raw mj_step), train (PEARL/RL² throughput), runtime (adapter step latency)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
         "sim: batched env steps/s with a trivial policy against raw mujoco.mj_step of the "
         "same model, per family. train: PEARL's collection env steps/s and gradient updates/s at the CPU default "
         "and at oyster's reference sizes, and RL²'s collection env steps/s and PPO minibatch updates/s, on CPU "
-        "and on CUDA when present (--task picks the family).",
+        "and on CUDA when present (--task picks the family). runtime: p50/p99 latency of one full online "
+        "adapter step (PEARL window 64, RL² GRU 256), single-threaded, over --seconds x 1000 steps.",
     )
-    p.add_argument("what", choices=["sim", "train"], help="what to benchmark")
+    p.add_argument("what", choices=["sim", "train", "runtime"], help="what to benchmark")
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
     p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
     p.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")

@@ -134,7 +134,7 @@ def test_bad_policy_dirs_are_refused_by_name(dirs, tmp_path):
         shutil.copytree(src, d)
         return d
 
-    with pytest.raises(PolicyDirError, match="has no manifest.json"):
+    with pytest.raises(PolicyDirError, match=r"has no manifest\.json"):
         load_adapter(tmp_path)
     d = copy("newer")
     m = json.loads((d / "manifest.json").read_text())
@@ -184,3 +184,12 @@ def test_sim2sim_process_never_imports_torch(dirs):
         "n_tasks=1); sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_bench_runtime_reports_the_contract_keys(dirs):
+    from deploy.bench_runtime import bench_runtime
+
+    results = bench_runtime("planar_runner", steps=100, policy_dirs={"pearl": dirs / "p_pearl", "rl2": dirs / "p_rl2"})
+    assert [r["algo"] for r in results] == ["pearl", "rl2"]
+    for r in results:
+        assert {"algo", "p50_us", "p99_us"} <= set(r) and 0 < r["p50_us"] <= r["p99_us"]
