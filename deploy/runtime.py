@@ -201,6 +201,7 @@ class PearlAdapter(_Adapter):
         )
         self._prec = np.zeros((self.window, self.latent), np.float64)
         self._eta = np.zeros((self.window, self.latent), np.float64)
+        self.use_prior = False  # True: act with the prior's mean z = 0 (no adaptation), the context still kept
         self.reset()
 
     def reset(self, keep_context: bool = False) -> None:
@@ -262,7 +263,8 @@ class PearlAdapter(_Adapter):
             self._steps += 1
             if self._steps % self.infer_every == 0:
                 self.z = self.posterior()[0].astype(np.float32)[None]
-        raw = self.policy.run(None, {"obs": o[None], "z": self.z})[0][0]
+        z = np.zeros_like(self.z) if self.use_prior else self.z
+        raw = self.policy.run(None, {"obs": o[None], "z": z})[0][0]
         action = self.safety(raw)
         self._prev_obs, self._prev_action = o, action
         return action
