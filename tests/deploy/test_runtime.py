@@ -116,7 +116,9 @@ def test_window_sums_stay_equal_to_the_direct_product(dirs):
     fallback = ad.act(obs_seq[0], 0.0)
     ad.use_prior = False
     assert not np.array_equal(z_adapted, np.zeros_like(z_adapted))
-    np.testing.assert_allclose(fallback, ad.policy.run(None, {"obs": obs_seq[0][None], "z": np.zeros((1, 5), np.float32)})[0][0])
+    np.testing.assert_allclose(
+        fallback, ad.policy.run(None, {"obs": obs_seq[0][None], "z": np.zeros((1, 5), np.float32)})[0][0]
+    )
     ad.reset()
     assert np.array_equal(ad.posterior()[0], np.zeros(5)) and np.array_equal(ad.posterior()[1], np.ones(5))
 
