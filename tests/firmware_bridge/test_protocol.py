@@ -126,7 +126,7 @@ def test_oversize_frames_are_dropped_before_decoding_and_the_next_frame_survives
 
 def test_sequence_wraps():
     assert p.seq_delta(0, 65535) == 1 and p.seq_delta(3, 65534) == 5 and p.seq_delta(10, 10) == 0
-    frames, wire = _stream(12)
+    _, wire = _stream(12)
     assert [f.seq for f in p.FrameDecoder().feed(wire)][5:8] == [65535, 0, 1]
 
 
