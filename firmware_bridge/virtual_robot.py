@@ -1,0 +1,193 @@
+"""A virtual robot: the firmware state machine of docs/protocol.md over real MuJoCo physics of a sim_tasks robot.
+
+`VirtualFirmware` is the firmware, with no I/O and an injected clock (`tick(now_us)`), so that watchdog and
+state-machine tests never sleep. It speaks frames: `handle(frame)` takes a decoded host frame and returns
+the frames to send back; `tick` advances the physics to `now_us` and returns the STATE (and any FAULT) to
+send. The transports (a pty or TCP, with baud pacing and fault injection) wrap it in `serve`.
+
+Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
+the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
+disables actuation and applies joint damping (`DAMPING` N m s/rad); ARMING moves the targets from the
+measured pose to the default pose over `arming_s` (soft start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from firmware_bridge import protocol as p
+
+DAMPING = 2.0  # N m s/rad, joint damping in FAULT
+
+
+@dataclass
+class FirmwareConfig:
+    rate_hz: int = 50
+    watchdog_ms: int = 100  # no COMMAND for this long in ARMING/ACTIVE -> FAULT(WATCHDOG)
+    arming_s: float = 1.0  # soft-start duration
+
+
+@dataclass
+class VirtualFirmware:
+    """The firmware emulator for one robot of a task family (any task: payload, terrain...)."""
+
+    family: Any
+    task: Any = None
+    config: FirmwareConfig = field(default_factory=FirmwareConfig)
+
+    def __post_init__(self) -> None:
+        from sim_tasks import TaskSim
+
+        self.sim = TaskSim(self.family, self.task or self.family.default_task())
+        self.sim.reset(np.random.default_rng(0))
+        m = self.sim.model
+        self.model, self.data = m, self.sim.data
+        self.joint_ids = [int(m.actuator_trnid[i, 0]) for i in range(m.nu)]
+        self.qpos_adr = np.array([m.jnt_qposadr[j] for j in self.joint_ids])
+        self.dof_adr = np.array([m.jnt_dofadr[j] for j in self.joint_ids])
+        self.position_servo = bool(np.all(m.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE))
+        self.default_pose = (
+            self.sim.actions.to_ctrl(np.zeros(m.nu)) if self.position_servo else self.data.qpos[self.qpos_adr].copy()
+        )
+        self.lo = np.array([m.jnt_range[j][0] for j in self.joint_ids])
+        self.hi = np.array([m.jnt_range[j][1] for j in self.joint_ids])
+        self.state = p.FirmwareState.DISARMED
+        self.fault = p.FaultCode.NONE
+        self.seq = 0
+        self.last_cmd_seq = 0
+        self.last_cmd_us: int | None = None
+        self.now_us = 0
+        self._arm_start_us = 0
+        self._arm_from = self.data.qpos[self.qpos_adr].copy()
+        self._acc = 0.0
+        self.commands_applied = 0
+        self._disable(True)
+
+    # ---- physics helpers ---------------------------------------------------------------------------
+    def _disable(self, off: bool) -> None:
+        if off:
+            self.model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
+        else:
+            self.model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
+
+    def _frame(self, mtype: int, payload: bytes = b"") -> p.Frame:
+        self.seq = (self.seq + 1) & 0xFFFF
+        return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq)
+
+    def _enter_fault(self, code: int) -> list[p.Frame]:
+        self.state, self.fault = p.FirmwareState.FAULT, code
+        self._disable(True)
+        return [self._frame(p.MsgType.FAULT, p.Fault(code).pack())]
+
+    def hello_ack(self) -> p.HelloAck:
+        m = self.model
+        joints = tuple(
+            p.JointSpec(
+                m.joint(j).name,
+                float(self.lo[i]),
+                float(self.hi[i]),
+                30.0,
+                float(abs(m.actuator_forcerange[i][1])) if m.actuator_forcelimited[i] else float(m.actuator_gear[i][0]),
+            )
+            for i, j in enumerate(self.joint_ids)
+        )
+        return p.HelloAck(p.SCHEMA_HASH, self.config.watchdog_ms, self.config.rate_hz, joints)
+
+    # ---- host frames ---------------------------------------------------------------------------------
+    def handle(self, frame: p.Frame) -> list[p.Frame]:
+        t = frame.type
+        if t == p.MsgType.HELLO:
+            return [self._frame(p.MsgType.HELLO_ACK, self.hello_ack().pack())]
+        if t == p.MsgType.ESTOP:
+            return self._enter_fault(p.FaultCode.ESTOP)
+        if t == p.MsgType.DISARM:
+            self.state, self.fault = p.FirmwareState.DISARMED, p.FaultCode.NONE
+            self._disable(True)
+            return []
+        if t == p.MsgType.ARM:
+            if self.state == p.FirmwareState.DISARMED:
+                self.state = p.FirmwareState.ARMING
+                self._arm_start_us = self.now_us
+                self._arm_from = self.data.qpos[self.qpos_adr].copy()
+                self.last_cmd_us = self.now_us  # the watchdog starts now
+                self._disable(False)
+            return []  # ARM in FAULT is ignored: leaving FAULT takes DISARM first
+        if t == p.MsgType.COMMAND:
+            try:
+                cmd = p.Command.unpack(frame.payload)
+            except p.ProtocolError:
+                return self._enter_fault(p.FaultCode.BAD_COMMAND) if self.state == p.FirmwareState.ACTIVE else []
+            if self.state not in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE):
+                return []
+            if len(cmd.target) != self.model.nu or not np.all(np.isfinite(cmd.target)):
+                return self._enter_fault(p.FaultCode.BAD_COMMAND)
+            self.last_cmd_us = self.now_us
+            self.last_cmd_seq = frame.seq
+            if self.state == p.FirmwareState.ACTIVE:
+                self._apply(cmd)
+                self.commands_applied += 1
+            return []
+        return []  # HEARTBEAT and anything else: nothing to do (and it does not feed the watchdog)
+
+    def _apply(self, cmd: p.Command) -> None:
+        if cmd.mode == p.CommandMode.POSITION and self.position_servo:
+            self.data.ctrl[:] = np.clip(cmd.target, self.lo, self.hi)  # the firmware's own joint-limit clamp
+        elif cmd.mode == p.CommandMode.TORQUE and not self.position_servo:
+            gear = self.model.actuator_gear[:, 0]
+            self.data.ctrl[:] = np.clip(
+                cmd.target / gear, self.model.actuator_ctrlrange[:, 0], self.model.actuator_ctrlrange[:, 1]
+            )
+        else:
+            self._enter_fault(p.FaultCode.BAD_COMMAND)
+
+    # ---- time ----------------------------------------------------------------------------------------
+    def tick(self, now_us: int) -> list[p.Frame]:
+        """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT)."""
+        out: list[p.Frame] = []
+        dt = max(0, now_us - self.now_us) * 1e-6
+        self.now_us = now_us
+        if self.state in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE) and self.last_cmd_us is not None:
+            if now_us - self.last_cmd_us > self.config.watchdog_ms * 1000:
+                out += self._enter_fault(p.FaultCode.WATCHDOG)
+        if self.state == p.FirmwareState.ARMING:
+            frac = min(1.0, (now_us - self._arm_start_us) * 1e-6 / self.config.arming_s)
+            target = self._arm_from + frac * (self.default_pose - self._arm_from)
+            if self.position_servo:
+                self.data.ctrl[:] = target
+            if frac >= 1.0:
+                self.state = p.FirmwareState.ACTIVE
+        self.data.qfrc_applied[:] = 0.0
+        if self.state == p.FirmwareState.FAULT:
+            self.data.qfrc_applied[self.dof_adr] = -DAMPING * self.data.qvel[self.dof_adr]
+        self._acc += dt
+        sim_dt = self.model.opt.timestep
+        n = int(self._acc / sim_dt + 1e-9)
+        if n:
+            mujoco.mj_step(self.model, self.data, nstep=n)
+            self._acc -= n * sim_dt
+        out.append(self._frame(p.MsgType.STATE, self.read_state().pack()))
+        return out
+
+    def read_state(self) -> p.State:
+        d, m = self.data, self.model
+        torso = 1  # the first body after the world: the robot's root
+        rot = d.xmat[torso].reshape(3, 3)
+        quat = d.xquat[torso].astype(np.float32)
+        vel6 = np.zeros(6)
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, torso, vel6, 1)  # (angular, linear), body frame
+        gravity_body = rot.T @ m.opt.gravity
+        return p.State(
+            int(self.state),
+            d.qpos[self.qpos_adr].astype(np.float32),
+            d.qvel[self.dof_adr].astype(np.float32),
+            d.actuator_force.astype(np.float32),
+            quat,
+            vel6[:3].astype(np.float32),
+            (-gravity_body).astype(np.float32),
+            vel6[3:].astype(np.float32),
+            int(self.fault),
+        )

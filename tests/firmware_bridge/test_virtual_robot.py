@@ -1,0 +1,113 @@
+"""The virtual robot's firmware state machine with an injected clock: no sleeping."""
+
+import numpy as np
+
+from firmware_bridge import protocol as p
+from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from sim_tasks import get_family
+
+MS = 1000  # µs
+
+
+def fw(watchdog_ms=60):
+    return VirtualFirmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=50, watchdog_ms=watchdog_ms, arming_s=0.5))
+
+
+def cmd(f, target, seq):
+    return f.handle(
+        p.Frame(
+            p.MsgType.COMMAND,
+            seq,
+            p.Command(0, np.asarray(target, np.float32), np.full(12, 35, np.float32), np.full(12, 0.6, np.float32)).pack(),
+        )
+    )
+
+
+def states(frames):
+    return [p.State.unpack(x.payload).state for x in frames if x.type == p.MsgType.STATE]
+
+
+def test_handshake_reports_the_robot():
+    f = fw()
+    (ack,) = f.handle(p.Frame(p.MsgType.HELLO, 1, p.Hello(p.SCHEMA_HASH, 12, 50).pack()))
+    info = p.HelloAck.unpack(ack.payload)
+    assert info.schema_hash == p.SCHEMA_HASH and len(info.joints) == 12 and info.joints[0].name == "FR_abduction"
+    assert info.watchdog_ms == 60 and info.rate_hz == 50
+
+
+def test_soft_start_then_active_then_commands_move_the_robot():
+    f = fw()
+    f.handle(p.Frame(p.MsgType.ARM, 1))
+    t, seq, seen = 0, 0, []
+    target = f.default_pose.copy()
+    while t < 800 * MS:
+        t += 20 * MS
+        seq += 1
+        cmd(f, target, seq)
+        seen += states(f.tick(t))
+    assert seen[0] == p.FirmwareState.ARMING and seen[-1] == p.FirmwareState.ACTIVE
+    bent = target.copy()
+    bent[1] += 0.3  # FR hip
+    for _ in range(25):
+        t += 20 * MS
+        seq += 1
+        cmd(f, bent, seq)
+        f.tick(t)
+    state = f.read_state()
+    assert abs(state.q[1] - bent[1]) < 0.1 and f.commands_applied > 0
+    assert f.tick(t + 20 * MS)[-1].ack_seq == seq  # STATE acknowledges the last applied command
+
+
+def test_watchdog_trips_latches_and_needs_disarm_to_rearm():
+    f = fw(watchdog_ms=60)
+    f.handle(p.Frame(p.MsgType.ARM, 1))
+    cmd(f, f.default_pose, 1)
+    f.tick(20 * MS)
+    out = f.tick(100 * MS)  # 100 ms since the last command > 60 ms
+    faults = [p.Fault.unpack(x.payload) for x in out if x.type == p.MsgType.FAULT]
+    assert faults and faults[0].code == p.FaultCode.WATCHDOG and f.state == p.FirmwareState.FAULT
+    cmd(f, f.default_pose, 2)  # commands do not clear a latched fault
+    f.handle(p.Frame(p.MsgType.ARM, 2))  # nor does ARM
+    assert states(f.tick(120 * MS)) == [p.FirmwareState.FAULT]
+    f.handle(p.Frame(p.MsgType.DISARM, 3))
+    f.handle(p.Frame(p.MsgType.ARM, 4))
+    assert f.state == p.FirmwareState.ARMING
+
+
+def test_heartbeats_do_not_feed_the_watchdog_and_estop_latches():
+    f = fw(watchdog_ms=60)
+    f.handle(p.Frame(p.MsgType.ARM, 1))
+    cmd(f, f.default_pose, 1)
+    for t in (20, 40, 60, 80):
+        f.handle(p.Frame(p.MsgType.HEARTBEAT, t))
+        f.tick(t * MS)
+    assert f.state == p.FirmwareState.FAULT and f.fault == p.FaultCode.WATCHDOG
+    g = fw()
+    g.handle(p.Frame(p.MsgType.ARM, 1))
+    (fault,) = g.handle(p.Frame(p.MsgType.ESTOP, 2))
+    assert p.Fault.unpack(fault.payload).code == p.FaultCode.ESTOP and g.state == p.FirmwareState.FAULT
+
+
+def test_bad_commands_fault_and_targets_are_clamped_to_joint_limits():
+    f = fw()
+    f.state = p.FirmwareState.ACTIVE
+    f.last_cmd_us = 0
+    f._disable(False)
+    too_far = f.default_pose.copy()
+    too_far[2] = -10.0  # knee far past its limit
+    cmd(f, too_far, 1)
+    assert f.data.ctrl[2] == f.lo[2]
+    (fault,) = f.handle(
+        p.Frame(
+            p.MsgType.COMMAND, 2, p.Command(0, np.ones(5, np.float32), np.ones(5, np.float32), np.ones(5, np.float32)).pack()
+        )
+    )
+    assert p.Fault.unpack(fault.payload).code == p.FaultCode.BAD_COMMAND
+
+
+def test_fault_damps_the_joints():
+    f = fw()
+    f.data.qvel[6:] = 3.0
+    f._enter_fault(p.FaultCode.ESTOP)
+    f.tick(4 * MS)
+    assert np.all(np.sign(f.data.qfrc_applied[6:]) == -1)
