@@ -1,0 +1,218 @@
+"""The host side of the serial link: numpy and pyserial only.
+
+`Link(url)` opens anything `serial.serial_for_url` takes (`/dev/ttyUSB0`, `socket://127.0.0.1:5760`,
+`loop://`, `rfc2217://...`, `spy://...`). A reader thread decodes frames into a latest-state slot that the
+control loop reads without blocking, and queues the other messages (HELLO_ACK, FAULT). `LinkStats` counts
+everything: frames, each kind of decode failure, sequence gaps, round-trip time from `ack_seq`, late ticks.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import serial
+
+from firmware_bridge import protocol as p
+
+
+class LinkError(ConnectionError):
+    """The link is down or did not answer in time; the message says which and what to check."""
+
+
+@dataclass
+class LinkStats:
+    frames_rx: int = 0
+    frames_tx: int = 0
+    seq_gaps: int = 0  # firmware frames lost (gaps in its sequence)
+    late_ticks: int = 0  # counted by the control loop
+    rtt_us: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
+    decoder: p.DecoderStats = field(default_factory=p.DecoderStats)
+
+    def summary(self) -> dict[str, Any]:
+        rtt = np.array(self.rtt_us) if self.rtt_us else np.array([np.nan])
+        d = self.decoder
+        return {
+            "frames_rx": self.frames_rx,
+            "frames_tx": self.frames_tx,
+            "seq_gaps": self.seq_gaps,
+            "late_ticks": self.late_ticks,
+            "crc_errors": d.crc_errors,
+            "cobs_errors": d.cobs_errors,
+            "oversize": d.oversize,
+            "short": d.short,
+            "version_errors": d.version_errors,
+            "flag_errors": d.flag_errors,
+            "rtt_p50_us": float(np.nanpercentile(rtt, 50)),
+            "rtt_p99_us": float(np.nanpercentile(rtt, 99)),
+            "rtt_samples": len(self.rtt_us),
+        }
+
+
+def check_latency_timer(port: str) -> int | None:
+    """Linux USB-serial latency timer in ms (None when the port has none); warns above 2 ms."""
+    name = os.path.basename(os.path.realpath(port))
+    path = f"/sys/bus/usb-serial/devices/{name}/latency_timer"
+    try:
+        with open(path) as f:
+            ms = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    if ms > 2:
+        warnings.warn(
+            f"{port}: USB latency timer is {ms} ms (round trips of ~{ms} ms); set it to 1: echo 1 | sudo tee {path}",
+            stacklevel=2,
+        )
+    return ms
+
+
+class Link:
+    def __init__(self, url: str, baud: int = 1_000_000, timeout: float = 0.01) -> None:
+        try:
+            self.ser = serial.serial_for_url(url, baudrate=baud, timeout=timeout)
+        except (serial.SerialException, ValueError) as exc:
+            raise LinkError(f"cannot open {url}: {exc}") from None
+        if url.startswith("/dev/"):
+            try:
+                self.ser.set_low_latency_mode(True)  # Linux: ASYNC_LOW_LATENCY on USB-serial adapters
+            except (AttributeError, ValueError, OSError):
+                pass
+            self.latency_timer_ms = check_latency_timer(url)
+        self.url = url
+        self.stats = LinkStats()
+        self._decoder = p.FrameDecoder(stats=self.stats.decoder)
+        self._lock = threading.Lock()
+        self._latest: tuple[p.Frame, p.State, float] | None = None
+        self._messages: collections.deque[p.Frame] = collections.deque(maxlen=256)
+        self._got = threading.Condition(self._lock)
+        self._sent_at: dict[int, float] = {}
+        self._last_ack = None
+        self._last_rx_seq: int | None = None
+        self.seq = 0
+        self.error: str | None = None
+        self._running = True
+        self._thread = threading.Thread(target=self._reader, name=f"link-reader {url}", daemon=True)
+        self._thread.start()
+
+    # ---- reader thread -----------------------------------------------------------------------------
+    def _reader(self) -> None:
+        while self._running:
+            try:
+                data = self.ser.read(self.ser.in_waiting or 1)
+            except (serial.SerialException, OSError, TypeError) as exc:
+                self.error = f"{self.url}: {exc}"
+                self._running = False
+                with self._got:
+                    self._got.notify_all()
+                return
+            if not data:
+                continue
+            now = time.monotonic()
+            for frame in self._decoder.feed(data):
+                try:
+                    self._dispatch(frame, now)
+                except p.ProtocolError:
+                    self.stats.decoder.short += 1  # a frame with a valid CRC but a payload that does not parse
+
+    def _dispatch(self, frame: p.Frame, now: float) -> None:
+        self.stats.frames_rx += 1
+        if self._last_rx_seq is not None:
+            gap = p.seq_delta(frame.seq, self._last_rx_seq)
+            if gap > 1:
+                self.stats.seq_gaps += gap - 1
+        self._last_rx_seq = frame.seq
+        if frame.ack_seq != self._last_ack:
+            sent = self._sent_at.pop(frame.ack_seq, None)
+            if sent is not None:
+                self.stats.rtt_us.append((now - sent) * 1e6)
+            self._last_ack = frame.ack_seq
+        with self._got:
+            if frame.type == p.MsgType.STATE:
+                self._latest = (frame, p.State.unpack(frame.payload), now)
+            else:
+                self._messages.append(frame)
+            self._got.notify_all()
+
+    # ---- API ---------------------------------------------------------------------------------------
+    def send(self, mtype: int, payload: bytes = b"") -> int:
+        if not self._running:
+            raise LinkError(f"link to {self.url} is down: {self.error}")
+        self.seq = (self.seq + 1) & 0xFFFF
+        ack = self._latest[0].seq if self._latest else 0
+        data = p.encode_frame(p.Frame(mtype, self.seq, payload, ack_seq=ack))
+        if mtype == p.MsgType.COMMAND:
+            self._sent_at[self.seq] = time.monotonic()
+            if len(self._sent_at) > 4096:  # never acknowledged (dropped): forget the oldest
+                for k in list(self._sent_at)[:2048]:
+                    del self._sent_at[k]
+        try:
+            self.ser.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"write to {self.url} failed: {exc}") from None
+        self.stats.frames_tx += 1
+        return self.seq
+
+    def latest(self) -> tuple[p.State, float, int] | None:
+        """(newest STATE, its age in s, its seq), or None before the first; never blocks."""
+        with self._lock:
+            if self._latest is None:
+                return None
+            frame, state, at = self._latest
+        return state, time.monotonic() - at, frame.seq
+
+    def wait_for(self, mtype: int, timeout: float) -> p.Frame:
+        """The next queued message of `mtype` (HELLO_ACK, FAULT, ...), waiting up to `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._got:
+            while True:
+                for f in list(self._messages):
+                    if f.type == mtype:
+                        self._messages.remove(f)
+                        return f
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._running:
+                    raise LinkError(
+                        f"no {p.MsgType(mtype).name} from {self.url} within {timeout} s"
+                        + (f" (link down: {self.error})" if self.error else "; is the robot powered and the baud right?")
+                    )
+                self._got.wait(left)
+
+    def wait_state(self, pred: Any, timeout: float) -> p.State:
+        deadline = time.monotonic() + timeout
+        with self._got:
+            while True:
+                if self._latest is not None and pred(self._latest[1]):
+                    return self._latest[1]
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._running:
+                    raise LinkError(f"timed out after {timeout} s waiting for the robot's state on {self.url}")
+                self._got.wait(left)
+
+    def pending(self, mtype: int) -> list[p.Frame]:
+        with self._lock:
+            found = [f for f in self._messages if f.type == mtype]
+            for f in found:
+                self._messages.remove(f)
+        return found
+
+    @property
+    def alive(self) -> bool:
+        return self._running
+
+    def close(self) -> None:
+        self._running = False
+        try:
+            self.ser.cancel_read()
+        except (AttributeError, OSError, serial.SerialException):
+            pass
+        self._thread.join(timeout=1.0)
+        try:
+            self.ser.close()
+        except (OSError, serial.SerialException):
+            pass

@@ -1,0 +1,191 @@
+"""Serving the virtual firmware over a pty or TCP, paced at a baud rate, with injected faults.
+
+The loop runs the firmware at its control rate on a deadline schedule: it reads what the host sent,
+hands each frame to the firmware, ticks the physics, and writes the replies paced at `baud` (10 bits per
+byte, 8N1), so wire time is real. Faults (`FaultSpec.parse("drop=0.01,corrupt=0.001,stall=2:0.3,
+disconnect=5,payload=3:2.0;6:4.0")`): drop a frame, flip a byte, stop sending for a while, close the
+link, change the payload at given times.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+import tty
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from firmware_bridge import protocol as p
+
+
+@dataclass
+class FaultSpec:
+    drop: float = 0.0  # probability that an outgoing frame is dropped
+    corrupt: float = 0.0  # probability that one byte of an outgoing frame is flipped
+    stall_at: float | None = None  # s after start: stop sending (and ticking) ...
+    stall_for: float = 0.0  # ... for this long
+    disconnect_at: float | None = None  # s after start: close the link
+    payload: list[tuple[float, float]] = field(default_factory=list)  # (s, kg)
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultSpec:
+        spec = cls()
+        if not text:
+            return spec
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            try:
+                if not sep:
+                    raise ValueError
+                if key == "drop":
+                    spec.drop = float(value)
+                elif key == "corrupt":
+                    spec.corrupt = float(value)
+                elif key == "stall":
+                    at, _, dur = value.partition(":")
+                    spec.stall_at, spec.stall_for = float(at), float(dur)
+                elif key == "disconnect":
+                    spec.disconnect_at = float(value)
+                elif key == "payload":
+                    spec.payload = [(float(t), float(kg)) for t, kg in (item.split(":") for item in value.split(";"))]
+                else:
+                    raise KeyError(key)
+            except (ValueError, KeyError):
+                raise ValueError(
+                    f"--faults entry {part!r} is not one of drop=P, corrupt=P, stall=T:S, disconnect=T, payload=T:KG;T:KG"
+                ) from None
+        if not (0 <= spec.drop <= 1 and 0 <= spec.corrupt <= 1):
+            raise ValueError(f"--faults probabilities must be in [0, 1], got drop={spec.drop}, corrupt={spec.corrupt}")
+        return spec
+
+
+@dataclass
+class ServeStats:
+    ticks: int = 0
+    late_ticks: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    corrupted: int = 0
+    frames_in: int = 0
+
+
+class _Endpoint:
+    """Raw fd (pty master) or socket, with `read(max)` (non-blocking after select) and `write(bytes)`."""
+
+    def __init__(self, fd: int | None = None, sock: socket.socket | None = None) -> None:
+        self.fd, self.sock = fd, sock
+
+    def fileno(self) -> int:
+        return self.fd if self.fd is not None else self.sock.fileno()
+
+    def read(self) -> bytes:
+        try:
+            return os.read(self.fd, 4096) if self.fd is not None else self.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            raise ConnectionError("link closed") from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self.fd is not None:
+                os.write(self.fd, data)
+            else:
+                self.sock.sendall(data)
+        except OSError:
+            raise ConnectionError("link closed") from None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        if self.sock is not None:
+            self.sock.close()
+
+
+def open_pty() -> tuple[int, int, str]:
+    """(master fd, slave fd, slave path) of a new pty in raw mode: a real serial device to pyserial."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    return master, slave, os.ttyname(slave)
+
+
+def serve(
+    firmware: Any,
+    endpoint: _Endpoint,
+    baud: int,
+    faults: FaultSpec,
+    duration: float | None = None,
+    stop: Any = None,
+    rng: np.random.Generator | None = None,
+) -> ServeStats:
+    """Run the firmware on `endpoint` until `duration` s, `stop.is_set()`, a disconnect, or the host closing."""
+    rng = rng or np.random.default_rng(0)
+    stats = ServeStats()
+    decoder = p.FrameDecoder()
+    period = 1.0 / firmware.config.rate_hz
+    byte_time = 10.0 / baud
+    start = time.monotonic()
+    next_tick = start
+    wire_free = start
+    changes = sorted(faults.payload)
+    out_queue: list[bytes] = []
+
+    def send(frames: list[p.Frame]) -> None:
+        nonlocal wire_free
+        for f in frames:
+            stats.frames_out += 1
+            if faults.drop and rng.random() < faults.drop:
+                stats.dropped += 1
+                continue
+            data = bytearray(p.encode_frame(f))
+            if faults.corrupt and rng.random() < faults.corrupt:
+                data[int(rng.integers(0, len(data) - 1))] ^= 1 << int(rng.integers(0, 8))
+                stats.corrupted += 1
+            out_queue.append(bytes(data))
+        while out_queue:  # paced: a frame leaves when the wire is free, and takes len * byte_time
+            data = out_queue.pop(0)
+            now = time.monotonic()
+            if wire_free > now:
+                time.sleep(wire_free - now)
+            endpoint.write(data)
+            wire_free = max(now, wire_free) + len(data) * byte_time
+
+    try:
+        while True:
+            now = time.monotonic()
+            elapsed = now - start
+            if (duration is not None and elapsed >= duration) or (stop is not None and stop.is_set()):
+                break
+            if faults.disconnect_at is not None and elapsed >= faults.disconnect_at:
+                break
+            timeout = max(0.0, next_tick - now)
+            ready, _, _ = select.select([endpoint], [], [], timeout)
+            if ready:
+                data = endpoint.read()
+                if not data and endpoint.sock is not None:
+                    break  # the host closed the TCP connection
+                for frame in decoder.feed(data):
+                    stats.frames_in += 1
+                    send(firmware.handle(frame))
+            now = time.monotonic()
+            if now >= next_tick:
+                stalled = faults.stall_at is not None and faults.stall_at <= now - start < faults.stall_at + faults.stall_for
+                while changes and changes[0][0] <= now - start:
+                    firmware.sim.set_payload(changes.pop(0)[1])
+                if not stalled:
+                    frames = firmware.tick(int((now - start) * 1e6))
+                    send(frames)
+                stats.ticks += 1
+                if now - next_tick > period:
+                    stats.late_ticks += 1
+                next_tick += period
+                if next_tick < now - period:  # far behind (a stall): skip, do not burst
+                    next_tick = now + period
+    except ConnectionError:
+        pass
+    return stats

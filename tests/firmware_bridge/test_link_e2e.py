@@ -1,0 +1,129 @@
+"""End to end over a real pty (a serial device to pyserial) and TCP: the host against the virtual robot."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from firmware_bridge import protocol as p
+from firmware_bridge.client import Expected, HandshakeError, RobotClient, hold_command
+from firmware_bridge.link import Link, LinkError
+from firmware_bridge.transport import FaultSpec, _Endpoint, open_pty, serve
+from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from sim_tasks import get_family
+
+
+def start(faults="", rate=100, baud=3_000_000, duration=20.0):
+    fam = get_family("quadruped")
+    fw = VirtualFirmware(fam, config=FirmwareConfig(rate_hz=rate, watchdog_ms=100, arming_s=0.2))
+    master, slave, path = open_pty()
+    stop = threading.Event()
+    box = {}
+    t = threading.Thread(
+        target=lambda: box.setdefault("stats", serve(fw, _Endpoint(fd=master), baud, FaultSpec.parse(faults), duration, stop)),
+        daemon=True,
+    )
+    t.start()
+    return fw, path, stop, t, box, slave
+
+
+def expected_of(fw):
+    ack = fw.hello_ack()
+    return Expected(tuple(j.name for j in ack.joints), tuple((j.pos_min, j.pos_max) for j in ack.joints), ack.rate_hz)
+
+
+def test_handshake_arm_command_estop_over_a_pty():
+    fw, path, stop, t, box, _ = start()
+    client = RobotClient(path, expected_of(fw), baud=3_000_000)
+    try:
+        ack = client.connect()
+        assert len(ack.joints) == 12
+        state = client.arm(hold_command(fw.default_pose, 35, 0.6), timeout=3.0)
+        assert state.state == p.FirmwareState.ACTIVE
+        target = fw.default_pose.copy()
+        target[4] += 0.3
+        for _ in range(40):
+            client.command(hold_command(target, 35, 0.6))
+            time.sleep(0.01)
+        state, age, _ = client.latest()
+        assert abs(state.q[4] - target[4]) < 0.1 and age < 0.1
+        client.estop()
+        client.link.wait_state(lambda s: s.state == p.FirmwareState.FAULT and s.fault == p.FaultCode.ESTOP, 1.0)
+        stats = client.link.stats.summary()
+        assert stats["rtt_samples"] > 10 and stats["crc_errors"] == 0 and stats["seq_gaps"] == 0
+    finally:
+        client.close()
+        stop.set()
+        t.join(2)
+
+
+def test_handshake_refuses_a_different_robot():
+    fw, path, stop, t, _, _ = start()
+    exp = expected_of(fw)
+    names = list(exp.joint_names)
+    names[3] = "FL_shoulder"
+    try:
+        with pytest.raises(HandshakeError, match="joint 3 is 'FL_abduction' on the robot but 'FL_shoulder' in the policy"):
+            RobotClient(path, Expected(tuple(names), None, exp.rate_hz)).connect()
+        with pytest.raises(HandshakeError, match="robot has 12 joints, the policy expects 6"):
+            RobotClient(path, Expected(exp.joint_names[:6], None, None)).connect()
+        with pytest.raises(HandshakeError, match="robot runs at 100 Hz, the policy at 50 Hz"):
+            RobotClient(path, Expected(exp.joint_names, None, 50)).connect()
+        assert fw.state == p.FirmwareState.DISARMED
+    finally:
+        stop.set()
+        t.join(2)
+
+
+def test_faults_are_counted_and_nothing_crashes():
+    fw, path, stop, t, box, _ = start(faults="drop=0.05,corrupt=0.05,stall=0.8:0.3")
+    link = Link(path, 3_000_000)
+    try:
+        link.send(p.MsgType.HELLO, p.Hello(p.SCHEMA_HASH, 12, 100).pack())
+        time.sleep(1.5)
+        s = link.stats.summary()
+        assert s["frames_rx"] > 50
+        assert s["seq_gaps"] > 0  # drops and corrupted frames show up as gaps
+        assert s["crc_errors"] + s["cobs_errors"] + s["short"] > 0
+    finally:
+        link.close()
+        stop.set()
+        t.join(2)
+    stats = box["stats"]
+    assert stats.dropped > 0 and stats.corrupted > 0
+
+
+def test_a_disconnect_is_reported_and_reconnect_comes_back_disarmed():
+    fw, path, stop, t, box, slave = start(faults="disconnect=0.5")
+    client = RobotClient(path, expected_of(fw), baud=3_000_000)
+    try:
+        client.connect()
+        t.join(3)  # the firmware side closed its end
+        with pytest.raises(LinkError):
+            client.link.wait_for(p.MsgType.HELLO_ACK, 0.5)
+    finally:
+        client.close()
+    fw2, path2, stop2, t2, _, _ = start()
+    client2 = RobotClient(path2, expected_of(fw2), baud=3_000_000)
+    try:
+        client2.reconnect()
+        time.sleep(0.1)
+        assert fw2.state == p.FirmwareState.DISARMED
+    finally:
+        client2.close()
+        stop2.set()
+        t2.join(2)
+
+
+def test_link_works_over_loop_url():
+    link = Link("loop://", 115200)
+    try:
+        link.send(p.MsgType.STATE, p.State(0, *(np.zeros(k, np.float32) for k in (2, 2, 2, 4, 3, 3, 3))).pack())
+        deadline = time.monotonic() + 1
+        while link.latest() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        state, _, seq = link.latest()
+        assert seq == 1 and len(state.q) == 2
+    finally:
+        link.close()
