@@ -34,7 +34,7 @@ def expected_of(fw):
 
 
 def test_handshake_arm_command_estop_over_a_pty():
-    fw, path, stop, t, box, _ = start()
+    fw, path, stop, t, _box, _ = start()
     client = RobotClient(path, expected_of(fw), baud=3_000_000)
     try:
         ack = client.connect()
@@ -77,7 +77,7 @@ def test_handshake_refuses_a_different_robot():
 
 
 def test_faults_are_counted_and_nothing_crashes():
-    fw, path, stop, t, box, _ = start(faults="drop=0.05,corrupt=0.05,stall=0.8:0.3")
+    _fw, path, stop, t, box, _ = start(faults="drop=0.05,corrupt=0.05,stall=0.8:0.3")
     link = Link(path, 3_000_000)
     try:
         link.send(p.MsgType.HELLO, p.Hello(p.SCHEMA_HASH, 12, 100).pack())
@@ -95,7 +95,7 @@ def test_faults_are_counted_and_nothing_crashes():
 
 
 def test_a_disconnect_is_reported_and_reconnect_comes_back_disarmed():
-    fw, path, stop, t, box, slave = start(faults="disconnect=0.5")
+    fw, path, _stop, t, _box, _slave = start(faults="disconnect=0.5")
     client = RobotClient(path, expected_of(fw), baud=3_000_000)
     try:
         client.connect()
