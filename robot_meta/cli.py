@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -273,6 +274,63 @@ def _cmd_sim2sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- virtual robot -------------------------------------------------------------------------------
+def _cmd_virtual_robot(args: argparse.Namespace) -> int:
+    import socket
+    import threading
+
+    from firmware_bridge.transport import FaultSpec, _Endpoint, open_pty, serve
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+    from sim_tasks import get_family
+
+    fam = get_family(args.task)
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.rate < 1 or args.baud < 1200 or args.watchdog_ms < 1:
+        raise UsageError(
+            f"need --rate >= 1, --baud >= 1200 and --watchdog-ms >= 1, got {args.rate}, {args.baud}, {args.watchdog_ms}"
+        )
+    config = FirmwareConfig(rate_hz=args.rate, watchdog_ms=args.watchdog_ms, arming_s=args.arming_s)
+    stop = threading.Event()
+    if args.tcp is None:
+        master, slave, path = open_pty()
+        print(path, flush=True)
+        print(f"virtual {fam.name} robot on {path} at {args.baud} baud, {args.rate} Hz (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            stats = serve(VirtualFirmware(fam, config=config), _Endpoint(fd=master), args.baud, faults, args.duration, stop)
+        except KeyboardInterrupt:
+            return EXIT_OK
+        finally:
+            os.close(slave)
+        print(
+            f"served {stats.ticks} ticks ({stats.late_ticks} late), {stats.frames_out} frames out "
+            f"({stats.dropped} dropped, {stats.corrupted} corrupted by --faults), {stats.frames_in} in",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    server = socket.create_server(("127.0.0.1", args.tcp))
+    print(f"socket://127.0.0.1:{server.getsockname()[1]}", flush=True)
+    deadline = None if args.duration is None else __import__("time").monotonic() + args.duration
+    try:
+        while deadline is None or __import__("time").monotonic() < deadline:
+            server.settimeout(1.0)
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            left = None if deadline is None else max(0.0, deadline - __import__("time").monotonic())
+            serve(VirtualFirmware(fam, config=config), _Endpoint(sock=conn), args.baud, faults, left, stop)
+            conn.close()  # a new connection gets a freshly booted (DISARMED) robot
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return EXIT_OK
+
+
 # ---- bench ---------------------------------------------------------------------------------------
 def _cmd_bench(args: argparse.Namespace) -> int:
     from sim_tasks import family_names, get_family
@@ -282,7 +340,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _bench_train(args)
     if args.what == "runtime":
         return _bench_runtime(args)
+    if args.what == "bridge":
+        from firmware_bridge.bench_bridge import bench_bridge
+
+        r = bench_bridge(seconds=args.seconds if args.seconds is not None else 30.0)
+        lines = [
+            f"1 kHz, {r['joints']} joints, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
+            f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']}; seq gaps {r['seq_gaps']}"
+        ]
+        for w in r["wire_budget"]:
+            lines.append(
+                f"  wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs + STATE "
+                f"{w['state_bytes']} B {w['state_us']:.0f} µs (full duplex: "
+                + ("each fits a 1 kHz period" if w["fits_1khz"] else "does not fit a 1 kHz period")
+                + f"; round trip >= {w['min_round_trip_us']:.0f} µs)"
+            )
+        _emit(args, {"bench": "bridge", **r}, "\n".join(lines))
+        return EXIT_OK
     names = args.task or family_names()
+    args.seconds = 3.0 if args.seconds is None else args.seconds
     for n in names:
         get_family(n)  # unknown names fail before any timing starts
     if args.seconds <= 0 or args.num_envs < 1:
@@ -306,7 +382,7 @@ def _bench_runtime(args: argparse.Namespace) -> int:
 
     task = (args.task or ["quadruped"])[0]
     get_family(task)
-    results = bench_runtime(task, steps=max(100, int(args.seconds * 1000)), seed=args.seed)
+    results = bench_runtime(task, steps=max(100, int((args.seconds or 5.0) * 1000)), seed=args.seed)
     lines = [f"{'algo':<6} {'p50 µs':>8} {'p99 µs':>8} {'max µs':>8}  one adapter step on {task}, 1 thread"]
     for r in results:
         extra = f"window {r['window']}" if r["algo"] == "pearl" else f"GRU {r['hidden']}"
@@ -325,6 +401,7 @@ def _bench_train(args: argparse.Namespace) -> int:
 
     task = (args.task or ["planar_runner"])[0]
     get_family(task)
+    args.seconds = 3.0 if args.seconds is None else args.seconds
     if args.seconds <= 0:
         raise UsageError(f"--seconds must be > 0, got {args.seconds}")
     devices = [torch.device("cpu")]
@@ -458,6 +535,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sim2sim)
 
     p = sub.add_parser(
+        "virtual-robot",
+        help="a MuJoCo-backed firmware emulator speaking the wire protocol on a pty or TCP",
+        description="Runs the firmware state machine of docs/protocol.md over real MuJoCo physics of a task family's "
+        "robot. Prints the pty path (or socket:// URL) on stdout, for robot-meta deploy --port. Faults: "
+        "drop=P, corrupt=P, stall=T:S, disconnect=T, payload=T:KG;T:KG (comma-separated).",
+    )
+    p.add_argument("--task", required=True, metavar="NAME", help="task family whose robot to emulate")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a new pty (the default)")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
+    p.add_argument("--baud", type=int, default=1_000_000, help="bytes are paced at this rate, 10 bits each (default 1000000)")
+    p.add_argument("--rate", type=int, default=50, help="control rate in Hz (default 50)")
+    p.add_argument("--watchdog-ms", type=int, default=100, help="command watchdog (default 100 ms)")
+    p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
+    p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.set_defaults(func=_cmd_virtual_robot)
+
+    p = sub.add_parser(
         "bench",
         help="benchmarks: sim (env vs raw mj_step), train (PEARL/RL² throughput), runtime (adapter step latency)",
         description="Benchmarks that measure ratios inside one run, because the machines are shared. "
@@ -465,12 +561,16 @@ def build_parser() -> argparse.ArgumentParser:
         "same model, per family. train: PEARL's collection env steps/s and gradient updates/s at the CPU default "
         "and at oyster's reference sizes, and RL²'s collection env steps/s and PPO minibatch updates/s, on CPU "
         "and on CUDA when present (--task picks the family). runtime: p50/p99 latency of one full online "
-        "adapter step (PEARL window 64, RL² GRU 256), single-threaded, over --seconds x 1000 steps.",
+        "adapter step (PEARL window 64, RL² GRU 256), single-threaded, over --seconds x 1000 steps. bridge: a 1 kHz "
+        "12-joint control loop against the virtual robot over a pty for --seconds (default 30): round trip p50/p99 "
+        "and missed deadlines, and the wire-time budget at 1, 2 and 3 Mbaud.",
     )
-    p.add_argument("what", choices=["sim", "train", "runtime"], help="what to benchmark")
+    p.add_argument("what", choices=["sim", "train", "runtime", "bridge"], help="what to benchmark")
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
     p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
-    p.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    p.add_argument(
+        "--seconds", type=float, help="seconds per measurement (sim, train: 3; runtime: 5, x1000 steps; bridge: 30)"
+    )
     p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -1,0 +1,146 @@
+"""`robot-meta bench bridge`: a 1 kHz control loop against the virtual robot over a pty.
+
+The virtual robot runs in its own process (as firmware runs on its own chip); the host loop sends one
+COMMAND per period on a deadline schedule (`next += period`, never sleep-after-work) and reads the latest
+STATE. Reported: round trip from `ack_seq` (command sent -> STATE acknowledging it received), p50/p99;
+missed deadlines (a tick that started more than one period late); and the wire-time budget of the frame
+sizes at 1, 2 and 3 Mbaud (10 bits per byte). A pty does not add USB latency: on hardware, add the
+adapter's (an FTDI latency timer of 1 ms at best). The emulator paces what it sends (STATE at the baud
+rate); the host's writes into the pty are not paced, so the measured round trip holds one wire time, not two.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from firmware_bridge import protocol as p
+from firmware_bridge.client import RobotClient, hold_command
+
+
+def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
+    z = np.zeros(n_joints, np.float32)
+    state = len(
+        p.encode_frame(
+            p.Frame(
+                p.MsgType.STATE,
+                0,
+                p.State(
+                    2,
+                    z,
+                    z,
+                    z,
+                    np.zeros(4, np.float32),
+                    np.zeros(3, np.float32),
+                    np.zeros(3, np.float32),
+                    np.zeros(3, np.float32),
+                ).pack(),
+            )
+        )
+    )
+    cmd = len(p.encode_frame(p.Frame(p.MsgType.COMMAND, 0, p.Command(0, z, z, z).pack())))
+    out = []
+    for baud in (1_000_000, 2_000_000, 3_000_000):
+        per_byte_us = 10 / baud * 1e6
+        # a UART is full duplex: each direction must fit its frame in the period; a round trip takes at least both
+        out.append(
+            {
+                "baud": baud,
+                "command_bytes": cmd,
+                "state_bytes": state,
+                "command_us": round(cmd * per_byte_us, 1),
+                "state_us": round(state * per_byte_us, 1),
+                "min_round_trip_us": round((cmd + state) * per_byte_us, 1),
+                "fits_1khz": max(cmd, state) * per_byte_us < 1000,
+            }
+        )
+    return out
+
+
+def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_000, task: str = "quadruped") -> dict[str, Any]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "robot_meta.cli",
+            "virtual-robot",
+            "--task",
+            task,
+            "--pty",
+            "--rate",
+            str(rate_hz),
+            "--baud",
+            str(baud),
+            "--watchdog-ms",
+            "50",
+            "--duration",
+            str(seconds + 10),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        path = proc.stdout.readline().strip()
+        if not path.startswith("/dev/"):
+            raise RuntimeError(f"virtual robot did not start (printed {path!r})")
+        client = RobotClient(path, baud=baud)
+        ack = client.connect(timeout=5.0)
+        n = len(ack.joints)
+        from sim_tasks import get_family
+
+        fam = get_family(task)
+        pose = fam.action_layout(fam.build_model(fam.default_task())).to_ctrl(np.zeros(n))
+        hold = hold_command(pose, 35.0, 0.6)
+        client.arm(hold, timeout=5.0)
+        link = client.link
+        link.stats.rtt_us.clear()
+        period = 1.0 / rate_hz
+        ticks = missed = 0
+        lateness = []
+        start = time.monotonic()
+        next_t = start
+        while time.monotonic() - start < seconds:
+            now = time.monotonic()
+            late = now - next_t
+            lateness.append(late * 1e6)
+            if late > period:
+                missed += 1
+            link.latest()  # what a controller reads each tick
+            client.command(hold)
+            ticks += 1
+            next_t += period
+            if next_t < time.monotonic() - period:
+                next_t = time.monotonic()  # do not burst to catch up
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        stats = link.stats.summary()
+        client.disarm()
+        client.close()
+        lat = np.array(lateness)
+        return {
+            "rtt_p50_us": round(stats["rtt_p50_us"], 1),
+            "rtt_p99_us": round(stats["rtt_p99_us"], 1),
+            "missed_deadlines": missed,
+            "ticks": ticks,
+            "rate_hz": rate_hz,
+            "baud": baud,
+            "joints": n,
+            "seconds": seconds,
+            "tick_lateness_p99_us": round(float(np.percentile(lat, 99)), 1),
+            "rtt_samples": stats["rtt_samples"],
+            "seq_gaps": stats["seq_gaps"],
+            "crc_errors": stats["crc_errors"],
+            "wire_budget": wire_budget(n),
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()

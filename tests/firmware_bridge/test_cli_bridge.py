@@ -1,0 +1,63 @@
+"""`robot-meta virtual-robot` over TCP and `bench bridge`: the CLI pieces of the bridge, end to end."""
+
+import subprocess
+import sys
+
+from firmware_bridge import protocol as p
+from firmware_bridge.bench_bridge import bench_bridge, wire_budget
+from firmware_bridge.client import RobotClient
+
+
+def test_virtual_robot_over_tcp_via_socket_url():
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "robot_meta.cli",
+            "virtual-robot",
+            "--task",
+            "planar_runner",
+            "--tcp",
+            "0",
+            "--rate",
+            "20",
+            "--duration",
+            "8",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:")
+        client = RobotClient(url)
+        ack = client.connect(timeout=5)
+        assert [j.name for j in ack.joints] == ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"]
+        state = client.link.wait_state(lambda s: True, 2.0)
+        assert state.state == p.FirmwareState.DISARMED and len(state.q) == 6
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_bad_fault_spec_is_refused():
+    out = subprocess.run(
+        [sys.executable, "-m", "robot_meta.cli", "virtual-robot", "--task", "quadruped", "--faults", "drop=lots"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "--faults entry 'drop=lots'" in out.stderr
+
+
+def test_bench_bridge_reports_the_contract_keys():
+    r = bench_bridge(seconds=1.0)
+    assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "ticks"} <= set(r)
+    assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0
+
+
+def test_wire_budget_arithmetic():
+    b = {w["baud"]: w for w in wire_budget(12)}
+    assert b[1_000_000]["state_bytes"] == 216 and b[1_000_000]["state_us"] == 2160.0  # 10 bits per byte
+    assert not b[1_000_000]["fits_1khz"] and b[3_000_000]["fits_1khz"]
