@@ -85,6 +85,7 @@ class RobotClient:
                 check_robot(ack, self.expected)
             except HandshakeError:
                 self.link.send(p.MsgType.DISARM)
+                self.close()  # release the port: a refused robot is not kept open
                 raise
         self.robot = ack
         return ack
