@@ -232,7 +232,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         "scratch_1x": "tab:brown",
         "scratch_100x": "tab:pink",
     }
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     ax = axes[0]
     for name, e in report["episodic"].items():
         m, s = np.array(e["by_episode"]["mean"]), np.array(e["by_episode"]["std"])
