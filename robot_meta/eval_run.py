@@ -104,11 +104,10 @@ def run_eval(
             chosen = tasks[:scratch_tasks]
             budget = (episodes - 1) * family.episode_steps  # the experience the adapted method had before its last episode
             for mult, name in zip(scratch_multipliers, ("scratch_1x", "scratch_100x"), strict=True):
-                methods.append(
-                    scratch_method(
-                        run_dir, name, family, chosen, max(budget, family.episode_steps) * mult, cfg, record["seed"], quiet
-                    )
-                )
+                if not chosen:
+                    break  # --scratch-tasks 0 leaves the from-scratch baselines out
+                steps = max(budget, family.episode_steps) * mult
+                methods.append(scratch_method(run_dir, name, family, chosen, steps, cfg, record["seed"], quiet))
         by_name = {m.name: m for m in methods}
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
         whole = [m for m in methods if not m.per_task]
@@ -210,10 +209,20 @@ def aggregate(
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:
                 a, d, o = (eps[k][region]["mean"] for k in (record["algo"], "dr", "oracle"))
-                summary[region] = {"adapted": a, "dr": d, "oracle": o, "gap_closed": (a - d) / (o - d) if o != d else None}
+                summary[region] = {"adapted": a, "dr": d, "oracle": o, "gap_closed": _gap(a, d, o)}
+        if oracle <= dr:
+            summary["warning"] = (
+                "the oracle baseline is not above the domain-randomized one, so the gap is undefined: "
+                "the oracle is undertrained for this family at this budget"
+            )
         report["summary"] = summary
     report["ctrl_dt"] = family.ctrl_dt
     return report
+
+
+def _gap(adapted: float, dr: float, oracle: float) -> float | None:
+    """Fraction of the DR-to-oracle gap closed; None when the oracle is not above DR (no gap to close)."""
+    return (adapted - dr) / (oracle - dr) if oracle > dr else None
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:

@@ -136,3 +136,54 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
     assert main(["eval", str(tmp_path / "nope")]) == 2
+
+
+def test_eval_without_scratch_tasks(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [
+        "initial_steps=30",
+        "steps_prior=30",
+        "steps_posterior=30",
+        "updates_per_iteration=3",
+        "tasks_per_iteration=2",
+        "hidden=16",
+        "encoder_hidden=16",
+        "meta_batch=2",
+        "batch_size=8",
+        "context_batch=6",
+        "eval_every=0",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "pearl",
+                "--task",
+                "planar_arm",
+                "--out",
+                str(run),
+                "--steps",
+                "200",
+                "--json",
+                *(a for s in sets for a in ("--set", s)),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (
+        main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", "--scratch-tasks", "0", "--json"])
+        == 0
+    )
+    assert set(json.loads(capsys.readouterr().out)["episodic"]) == {"pearl", "prior_only", "dr", "oracle"}
+
+
+def test_gap_is_undefined_when_the_oracle_is_not_above_dr():
+    per_seed = [
+        {"seed": 0, "run_dir": "r", "regions": [{}], "episodic": {"pearl": [[-20.0]], "dr": [[-50.0]], "oracle": [[-60.0]]}}
+    ]
+    s = aggregate(per_seed, {"algo": "pearl", "task": "planar_runner"}, episodes=1, prior_episodes=0, scratch_tasks=0)[
+        "summary"
+    ]
+    assert s["gap_closed"] is None and "undefined" in s["warning"]
