@@ -216,8 +216,10 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
         gap = s["gap_closed"]
         lines.append(
             f"adapted {s['adapted']:.1f} vs DR {s['dr']:.1f} vs oracle {s['oracle']:.1f}: gap closed "
-            + (f"{gap:.2f}" if gap is not None else "n/a")
+            + (f"{gap:.2f}" if gap is not None else "undefined")
         )
+        if "warning" in s:
+            lines.append(f"warning: {s['warning']}")
     lines.append(f"wrote {files['json']} and {files['plot']}")
     return "\n".join(lines)
 

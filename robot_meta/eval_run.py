@@ -204,7 +204,7 @@ def aggregate(
             "prior_only": eps.get("prior_only", {}).get("last_episode", {}).get("mean"),
             "dr": dr,
             "oracle": oracle,
-            "gap_closed": (adapted - dr) / (oracle - dr) if oracle != dr else None,
+            "gap_closed": _gap(adapted, dr, oracle),
         }
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:
