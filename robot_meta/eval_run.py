@@ -292,6 +292,30 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, "no online (payload) evaluation for this family", ha="center")
+    ax = axes[3]
+    from robot_meta.logger import read_metrics
+
+    for k, run_dir in enumerate(report["run_dirs"]):
+        rows = read_metrics(Path(run_dir))
+        steps = np.array([r["env_steps"] for r in rows], float)
+        for key, style in (("return_posterior", "-"), ("return_mean", "-"), ("test_return_last", "o-")):
+            vals = np.array([np.nan if r.get(key) is None else r[key] for r in rows], float)
+            ok = np.isfinite(vals)
+            if ok.sum() < 2:
+                continue
+            y = vals[ok]
+            if style == "-" and len(y) > 9:
+                y = np.convolve(np.pad(y, 4, mode="edge"), np.ones(9) / 9, mode="valid")
+            label = {
+                "return_posterior": "training tasks (posterior), smoothed",
+                "return_mean": "training trials, smoothed",
+                "test_return_last": "held-out tasks, last episode",
+            }[key]
+            ax.plot(steps[ok] / 1e6, y, style, ms=3, lw=1, label=label + (f" (seed {report['seeds'][k]})" if k else ""))
+    ax.set_xlabel("env steps [millions]")
+    ax.set_ylabel("return")
+    ax.set_title("meta-training (metrics.jsonl)")
+    ax.legend(fontsize=7)
     fig.suptitle(
         f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks, seeds {report['seeds']}", fontsize=10
     )
