@@ -147,13 +147,13 @@ def serve(
                 data[int(rng.integers(0, len(data) - 1))] ^= 1 << int(rng.integers(0, 8))
                 stats.corrupted += 1
             out_queue.append(bytes(data))
-        while out_queue:  # paced: a frame leaves when the wire is free, and takes len * byte_time
-            data = out_queue.pop(0)
+        while out_queue:  # paced: a frame is on the wire for len * byte_time after the wire frees up, and is
+            data = out_queue.pop(0)  # delivered when its last byte arrives, as from a UART
             now = time.monotonic()
+            wire_free = max(now, wire_free) + len(data) * byte_time
             if wire_free > now:
                 time.sleep(wire_free - now)
             endpoint.write(data)
-            wire_free = max(now, wire_free) + len(data) * byte_time
 
     try:
         while True:

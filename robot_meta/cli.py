@@ -144,10 +144,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
     )
     last = summary["last"]
+    ret = last.get("return_posterior", last.get("return_mean", float("nan")))
     human = (
         f"trained {args.algo} on {args.task}: {summary['iterations']} iterations, {summary['env_steps']} env steps, "
-        f"{summary['updates']} updates in {summary['wall_s']} s; last posterior return "
-        f"{last.get('return_posterior', float('nan')):.1f}\nrun dir: {summary['run_dir']} (robot-meta eval {summary['run_dir']})"
+        f"{summary['updates']} updates in {summary['wall_s']} s; last training return {ret:.1f}\n"
+        f"run dir: {summary['run_dir']} (robot-meta eval {summary['run_dir']})"
     )
     _emit(args, summary, human)
     return EXIT_OK
