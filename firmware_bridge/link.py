@@ -55,10 +55,10 @@ class LinkStats:
         }
 
 
-def check_latency_timer(port: str) -> int | None:
+def check_latency_timer(port: str, sysfs: str = "/sys/bus/usb-serial/devices") -> int | None:
     """Linux USB-serial latency timer in ms (None when the port has none); warns above 2 ms."""
     name = os.path.basename(os.path.realpath(port))
-    path = f"/sys/bus/usb-serial/devices/{name}/latency_timer"
+    path = f"{sysfs}/{name}/latency_timer"
     try:
         with open(path) as f:
             ms = int(f.read().strip())

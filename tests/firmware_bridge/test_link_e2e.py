@@ -127,3 +127,28 @@ def test_link_works_over_loop_url():
         assert seq == 1 and len(state.q) == 2
     finally:
         link.close()
+
+
+def test_payload_schedule_in_faults_changes_the_robot_over_the_pty():
+    fw, path, stop, t, _, _ = start(faults="payload=0.3:4.0")
+    link = Link(path, 3_000_000)
+    try:
+        assert fw.sim.payload_mass == 0.0
+        time.sleep(0.8)
+        assert fw.sim.payload_mass == 4.0
+    finally:
+        link.close()
+        stop.set()
+        t.join(2)
+
+
+def test_latency_timer_check_warns_above_2_ms(tmp_path):
+    from firmware_bridge.link import check_latency_timer
+
+    (tmp_path / "ttyUSB7").mkdir()
+    (tmp_path / "ttyUSB7" / "latency_timer").write_text("16\n")
+    with pytest.warns(UserWarning, match="latency timer is 16 ms"):
+        assert check_latency_timer("/dev/ttyUSB7", sysfs=str(tmp_path)) == 16
+    (tmp_path / "ttyUSB7" / "latency_timer").write_text("1\n")
+    assert check_latency_timer("/dev/ttyUSB7", sysfs=str(tmp_path)) == 1
+    assert check_latency_timer("/dev/pts/3", sysfs=str(tmp_path)) is None
