@@ -233,17 +233,19 @@ class PearlAdapter(_Adapter):
             n = min(self._count, self.window)
             self._sum_prec, self._sum_eta = self._prec[:n].sum(0), self._eta[:n].sum(0)
 
+    def _take_transition(self, o: np.ndarray, reward: float) -> None:
+        """Add (previous obs, previous action, reward, o) to the window and refresh z every `infer_every`."""
+        nxt = np.zeros_like(o) if self._zero_next else o
+        self._add(np.concatenate([self._prev_obs, self._prev_action, np.array([reward], np.float32), nxt]).astype(np.float32))
+        self._steps += 1
+        if self._steps % self.infer_every == 0:
+            self.z = self.posterior()[0].astype(np.float32)[None]
+
     def end_episode(self, final_obs: Any, reward: float) -> None:
         """Add the episode's last transition (it ends in `final_obs`); call before `reset(keep_context=True)`."""
         o = self._check_obs(final_obs)
         if self._prev_obs is not None:
-            nxt = np.zeros_like(o) if self._zero_next else o
-            self._add(
-                np.concatenate([self._prev_obs, self._prev_action, np.array([reward], np.float32), nxt]).astype(np.float32)
-            )
-            self._steps += 1
-            if self._steps % self.infer_every == 0:
-                self.z = self.posterior()[0].astype(np.float32)[None]
+            self._take_transition(o, reward)
         self._prev_obs = None
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
@@ -256,13 +258,7 @@ class PearlAdapter(_Adapter):
     def act(self, obs: Any, reward: float = 0.0) -> np.ndarray:
         o = self._check_obs(obs)
         if self._prev_obs is not None:
-            nxt = np.zeros_like(o) if self._zero_next else o
-            self._add(
-                np.concatenate([self._prev_obs, self._prev_action, np.array([reward], np.float32), nxt]).astype(np.float32)
-            )
-            self._steps += 1
-            if self._steps % self.infer_every == 0:
-                self.z = self.posterior()[0].astype(np.float32)[None]
+            self._take_transition(o, reward)
         z = np.zeros_like(self.z) if self.use_prior else self.z
         raw = self.policy.run(None, {"obs": o[None], "z": z})[0][0]
         action = self.safety(raw)

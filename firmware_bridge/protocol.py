@@ -35,7 +35,12 @@ KNOWN_INCOMPATIBLE = 0x00  # none defined in version 1
 
 
 class ProtocolError(ValueError):
-    """A frame or payload that does not decode; the message says which check failed."""
+    """A frame or payload that does not decode; the message says which check failed, and `kind` names the
+    `DecoderStats` counter it is counted under."""
+
+    def __init__(self, message: str, kind: str = "short") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class MsgType(IntEnum):
@@ -122,13 +127,13 @@ def cobs_decode(data: bytes) -> bytes:
     while i < n:
         code = data[i]
         if code == 0:
-            raise ProtocolError("COBS: a zero byte inside a frame")
+            raise ProtocolError("COBS: a zero byte inside a frame", "cobs_errors")
         end = i + code
         if end > n:
-            raise ProtocolError("COBS: a block runs past the end of the frame")
+            raise ProtocolError("COBS: a block runs past the end of the frame", "cobs_errors")
         block = data[i + 1 : end]
         if 0 in block:
-            raise ProtocolError("COBS: a zero byte inside a frame")
+            raise ProtocolError("COBS: a zero byte inside a frame", "cobs_errors")
         out += block
         i = end
         if code < 255 and i < n:
@@ -162,18 +167,18 @@ def encode_frame(frame: Frame) -> bytes:
 def decode_body(encoded: bytes) -> Frame:
     """One frame's bytes between delimiters (without the 0x00) -> Frame; raises ProtocolError."""
     if len(encoded) > MAX_ENCODED:
-        raise ProtocolError(f"oversize frame: {len(encoded)} encoded bytes > {MAX_ENCODED}")
+        raise ProtocolError(f"oversize frame: {len(encoded)} encoded bytes > {MAX_ENCODED}", "oversize")
     body = cobs_decode(encoded)
     if len(body) < HEADER.size + CRC_SIZE:
         raise ProtocolError(f"short frame: {len(body)} bytes")
     (crc,) = struct.unpack_from("<I", body, len(body) - CRC_SIZE)
     if crc32c(body[:-CRC_SIZE]) != crc:
-        raise ProtocolError("CRC mismatch")
+        raise ProtocolError("CRC mismatch", "crc_errors")
     version, mtype, flags, seq, t_dev, ack = HEADER.unpack_from(body)
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version}, this side speaks {VERSION}")
+        raise ProtocolError(f"protocol version {version}, this side speaks {VERSION}", "version_errors")
     if flags & INCOMPATIBLE_MASK & ~KNOWN_INCOMPATIBLE:
-        raise ProtocolError(f"unknown incompatible flags 0x{flags & INCOMPATIBLE_MASK:02x}")
+        raise ProtocolError(f"unknown incompatible flags 0x{flags & INCOMPATIBLE_MASK:02x}", "flag_errors")
     return Frame(mtype, seq, bytes(body[HEADER.size : -CRC_SIZE]), flags, t_dev, ack, version)
 
 
@@ -223,25 +228,10 @@ class FrameDecoder:
                     frames.append(decode_body(bytes(self._buf)))
                     self.stats.frames += 1
                 except ProtocolError as exc:
-                    self._count(str(exc))
+                    setattr(self.stats, exc.kind, getattr(self.stats, exc.kind) + 1)
             self._buf.clear()
             self._overflow = False
             start = end + 1
-
-    def _count(self, reason: str) -> None:
-        s = self.stats
-        if reason.startswith("CRC"):
-            s.crc_errors += 1
-        elif reason.startswith("COBS"):
-            s.cobs_errors += 1
-        elif reason.startswith("oversize"):
-            s.oversize += 1
-        elif reason.startswith("protocol version"):
-            s.version_errors += 1
-        elif reason.startswith("unknown incompatible"):
-            s.flag_errors += 1
-        else:
-            s.short += 1
 
 
 def seq_delta(new: int, old: int) -> int:

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -315,16 +316,16 @@ def _cmd_virtual_robot(args: argparse.Namespace) -> int:
         return EXIT_OK
     server = socket.create_server(("127.0.0.1", args.tcp))
     print(f"socket://127.0.0.1:{server.getsockname()[1]}", flush=True)
-    deadline = None if args.duration is None else __import__("time").monotonic() + args.duration
+    deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
-        while deadline is None or __import__("time").monotonic() < deadline:
+        while deadline is None or time.monotonic() < deadline:
             server.settimeout(1.0)
             try:
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            left = None if deadline is None else max(0.0, deadline - __import__("time").monotonic())
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             serve(VirtualFirmware(fam, config=config), _Endpoint(sock=conn), args.baud, faults, left, stop)
             conn.close()  # a new connection gets a freshly booted (DISARMED) robot
     except KeyboardInterrupt:
@@ -367,7 +368,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.seconds <= 0 or args.num_envs < 1:
         raise UsageError(f"--seconds must be > 0 and --num-envs >= 1, got {args.seconds} and {args.num_envs}")
     results = []
-    for name in _progress(names, "bench sim", args):
+    for name in _progress(names, "bench sim"):
         results.extend(bench_sim([name], n_envs=args.num_envs, seconds=args.seconds, seed=args.seed))
     lines = [f"{'task':<18} {'env steps/s':>12} {'x substeps':>10} {'raw mj_step/s':>14} {'ratio':>6}"]
     for r in results:
@@ -437,7 +438,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _progress(items: Sequence[Any], desc: str, args: argparse.Namespace) -> Any:
+def _progress(items: Sequence[Any], desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)

@@ -267,13 +267,8 @@ class RL2:
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.schedule = TrialSchedule(cfg.num_envs, cfg.episodes_per_trial, self.train_tasks, self.rng)
-        env = make_env(self.train_tasks[: cfg.num_envs] * (1 + cfg.num_envs // max(len(self.train_tasks), 1)), seed)
-        self.env = type(env)(
-            env.family,
-            [self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)],
-            seed=seed,
-            on_episode_end=self.schedule.on_episode_end,
-        )
+        self.env = make_env([self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)], seed)
+        self.env.on_episode_end = self.schedule.on_episode_end  # the trial wrapper
         self.state = CollectorState(self.env)
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]

@@ -9,31 +9,11 @@ import pytest
 import torch
 
 from deploy.export import PARITY_TOL, ExportError, export_run
-from robot_meta.train import train
-
-CPU = torch.device("cpu")
-PEARL_SETS = (
-    "initial_steps=30",
-    "steps_prior=30",
-    "steps_posterior=30",
-    "updates_per_iteration=3",
-    "tasks_per_iteration=2",
-    "hidden=16",
-    "encoder_hidden=16",
-    "meta_batch=2",
-    "batch_size=8",
-    "context_batch=6",
-    "eval_every=0",
-)
-RL2_SETS = ("num_envs=2", "minibatches=2", "hidden=16", "embed=8", "epochs=1", "eval_every=0")
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    train("pearl", "planar_runner", root / "pearl", steps=200, seed=0, device=CPU, sets=PEARL_SETS, progress=False)
-    train("rl2", "planar_runner", root / "rl2", steps=800, seed=0, device=CPU, sets=RL2_SETS, progress=False)
-    return root
+def runs(tiny_runs):
+    return tiny_runs
 
 
 @pytest.mark.parametrize(("algo", "graphs"), [("pearl", {"encoder", "policy"}), ("rl2", {"step"})])

@@ -7,41 +7,23 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from deploy.export import export_run
 from deploy.runtime import ObservationError, PolicyDirError, SafetyFilter, load_adapter
 from deploy.sim2sim import RuntimeActor, run_sim2sim
 from robot_meta.collector import CollectorState, collect
 from robot_meta.evaluation import online_errors
-from robot_meta.train import load_run, train
+from robot_meta.train import load_run
 from sim_tasks import BatchedTaskEnv, get_family
-
-CPU = torch.device("cpu")
-PEARL_SETS = (
-    "initial_steps=30",
-    "steps_prior=30",
-    "steps_posterior=30",
-    "updates_per_iteration=3",
-    "tasks_per_iteration=2",
-    "hidden=16",
-    "encoder_hidden=16",
-    "meta_batch=2",
-    "batch_size=8",
-    "context_batch=6",
-    "eval_every=0",
-    "window=8",
-)
-RL2_SETS = ("num_envs=2", "minibatches=2", "hidden=16", "embed=8", "epochs=1", "eval_every=0")
 
 
 @pytest.fixture(scope="module")
-def dirs(tmp_path_factory):
+def dirs(tiny_runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("rt")
-    train("pearl", "planar_runner", root / "pearl", steps=200, seed=0, device=CPU, sets=PEARL_SETS, progress=False)
-    train("rl2", "planar_runner", root / "rl2", steps=800, seed=0, device=CPU, sets=RL2_SETS, progress=False)
-    export_run(root / "pearl", root / "p_pearl")
-    export_run(root / "rl2", root / "p_rl2")
+    export_run(tiny_runs / "pearl", root / "p_pearl")
+    export_run(tiny_runs / "rl2", root / "p_rl2")
+    for algo in ("pearl", "rl2"):
+        (root / algo).symlink_to(tiny_runs / algo)
     return root
 
 

@@ -9,6 +9,7 @@ from robot_meta.cli import main
 from robot_meta.eval_run import aggregate
 from robot_meta.evaluation import Method, episodic_returns, online_errors, recovery_stats
 from sim_tasks import get_family
+from tests.tiny import PEARL_SETS
 
 
 def test_recovery_time_on_a_known_error_trace():
@@ -94,18 +95,7 @@ def test_gap_closed_arithmetic():
 
 def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     run = tmp_path / "run"
-    sets = [
-        "initial_steps=30",
-        "steps_prior=30",
-        "steps_posterior=30",
-        "updates_per_iteration=3",
-        "tasks_per_iteration=2",
-        "hidden=16",
-        "encoder_hidden=16",
-        "meta_batch=2",
-        "batch_size=8",
-        "context_batch=6",
-    ]
+    sets = PEARL_SETS
     args = ["train", "--algo", "pearl", "--task", "planar_arm", "--out", str(run), "--steps", "200", "--json"]
     assert main(args + [a for s in sets for a in ("--set", s)]) == 0
     capsys.readouterr()
@@ -140,19 +130,7 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
 
 def test_eval_without_scratch_tasks(tmp_path, capsys):
     run = tmp_path / "run"
-    sets = [
-        "initial_steps=30",
-        "steps_prior=30",
-        "steps_posterior=30",
-        "updates_per_iteration=3",
-        "tasks_per_iteration=2",
-        "hidden=16",
-        "encoder_hidden=16",
-        "meta_batch=2",
-        "batch_size=8",
-        "context_batch=6",
-        "eval_every=0",
-    ]
+    sets = PEARL_SETS
     assert (
         main(
             [
