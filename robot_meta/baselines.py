@@ -1,7 +1,10 @@
 """Baselines of the evaluation protocol, all stable-baselines3 SAC on the same tasks:
 
 - domain-randomized (DR): one policy trained over the training distribution, no context;
-- oracle: the same with the true task-parameter vector appended to the observation;
+- oracle: the same with the true task-parameter vector appended to the observation, each parameter
+  scaled to [-1, 1] over its training range (`oracle_features`): raw units (kg, deg, steps) put inputs
+  of very different sizes into an MLP without input normalization, and a payload heavier than any in
+  training then lands far outside what the first layer has seen;
 - from scratch: SAC trained on the single test task, with the adaptation budget and with 100x it.
 
 SB3 trains them with its own rollout loop; they are evaluated through our collector (`SB3Actor`), like
@@ -41,6 +44,26 @@ class BaselineConfig:
     learning_starts: int = 5_000
 
 
+ORACLE_INPUT = "train_range_unit"  # recorded in saved oracles; a cache with another encoding is retrained
+
+
+def oracle_features(family: Any, vectors: np.ndarray) -> np.ndarray:
+    """Task vectors scaled so that each parameter's training range maps to [-1, 1].
+
+    Args:
+        family: the task family (its `params` give the training ranges).
+        vectors: raw task vectors in declared units, shape (n_params,) or (N, n_params).
+
+    Returns:
+        float32 array of the same shape; test-only values past the training range fall outside [-1, 1]
+        (not clipped: the oracle is told the truth).
+    """
+    lo = np.array([p.train[0] for p in family.params], dtype=np.float64)
+    hi = np.array([p.train[1] for p in family.params], dtype=np.float64)
+    half = np.maximum((hi - lo) / 2.0, 1e-6)
+    return ((np.asarray(vectors, dtype=np.float64) - (lo + hi) / 2.0) / half).astype(np.float32)
+
+
 class TaskDistributionEnv(gym.Wrapper):
     """A family env that draws a new task from `tasks` at every reset (domain randomization).
 
@@ -62,7 +85,8 @@ class TaskDistributionEnv(gym.Wrapper):
     def _obs(self, obs: np.ndarray) -> np.ndarray:
         if not self.oracle:
             return obs
-        return np.concatenate([obs, self.env.unwrapped.sim.task_vector()]).astype(np.float32)
+        sim = self.env.unwrapped.sim
+        return np.concatenate([obs, oracle_features(sim.family, sim.task_vector())]).astype(np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
@@ -151,7 +175,8 @@ class SB3Actor:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         if self.env is not None:
-            obs = np.concatenate([obs, self.env.task_vectors()], axis=1).astype(np.float32)
+            obs = np.concatenate([obs, oracle_features(self.env.family, self.env.task_vectors())], axis=1)
+            obs = obs.astype(np.float32)
         action, _ = self.model.predict(obs, deterministic=True)
         return action
 

@@ -180,6 +180,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         quiet=args.json,
         eval_seed=args.seed,
         scratch_multipliers=mults,
+        baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -500,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scratch-tasks", type=int, default=3, help="test tasks for the from-scratch baseline (default 3)")
     p.add_argument("--scratch-multipliers", default="1,100", help="budgets of from-scratch SAC in adaptation budgets")
     p.add_argument("--baseline-steps", type=int, help="env steps for DR and oracle SAC (default 400000)")
+    p.add_argument(
+        "--baseline-dir",
+        metavar="DIR",
+        help="one baseline cache for every RUN_DIR (default: each RUN_DIR/baselines, trained with that run's seed)",
+    )
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (env noise, z draws)")
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")

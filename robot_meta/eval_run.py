@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
+from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
 from robot_meta.evaluation import Method, evaluate, summarize
 
 BASELINES = ("dr", "oracle", "scratch_1x", "scratch_100x")
@@ -27,24 +27,28 @@ def _say(msg: str, quiet: bool) -> None:
 
 
 def ensure_population_baseline(
-    run_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig, seed: int, quiet: bool = False
+    cache_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig, seed: int, quiet: bool = False
 ) -> Any:
-    """DR or oracle SAC for this run dir: loaded from `baselines/NAME.pt`, trained and saved when missing."""
-    path = Path(run_dir) / "baselines" / f"{name}.pt"
+    """DR or oracle SAC: loaded from `cache_dir/NAME.pt` (by default RUN_DIR/baselines), trained and saved when
+    missing."""
+    path = Path(cache_dir) / f"{name}.pt"
     oracle = name == "oracle"
     if path.exists():
-        model, _ = load_policy(path, family, train_tasks, cfg, oracle)
-        return model
+        model, meta = load_policy(path, family, train_tasks, cfg, oracle)
+        if not oracle or meta.get("oracle_input") == ORACLE_INPUT:
+            return model
+        _say(f"{path} was trained on raw task vectors (before {ORACLE_INPUT!r} inputs): retraining it", quiet)
     _say(f"training the {name} baseline (SB3 SAC, {cfg.steps} env steps) into {path}", quiet)
     model = train_sac(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
-    save_policy(
-        model, path, {"name": name, "steps": cfg.steps, "seed": seed, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}}
-    )
+    meta = {"name": name, "steps": cfg.steps, "seed": seed, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}}
+    if oracle:
+        meta["oracle_input"] = ORACLE_INPUT
+    save_policy(model, path, meta)
     return model
 
 
 def scratch_method(
-    run_dir: Path, name: str, family: Any, tasks: list[Any], budget: int, cfg: BaselineConfig, seed: int, quiet: bool
+    cache_dir: Path, name: str, family: Any, tasks: list[Any], budget: int, cfg: BaselineConfig, seed: int, quiet: bool
 ) -> Method:
     """SAC trained from scratch on each task with `budget` env steps (cached per task)."""
     models = []
@@ -52,7 +56,7 @@ def scratch_method(
         cfg, n_envs=1, learning_starts=min(cfg.learning_starts, max(budget // 4, 1)), buffer_size=max(budget, 1000)
     )
     for i, task in enumerate(tasks):
-        path = Path(run_dir) / "baselines" / f"{name}_task{i:02d}.pt"
+        path = Path(cache_dir) / f"{name}_task{i:02d}.pt"
         if path.exists():
             model, _ = load_policy(path, family, [task], small, oracle=False)
         else:
@@ -74,8 +78,14 @@ def run_eval(
     quiet: bool = False,
     eval_seed: int = 0,
     scratch_multipliers: tuple[int, int] = (1, 100),
+    baseline_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready)."""
+    """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
+
+    Baselines are cached per run dir (RUN_DIR/baselines, trained with the run's seed) unless `baseline_dir`
+    names one cache for all runs: then every seed is compared with the same baseline policies, which costs
+    one set of SAC trainings instead of one per seed (the report records which).
+    """
     from robot_meta.train import load_run
     from sim_tasks import get_family
 
@@ -94,9 +104,10 @@ def run_eval(
         online_tasks = [t for t in tasks if "payload_mass" in family.holdout_regions(t)] if family.payload_parent else []
         methods = algorithm.eval_methods(seed=eval_seed, prior_episodes=prior_episodes)
         if baselines:
+            cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
             cfg = BaselineConfig() if baseline_steps is None else BaselineConfig(steps=baseline_steps)
             for name in ("dr", "oracle"):
-                model = ensure_population_baseline(run_dir, name, family, list(split.train), cfg, record["seed"], quiet)
+                model = ensure_population_baseline(cache, name, family, list(split.train), cfg, record["seed"], quiet)
                 if name == "dr":
                     methods.append(Method("dr", lambda mode, env, m=model: SB3Actor(m)))
                 else:
@@ -107,9 +118,11 @@ def run_eval(
                 if not chosen:
                     break  # --scratch-tasks 0 leaves the from-scratch baselines out
                 steps = max(budget, family.episode_steps) * mult
-                methods.append(scratch_method(run_dir, name, family, chosen, steps, cfg, record["seed"], quiet))
+                methods.append(scratch_method(cache, name, family, chosen, steps, cfg, record["seed"], quiet))
         by_name = {m.name: m for m in methods}
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
+        if baselines:
+            result["baseline_dir"] = str(cache)
         whole = [m for m in methods if not m.per_task]
         result.update(evaluate(whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet)))
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]

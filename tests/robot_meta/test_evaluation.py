@@ -155,6 +155,17 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
         == 0
     )
     assert set(json.loads(capsys.readouterr().out)["episodic"]) == {"pearl", "prior_only", "dr", "oracle"}
+    # One shared cache: the second evaluation loads the baselines instead of training them again.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in ("dr.pt", "oracle.pt"):
+        (shared / name).write_bytes((run / "baselines" / name).read_bytes())
+    stamps = {p.name: p.stat().st_mtime_ns for p in shared.iterdir()}
+    args = ["eval", str(run), "--baselines", "--baseline-dir", str(shared), "--episodes", "2", "--scratch-tasks", "0"]
+    assert main(args + ["--baseline-steps", "64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {p.name: p.stat().st_mtime_ns for p in shared.iterdir()} == stamps
+    assert "oracle" in out["episodic"]
 
 
 def test_gap_is_undefined_when_the_oracle_is_not_above_dr():

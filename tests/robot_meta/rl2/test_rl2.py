@@ -84,10 +84,10 @@ def test_trial_wrapper_switches_task_every_k_episodes():
     assert seen[1] != seen[2]  # and the next trial draws a new one
 
 
-def make(seed=0):
+def make(seed=0, cfg=TINY):
     fam = get_family("planar_runner")
     split = fam.split()
-    return RL2(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(split.train[:5]), TINY, seed=seed, device=torch.device("cpu"))
+    return RL2(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(split.train[:5]), cfg, seed=seed, device=torch.device("cpu"))
 
 
 def flat(algo):
@@ -120,3 +120,12 @@ def test_rl2_config_checks():
 
     with pytest.raises(ConfigError, match="minibatches=8 must be <= num_envs=2"):
         apply(TINY, {"minibatches": 8})
+
+
+def test_ppo_stops_early_when_the_policy_moves_past_target_kl():
+    from dataclasses import replace
+
+    full = make(0, replace(TINY, target_kl=0.0, epochs=4, lr=1e-2)).train_iteration()
+    assert full["updates"] == 4 * 2 and full["early_stopped"] == 0.0
+    early = make(0, replace(TINY, target_kl=1e-6, epochs=4, lr=1e-2)).train_iteration()
+    assert 1 <= early["updates"] < 4 * 2 and early["early_stopped"] == 1.0

@@ -1,0 +1,56 @@
+"""Baselines: the oracle's input encoding and the cache that must not mix encodings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, TaskDistributionEnv, oracle_features
+from robot_meta.eval_run import ensure_population_baseline
+from sim_tasks import BatchedTaskEnv, get_family
+
+TINY = BaselineConfig(steps=64, n_envs=2, hidden=(8,), batch_size=16, learning_starts=16, buffer_size=256)
+
+
+def test_oracle_features_map_the_training_range_to_unit_interval():
+    fam = get_family("planar_runner")
+    lo = np.array([p.train[0] for p in fam.params])
+    hi = np.array([p.train[1] for p in fam.params])
+    np.testing.assert_allclose(oracle_features(fam, lo), -1.0, atol=1e-6)
+    np.testing.assert_allclose(oracle_features(fam, hi), 1.0, atol=1e-6)
+    heavy = fam.task_vector(fam.split().test[0]).copy()
+    heavy[0] = 9.0  # kg, past the 6 kg training maximum: beyond 1, not clipped
+    assert oracle_features(fam, heavy)[0] > 1.0
+    assert oracle_features(fam, np.stack([lo, hi])).shape == (2, len(fam.params))
+
+
+def test_oracle_sees_the_same_features_in_training_and_in_evaluation():
+    fam = get_family("planar_runner")
+    task = fam.split().test[0]
+    env = TaskDistributionEnv(fam, [task], seed=0, oracle=True)
+    obs, _ = env.reset(seed=0)
+    venv = BatchedTaskEnv(fam, [task], seed=0)
+    seen = []
+
+    class Spy:
+        def predict(self, x, deterministic):
+            seen.append(x)
+            return np.zeros((x.shape[0], venv.single_action_space.shape[0]), np.float32), None
+
+    SB3Actor(Spy(), venv).act(np.zeros((1, fam.obs_layout.dim), np.float32))
+    np.testing.assert_allclose(seen[0][0, fam.obs_layout.dim :], obs[fam.obs_layout.dim :], atol=1e-6)
+
+
+def test_an_oracle_cached_with_raw_vectors_is_retrained(tmp_path):
+    import torch
+
+    fam = get_family("planar_runner")
+    tasks = list(fam.split().train)[:2]
+    ensure_population_baseline(tmp_path / "baselines", "oracle", fam, tasks, TINY, seed=0, quiet=True)
+    path = tmp_path / "baselines" / "oracle.pt"
+    state = torch.load(path, weights_only=True)
+    assert ORACLE_INPUT in state["meta"]
+    state["meta"] = state["meta"].replace(f', "oracle_input": "{ORACLE_INPUT}"', "")
+    torch.save(state, path)
+    before = path.stat().st_mtime_ns
+    ensure_population_baseline(tmp_path / "baselines", "oracle", fam, tasks, TINY, seed=0, quiet=True)
+    assert path.stat().st_mtime_ns != before and ORACLE_INPUT in torch.load(path, weights_only=True)["meta"]
