@@ -162,7 +162,7 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
         (shared / name).write_bytes((run / "baselines" / name).read_bytes())
     stamps = {p.name: p.stat().st_mtime_ns for p in shared.iterdir()}
     args = ["eval", str(run), "--baselines", "--baseline-dir", str(shared), "--episodes", "2", "--scratch-tasks", "0"]
-    assert main(args + ["--baseline-steps", "64", "--json"]) == 0
+    assert main([*args, "--baseline-steps", "64", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {p.name: p.stat().st_mtime_ns for p in shared.iterdir()} == stamps
     assert "oracle" in out["episodic"]
