@@ -6,6 +6,12 @@ Graphs (opset `OPSET`, named inputs and outputs, dynamic batch, normalizers insi
   deterministic tanh(mean).
 - RL²: `step.onnx` obs (N, O), prev_action (N, A), prev_reward (N,), done (N,), h_in (N, H) -> action (N, A)
   (the mean, clipped to [-1, 1]), h_out (N, H).
+- a non-adaptive baseline (`export_baseline`, the domain-randomized SB3 SAC of `robot-meta eval --baselines`):
+  `policy.onnx` obs (N, O) -> action (N, A), adaptation kind "none", so that field tests can put it beside
+  the adaptive policy through the same runtime and the same robot link.
+
+The manifest's `robot` section says how a robot computer rebuilds the observation from the robot's STATE,
+the reward from robot-side signals, and the COMMAND from an action (deploy/robot_io.py reads it).
 
 Before it reports success, export records the trained policy acting in the simulator (two held-out tasks,
 an episode reset, a mid-episode payload change) and checks that onnxruntime reproduces torch's outputs on
@@ -52,6 +58,17 @@ class PearlPolicyGraph(nn.Module):
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.policy(obs, z)
+
+
+class SB3PolicyGraph(nn.Module):
+    """SB3 SAC's deterministic action: tanh(mu(latent_pi(flatten(obs)))), in [-1, 1] (the action space)."""
+
+    def __init__(self, actor: nn.Module) -> None:
+        super().__init__()
+        self.latent_pi, self.mu = actor.latent_pi, actor.mu
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mu(self.latent_pi(obs)))
 
 
 class RL2StepGraph(nn.Module):
@@ -117,14 +134,58 @@ def joints_of(family: Any) -> list[dict[str, Any]]:
     return out
 
 
+def robot_section(family: Any) -> dict[str, Any]:
+    """How the robot computer maps STATE -> observation and reward, and action -> COMMAND (deploy/robot_io.py).
+
+    `observation` maps every slice to a robot signal (the family's `robot_signals`; a slice without one is
+    left out and deploy refuses the policy naming it); `command` holds the actuator gear (torque mode: N m per
+    unit of ctrl) or the servo gains (position mode), and what to hold during soft start and e-stop.
+    """
+    import mujoco
+
+    model = family.build_model(family.default_task())
+    n = model.nu
+    position = bool(np.all(model.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE))
+    layout = family.action_layout(model)
+    if position:
+        command = {
+            "mode": "position",
+            "target_per_ctrl": [1.0] * n,
+            "kp": model.actuator_gainprm[:, 0].tolist(),
+            "kd": (-model.actuator_biasprm[:, 2]).tolist(),
+            "hold_target": np.clip(layout.offset, layout.ctrl_low, layout.ctrl_high).tolist(),
+        }
+    else:
+        command = {
+            "mode": "torque",
+            "target_per_ctrl": model.actuator_gear[:, 0].tolist(),
+            "kp": [0.0] * n,
+            "kd": [0.0] * n,
+            "hold_target": [0.0] * n,
+        }
+    names = {s.name for s in family.obs_layout.slices}
+    return {
+        "observation": {k: dict(v) for k, v in family.robot_signals.items() if k in names},
+        "reward": dict(family.robot_reward) if family.robot_reward else None,
+        "command": command,
+        "rate_hz": round(1.0 / family.ctrl_dt),
+        "safety": {"max_tilt_deg": family.max_tilt_deg},
+    }
+
+
 def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: dict[str, Path]) -> dict[str, Any]:
-    """Everything the runtime and the robot need, and the checks they make (DESIGN.md, policy dir)."""
+    """Everything the runtime and the robot need, and the checks they make (DESIGN.md, policy dir).
+
+    `algorithm` is None for a non-adaptive baseline (`record["algo"]` names it; `record["trained"]` says what
+    it was trained on)."""
     from robot_meta import __version__
 
     model = family.build_model(family.default_task())
     layout = family.action_layout(model)
     algo = record["algo"]
-    if algo == "pearl":
+    if algorithm is None:
+        adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
+    elif algo == "pearl":
         cfg = algorithm.cfg
         o, a = algorithm.nets.obs_dim, algorithm.nets.act_dim
         adaptation = {
@@ -157,7 +218,9 @@ def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: 
         "algo": algo,
         "family": family.name,
         "env_id": family.env_id,
-        "trained": {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration},
+        "trained": record["trained"]
+        if algorithm is None
+        else {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration},
         "ctrl_dt": family.ctrl_dt,
         "sim_dt": family.sim_dt,
         "observation": family.obs_layout.to_dict(),
@@ -165,6 +228,7 @@ def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: 
         "action": {**layout.to_dict(), "clip": [-1.0, 1.0]},
         "joints": joints_of(family),
         "reward": {"definition": family.reward_doc},
+        "robot": robot_section(family),
         "adaptation": adaptation,
         "task_params": [
             {
@@ -334,6 +398,70 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path) -> dict[
         parity = check_parity(tmp, record["algo"], rec)
         manifest = build_manifest(algorithm, record, family, graphs)
         manifest["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rec["action"])}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def export_baseline(run_dir: Path, name: str, out: Path) -> dict[str, Any]:
+    """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (DR: non-adaptive) into the policy dir `out`.
+
+    The oracle is not exportable: on a robot nobody hands it the true task parameters."""
+    from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
+    from robot_meta.collector import CollectorState, collect
+    from sim_tasks import BatchedTaskEnv, get_family
+
+    if name != "dr":
+        raise ExportError(f"--baseline {name!r}: only the domain-randomized baseline 'dr' runs on a robot")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} already exists and is not empty; choose a new --out")
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    path = Path(run_dir) / "baselines" / f"{name}.pt"
+    if not path.exists():
+        raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
+    family = get_family(record["task"])
+    model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        graph = SB3PolicyGraph(model.policy.actor).cpu().eval()
+        _export_graph(graph, (torch.zeros(2, family.obs_layout.dim),), tmp / "policy.onnx", ["obs"], ["action"])
+        # Parity on the baseline acting in the simulator (two held-out tasks, one episode).
+        env = BatchedTaskEnv(family, list(family.split().test[:2]), seed=0)
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
+
+        class Rec(SB3Actor):
+            def act(self, obs):
+                action = super().act(obs)
+                rows.append((np.asarray(obs, np.float32), np.asarray(action, np.float32)))
+                return action
+
+        state = CollectorState(env)
+        state.reset(seed=0)
+        collect(state, Rec(model), family.episode_steps)
+        obs = np.concatenate([r[0] for r in rows])
+        want = np.concatenate([r[1] for r in rows])
+        import onnxruntime as ort
+
+        got = ort.InferenceSession(str(tmp / "policy.onnx"), providers=["CPUExecutionProvider"]).run(None, {"obs": obs})[0]
+        diff = float(np.abs(got - want).max())
+        if diff > PARITY_TOL:
+            raise ExportError(f"ONNX and SB3 differ by {diff:.2e} > {PARITY_TOL:g}; the policy dir was not written")
+        rec = {
+            "algo": name,
+            "git_sha": record.get("git_sha", "unknown"),
+            "trained": {"run_seed": meta.get("seed", record["seed"]), "env_steps": meta.get("steps"), "source": str(path)},
+        }
+        manifest = build_manifest(None, rec, family, {"policy": tmp / "policy.onnx"})
+        manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": len(obs)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if out.exists():
             out.rmdir()

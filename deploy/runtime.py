@@ -329,9 +329,42 @@ class RL2Adapter(_Adapter):
         return {"h_norm": float(np.linalg.norm(self.h)), "h_mean": float(self.h.mean())}
 
 
+class StaticAdapter(_Adapter):
+    """A non-adaptive policy (adaptation kind "none", e.g. the domain-randomized baseline): obs -> action."""
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        manifest: dict[str, Any],
+        threads: int = 1,
+        safety: SafetyFilter | None = None,
+        verify_hash: bool = True,
+    ) -> None:
+        super().__init__(manifest, safety)
+        self.policy = _load(policy_dir, manifest, "policy", threads, verify_hash)
+        _check_graph(
+            policy_dir,
+            "policy",
+            manifest["graphs"]["policy"],
+            self.policy,
+            {"obs": ["batch", self.obs_dim]},
+            {"action": ["batch", self.act_dim]},
+        )
+
+    def reset(self, keep_context: bool = False) -> None:
+        self.safety.reset()
+
+    def act(self, obs: Any, reward: float = 0.0) -> np.ndarray:
+        o = self._check_obs(obs)
+        return self.safety(self.policy.run(None, {"obs": o[None]})[0][0])
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+
 def load_adapter(
     policy_dir: str | Path, threads: int = 1, safety: SafetyFilter | None = None, verify_hash: bool = True, **kwargs: Any
-) -> PearlAdapter | RL2Adapter:
+) -> PearlAdapter | RL2Adapter | StaticAdapter:
     """The adapter for a policy dir, after checking the manifest against its graphs."""
     policy_dir = Path(policy_dir)
     manifest = read_manifest(policy_dir)
@@ -340,4 +373,6 @@ def load_adapter(
         return PearlAdapter(policy_dir, manifest, threads, safety, verify_hash, **kwargs)
     if kind == "rl2":
         return RL2Adapter(policy_dir, manifest, threads, safety, verify_hash)
-    raise PolicyDirError(f"manifest adaptation.kind {kind!r} is not one this runtime runs (pearl, rl2)")
+    if kind == "none":
+        return StaticAdapter(policy_dir, manifest, threads, safety, verify_hash)
+    raise PolicyDirError(f"manifest adaptation.kind {kind!r} is not one this runtime runs (pearl, rl2, none)")

@@ -122,8 +122,13 @@ def serve(
     duration: float | None = None,
     stop: Any = None,
     rng: np.random.Generator | None = None,
+    requests: Any = None,
 ) -> ServeStats:
-    """Run the firmware on `endpoint` until `duration` s, `stop.is_set()`, a disconnect, or the host closing."""
+    """Run the firmware on `endpoint` until `duration` s, `stop.is_set()`, a disconnect, or the host closing.
+
+    `requests`: a `queue.Queue` of callables `f(firmware)` run in this thread between ticks: how a field
+    test changes the payload of a virtual robot at a moment it chooses (the physics is never touched
+    mid-step by another thread)."""
     rng = rng or np.random.default_rng(0)
     stats = ServeStats()
     decoder = p.FrameDecoder()
@@ -177,6 +182,8 @@ def serve(
                 stalled = faults.stall_at is not None and faults.stall_at <= now - start < faults.stall_at + faults.stall_for
                 while changes and changes[0][0] <= now - start:
                     firmware.sim.set_payload(changes.pop(0)[1])
+                while requests is not None and not requests.empty():
+                    requests.get_nowait()(firmware)
                 if not stalled:
                     frames = firmware.tick(int((now - start) * 1e6))
                     send(frames)
@@ -189,3 +196,44 @@ def serve(
     except ConnectionError:
         pass
     return stats
+
+
+class VirtualRobotThread:
+    """A virtual robot served on a new pty from a background thread: `with VirtualRobotThread(fw) as vr:` then
+    connect to `vr.port`. `vr.request(f)` runs `f(firmware)` between two ticks (e.g. a payload change)."""
+
+    def __init__(self, firmware: Any, baud: int = 1_000_000, faults: FaultSpec | None = None) -> None:
+        import queue
+        import threading
+
+        self.firmware = firmware
+        self.master, self.slave, self.port = open_pty()
+        self._stop = threading.Event()
+        self._requests: queue.Queue = queue.Queue()
+        self.stats: ServeStats | None = None
+
+        def run() -> None:
+            self.stats = serve(
+                firmware, _Endpoint(fd=self.master), baud, faults or FaultSpec(), None, self._stop, requests=self._requests
+            )
+
+        self._thread = threading.Thread(target=run, name=f"virtual-robot {self.port}", daemon=True)
+        self._thread.start()
+
+    def request(self, fn: Any) -> None:
+        self._requests.put(fn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> VirtualRobotThread:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

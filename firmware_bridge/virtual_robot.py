@@ -178,7 +178,12 @@ class VirtualFirmware:
         rot = d.xmat[torso].reshape(3, 3)
         quat = d.xquat[torso].astype(np.float32)
         vel6 = np.zeros(6)
-        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, torso, vel6, 1)  # (angular, linear), body frame
+        # (angular, linear) in world axes at the body's centre of mass; MuJoCo's local option would use the
+        # principal-inertia frame (ximat), not the body frame an IMU is bolted to.
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, torso, vel6, 0)
+        omega = vel6[:3]
+        v_origin = vel6[3:] + np.cross(omega, d.xpos[torso] - d.xipos[torso])  # at the body frame's origin
+        vel6 = np.concatenate([rot.T @ omega, rot.T @ v_origin])  # body frame, as the IMU and estimator report
         gravity_body = rot.T @ m.opt.gravity
         return p.State(
             int(self.state),

@@ -229,11 +229,14 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
 
 # ---- export --------------------------------------------------------------------------------------
 def _cmd_export(args: argparse.Namespace) -> int:
-    from deploy.export import export_run
+    from deploy.export import export_baseline, export_run
 
     if not (Path(args.run_dir) / "config.json").exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
-    manifest = export_run(Path(args.run_dir), Path(args.out))
+    if args.baseline:
+        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out))
+    else:
+        manifest = export_run(Path(args.run_dir), Path(args.out))
     graphs = ", ".join(g["file"] for g in manifest["graphs"].values())
     par = manifest["parity"]
     human = (
@@ -289,6 +292,10 @@ def _cmd_virtual_robot(args: argparse.Namespace) -> int:
     from sim_tasks import get_family
 
     fam = get_family(args.task)
+    if args.rate is None:
+        args.rate = round(1.0 / fam.ctrl_dt)  # the rate its policies were trained at
+    if args.watchdog_ms is None:
+        args.watchdog_ms = max(100, -(-3000 // args.rate))  # at least 3 control periods
     try:
         faults = FaultSpec.parse(args.faults)
     except ValueError as exc:
@@ -522,6 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", required=True, metavar="POLICY_DIR", help="the policy dir to create (must not exist)")
+    p.add_argument(
+        "--baseline",
+        choices=["dr"],
+        help="export the run's cached domain-randomized SAC baseline (RUN_DIR/baselines/dr.pt, from eval --baselines) "
+        "instead of the run's policy: the non-adaptive side of a field test",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_export)
 
@@ -556,8 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a new pty (the default)")
     where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
     p.add_argument("--baud", type=int, default=1_000_000, help="bytes are paced at this rate, 10 bits each (default 1000000)")
-    p.add_argument("--rate", type=int, default=50, help="control rate in Hz (default 50)")
-    p.add_argument("--watchdog-ms", type=int, default=100, help="command watchdog (default 100 ms)")
+    p.add_argument("--rate", type=int, help="control rate in Hz (default: the family's, 1/ctrl_dt, 20 Hz for the runner)")
+    p.add_argument("--watchdog-ms", type=int, help="command watchdog (default max(100 ms, 3 control periods))")
     p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
     p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")

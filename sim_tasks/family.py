@@ -38,6 +38,14 @@ class TaskFamily(ABC):
     ground_geom: ClassVar[str | None] = None
     payload_parent: ClassVar[str | None] = None  # body the payload is welded to
     payload_mount: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.0)  # m, in the parent frame
+    # How a robot computer rebuilds each observation slice from the robot's STATE message (docs/deploy.md,
+    # "robot signals"): {slice name: {"signal": NAME, "index": [...], "offset": [...]}}. Empty: the family
+    # runs in simulation only (export records that and deploy refuses with the slice that has no signal).
+    robot_signals: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The reward the adapter needs, computed robot-side: {"kind": "velocity_tracking", "slice": obs slice,
+    # "target": task parameter the operator sets, "action_cost": weight of |a|^2}; None: not computable.
+    robot_reward: ClassVar[dict[str, Any] | None] = None
+    max_tilt_deg: ClassVar[float] = 60.0  # deg, deploy e-stops when the body tilts further from upright
 
     # ---- model stage -------------------------------------------------------------------------
     @abstractmethod

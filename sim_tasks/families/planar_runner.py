@@ -13,7 +13,7 @@ import dm_control
 import mujoco
 import numpy as np
 
-from sim_tasks.families._readout import action_cost, gravity_in_body, joint_indices, motor_layout_arrays
+from sim_tasks.families._readout import ACTION_COST, action_cost, gravity_in_body, joint_indices, motor_layout_arrays
 from sim_tasks.family import TaskFamily, register_family
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams
@@ -73,6 +73,20 @@ class PlanarRunnerPayload(TaskFamily):
     reward_doc = (
         "-|torso_velocity - target_velocity| - 0.05*|a|^2 (per step); tracking error |torso_velocity - target_velocity|"
     )
+    robot_signals = {
+        "torso_gravity": {"signal": "gravity_body", "index": [0, 2]},
+        "torso_gyro": {"signal": "gyro", "index": [1]},  # pitch rate: body y axis = the hinge axis of rooty
+        "torso_velocity": {"signal": "velocity_world", "index": [0]},  # the robot's estimate, rotated to world
+        "joint_pos": {"signal": "joint_pos"},
+        "joint_vel": {"signal": "joint_vel"},
+    }
+    robot_reward = {
+        "kind": "velocity_tracking",
+        "slice": "torso_velocity",
+        "target": "target_velocity",
+        "action_cost": ACTION_COST,
+    }
+    max_tilt_deg = 75.0  # deg, the cheetah pitches +-30 deg in a gallop; past 75 it is going over
 
     def base_spec(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_file(_XML)

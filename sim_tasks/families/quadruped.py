@@ -92,6 +92,14 @@ class QuadrupedTerrain(TaskFamily):
             ObsSlice("joint_vel", 12, "rad/s", 1.5, "encoder"),
         )
     )
+    robot_signals = {
+        "gravity": {"signal": "gravity_body"},
+        "gyro": {"signal": "gyro"},
+        "base_velocity": {"signal": "velocity_body"},
+        "joint_pos": {"signal": "joint_pos", "offset": (-DEFAULT_POSE).tolist()},
+        "joint_vel": {"signal": "joint_vel"},
+    }
+    max_tilt_deg = 45.0  # deg
     reward_doc = (
         "exp(-|v_xy - v_goal*(cos h, sin h)|^2 / 0.5^2) - 0.05*yaw_rate^2 - 0.005*|a|^2 with v_xy the body-frame "
         "velocity estimate; tracking error |v_xy - v_goal*(cos h, sin h)| (m/s); ends on a fall"

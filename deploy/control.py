@@ -1,0 +1,329 @@
+"""`robot-meta deploy`: the control loop on the robot computer (onnxruntime + pyserial + mcap, no torch).
+
+Handshake and check the robot against the manifest (joint count, names, limits, control rate) before
+arming; soft start (the firmware's ARMING ramp, fed with the hold command); then, at the manifest's
+ctrl_dt on a deadline schedule (the next tick is due one period after the previous deadline, never one
+period after the compute ended, so there is no drift; an overrun is counted and, when a whole period is
+lost, skipped rather than burst):
+
+    STATE -> observation (robot_io) -> reward of the previous action -> adapter.act -> safety filter
+          -> COMMAND (clamped to the actuator range)
+
+It e-stops to damping on Ctrl-C, a non-finite state or action, a tilt beyond the manifest's limit, a
+state older than `stale_periods` control periods, a robot FAULT or a dead link, and says why. Every tick
+goes to the MCAP log (deploy/telemetry.py). A live status line shows rate, jitter, link quality and the
+latent summary.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
+from deploy.runtime import PolicyDirError, SafetyFilter, load_adapter, read_manifest
+from deploy.telemetry import TelemetryLog
+
+
+class DeployError(RuntimeError):
+    """The deployment stopped for a reason the operator must act on (the message says which)."""
+
+
+@dataclass
+class DeployConfig:
+    """Settings of one deployment.
+
+    Attributes:
+        duration_s: stop (disarm) after this long in ACTIVE; None runs until Ctrl-C.
+        targets: operator-set task values the reward needs, e.g. {"target_velocity": 1.5} (m/s).
+        max_delta: rate limit on the normalized action per tick (2.0 = none).
+        stale_periods: e-stop when the newest STATE is older than this many control periods.
+        max_tilt_deg: e-stop beyond this tilt from upright; None takes the manifest's `robot.safety`.
+        status: print the live status line (stderr).
+        baud: serial baud rate for device paths (URLs like socket:// ignore it).
+        arm_timeout_s: the soft start must reach ACTIVE within this.
+    """
+
+    duration_s: float | None = None
+    targets: dict[str, float] = field(default_factory=dict)
+    max_delta: float = 1.0
+    stale_periods: float = 3.0
+    max_tilt_deg: float | None = None
+    status: bool = True
+    baud: int = 1_000_000
+    arm_timeout_s: float = 5.0
+
+
+@dataclass
+class DeployResult:
+    reason: str  # "duration", "operator", "stale", "nan_state", "nan_action", "tilt", "robot_fault", "link_down", "stopped"
+    estopped: bool
+    ticks: int
+    late_ticks: int
+    active_s: float
+    link: dict[str, Any]
+    safety: dict[str, int]
+    errors: list[float]  # tracking error per tick (empty when the manifest defines no robot-side reward)
+    times: list[float]  # s since ACTIVE, per tick
+    latents: list[list[float]]  # the adapter's latent summary per tick (PEARL z mean), may be empty
+    events: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("errors", "times", "latents")}
+
+
+def _expected(manifest: dict[str, Any]) -> Any:
+    from firmware_bridge.client import Expected
+
+    joints = manifest["joints"]
+    return Expected(
+        joint_names=tuple(j["joint"] for j in joints),
+        position_limits=tuple(tuple(j["position_limits"]) if j["position_limits"] else None for j in joints),
+        rate_hz=int(manifest["robot"]["rate_hz"]),
+    )
+
+
+class Deployment:
+    """One policy on one robot. `run()` blocks until the duration, a stop condition, or `stop()`."""
+
+    def __init__(self, policy_dir: str | Path, port: str, config: DeployConfig | None = None, log: TelemetryLog | None = None):
+        self.cfg = config or DeployConfig()
+        manifest_probe = read_manifest(Path(policy_dir))
+        if not manifest_probe.get("robot"):
+            raise PolicyDirError(f"{policy_dir}: the manifest has no robot section; re-export it with robot-meta export")
+        act_dim = len(manifest_probe["action"]["names"])
+        self.adapter = load_adapter(policy_dir, safety=SafetyFilter(act_dim, max_delta=self.cfg.max_delta))
+        self.manifest = self.adapter.manifest
+        self.kind = self.manifest["adaptation"]["kind"]
+        self.obs = ObservationBuilder(self.manifest)
+        self.mapper = CommandMapper.from_manifest(self.manifest)
+        spec = self.manifest["robot"].get("reward")
+        if spec is not None and spec["target"] not in self.cfg.targets:
+            default = next((p for p in self.manifest["task_params"] if p["name"] == spec["target"]), None)
+            if default is None:
+                raise PolicyDirError(f"give the reward's target {spec['target']!r}")
+            lo, hi = default["train"]
+            raise PolicyDirError(
+                f"this policy tracks {spec['target']!r} (trained on {lo}..{hi}); give the value to track, "
+                f"e.g. --target {spec['target']}={(lo + hi) / 2:g}"
+            )
+        if spec is None and self.kind != "none":
+            raise PolicyDirError(
+                f"{policy_dir}: an adaptive policy needs a robot-side reward and the manifest defines none "
+                f"(family {self.manifest['family']!r})"
+            )
+        self.reward = RewardEstimator(self.manifest, self.cfg.targets) if spec is not None else None
+        self.period = float(self.manifest["ctrl_dt"])
+        self.max_tilt = self.cfg.max_tilt_deg or float(self.manifest["robot"]["safety"]["max_tilt_deg"])
+        self.port = port
+        self.log = log
+        self._stop_reason: str | None = None
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the loop to stop at its next tick (thread-safe: a flag)."""
+        self._stop_reason = reason
+
+    # ------------------------------------------------------------------------------------------------
+    def run(self, on_tick: Callable[[int, float], dict[str, Any] | None] | None = None) -> DeployResult:
+        """Handshake, soft start, control loop. `on_tick(k, t)` runs before each tick's STATE is read and may
+        return an event (logged, e.g. a payload change); field tests drive their protocol with it."""
+        from firmware_bridge import protocol as p
+        from firmware_bridge.client import RobotClient
+        from firmware_bridge.link import LinkError
+
+        client = RobotClient(self.port, _expected(self.manifest), baud=self.cfg.baud)
+        ack = client.connect()  # HandshakeError before anything is armed
+        events: list[dict[str, Any]] = []
+
+        def event(kind: str, t: float, **kv: Any) -> None:
+            e = {"event": kind, "t": t, **kv}
+            events.append(e)
+            if self.log:
+                self.log.write("/event", e)
+
+        if self.log:
+            self.log.write(
+                "/session",
+                {
+                    "policy": {k: self.manifest[k] for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
+                    "adaptation": self.manifest["adaptation"]["kind"],
+                    "robot": {"joints": [j.name for j in ack.joints], "rate_hz": ack.rate_hz, "watchdog_ms": ack.watchdog_ms},
+                    "targets": self.cfg.targets,
+                    "port": self.port,
+                    "observation": self.manifest["observation"],
+                    "action": self.manifest["action"]["names"],
+                },
+            )
+        hold = p.Command(
+            p.CommandMode.TORQUE if self.mapper.mode == "torque" else p.CommandMode.POSITION,
+            self.mapper.hold_target,
+            self.mapper.kp,
+            self.mapper.kd,
+        )
+        mode = hold.mode
+        errors: list[float] = []
+        times: list[float] = []
+        latents: list[list[float]] = []
+        ticks = late = 0
+        estopped = False
+        reason = "stopped"
+        t_active = time.monotonic()
+        try:
+            client.arm(hold, timeout=self.cfg.arm_timeout_s)
+            t_active = time.monotonic()
+            event("armed", 0.0)
+            self.adapter.reset()
+            prev_action: np.ndarray | None = None
+            period = self.period
+            next_t = time.monotonic()
+            jitter: deque[float] = deque(maxlen=200)
+            last_status = last_link = 0.0
+            link = client.link
+            while True:
+                now = time.monotonic()
+                if next_t > now:
+                    time.sleep(next_t - now)
+                t_tick = time.monotonic()
+                t = t_tick - t_active
+                jitter.append(t_tick - next_t)
+                if self._stop_reason:
+                    reason = self._stop_reason
+                    break
+                if self.cfg.duration_s is not None and t >= self.cfg.duration_s:
+                    reason = "duration"
+                    break
+                if on_tick is not None:
+                    e = on_tick(ticks, t)
+                    if e:
+                        event(e.pop("event"), t, **e)
+                if not link.alive:
+                    reason = "link_down"
+                    break
+                latest = client.latest()
+                if latest is None or latest[1] > self.cfg.stale_periods * period:
+                    reason = "stale"
+                    break
+                state, age, seq = latest
+                if state.state == p.FirmwareState.FAULT:
+                    reason = "robot_fault"
+                    event("robot_fault", t, fault=p.FaultCode(state.fault).name)
+                    break
+                values = np.concatenate([state.q, state.dq, state.quat, state.gyro, state.base_vel])
+                if not np.all(np.isfinite(values)):
+                    reason = "nan_state"
+                    break
+                tilt = tilt_deg(state.quat)
+                if tilt > self.max_tilt:
+                    reason = "tilt"
+                    event("tilt", t, tilt_deg=tilt, limit_deg=self.max_tilt)
+                    break
+                t0 = time.perf_counter()
+                obs = self.obs(state)
+                r, err = self.reward(obs, prev_action) if self.reward else (0.0, float("nan"))
+                nonfinite_before = self.adapter.safety.nonfinite_count
+                action = self.adapter.act(obs, r)
+                if self.adapter.safety.nonfinite_count != nonfinite_before:
+                    reason = "nan_action"
+                    break
+                target = self.mapper.targets(self.adapter.to_ctrl(action))
+                client.command(p.Command(mode, target, self.mapper.kp, self.mapper.kd))
+                compute_us = (time.perf_counter() - t0) * 1e6
+                prev_action = action
+                summary = self.adapter.summary()
+                ticks += 1
+                errors.append(err)
+                times.append(t)
+                if "z" in summary:
+                    latents.append(summary["z"])
+                if self.log:
+                    self.log.write(
+                        "/tick",
+                        {
+                            "k": ticks,
+                            "t": t,
+                            "obs": obs,
+                            "action": action,
+                            "target": target,
+                            "reward": r,
+                            "tracking_error": err,
+                            "latent": summary,
+                            "state_age_ms": age * 1e3,
+                            "state_seq": seq,
+                            "tilt_deg": tilt,
+                            "jitter_ms": (t_tick - next_t) * 1e3,
+                            "compute_us": compute_us,
+                        },
+                    )
+                if self.log and t - last_link >= 1.0:
+                    self.log.write("/link", {"t": t, **link.stats.summary()})
+                    last_link = t
+                if self.cfg.status and t - last_status >= 0.5:
+                    self._status(t, ticks, jitter, link.stats.summary(), err, summary)
+                    last_status = t
+                next_t += period
+                now = time.monotonic()
+                if now > next_t:  # this tick ran past the next deadline
+                    late += 1
+                    link.stats.late_ticks += 1
+                    if now > next_t + period:  # a whole period lost: skip it, never burst to catch up
+                        next_t = now
+        except KeyboardInterrupt:
+            reason = "operator"
+        except LinkError as exc:
+            reason = "link_down"
+            event("link_error", time.monotonic() - t_active, message=str(exc))
+        finally:
+            t_end = time.monotonic() - t_active
+            stats = client.link.stats.summary() if client.link else {}
+            try:
+                if reason in ("duration", "stopped"):
+                    client.disarm()
+                else:
+                    client.estop()  # latched damping on the robot
+                    estopped = True
+            except (LinkError, OSError):
+                estopped = reason != "duration"
+            event("estop" if estopped else "disarm", t_end, reason=reason)
+            if self.log:
+                self.log.write("/link", {"t": t_end, **stats})
+            if self.cfg.status:
+                print(file=sys.stderr)
+            client.close()
+        s = self.adapter.safety
+        return DeployResult(
+            reason=reason,
+            estopped=estopped,
+            ticks=ticks,
+            late_ticks=late,
+            active_s=t_end,
+            link=stats,
+            safety={"nonfinite": s.nonfinite_count, "clamped": s.clamped_count, "rate_limited": s.rate_limited_count},
+            errors=errors,
+            times=times,
+            latents=latents,
+            events=events,
+        )
+
+    def _status(self, t: float, ticks: int, jitter: deque, link: dict[str, Any], err: float, summary: dict) -> None:
+        rate = ticks / t if t > 0 else 0.0
+        j = np.array(jitter) * 1e3
+        z = summary.get("z")
+        lat = (
+            f"z [{' '.join(f'{v:+.2f}' for v in z)}]" if z else (f"|h| {summary['h_norm']:.2f}" if "h_norm" in summary else "")
+        )
+        rtt = link.get("rtt_p50_us", float("nan"))
+        bad = link.get("crc_errors", 0) + link.get("cobs_errors", 0)
+        line = (
+            f"\r[deploy] t {t:6.1f} s | {rate:5.1f} Hz | jitter p99 {np.percentile(j, 99):5.2f} ms | late {link.get('late_ticks', 0)}"
+            f" | rtt {rtt / 1e3 if math.isfinite(rtt) else float('nan'):.1f} ms | bad frames {bad} gaps {link.get('seq_gaps', 0)}"
+            f" | err {err:.2f} | {lat}"
+        )
+        print(line, end="", file=sys.stderr, flush=True)

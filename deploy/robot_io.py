@@ -1,0 +1,156 @@
+"""From the robot's STATE message to the policy's observation and reward, and from its action to a COMMAND.
+
+Numpy only, like the runtime: this runs on the robot computer. Everything it does is read from the policy
+dir's manifest (`manifest["robot"]`, written by export from the task family), so that one observation layout
+is written once, in sim_tasks, and a policy never meets an observation assembled by hand:
+
+- `ObservationBuilder`: each observation slice names a robot signal (`SIGNALS`), optionally a subset of its
+  components (`index`) and an additive `offset`;
+- `RewardEstimator`: the reward the adapter needs, from the observation and the operator's targets
+  (the hidden task parameters of simulation, e.g. the speed to track, are set by the operator on a robot);
+- `CommandMapper`: normalized action -> physical command (torque N m, or position rad with gains);
+- `tilt_deg`: the body's angle from upright, for the attitude e-stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from deploy.runtime import PolicyDirError
+
+
+def _rotation(quat: np.ndarray) -> np.ndarray:
+    """Body-to-world rotation matrix of a unit quaternion (w, x, y, z), shape (3, 3)."""
+    w, x, y, z = np.asarray(quat, dtype=np.float64) / max(float(np.linalg.norm(quat)), 1e-12)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def tilt_deg(quat: np.ndarray) -> float:
+    """Angle between the body's z axis and world up, degrees (0 = upright, 180 = upside down)."""
+    return float(np.degrees(np.arccos(np.clip(_rotation(quat)[2, 2], -1.0, 1.0))))
+
+
+# Robot signals an observation slice can name. All are computed from one STATE (docs/protocol.md fields).
+SIGNALS: dict[str, Any] = {
+    "joint_pos": lambda s: s.q,  # rad, in command order
+    "joint_vel": lambda s: s.dq,  # rad/s
+    "joint_torque": lambda s: s.tau,  # N m
+    "gyro": lambda s: s.gyro,  # rad/s, body frame
+    "gravity_body": lambda s: _rotation(s.quat).T @ np.array([0.0, 0.0, -1.0]),  # unit gravity, body frame
+    "velocity_body": lambda s: s.base_vel,  # m/s, body frame (the robot's estimate)
+    "velocity_world": lambda s: _rotation(s.quat) @ s.base_vel,  # m/s, world frame
+}
+
+
+class ObservationBuilder:
+    """`build(state) -> obs` (float32, shape (obs_dim,)) exactly as the manifest's layout orders it."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        robot = manifest.get("robot") or {}
+        sources = robot.get("observation") or {}
+        self.parts: list[tuple[str, Any, np.ndarray | None, np.ndarray | None, int, int]] = []
+        for sl in manifest["observation"]:
+            name = sl["name"]
+            spec = sources.get(name)
+            if spec is None:
+                raise PolicyDirError(
+                    f"observation slice {name!r} has no robot signal in the manifest (robot.observation): "
+                    f"family {manifest.get('family')!r} runs in simulation only, or the policy dir was exported "
+                    "by an older version (re-export it with robot-meta export)"
+                )
+            if spec["signal"] not in SIGNALS:
+                raise PolicyDirError(f"observation slice {name!r} names unknown robot signal {spec['signal']!r}")
+            index = np.asarray(spec["index"], dtype=int) if spec.get("index") is not None else None
+            offset = np.asarray(spec["offset"], dtype=np.float64) if spec.get("offset") is not None else None
+            self.parts.append((name, SIGNALS[spec["signal"]], index, offset, int(sl["start"]), int(sl["size"])))
+        self.dim = int(manifest["obs_dim"])
+        self.slices = {name: (start, size) for name, _, _, _, start, size in self.parts}
+
+    def __call__(self, state: Any) -> np.ndarray:
+        obs = np.empty(self.dim, np.float64)
+        for name, fn, index, offset, start, size in self.parts:
+            v = np.asarray(fn(state), dtype=np.float64).reshape(-1)
+            if index is not None:
+                v = v[index]
+            if offset is not None:
+                v = v + offset
+            if v.size != size:
+                raise PolicyDirError(
+                    f"observation slice {name!r} has {size} entries in the manifest but the robot gives {v.size}"
+                )
+            obs[start : start + size] = v
+        return obs.astype(np.float32)
+
+
+class RewardEstimator:
+    """The per-step reward of the previous action, from robot-side signals (`manifest["robot"]["reward"]`).
+
+    `velocity_tracking`: r = -|obs[slice] - target| - action_cost * |a|^2, and the tracking error
+    |obs[slice] - target|, as the family's simulated reward (the manifest's `reward.definition` says it in words).
+    """
+
+    def __init__(self, manifest: dict[str, Any], targets: dict[str, float]) -> None:
+        spec = (manifest.get("robot") or {}).get("reward")
+        if spec is None:
+            raise PolicyDirError(
+                f"the manifest defines no robot-side reward (robot.reward) for family {manifest.get('family')!r}: "
+                "the adapter cannot be given one on a robot"
+            )
+        if spec["kind"] != "velocity_tracking":
+            raise PolicyDirError(f"robot.reward.kind {spec['kind']!r} is not one this runtime computes (velocity_tracking)")
+        sl = next((s for s in manifest["observation"] if s["name"] == spec["slice"]), None)
+        if sl is None:
+            raise PolicyDirError(f"robot.reward.slice {spec['slice']!r} is not an observation slice")
+        self.index = int(sl["start"])
+        self.target_name = spec["target"]
+        if self.target_name not in targets:
+            raise PolicyDirError(
+                f"the reward tracks the task parameter {self.target_name!r}: give it (e.g. --target "
+                f"{self.target_name}=1.5 or in the field protocol)"
+            )
+        self.target = float(targets[self.target_name])
+        self.action_cost = float(spec["action_cost"])
+
+    def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None) -> tuple[float, float]:
+        """(reward, tracking error) for the action that led to `obs`."""
+        error = abs(float(obs[self.index]) - self.target)
+        cost = 0.0 if prev_action is None else self.action_cost * float(np.dot(prev_action, prev_action))
+        return -error - cost, error
+
+
+@dataclass(frozen=True)
+class CommandMapper:
+    """Normalized action -> COMMAND fields. Torque: target = ctrl * target_per_ctrl (N m, the actuator gear);
+    position: target = ctrl (rad) with the manifest's gains."""
+
+    mode: str
+    target_per_ctrl: np.ndarray
+    kp: np.ndarray
+    kd: np.ndarray
+    hold_target: np.ndarray  # what the soft start and the e-stop hold: zero torque, or the default pose
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> CommandMapper:
+        cmd = (manifest.get("robot") or {}).get("command")
+        if cmd is None:
+            raise PolicyDirError("the manifest has no robot.command (re-export the policy dir with this version)")
+        n = len(manifest["action"]["names"])
+        arr = {k: np.asarray(cmd[k], np.float32) for k in ("target_per_ctrl", "kp", "kd", "hold_target")}
+        for k, v in arr.items():
+            if v.shape != (n,):
+                raise PolicyDirError(f"robot.command.{k} has {v.size} entries, the action has {n}")
+        if cmd["mode"] not in ("torque", "position"):
+            raise PolicyDirError(f"robot.command.mode {cmd['mode']!r} is not torque or position")
+        return cls(cmd["mode"], **arr)
+
+    def targets(self, ctrl: np.ndarray) -> np.ndarray:
+        return (np.asarray(ctrl, np.float32) * self.target_per_ctrl).astype(np.float32)
