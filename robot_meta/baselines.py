@@ -156,9 +156,14 @@ def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, 
     import json
 
     state = torch.load(path, map_location="cpu", weights_only=True)
-    model = make_sac(family, tasks[:1], BaselineConfig(**{**cfg.__dict__, "n_envs": 1}), seed=0, oracle=oracle)
+    meta = json.loads(state["meta"])
+    saved = meta.get("config", {})
+    hidden = tuple(saved["hidden"]) if "hidden" in saved else cfg.hidden  # the shape it was trained with
+    model = make_sac(
+        family, tasks[:1], BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden}), seed=0, oracle=oracle
+    )
     model.policy.load_state_dict(state["policy"])
-    return model, json.loads(state["meta"])
+    return model, meta
 
 
 class SB3Actor:

@@ -438,6 +438,73 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 # ---- demo ----------------------------------------------------------------------------------------
+def _parse_targets(items: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key] = float(value)
+        except ValueError:
+            raise UsageError(f"--target takes NAME=VALUE like target_velocity=1.5, got {item!r}") from None
+    return out
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from deploy.control import DeployConfig, Deployment
+    from deploy.telemetry import TelemetryLog
+
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be > 0 s, got {args.duration}")
+    cfg = DeployConfig(
+        duration_s=args.duration,
+        targets=_parse_targets(args.target),
+        max_delta=args.max_delta,
+        status=sys.stderr.isatty() and not args.json,
+        baud=args.baud,
+    )
+    log = TelemetryLog(args.log) if args.log else None
+    try:
+        d = Deployment(Path(args.policy_dir), args.port, cfg, log=log)
+        result = d.run()
+    finally:
+        if log is not None:
+            log.close()
+    out = result.to_dict()
+    if args.log:
+        out["log"] = args.log
+    link = result.link
+    human = (
+        f"deploy ended by {result.reason} after {result.active_s:.1f} s "
+        f"({'e-stopped: the robot is in latched damping' if result.estopped else 'disarmed'}); "
+        f"{result.ticks} ticks, {result.late_ticks} late; link rtt p50 {link.get('rtt_p50_us', float('nan')) / 1e3:.1f} ms, "
+        f"{link.get('crc_errors', 0)} CRC errors, {link.get('seq_gaps', 0)} lost frames; safety {result.safety}"
+        + (f"; log {args.log}" if args.log else "")
+    )
+    _emit(args, out, human)
+    return EXIT_OK if result.reason in ("duration", "stopped", "operator") else EXIT_RUNTIME
+
+
+def _cmd_field(args: argparse.Namespace) -> int:
+    from deploy.field import FieldProtocol, run_field
+
+    proto = FieldProtocol.load(args.protocol)
+    if args.target:
+        proto.targets.update(_parse_targets(args.target))
+    policies = {args.name: Path(args.policy_dir)}
+    if args.compare:
+        policies[args.compare_name] = Path(args.compare)
+    report = run_field(policies, args.port, Path(args.out), proto, status=sys.stderr.isatty() and not args.json)
+    out = Path(args.out)
+    human = "\n".join(
+        [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
+        + [f"  {v}" for v in report["verdicts"]]
+    )
+    _emit(args, {k: v for k, v in report.items()}, human)
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_meta.demo import run_demo
 
@@ -600,6 +667,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
+        "deploy",
+        help="run an exported policy on a robot over the serial bridge",
+        description="Handshake (the robot's joints, limits and rate must match the manifest, or nothing is armed), "
+        "soft start, then the online adapter at the manifest's control period on a deadline schedule, with host-side "
+        "clamps, rate limits and NaN guard. E-stop to damping on Ctrl-C, NaN, tilt beyond the manifest's limit, stale "
+        "state, robot fault or a dead link. Every tick goes to the MCAP log.",
+        epilog="Example: robot-meta virtual-robot --task planar_runner   (prints a pty path), then "
+        "robot-meta deploy POLICY_DIR --port /dev/pts/N --target target_velocity=1.5 --duration 20 --log run.mcap",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyUSB0, socket://host:port, rfc2217://...")
+    p.add_argument("--duration", type=float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
+    p.add_argument("--log", metavar="FILE.mcap", help="log every tick to this MCAP file")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=VALUE",
+        help="operator-set task value the reward needs (target_velocity=1.5)",
+    )
+    p.add_argument("--max-delta", type=float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)")
+    p.add_argument("--baud", type=int, default=1_000_000, help="serial baud rate (default 1000000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_deploy)
+
+    p = sub.add_parser(
+        "field",
+        help="field-test a policy with payload changes; report with plots, optionally beside a non-adaptive policy",
+        description="Per payload of the protocol: settle, baseline, payload change (virtual robot: by schedule; "
+        "hardware: you are prompted and the change is marked when you press Enter), hold. Writes one MCAP log per "
+        "policy, report.json, report.md, tracking_error.png and latent.png in --out.",
+        epilog="Example: robot-meta field runs/policy --compare runs/policy_dr --port virtual --out field_report",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    p.add_argument(
+        "--port",
+        required=True,
+        metavar="URL",
+        help="robot port, or 'virtual': a virtual robot of the policy's family on a pty",
+    )
+    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    p.add_argument("--protocol", metavar="FILE", help="YAML/JSON protocol (default: 1.5 m/s, payload 9 kg, 8 s + 16 s)")
+    p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
+    p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")
+    p.add_argument("--compare-name", default="non_adaptive", help="name of --compare in the report (default non_adaptive)")
+    p.add_argument("--target", action="append", metavar="NAME=VALUE", help="override the protocol's targets")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_field)
+
+    p = sub.add_parser(
         "demo",
         help="the pipeline on its embedded default (grows with the project)",
         description="Runs what exists of the pipeline on its default: lists the task families, rolls "
@@ -639,11 +755,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from deploy.export import ExportError
 
         usage_errors += (ExportError,)
+    if args.command in ("deploy", "field", "sim2sim"):
+        from deploy.field import ProtocolError
+        from deploy.runtime import PolicyDirError
+        from firmware_bridge.client import HandshakeError
+
+        usage_errors += (PolicyDirError, HandshakeError, ProtocolError)
     try:
         return int(args.func(args))
     except usage_errors as exc:
         print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        if type(exc).__name__ == "LinkError":
+            print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_RUNTIME
+        raise
     except KeyboardInterrupt:
         hint = " (the run dir keeps its newest checkpoint: continue with --resume)" if args.command == "train" else ""
         print(f"robot-meta {args.command}: interrupted{hint}", file=sys.stderr)

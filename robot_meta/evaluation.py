@@ -92,14 +92,22 @@ def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: 
     return np.concatenate(out, 0)
 
 
-def recovery_stats(errors: np.ndarray, change_step: int, ctrl_dt: float) -> dict[str, Any]:
+def recovery_stats(
+    errors: np.ndarray,
+    change_step: int,
+    ctrl_dt: float,
+    pre_window_s: float = PRE_WINDOW_S,
+    smooth_s: float = SMOOTH_S,
+) -> dict[str, Any]:
     """Per-task pre-change error, post-change mean and peak error, and recovery time (s, None if never).
 
-    Pre-change error: mean over the `PRE_WINDOW_S` before the change. Recovery: the first time after the
-    change at which the `SMOOTH_S` moving average of the error is within `RECOVERY_TOLERANCE` of it.
+    Pre-change error: mean over the `pre_window_s` before the change. Recovery: the first time after the
+    change at which the `smooth_s` moving average of the error is within `RECOVERY_TOLERANCE` of it. The
+    simulated protocol averages over many tasks and keeps the defaults; a field test (one robot, one run)
+    takes its whole baseline period and a longer smoothing window.
     """
-    pre_n = max(1, min(change_step, round(PRE_WINDOW_S / ctrl_dt)))
-    k = max(1, round(SMOOTH_S / ctrl_dt))
+    pre_n = max(1, min(change_step, round(pre_window_s / ctrl_dt)))
+    k = max(1, round(smooth_s / ctrl_dt))
     pre = errors[:, change_step - pre_n : change_step].mean(1)
     post = errors[:, change_step:]
     kernel = np.ones(k) / k

@@ -68,6 +68,9 @@ class PlanarArmPayload(TaskFamily):
         )
     )
     reward_doc = "-|ee_pos - goal| - 0.01*|a|^2 - 0.001*|qvel|^2; tracking error |ee_pos - goal| (m)"
+    # ee_pos needs the arm's forward kinematics on the robot computer: not a STATE signal yet, so the arm
+    # runs in simulation only (deploy names ee_pos when it refuses).
+    robot_signals = {"joint_pos": {"signal": "joint_pos"}, "joint_vel": {"signal": "joint_vel"}}
 
     def base_spec(self) -> mujoco.MjSpec:
         return mujoco.MjSpec.from_file(_XML)

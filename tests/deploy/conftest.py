@@ -14,3 +14,21 @@ def tiny_runs(tmp_path_factory):
     train("pearl", "planar_runner", root / "pearl", steps=200, seed=0, device=cpu, sets=PEARL_SETS, progress=False)
     train("rl2", "planar_runner", root / "rl2", steps=800, seed=0, device=cpu, sets=RL2_SETS, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_policies(tiny_runs, tmp_path_factory):
+    """The tiny runs exported once per session: pearl, rl2, and the pearl run's tiny DR baseline as `dr`."""
+    from deploy.export import export_baseline, export_run
+    from robot_meta.baselines import BaselineConfig
+    from robot_meta.eval_run import ensure_population_baseline
+    from sim_tasks import get_family
+
+    root = tmp_path_factory.mktemp("tiny_policies")
+    export_run(tiny_runs / "pearl", root / "pearl")
+    export_run(tiny_runs / "rl2", root / "rl2")
+    fam = get_family("planar_runner")
+    tiny = BaselineConfig(steps=64, n_envs=2, hidden=(8,), batch_size=16, learning_starts=16, buffer_size=256)
+    ensure_population_baseline(tiny_runs / "pearl" / "baselines", "dr", fam, list(fam.split().train[:2]), tiny, 0, quiet=True)
+    export_baseline(tiny_runs / "pearl", "dr", root / "dr")
+    return root

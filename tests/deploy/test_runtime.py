@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from deploy.export import export_run
 from deploy.runtime import ObservationError, PolicyDirError, SafetyFilter, load_adapter
 from deploy.sim2sim import RuntimeActor, run_sim2sim
 from robot_meta.collector import CollectorState, collect
@@ -18,10 +17,10 @@ from sim_tasks import BatchedTaskEnv, get_family
 
 
 @pytest.fixture(scope="module")
-def dirs(tiny_runs, tmp_path_factory):
+def dirs(tiny_runs, tiny_policies, tmp_path_factory):
     root = tmp_path_factory.mktemp("rt")
-    export_run(tiny_runs / "pearl", root / "p_pearl")
-    export_run(tiny_runs / "rl2", root / "p_rl2")
+    (root / "p_pearl").symlink_to(tiny_policies / "pearl")
+    (root / "p_rl2").symlink_to(tiny_policies / "rl2")
     for algo in ("pearl", "rl2"):
         (root / algo).symlink_to(tiny_runs / algo)
     return root

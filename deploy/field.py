@@ -1,0 +1,441 @@
+"""`robot-meta field`: a field-test session as a robotics team runs one, and its report.
+
+For every payload of the protocol: settle, a baseline period, the payload change (a virtual robot changes
+it by schedule; on hardware the operator is prompted and the change is marked when they press Enter), a
+hold period; then the payload goes back to the base one before the next. Every tick and every mark goes to
+an MCAP log per policy, and the report is built from those logs (so a report can be rebuilt from a recorded
+session with `build_report`): tracking error before and after, time to recover to within 10% of the
+pre-change error, peak error, the latent's trajectory; `report.json`, `report.md` and PNG plots. The same
+protocol can be run with a non-adaptive policy (the domain-randomized baseline, exported with
+`robot-meta export RUN_DIR --baseline dr`) and the report puts both side by side.
+
+Recovery uses the evaluation protocol's definition (robot_meta.evaluation.recovery_stats), with the pre-change
+error taken over the whole baseline period and the error smoothed over `smooth_s`: a single robot run is far
+noisier than the mean over 20 simulated tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deploy.control import DeployConfig, Deployment
+from deploy.telemetry import TelemetryLog, read_log
+
+
+class ProtocolError(ValueError):
+    """The field protocol file is malformed; the message names the field."""
+
+
+@dataclass
+class FieldProtocol:
+    """What a field session does (YAML or JSON file; every field optional).
+
+    Attributes:
+        targets: operator-set task values the reward needs, e.g. {"target_velocity": 1.5} m/s.
+        payloads_kg: payloads to test, in order, kg.
+        base_payload_kg: the payload before each change and between changes, kg.
+        settle_s: after arming and after each restore, not scored, s.
+        baseline_s: scored period before each change, s (defines the pre-change error).
+        hold_s: scored period after each change, s.
+        smooth_s: moving average over the error for the recovery time, s.
+    """
+
+    targets: dict[str, float] = field(default_factory=lambda: {"target_velocity": 1.5})
+    payloads_kg: list[float] = field(default_factory=lambda: [9.0])
+    base_payload_kg: float = 0.0
+    settle_s: float = 4.0
+    baseline_s: float = 8.0
+    hold_s: float = 16.0
+    smooth_s: float = 2.0
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> FieldProtocol:
+        if path is None:
+            return cls()
+        text = Path(path).read_text()
+        try:
+            import yaml
+
+            raw = yaml.safe_load(text)
+        except ImportError:  # pragma: no cover - PyYAML comes with the dependencies
+            raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ProtocolError(
+                f"{path}: a field protocol is a mapping of the fields of FieldProtocol, got {type(raw).__name__}"
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ProtocolError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
+        proto = cls(**raw)
+        proto.validate(str(path))
+        return proto
+
+    def validate(self, where: str = "protocol") -> None:
+        for name in ("settle_s", "baseline_s", "hold_s", "smooth_s"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or v <= 0:
+                raise ProtocolError(f"{where}: {name}={v!r} must be a positive number of seconds")
+        if not self.payloads_kg or not all(isinstance(k, int | float) and k >= 0 for k in self.payloads_kg):
+            raise ProtocolError(f"{where}: payloads_kg={self.payloads_kg!r} must be a non-empty list of masses >= 0 kg")
+        if self.baseline_s < 2 * self.smooth_s:
+            raise ProtocolError(f"{where}: baseline_s={self.baseline_s} should be at least 2 x smooth_s={self.smooth_s}")
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.payloads_kg) * (self.settle_s + self.baseline_s + self.hold_s)
+
+
+class _Schedule:
+    """The protocol as a state machine driven by the control loop's `on_tick(k, t)`.
+
+    A change is requested at its time; with `virtual` it is applied at once (between two physics ticks),
+    otherwise the operator is prompted and the mark is their Enter key. Times of record are the marks.
+    """
+
+    def __init__(self, proto: FieldProtocol, deployment: Deployment, virtual: Any = None) -> None:
+        self.p, self.d, self.virtual = proto, deployment, virtual
+        self.i = 0
+        self.phase = "settle"
+        self.t_phase = 0.0
+        self._enter = threading.Event()
+        self._prompted = False
+
+    def _change(self, kg: float, t: float, what: str) -> dict[str, Any] | None:
+        if self.virtual is not None:
+            self.virtual.request(lambda fw: fw.sim.set_payload(kg))
+            return {"event": what, "payload_kg": kg, "index": self.i}
+        if not self._prompted:
+            self._prompted = True
+            self._enter.clear()
+            verb = "Put" if what == "payload_change" else "Restore"
+            print(f"\n[field] {verb} the payload to {kg:g} kg now, then press Enter", file=sys.stderr, flush=True)
+            threading.Thread(target=lambda: (sys.stdin.readline(), self._enter.set()), daemon=True).start()
+        if self._enter.is_set():
+            self._prompted = False
+            return {"event": what, "payload_kg": kg, "index": self.i}
+        return None
+
+    def __call__(self, k: int, t: float) -> dict[str, Any] | None:
+        p = self.p
+        elapsed = t - self.t_phase
+        if self.phase == "settle" and elapsed >= p.settle_s:
+            self.phase, self.t_phase = "baseline", t
+            return {"event": "baseline_start", "index": self.i}
+        if self.phase == "baseline" and elapsed >= p.baseline_s:
+            e = self._change(p.payloads_kg[self.i], t, "payload_change")
+            if e:
+                self.phase, self.t_phase = "hold", t
+            return e
+        if self.phase == "hold" and elapsed >= p.hold_s:
+            last = self.i == len(p.payloads_kg) - 1
+            if last:
+                self.d.stop("stopped")
+                self.phase = "done"
+                return {"event": "hold_end", "index": self.i}
+            e = self._change(p.base_payload_kg, t, "payload_restore")
+            if e:
+                self.i += 1
+                self.phase, self.t_phase = "settle", t
+                e["event"] = "hold_end_restore"
+            return e
+        return None
+
+
+def run_session(
+    policy_dir: Path,
+    port: str,
+    proto: FieldProtocol,
+    log_path: Path,
+    status: bool = True,
+    max_delta: float = 1.0,
+) -> dict[str, Any]:
+    """One policy through the whole protocol; `port="virtual"` starts a virtual robot of the policy's family
+    on a pty in this process (fresh for every session, so that policies start from the same state)."""
+    from deploy.runtime import read_manifest
+
+    manifest = read_manifest(Path(policy_dir))
+    cfg = DeployConfig(duration_s=proto.duration_s + 60.0, targets=dict(proto.targets), status=status, max_delta=max_delta)
+    log = TelemetryLog(log_path)
+    vr = None
+    try:
+        if port == "virtual":
+            from firmware_bridge.transport import VirtualRobotThread
+            from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+            from sim_tasks import get_family
+
+            fam = get_family(manifest["family"])
+            rate = int(manifest["robot"]["rate_hz"])
+            fw = VirtualFirmware(
+                fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=rate, watchdog_ms=max(100, -(-3000 // rate)))
+            )
+            fw.sim.set_payload(proto.base_payload_kg)
+            vr = VirtualRobotThread(fw)
+            port = vr.port
+        d = Deployment(policy_dir, port, cfg, log=log)
+        log.write("/event", {"event": "protocol", "t": 0.0, **asdict(proto), "policy_dir": str(policy_dir)})
+        result = d.run(_Schedule(proto, d, vr))
+    finally:
+        log.close()
+        if vr is not None:
+            vr.close()
+    return result.to_dict()
+
+
+# ---- the report, from the logs ---------------------------------------------------------------------------
+def analyse_log(path: Path) -> dict[str, Any]:
+    """Per payload change: pre/post/peak error, recovery time, and the series for the plots."""
+    from robot_meta.evaluation import recovery_stats
+
+    log = read_log(path)
+    proto_ev = next((e for e in log["/event"] if e["event"] == "protocol"), None)
+    if proto_ev is None:
+        raise ProtocolError(f"{path} is not a field-session log (no protocol event)")
+    proto = FieldProtocol(**{k: proto_ev[k] for k in FieldProtocol.__dataclass_fields__})
+    session = log["/session"][0] if log["/session"] else {}
+    ticks = log["/tick"]
+    t = np.array([m["t"] for m in ticks])
+    err = np.array([m["tracking_error"] if m["tracking_error"] is not None else np.nan for m in ticks], dtype=float)
+    z = [m["latent"].get("z") for m in ticks]
+    latent = np.array(z, dtype=float) if z and z[0] is not None else None
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.05
+    events = log["/event"]
+    changes = []
+    for ev in (e for e in events if e["event"] == "payload_change"):
+        i = ev["index"]
+        start = next(
+            (e["t"] for e in events if e["event"] == "baseline_start" and e["index"] == i), ev["t"] - proto.baseline_s
+        )
+        end = next(
+            (e["t"] for e in events if e["event"] in ("hold_end", "hold_end_restore") and e["index"] == i),
+            t[-1] if len(t) else ev["t"],
+        )
+        sel = (t >= start) & (t < end)
+        e_seg = err[sel]
+        c = int(np.searchsorted(t[sel], ev["t"]))
+        if c < 2 or c >= len(e_seg) - 1:
+            changes.append({"index": i, "payload_kg": ev["payload_kg"], "t_change": ev["t"], "complete": False})
+            continue
+        stats = recovery_stats(e_seg[None], c, dt, pre_window_s=proto.baseline_s, smooth_s=proto.smooth_s)
+        k = max(1, round(proto.smooth_s / dt))
+        post_smooth = np.convolve(e_seg[c:], np.ones(k) / k, mode="valid")
+        worst = float(post_smooth.max()) if post_smooth.size else float("nan")
+        changes.append(
+            {
+                "index": i,
+                "payload_kg": ev["payload_kg"],
+                "t_change": ev["t"],
+                "complete": end - ev["t"] >= proto.hold_s - 2 * dt,
+                "pre_error": stats["pre_error"][0],
+                "post_error": stats["post_error"][0],
+                "peak_error": stats["peak_error"][0],
+                "recovery_time_s": stats["recovery_time_s"][0],
+                # Did the change hurt at all? (the smoothed error rose past the recovery band at some point)
+                "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
+                "worst_smoothed_error": worst,
+            }
+        )
+    end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
+    return {
+        "log": str(path),
+        "policy": session.get("policy", {}),
+        "adaptation": session.get("adaptation"),
+        "protocol": asdict(proto),
+        "changes": changes,
+        "end": end_ev,
+        "ticks": len(ticks),
+        "series": {"t": t, "error": err, "latent": latent, "dt": dt},
+    }
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "never"
+    return f"{x:.2f}{unit}"
+
+
+def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
+    """report.json, report.md and the PNGs in `out`, from the session logs {policy name: MCAP path}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    analyses = {name: analyse_log(path) for name, path in logs.items()}
+    names = list(analyses)
+    proto = analyses[names[0]]["protocol"]
+    smooth_n = max(1, round(proto["smooth_s"] / analyses[names[0]]["series"]["dt"]))
+
+    # Tracking error vs time, smoothed, one row per payload, policies overlaid, the change marked.
+    payloads = proto["payloads_kg"]
+    fig, axes = plt.subplots(len(payloads), 1, figsize=(9, 3.2 * len(payloads)), squeeze=False)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for row, kg in enumerate(payloads):
+        ax = axes[row][0]
+        for c, name in enumerate(names):
+            a = analyses[name]
+            ch = next((x for x in a["changes"] if x["index"] == row), None)
+            if ch is None:
+                continue
+            t, e = a["series"]["t"], a["series"]["error"]
+            smooth = np.convolve(np.nan_to_num(e), np.ones(smooth_n) / smooth_n, mode="same")
+            rel = t - ch["t_change"]
+            sel = (rel >= -proto["baseline_s"]) & (rel <= proto["hold_s"])
+            ax.plot(rel[sel], e[sel], color=colors[c % 4], alpha=0.2, lw=0.8)
+            ax.plot(
+                rel[sel],
+                smooth[sel],
+                color=colors[c % 4],
+                lw=2,
+                label=f"{name} ({_fmt(ch.get('recovery_time_s'), ' s')} to recover)",
+            )
+            if ch.get("pre_error") is not None:
+                ax.axhline(1.1 * ch["pre_error"], color=colors[c % 4], ls=":", lw=1)
+        ax.axvline(0.0, color="k", ls="--", lw=1)
+        ax.text(0.0, ax.get_ylim()[1] * 0.95, f"  payload -> {kg:g} kg", va="top")
+        ax.set_xlabel("time since the payload change (s)")
+        ax.set_ylabel("tracking error")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"tracking error (thin: per tick; thick: {proto['smooth_s']:g} s mean; dotted: 1.1 x pre-change)")
+    fig.tight_layout()
+    fig.savefig(out / "tracking_error.png", dpi=110)
+    plt.close(fig)
+
+    latent_png = None
+    adaptive = [n for n in names if analyses[n]["series"]["latent"] is not None]
+    if adaptive:
+        fig, axes = plt.subplots(len(adaptive), 1, figsize=(9, 3.0 * len(adaptive)), squeeze=False)
+        for row, name in enumerate(adaptive):
+            a = analyses[name]
+            ax = axes[row][0]
+            lat = a["series"]["latent"]
+            for j in range(lat.shape[1]):
+                ax.plot(a["series"]["t"], lat[:, j], lw=1, label=f"z[{j}]")
+            for ch in a["changes"]:
+                ax.axvline(ch["t_change"], color="k", ls="--", lw=1)
+                ax.text(ch["t_change"], ax.get_ylim()[1], f" {ch['payload_kg']:g} kg", va="top")
+            ax.set_title(f"{name}: posterior mean of z (window of recent transitions)")
+            ax.set_xlabel("time since armed (s)")
+            ax.legend(ncol=lat.shape[1], fontsize=8, loc="lower right")
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "latent.png", dpi=110)
+        plt.close(fig)
+        latent_png = "latent.png"
+
+    # Side by side: adaptive vs non-adaptive, per payload.
+    comparison = []
+    for row, kg in enumerate(payloads):
+        entry: dict[str, Any] = {"payload_kg": kg}
+        for name in names:
+            ch = next((x for x in analyses[name]["changes"] if x["index"] == row), None)
+            entry[name] = {k: v for k, v in (ch or {}).items() if k not in ("index", "payload_kg")}
+        comparison.append(entry)
+    verdicts = []
+    ad = [n for n in names if analyses[n]["adaptation"] not in (None, "none")]
+    st = [n for n in names if analyses[n]["adaptation"] == "none"]
+    for entry in comparison:
+        for a_name in ad:
+            for s_name in st:
+                ea, es = entry[a_name], entry[s_name]
+                ra, rs = ea.get("recovery_time_s"), es.get("recovery_time_s")
+                ra_ = float("inf") if ra is None else ra
+                rs_ = float("inf") if rs is None else rs
+                post = f"post-change error {_fmt(ea.get('post_error'))} vs {_fmt(es.get('post_error'))}"
+                if not ea.get("degraded") and not es.get("degraded"):
+                    v = f"the change did not degrade the tracking of either policy (no recovery to measure); {post}"
+                elif not ea.get("degraded"):
+                    v = f"{a_name} was not degraded by the change, {s_name} was; {post}"
+                elif not es.get("degraded"):
+                    v = f"{a_name} did NOT recover faster: it was degraded by the change and {s_name} was not; {post}"
+                elif ra_ < rs_:
+                    v = f"{a_name} recovered faster than {s_name} ({_fmt(ra, ' s')} vs {_fmt(rs, ' s')}); {post}"
+                elif ra_ == rs_ == float("inf"):
+                    v = f"neither {a_name} nor {s_name} recovered to within 10% of its pre-change error"
+                else:
+                    v = f"{a_name} did NOT recover faster than {s_name} ({_fmt(ra, ' s')} vs {_fmt(rs, ' s')}); {post}"
+                entry.setdefault("verdict", []).append(v)
+                verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
+    report = {
+        "protocol": proto,
+        "policies": {n: {k: v for k, v in a.items() if k != "series"} for n, a in analyses.items()},
+        "comparison": comparison,
+        "verdicts": verdicts,
+        "files": {"tracking_error": "tracking_error.png", "latent": latent_png, "logs": {n: str(p) for n, p in logs.items()}},
+        "definitions": {
+            "pre_error": f"mean tracking error over the {proto['baseline_s']:g} s baseline before the change",
+            "recovery_time_s": f"first time after the change at which the {proto['smooth_s']:g} s mean error is within 10% "
+            "of the pre-change error (never: not within the hold period)",
+            "peak_error": "largest per-tick error in the hold period",
+            "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
+        },
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    (out / "report.md").write_text(_markdown(report, analyses))
+    return report
+
+
+def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
+    p = report["protocol"]
+    lines = [
+        "# Field test report",
+        "",
+        f"Protocol: targets {p['targets']}; per payload: settle {p['settle_s']:g} s, baseline {p['baseline_s']:g} s, "
+        f"change, hold {p['hold_s']:g} s; base payload {p['base_payload_kg']:g} kg.",
+        "",
+    ]
+    for name, a in analyses.items():
+        pol = a["policy"]
+        end = a["end"] or {}
+        lines.append(
+            f"- **{name}**: {pol.get('algo')} on {pol.get('family')} (adaptation: {a['adaptation']}), "
+            f"{a['ticks']} ticks, ended by {end.get('event', '?')} ({end.get('reason', '?')}); log `{a['log']}`"
+        )
+    lines += ["", "## Verdict", ""] + [f"- {v}" for v in report["verdicts"] or ["(one policy only: nothing to compare)"]]
+    for entry in report["comparison"]:
+        lines += [
+            "",
+            f"## Payload {entry['payload_kg']:g} kg",
+            "",
+            "| policy | pre-change error | post-change error | peak error | degraded | recovery time |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in analyses:
+            c = entry.get(name) or {}
+            lines.append(
+                f"| {name} | {_fmt(c.get('pre_error'))} | {_fmt(c.get('post_error'))} | {_fmt(c.get('peak_error'))} | "
+                f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('recovery_time_s'), ' s')} |"
+            )
+    lines += ["", "![tracking error](tracking_error.png)", ""]
+    if report["files"]["latent"]:
+        lines += ["![latent](latent.png)", ""]
+    lines += ["## Definitions", ""] + [f"- {k}: {v}" for k, v in report["definitions"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_field(policies: dict[str, Path], port: str, out: Path, proto: FieldProtocol, status: bool = True) -> dict[str, Any]:
+    """Every policy through the protocol (one after the other), then the report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    logs: dict[str, Path] = {}
+    sessions: dict[str, Any] = {}
+    for name, policy_dir in policies.items():
+        logs[name] = out / f"{name}.mcap"
+        print(f"[field] {name}: {policy_dir} for {proto.duration_s:.0f} s", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        sessions[name] = run_session(Path(policy_dir), port, proto, logs[name], status=status)
+        print(f"[field] {name}: ended by {sessions[name]['reason']} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    report = build_report(out, logs)
+    report["sessions"] = sessions
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    return report

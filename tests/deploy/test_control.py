@@ -1,0 +1,160 @@
+"""`robot-meta deploy` against the virtual robot over a pty: real MuJoCo physics, real serial device."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from deploy.control import DeployConfig, Deployment
+from deploy.telemetry import TelemetryLog, read_log
+from firmware_bridge import protocol as p
+from firmware_bridge.client import HandshakeError
+from firmware_bridge.transport import FaultSpec, VirtualRobotThread
+from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from sim_tasks import get_family
+
+TARGETS = {"target_velocity": 1.5}
+
+
+def firmware(cls=VirtualFirmware, rate=20):
+    return cls(get_family("planar_runner"), config=FirmwareConfig(rate_hz=rate, watchdog_ms=150, arming_s=0.3))
+
+
+def deploy(policy, port, log=None, **kw):
+    cfg = DeployConfig(targets=TARGETS, status=False, **kw)
+    return Deployment(policy, port, cfg, log=log)
+
+
+def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
+    fw = firmware()
+    with VirtualRobotThread(fw) as vr:
+        log = TelemetryLog(tmp_path / "run.mcap")
+        res = deploy(tiny_policies / "pearl", vr.port, log, duration_s=2.0).run()
+        log.close()
+    assert res.reason == "duration" and not res.estopped
+    assert 30 <= res.ticks <= 42 and fw.commands_applied >= res.ticks - 2
+    assert fw.state == p.FirmwareState.DISARMED  # a normal end disarms
+    assert res.link["crc_errors"] == 0 and res.link["rtt_samples"] > 20
+    assert np.all(np.isfinite(res.errors)) and len(res.latents) == res.ticks
+    msgs = read_log(tmp_path / "run.mcap")
+    assert len(msgs["/session"]) == 1 and len(msgs["/tick"]) == res.ticks
+    tick = msgs["/tick"][-1]
+    assert len(tick["obs"]) == 16 and len(tick["action"]) == 6 and "z" in tick["latent"]
+    assert [e["event"] for e in msgs["/event"]] == ["armed", "disarm"]
+
+
+@pytest.mark.parametrize("algo", ["rl2", "dr"])
+def test_every_kind_of_policy_dir_deploys(tiny_policies, algo):
+    with VirtualRobotThread(firmware()) as vr:
+        res = deploy(tiny_policies / algo, vr.port, duration_s=1.0).run()
+    assert res.reason == "duration" and res.ticks >= 15
+
+
+def test_a_robot_that_does_not_match_the_manifest_is_never_armed(tiny_policies, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_policies / "pearl", bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    m["joints"][2]["joint"] = "left_knee"
+    (bad / "manifest.json").write_text(json.dumps(m))
+    fw = firmware()
+    with VirtualRobotThread(fw) as vr:
+        with pytest.raises(HandshakeError, match="joint 2 is 'bfoot' on the robot but 'left_knee' in the policy"):
+            deploy(bad, vr.port, duration_s=1.0).run()
+        time.sleep(0.2)
+    assert fw.state == p.FirmwareState.DISARMED and fw.commands_applied == 0
+    fw = firmware(rate=50)
+    with VirtualRobotThread(fw) as vr:
+        with pytest.raises(HandshakeError, match="robot runs at 50 Hz, the policy at 20 Hz"):
+            deploy(tiny_policies / "pearl", vr.port, duration_s=1.0).run()
+    assert fw.state == p.FirmwareState.DISARMED and fw.commands_applied == 0
+
+
+def _estopped(fw):
+    return fw.state == p.FirmwareState.FAULT and fw.fault == p.FaultCode.ESTOP
+
+
+def test_estop_when_the_body_tilts_past_the_manifest_limit(tiny_policies):
+    fw = firmware()
+    with VirtualRobotThread(fw) as vr:
+
+        def tip_over(k, t):
+            if k == 10:
+                vr.request(lambda f: f.data.qpos.__setitem__(2, 1.7))  # rooty: 97 deg nose-down
+            return None
+
+        res = deploy(tiny_policies / "pearl", vr.port, duration_s=3.0).run(tip_over)
+        time.sleep(0.1)
+    assert res.reason == "tilt" and res.estopped and _estopped(fw)
+    assert any(e["event"] == "tilt" and e["tilt_deg"] > 75 for e in res.events)
+
+
+def test_estop_on_stale_state(tiny_policies):
+    fw = firmware()
+    with VirtualRobotThread(fw, faults=FaultSpec(stall_at=1.2, stall_for=1.0)) as vr:
+        res = deploy(tiny_policies / "pearl", vr.port, duration_s=4.0).run()
+        time.sleep(0.1)
+    assert res.reason == "stale" and res.estopped and _estopped(fw)
+
+
+class PoisonedFirmware(VirtualFirmware):
+    """A firmware whose IMU starts reporting NaN when told to (a sensor failure)."""
+
+    poison = False
+
+    def read_state(self):
+        s = super().read_state()
+        if self.poison:
+            s.gyro[:] = np.nan
+        return s
+
+
+def test_estop_on_nan_state_and_on_ctrl_c(tiny_policies):
+    fw = firmware(PoisonedFirmware)
+    with VirtualRobotThread(fw) as vr:
+
+        def poison(k, t):
+            if k == 8:
+                vr.request(lambda f: setattr(f, "poison", True))
+
+        res = deploy(tiny_policies / "pearl", vr.port, duration_s=3.0).run(poison)
+        time.sleep(0.1)
+    assert res.reason == "nan_state" and res.estopped and _estopped(fw)
+
+    fw = firmware()
+    with VirtualRobotThread(fw) as vr:
+
+        def ctrl_c(k, t):
+            if k == 8:
+                raise KeyboardInterrupt
+
+        res = deploy(tiny_policies / "pearl", vr.port, duration_s=3.0).run(ctrl_c)
+        time.sleep(0.1)
+    assert res.reason == "operator" and res.estopped and _estopped(fw)
+
+
+def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_policies, tmp_path):
+    fw = firmware()
+    log = tmp_path / "killed.mcap"
+    with VirtualRobotThread(fw) as vr:
+        cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(tiny_policies / "pearl"), "--port", vr.port]
+        cmd += ["--target", "target_velocity=1.5", "--log", str(log)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while fw.commands_applied < 60 and time.monotonic() < deadline:  # ~3 s of control
+            time.sleep(0.1)
+        assert fw.commands_applied >= 60, proc.stderr.read().decode() if proc.poll() is not None else "no commands"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.5)  # > the 150 ms watchdog
+        assert fw.state == p.FirmwareState.FAULT and fw.fault == p.FaultCode.WATCHDOG
+    msgs = read_log(log)
+    assert len(msgs["/session"]) == 1
+    assert len(msgs["/tick"]) >= 20  # everything but the last (unflushed) second
+    ks = [m["k"] for m in msgs["/tick"]]
+    assert ks == list(range(1, len(ks) + 1))  # complete chunks, in order, no hole
