@@ -80,9 +80,25 @@ def test_bench_rejects_unknown_family_before_timing():
     assert main(["bench", "sim", "--task", "nope"]) == 2
 
 
-def test_demo_writes_its_files(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "d"), "--episodes", "1", "--json"]) == 0
+def test_demo_runs_the_field_test_of_the_embedded_policies(tmp_path, capsys):
+    proto = tmp_path / "short.yaml"
+    proto.write_text("settle_s: 0.5\nbaseline_s: 2\nhold_s: 2\nsmooth_s: 0.5\n")
+    args = ["demo", "--out", str(tmp_path / "d"), "--episodes", "1", "--train-seconds", "0", "--protocol", str(proto)]
+    assert main([*args, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert len(payload["families"]) >= 4
     assert (tmp_path / "d" / "demo.json").exists() and (tmp_path / "d" / "splits.png").stat().st_size > 10_000
+    assert (tmp_path / "d" / "field" / "report.md").exists() and len(payload["field"]["verdicts"]) == 1
+    (entry,) = payload["field"]["comparison"]
+    assert entry["payload_kg"] > 6.0  # heavier than any payload of the training range
+    assert entry["pearl"]["complete"] and entry["domain_randomized"]["complete"]
     assert main(["demo", "--out", str(tmp_path / "e"), "--episodes", "0"]) == 2
+
+
+def test_demo_pipeline_check_trains_exports_and_deploys(tmp_path):
+    from robot_meta.demo import pipeline_check
+    from tests.tiny import PEARL_SETS
+
+    out = pipeline_check(tmp_path, seconds=1.0, seed=0, progress=False, sets=PEARL_SETS)
+    assert out["env_steps"] > 0 and out["parity_max_abs_diff"] < 1e-5
+    assert out["deploy"]["reason"] == "duration" and out["deploy"]["ticks"] >= 50
