@@ -185,6 +185,12 @@ def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: 
     algo = record["algo"]
     if algorithm is None:
         adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
+    elif algo == "maml":
+        adaptation = {
+            "kind": "none",
+            "note": "MAML adapts by gradient steps, which the torch-free runtime does not take: this graph holds "
+            "fixed parameters (the meta-learned initial policy, or the policy adapted in simulation, see 'maml')",
+        }
     elif algo == "pearl":
         cfg = algorithm.cfg
         o, a = algorithm.nets.obs_dim, algorithm.nets.act_dim
@@ -335,14 +341,19 @@ def check_parity(policy_dir: Path, algo: str, rec: dict[str, np.ndarray]) -> dic
     return out
 
 
-def export_run(run_dir: Path, out: Path) -> dict[str, Any]:
-    """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist)."""
+def export_run(run_dir: Path, out: Path, adapt_task: int | None = None, adapt_episodes: int = 1) -> dict[str, Any]:
+    """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist). MAML runs take
+    `adapt_task` (a held-out task index to adapt on first) and `adapt_episodes` (inner steps)."""
     from robot_meta.train import load_run
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} already exists and is not empty; choose a new --out")
     algorithm, record = load_run(Path(run_dir))
+    if record["algo"] == "maml":
+        return export_maml(algorithm, record, out, adapt_task, adapt_episodes)
+    if adapt_task is not None:
+        raise ExportError(f"--adapt-task is for MAML runs; {run_dir} is a {record['algo']} run (it adapts on the robot)")
     return export_algorithm(algorithm, record, out)
 
 
@@ -408,13 +419,111 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path) -> dict[
     return manifest
 
 
+def _static_parity(family: Any, graph_path: Path, act: Any) -> tuple[float, int]:
+    """Max |ONNX - torch| of a static policy (obs -> action) over one episode on two held-out tasks, with
+    `act(obs (N, O)) -> actions (N, A)` the torch side; raises above `PARITY_TOL`."""
+    import onnxruntime as ort
+
+    from robot_meta.collector import CollectorState, collect
+    from sim_tasks import BatchedTaskEnv
+
+    env = BatchedTaskEnv(family, list(family.split().test[:2]), seed=0)
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+
+    class Rec:
+        def reset(self, mask):
+            pass
+
+        def act(self, obs):
+            a = np.asarray(act(obs), np.float32)
+            rows.append((np.asarray(obs, np.float32), a))
+            return a
+
+        def observe(self, *args):
+            pass
+
+    state = CollectorState(env)
+    state.reset(seed=0)
+    collect(state, Rec(), family.episode_steps)
+    obs = np.concatenate([r[0] for r in rows])
+    want = np.concatenate([r[1] for r in rows])
+    got = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"]).run(None, {"obs": obs})[0]
+    diff = float(np.abs(got - want).max())
+    if diff > PARITY_TOL:
+        raise ExportError(f"ONNX and torch differ by {diff:.2e} > {PARITY_TOL:g}; the policy dir was not written")
+    return diff, len(obs)
+
+
+class MAMLPolicyGraph(nn.Module):
+    """A MAML policy with fixed (initial or adapted) parameters: obs -> clamp(mean, -1, 1)."""
+
+    def __init__(self, policy: nn.Module, params: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        import copy
+
+        self.policy = copy.deepcopy(policy)
+        with torch.no_grad():
+            for name, p in self.policy.named_parameters():
+                p.copy_(params[name])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs).clamp(-1.0, 1.0)
+
+
+def export_maml(algorithm: Any, record: dict[str, Any], out: Path, adapt_task: int | None, adapt_episodes: int) -> dict[str, Any]:
+    """A MAML run as a static policy dir: its initial policy, or (with `adapt_task`) the policy after
+    `adapt_episodes` inner steps on that held-out task in simulation. The torch-free runtime takes no
+    gradient steps, so the robot runs the exported parameters as they are."""
+    from sim_tasks import get_family
+
+    family = get_family(record["task"])
+    out = Path(out)
+    task = None
+    if adapt_task is not None:
+        tests = family.split().test
+        if not 0 <= adapt_task < len(tests):
+            raise ExportError(f"--adapt-task {adapt_task} is not a held-out task index (0..{len(tests) - 1})")
+        task = tests[adapt_task]
+        params = algorithm.adapted_params(task, adapt_episodes)
+    else:
+        params = {k: v.detach() for k, v in algorithm.policy.named_parameters()}
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        graph = MAMLPolicyGraph(algorithm.policy, params).eval()
+        _export_graph(graph, (torch.zeros(2, family.obs_layout.dim),), tmp / "policy.onnx", ["obs"], ["action"])
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return graph(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+        diff, steps = _static_parity(family, tmp / "policy.onnx", act)
+        manifest = build_manifest(algorithm, record, family, {"policy": tmp / "policy.onnx"})
+        manifest["adaptation"]["maml"] = {
+            "adapted_on": task.to_dict() if task is not None else None,
+            "held_out_index": adapt_task,
+            "inner_steps": adapt_episodes if task is not None else 0,
+            "inner_lr": algorithm.cfg.inner_lr,
+        }
+        manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": steps}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
 def export_baseline(run_dir: Path, name: str, out: Path) -> dict[str, Any]:
     """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (DR: non-adaptive) into the policy dir `out`.
 
     The oracle is not exportable: on a robot nobody hands it the true task parameters."""
     from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
-    from robot_meta.collector import CollectorState, collect
-    from sim_tasks import BatchedTaskEnv, get_family
+    from sim_tasks import get_family
 
     if name != "dr":
         raise ExportError(f"--baseline {name!r}: only the domain-randomized baseline 'dr' runs on a robot")
@@ -434,34 +543,14 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> dict[str, Any]:
     try:
         graph = SB3PolicyGraph(model.policy.actor).cpu().eval()
         _export_graph(graph, (torch.zeros(2, family.obs_layout.dim),), tmp / "policy.onnx", ["obs"], ["action"])
-        # Parity on the baseline acting in the simulator (two held-out tasks, one episode).
-        env = BatchedTaskEnv(family, list(family.split().test[:2]), seed=0)
-        rows: list[tuple[np.ndarray, np.ndarray]] = []
-
-        class Rec(SB3Actor):
-            def act(self, obs):
-                action = super().act(obs)
-                rows.append((np.asarray(obs, np.float32), np.asarray(action, np.float32)))
-                return action
-
-        state = CollectorState(env)
-        state.reset(seed=0)
-        collect(state, Rec(model), family.episode_steps)
-        obs = np.concatenate([r[0] for r in rows])
-        want = np.concatenate([r[1] for r in rows])
-        import onnxruntime as ort
-
-        got = ort.InferenceSession(str(tmp / "policy.onnx"), providers=["CPUExecutionProvider"]).run(None, {"obs": obs})[0]
-        diff = float(np.abs(got - want).max())
-        if diff > PARITY_TOL:
-            raise ExportError(f"ONNX and SB3 differ by {diff:.2e} > {PARITY_TOL:g}; the policy dir was not written")
+        diff, steps = _static_parity(family, tmp / "policy.onnx", SB3Actor(model).act)
         rec = {
             "algo": name,
             "git_sha": record.get("git_sha", "unknown"),
             "trained": {"run_seed": meta.get("seed", record["seed"]), "env_steps": meta.get("steps"), "source": str(path)},
         }
         manifest = build_manifest(None, rec, family, {"policy": tmp / "policy.onnx"})
-        manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": len(obs)}
+        manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": steps}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if out.exists():
             out.rmdir()

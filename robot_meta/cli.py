@@ -236,12 +236,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.baseline:
         manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out))
     else:
-        manifest = export_run(Path(args.run_dir), Path(args.out))
+        manifest = export_run(Path(args.run_dir), Path(args.out), args.adapt_task, args.adapt_episodes)
     graphs = ", ".join(g["file"] for g in manifest["graphs"].values())
     par = manifest["parity"]
     human = (
         f"exported {manifest['algo']} ({manifest['family']}) to {args.out}: {graphs} + manifest.json\n"
-        f"parity onnxruntime vs torch on {par['steps']} recorded steps (resets and a payload change): "
+        f"parity onnxruntime vs torch on {par['steps']} recorded steps: "
         f"max abs diff {max(par['max_abs_diff'].values()):.2e} <= {par['tolerance']:g}"
     )
     _emit(args, {"policy_dir": args.out, "manifest": manifest}, human)
@@ -505,6 +505,42 @@ def _cmd_field(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from robot_meta.compare import comparison, load_reports, plot, table
+
+    try:
+        reports = load_reports([Path(p) for p in args.report])
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    c = comparison(reports)
+    plot(c, Path(args.plot))
+    c["files"] = {"plot": args.plot}
+    _emit(args, c, table(c) + f"\nfigure: {args.plot}")
+    return EXIT_OK
+
+
+def _cmd_maml_gridworld(args: argparse.Namespace) -> int:
+    from robot_meta.maml.gridworld import GridConfig, run_exercise
+
+    if args.iterations < 1:
+        raise UsageError(f"--iterations must be >= 1, got {args.iterations}")
+    import torch
+
+    torch.set_num_threads(1)
+    report = run_exercise(
+        Path(args.out), GridConfig(iterations=args.iterations), seed=args.seed, progress=None if args.json else (lambda m: print(f"[gridworld] {m}", file=sys.stderr))
+    )
+    r = report["returns_after_inner_steps"]
+    lines = ["mean return on the 8 held-out goals after k inner policy-gradient steps (± std over goals):"]
+    lines.append(f"{'':<10}" + "".join(f"{'k=' + k:>16}" for k in r["maml"]))
+    for name, row in r.items():
+        lines.append(f"{name:<10}" + "".join(f"{v['mean']:>9.2f} ± {v['std']:<4.2f}" for v in row.values()))
+    lines.append(f"meta-training wall time: second-order {report['train_s']['maml']} s, first-order {report['train_s']['fomaml']} s")
+    lines.append(f"wrote {Path(args.out) / 'gridworld.json'} and {Path(args.out) / 'gridworld.png'}")
+    _emit(args, {k: v for k, v in report.items() if k != "curves"}, "\n".join(lines))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from robot_meta.demo import run_demo
 
@@ -556,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
         "a killed run from its newest checkpoint.",
     )
-    p.add_argument("--algo", required=True, choices=["pearl", "rl2"], help="meta-RL algorithm")
+    p.add_argument("--algo", required=True, choices=["pearl", "rl2", "maml"], help="meta-RL algorithm (maml: gradient-based, see docs/maml.md)")
     p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
     p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")
@@ -611,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="export the run's cached domain-randomized SAC baseline (RUN_DIR/baselines/dr.pt, from eval --baselines) "
         "instead of the run's policy: the non-adaptive side of a field test",
     )
+    p.add_argument(
+        "--adapt-task", type=int, metavar="I", help="MAML runs: adapt on held-out task I in simulation before exporting"
+    )
+    p.add_argument("--adapt-episodes", type=int, default=1, help="MAML runs: inner steps (one episode each) (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_export)
 
@@ -674,6 +714,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "compare",
+        help="several algorithms' eval reports (PEARL, RL², MAML) in one table and one figure",
+        description="Reads eval.json files written by robot-meta eval on the same task family and prints one table "
+        "(return of episode 1 and K, prior-only, online recovery; DR/oracle/from-scratch baselines) and one figure.",
+    )
+    p.add_argument("report", nargs="+", metavar="EVAL.json")
+    p.add_argument("--plot", default="compare.png", metavar="FILE.png", help="figure path (default compare.png)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "maml-gridworld",
+        help="the MAML teaching exercise: 5x5 gridworld goals, MAML vs first-order vs from scratch",
+        description="Meta-trains second-order and first-order MAML on 16 training goals of a 5x5 gridworld, then "
+        "on the 8 held-out goals reports the return after 0, 1, 3 and 5 inner policy-gradient steps beside a freshly "
+        "initialized policy given the same steps (training from scratch); plots return vs outer iterations and vs "
+        "inner steps and reports the meta-training wall time of each.",
+    )
+    p.add_argument("--out", default="gridworld_out", help="output directory (default gridworld_out)")
+    p.add_argument("--iterations", type=int, default=150, help="outer iterations (default 150)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=_cmd_maml_gridworld)
 
     p = sub.add_parser(
         "deploy",

@@ -27,10 +27,11 @@ class RunDirError(ValueError):
 
 def algorithms() -> dict[str, tuple[type, Any]]:
     """name -> (config class, algorithm factory)."""
+    from robot_meta.maml.maml import MAML, MAMLConfig
     from robot_meta.pearl import PEARL, PearlConfig
     from robot_meta.rl2 import RL2, RL2Config
 
-    return {"pearl": (PearlConfig, PEARL), "rl2": (RL2Config, RL2)}
+    return {"pearl": (PearlConfig, PEARL), "rl2": (RL2Config, RL2), "maml": (MAMLConfig, MAML)}
 
 
 def git_sha() -> str:
