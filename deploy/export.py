@@ -470,7 +470,9 @@ class MAMLPolicyGraph(nn.Module):
         return self.policy(obs).clamp(-1.0, 1.0)
 
 
-def export_maml(algorithm: Any, record: dict[str, Any], out: Path, adapt_task: int | None, adapt_episodes: int) -> dict[str, Any]:
+def export_maml(
+    algorithm: Any, record: dict[str, Any], out: Path, adapt_task: int | None, adapt_episodes: int
+) -> dict[str, Any]:
     """A MAML run as a static policy dir: its initial policy, or (with `adapt_task`) the policy after
     `adapt_episodes` inner steps on that held-out task in simulation. The torch-free runtime takes no
     gradient steps, so the robot runs the exported parameters as they are."""

@@ -528,14 +528,19 @@ def _cmd_maml_gridworld(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     report = run_exercise(
-        Path(args.out), GridConfig(iterations=args.iterations), seed=args.seed, progress=None if args.json else (lambda m: print(f"[gridworld] {m}", file=sys.stderr))
+        Path(args.out),
+        GridConfig(iterations=args.iterations),
+        seed=args.seed,
+        progress=None if args.json else (lambda m: print(f"[gridworld] {m}", file=sys.stderr)),
     )
     r = report["returns_after_inner_steps"]
     lines = ["mean return on the 8 held-out goals after k inner policy-gradient steps (± std over goals):"]
     lines.append(f"{'':<10}" + "".join(f"{'k=' + k:>16}" for k in r["maml"]))
     for name, row in r.items():
         lines.append(f"{name:<10}" + "".join(f"{v['mean']:>9.2f} ± {v['std']:<4.2f}" for v in row.values()))
-    lines.append(f"meta-training wall time: second-order {report['train_s']['maml']} s, first-order {report['train_s']['fomaml']} s")
+    lines.append(
+        f"meta-training wall time: second-order {report['train_s']['maml']} s, first-order {report['train_s']['fomaml']} s"
+    )
     lines.append(f"wrote {Path(args.out) / 'gridworld.json'} and {Path(args.out) / 'gridworld.png'}")
     _emit(args, {k: v for k, v in report.items() if k != "curves"}, "\n".join(lines))
     return EXIT_OK
@@ -592,7 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
         "a killed run from its newest checkpoint.",
     )
-    p.add_argument("--algo", required=True, choices=["pearl", "rl2", "maml"], help="meta-RL algorithm (maml: gradient-based, see docs/maml.md)")
+    p.add_argument(
+        "--algo",
+        required=True,
+        choices=["pearl", "rl2", "maml"],
+        help="meta-RL algorithm (maml: gradient-based, see docs/maml.md)",
+    )
     p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
     p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")

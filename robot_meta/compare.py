@@ -51,7 +51,10 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
         )
         for b in ("dr", "oracle", "scratch_1x", "scratch_100x"):
             if b in r["episodic"] and b not in baselines:
-                baselines[b] = {"last": r["episodic"][b]["last_episode"]["mean"], "std": r["episodic"][b]["last_episode"]["std"]}
+                baselines[b] = {
+                    "last": r["episodic"][b]["last_episode"]["mean"],
+                    "std": r["episodic"][b]["last_episode"]["std"],
+                }
     return {"task": reports[0]["task"], "episodes": reports[0]["episodes"], "algorithms": rows, "baselines": baselines}
 
 

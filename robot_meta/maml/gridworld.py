@@ -51,7 +51,13 @@ class GridConfig:
 
 
 def sample(
-    world: GridWorld, policy: MAMLPolicy, params: list[dict[str, torch.Tensor]], goals: np.ndarray, n: int, gen: torch.Generator, gamma: float
+    world: GridWorld,
+    policy: MAMLPolicy,
+    params: list[dict[str, torch.Tensor]],
+    goals: np.ndarray,
+    n: int,
+    gen: torch.Generator,
+    gamma: float,
 ) -> list[TaskBatch]:
     """`n` episodes per goal, goal i acting with `params[i]`; one `TaskBatch` per goal."""
     logps: list[torch.Tensor] = []
@@ -141,7 +147,9 @@ def meta_train(world: GridWorld, cfg: GridConfig, first_order: bool, seed: int) 
         post = sample(world, policy, params, goals, cfg.episodes, gen, cfg.gamma)
         for _ in range(cfg.outer_epochs):
             losses = [
-                meta_objective(policy, theta, [pre[s][i] for s in range(cfg.inner_steps)], post[i], cfg.inner_lr, first_order, cfg.clip)[0]
+                meta_objective(
+                    policy, theta, [pre[s][i] for s in range(cfg.inner_steps)], post[i], cfg.inner_lr, first_order, cfg.clip
+                )[0]
                 for i in range(len(goals))
             ]
             opt.zero_grad()
@@ -180,13 +188,17 @@ def run_exercise(out: Path, cfg: GridConfig | None = None, seed: int = 0, progre
     torch.manual_seed(seed + 1)
     scratch_policy = MAMLPolicy(world.obs_dim, world.n_actions, cfg.hidden, discrete=True)
     gen = torch.Generator().manual_seed(seed + 1000)
-    results["scratch"] = {"held_out": returns_after_steps(world, scratch_policy, params_of(scratch_policy), test_goals, cfg, gen)}
+    results["scratch"] = {
+        "held_out": returns_after_steps(world, scratch_policy, params_of(scratch_policy), test_goals, cfg, gen)
+    }
     report = {
         "config": asdict(cfg),
         "seed": seed,
         "held_out_goals": test_goals.tolist(),
         "returns_after_inner_steps": {
-            name: {str(k): {"mean": float(r["held_out"][k].mean()), "std": float(r["held_out"][k].std())} for k in cfg.eval_steps}
+            name: {
+                str(k): {"mean": float(r["held_out"][k].mean()), "std": float(r["held_out"][k].std())} for k in cfg.eval_steps
+            }
             for name, r in results.items()
         },
         "train_s": {name: round(results[name]["train_s"], 1) for name in ("maml", "fomaml")},
@@ -211,7 +223,14 @@ def _plot(path: Path, report: dict[str, Any], cfg: GridConfig) -> None:
         a.plot(it, [r["return_post"] for r in c], color=colors[name], label=f"{name}: after 1 step (train goals)")
         a.plot(it, [r["return_pre"] for r in c], color=colors[name], ls=":", label=f"{name}: before adapting")
         ev = [r for r in c if "test_return_1" in r]
-        a.plot([r["iteration"] for r in ev], [r["test_return_1"] for r in ev], "o--", color=colors[name], ms=3, label=f"{name}: held out, 1 step")
+        a.plot(
+            [r["iteration"] for r in ev],
+            [r["test_return_1"] for r in ev],
+            "o--",
+            color=colors[name],
+            ms=3,
+            label=f"{name}: held out, 1 step",
+        )
     a.set_xlabel("outer iteration")
     a.set_ylabel("mean episode return")
     a.set_title("meta-training")

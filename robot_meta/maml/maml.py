@@ -131,7 +131,9 @@ class MAMLActor:
             g = int(self.group[i])
             p = {k: v.detach().requires_grad_(True) for k, v in self.params[g].items()}
             with torch.enable_grad():
-                self.params[g] = {k: v.detach() for k, v in adapt(self.policy, p, batch, self.adapt_lr, first_order=True).items()}
+                self.params[g] = {
+                    k: v.detach() for k, v in adapt(self.policy, p, batch, self.adapt_lr, first_order=True).items()
+                }
             self._ep[i] = []
 
 
@@ -203,7 +205,12 @@ class MAML:
             pre.append(batches)
             all_obs.append(obs)
             params = [
-                {k: v.detach() for k, v in adapt(self.policy, {k: v.requires_grad_(True) for k, v in p.items()}, b, cfg.inner_lr, True).items()}
+                {
+                    k: v.detach()
+                    for k, v in adapt(
+                        self.policy, {k: v.requires_grad_(True) for k, v in p.items()}, b, cfg.inner_lr, True
+                    ).items()
+                }
                 for p, b in zip(params, batches, strict=True)
             ]
         post, obs = self._collect(params)
@@ -212,7 +219,15 @@ class MAML:
         kls, losses = [], []
         for _ in range(cfg.outer_epochs):
             out = [
-                meta_objective(self.policy, theta, [pre[s][g] for s in range(cfg.inner_steps)], post[g], cfg.inner_lr, cfg.first_order, cfg.clip)
+                meta_objective(
+                    self.policy,
+                    theta,
+                    [pre[s][g] for s in range(cfg.inner_steps)],
+                    post[g],
+                    cfg.inner_lr,
+                    cfg.first_order,
+                    cfg.clip,
+                )
                 for g in range(cfg.meta_batch)
             ]
             loss = torch.stack([o[0] for o in out]).mean()

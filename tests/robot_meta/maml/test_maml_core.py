@@ -17,7 +17,13 @@ def tiny_problem(discrete: bool):
     def batch(m):
         obs = torch.randn(m, 3, generator=g, dtype=torch.float64)
         act = torch.randint(0, 2, (m,), generator=g) if discrete else torch.randn(m, 2, generator=g, dtype=torch.float64)
-        return TaskBatch(obs, act, torch.randn(m, generator=g, dtype=torch.float64), -torch.rand(m, generator=g, dtype=torch.float64), torch.zeros(1))
+        return TaskBatch(
+            obs,
+            act,
+            torch.randn(m, generator=g, dtype=torch.float64),
+            -torch.rand(m, generator=g, dtype=torch.float64),
+            torch.zeros(1),
+        )
 
     return pol, [batch(6), batch(5)], batch(7)
 
@@ -46,7 +52,10 @@ def test_full_meta_gradient_matches_finite_differences(discrete):
     fo_loss, _ = meta_objective(pol, theta, pre, post, lr=0.3, first_order=True, clip=None)
     fo = torch.cat([g.flatten() for g in torch.autograd.grad(fo_loss, list(theta.values()))])
     assert not torch.allclose(fo, flat)
-    adapted = {k: v.detach().requires_grad_(True) for k, v in adapt(pol, adapt(pol, theta, pre[0], 0.3, True), pre[1], 0.3, True).items()}
+    adapted = {
+        k: v.detach().requires_grad_(True)
+        for k, v in adapt(pol, adapt(pol, theta, pre[0], 0.3, True), pre[1], 0.3, True).items()
+    }
     direct, _ = meta_objective(pol, adapted, [], post, lr=0.3, first_order=True, clip=None)
     at_adapted = torch.cat([g.flatten() for g in torch.autograd.grad(direct, list(adapted.values()))])
     torch.testing.assert_close(fo, at_adapted)
@@ -78,7 +87,9 @@ def test_gridworld_meta_training_is_deterministic_and_adapts_on_held_out_goals()
     assert [r["return_post"] for r in a["curve"]] == [r["return_post"] for r in b["curve"]]
     for x, y in zip(a["policy"].parameters(), b["policy"].parameters(), strict=True):
         assert torch.equal(x, y)
-    held = returns_after_steps(w, a["policy"], params_of(a["policy"]), np.array(w.split().test), cfg, torch.Generator().manual_seed(0))
+    held = returns_after_steps(
+        w, a["policy"], params_of(a["policy"]), np.array(w.split().test), cfg, torch.Generator().manual_seed(0)
+    )
     assert held.shape == (6, 8) and np.isfinite(held).all()
     batches = sample(w, a["policy"], [params_of(a["policy"])], np.array([[0, 0]]), 3, torch.Generator().manual_seed(0), 0.9)
     assert batches[0].returns.shape == (3,) and batches[0].obs.shape[1] == 25
