@@ -41,7 +41,7 @@ class GridConfig:
     inner_steps: int = 1
     episodes: int = 20
     meta_batch: int = 16
-    outer_lr: float = 3e-3
+    outer_lr: float = 1e-3  # 3e-3 climbed faster but collapsed after ~70 iterations (measured, seed 0)
     outer_epochs: int = 3
     clip: float = 0.2
     gamma: float = 0.95
