@@ -241,6 +241,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 # Did the change hurt at all? (the smoothed error rose past the recovery band at some point)
                 "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
                 "worst_smoothed_error": worst,
+                **_latent_shift(latent, t, start, ev["t"], end),
             }
         )
     end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
@@ -254,6 +255,18 @@ def analyse_log(path: Path) -> dict[str, Any]:
         "ticks": len(ticks),
         "series": {"t": t, "error": err, "latent": latent, "dt": dt},
     }
+
+
+def _latent_shift(latent: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float) -> dict[str, Any]:
+    """Mean latent over the baseline and over the last quarter of the hold, and how far it moved."""
+    if latent is None or not len(t):
+        return {}
+    before = latent[(t >= start) & (t < change)]
+    after = latent[(t >= end - 0.25 * (end - change)) & (t < end)]
+    if not len(before) or not len(after):
+        return {}
+    b, a = before.mean(0), after.mean(0)
+    return {"latent_before": b.tolist(), "latent_after": a.tolist(), "latent_shift": float(np.linalg.norm(a - b))}
 
 
 def _fmt(x: Any, unit: str = "") -> str:
@@ -378,6 +391,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             "of the pre-change error (never: not within the hold period)",
             "peak_error": "largest per-tick error in the hold period",
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
+            "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",
         },
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))

@@ -25,6 +25,7 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
         assert c["complete"] and c["pre_error"] > 0 and c["peak_error"] >= c["post_error"]
         assert c["recovery_time_s"] is None or 0 <= c["recovery_time_s"] <= proto.hold_s
         assert report["sessions"][name]["reason"] == "stopped"
+    assert "latent_shift" in entry["pearl"] and "latent_shift" not in entry["dr"]
     assert len(report["verdicts"]) == 1 and report["verdicts"][0].startswith("9 kg: ")
     events = [e["event"] for e in read_log(out / "pearl.mcap")["/event"]]
     assert events[:5] == ["protocol", "armed", "baseline_start", "payload_change", "hold_end"]
@@ -60,3 +61,23 @@ def test_field_cli_refuses_a_bad_protocol_before_touching_the_robot(tiny_policie
     )
     assert code == 2 and "baseline_s=0 must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_on_hardware_the_operator_marks_the_change(tiny_policies, tmp_path, monkeypatch, capsys):
+    """A real port (not 'virtual'): the field test prompts, keeps controlling, and marks the change at Enter."""
+    import io
+
+    from deploy.field import run_session
+    from firmware_bridge.transport import VirtualRobotThread
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+    from sim_tasks import get_family
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    fw = VirtualFirmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=0.3))
+    proto = FieldProtocol(**{**SHORT, "hold_s": 1.0})
+    with VirtualRobotThread(fw) as vr:
+        res = run_session(tiny_policies / "pearl", vr.port, proto, tmp_path / "hw.mcap", status=False)
+    assert res["reason"] == "stopped"
+    assert "Put the payload to 9 kg now, then press Enter" in capsys.readouterr().err
+    ev = {e["event"]: e for e in read_log(tmp_path / "hw.mcap")["/event"]}
+    assert ev["payload_change"]["payload_kg"] == 9.0 and ev["payload_change"]["t"] >= proto.settle_s + proto.baseline_s
