@@ -101,6 +101,24 @@ def _export_graph(
         )
 
 
+@contextlib.contextmanager
+def _policy_dir(out: Path):
+    """Write a policy dir under a temporary name and rename it into place only when complete; on any error
+    (a failed parity check included) nothing is left behind."""
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -363,11 +381,7 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path) -> dict[
 
     out = Path(out)
     family = get_family(record["task"])
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with _policy_dir(out) as tmp:
         graphs: dict[str, Path] = {}
         if record["algo"] == "pearl":
             nets = algorithm.nets.cpu().eval()
@@ -410,12 +424,6 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path) -> dict[
         manifest = build_manifest(algorithm, record, family, graphs)
         manifest["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rec["action"])}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
@@ -489,11 +497,7 @@ def export_maml(
         params = algorithm.adapted_params(task, adapt_episodes)
     else:
         params = {k: v.detach() for k, v in algorithm.policy.named_parameters()}
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with _policy_dir(out) as tmp:
         graph = MAMLPolicyGraph(algorithm.policy, params).eval()
         _export_graph(graph, (torch.zeros(2, family.obs_layout.dim),), tmp / "policy.onnx", ["obs"], ["action"])
 
@@ -511,12 +515,6 @@ def export_maml(
         }
         manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": steps}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
@@ -538,11 +536,7 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> dict[str, Any]:
         raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
     family = get_family(record["task"])
     model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with _policy_dir(out) as tmp:
         graph = SB3PolicyGraph(model.policy.actor).cpu().eval()
         _export_graph(graph, (torch.zeros(2, family.obs_layout.dim),), tmp / "policy.onnx", ["obs"], ["action"])
         diff, steps = _static_parity(family, tmp / "policy.onnx", SB3Actor(model).act)
@@ -554,10 +548,4 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> dict[str, Any]:
         manifest = build_manifest(None, rec, family, {"policy": tmp / "policy.onnx"})
         manifest["parity"] = {"max_abs_diff": {"action": diff}, "tolerance": PARITY_TOL, "steps": steps}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
