@@ -158,3 +158,21 @@ def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_p
     assert len(msgs["/tick"]) >= 20  # everything but the last (unflushed) second
     ks = [m["k"] for m in msgs["/tick"]]
     assert ks == list(range(1, len(ks) + 1))  # complete chunks, in order, no hole
+
+
+def test_deploy_cli(tiny_policies, tmp_path, capsys):
+    from robot_meta.cli import main
+
+    with VirtualRobotThread(firmware()) as vr:
+        base = ["deploy", str(tiny_policies / "pearl"), "--port", vr.port]
+        assert main(base + ["--duration", "1"]) == 2  # no target: refused before connecting
+        assert "give the value to track, e.g. --target target_velocity=1.75" in capsys.readouterr().err
+        log = tmp_path / "cli.mcap"
+        assert main(base + ["--duration", "1", "--target", "target_velocity=1.5", "--log", str(log), "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+    assert out["reason"] == "duration" and out["ticks"] >= 15 and out["log"] == str(log)
+    assert len(read_log(log)["/tick"]) == out["ticks"]
+    assert (
+        main(["deploy", str(tiny_policies / "pearl"), "--port", "/dev/nonexistent-tty", "--target", "target_velocity=1"]) == 1
+    )
+    assert "cannot open /dev/nonexistent-tty" in capsys.readouterr().err
