@@ -165,10 +165,10 @@ def test_deploy_cli(tiny_policies, tmp_path, capsys):
 
     with VirtualRobotThread(firmware()) as vr:
         base = ["deploy", str(tiny_policies / "pearl"), "--port", vr.port]
-        assert main(base + ["--duration", "1"]) == 2  # no target: refused before connecting
+        assert main([*base, "--duration", "1"]) == 2  # no target: refused before connecting
         assert "give the value to track, e.g. --target target_velocity=1.75" in capsys.readouterr().err
         log = tmp_path / "cli.mcap"
-        assert main(base + ["--duration", "1", "--target", "target_velocity=1.5", "--log", str(log), "--json"]) == 0
+        assert main([*base, "--duration", "1", "--target", "target_velocity=1.5", "--log", str(log), "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
     assert out["reason"] == "duration" and out["ticks"] >= 15 and out["log"] == str(log)
     assert len(read_log(log)["/tick"]) == out["ticks"]
