@@ -37,7 +37,7 @@ def run(ad, v, kg, seed, T=24.0, tc=8.0):
         if k == int(tc / fam.ctrl_dt):
             sim.set_payload(kg)
         a = ad.act(obs, r)
-        obs, r, te, tr, info = sim.step(a)
+        obs, r, _te, _tr, info = sim.step(a)
         errs.append(info["tracking_error"])
     e = np.array(errs)
     c = int(tc / fam.ctrl_dt)
