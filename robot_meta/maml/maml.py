@@ -250,7 +250,7 @@ class MAML:
             "return_posterior": float(torch.cat([b.returns for b in post]).mean()),
             "loss_outer": float(np.mean(losses)),
             "approx_kl": float(np.mean(kls)),
-            "log_std": float(self.policy.log_std.mean()),
+            "log_std": float(self.policy.log_std.detach().mean()),
             "env_steps_per_s": (cfg.inner_steps + 1) * self.env.num_envs * self.family.episode_steps / max(t1 - t0, 1e-9),
             "updates_per_s": cfg.outer_epochs / max(t2 - t1, 1e-9),
         }
