@@ -47,6 +47,7 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "online_pre_error": _mean(on.get("pre_error")),
                 "online_post_error": _mean(on.get("post_error")),
                 "online_recovered": on.get("recovered"),
+                "online_recovery_mean_s": _mean(on.get("recovery_time_s")),
             }
         )
         for b in ("dr", "oracle", "scratch_1x", "scratch_100x"):
@@ -71,7 +72,7 @@ def table(c: dict[str, Any]) -> str:
     lines = [
         f"{c['task']}: return by episode on the held-out tasks (mean ± std over tasks), online = mid-episode payload change",
         f"{'method':<14} {'seeds':>5} {'episode 1':>10} {'episode ' + str(c['episodes']):>16} {'prior-only':>11} "
-        f"{'online err pre/post':>20} {'recovered':>9}",
+        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10}",
     ]
     for r in c["algorithms"]:
         pre, post = r["online_pre_error"], r["online_post_error"]
@@ -80,6 +81,7 @@ def table(c: dict[str, Any]) -> str:
         lines.append(
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
             f" {prior:>11} {online:>20} {r['online_recovered'] or '-':>9}"
+            f" {r['online_recovery_mean_s'] if r['online_recovery_mean_s'] is not None else float('nan'):>10.2f}"
         )
     for name, b in c["baselines"].items():
         lines.append(f"{name:<14} {'':>5} {'':>10} {b['last']:>9.1f} ± {b['std']:<5.1f}")
