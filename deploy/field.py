@@ -387,8 +387,8 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
         "files": {"tracking_error": "tracking_error.png", "latent": latent_png, "logs": {n: str(p) for n, p in logs.items()}},
         "definitions": {
             "pre_error": f"mean tracking error over the {proto['baseline_s']:g} s baseline before the change",
-            "recovery_time_s": f"first time after the change at which the {proto['smooth_s']:g} s mean error is within 10% "
-            "of the pre-change error (never: not within the hold period)",
+            "recovery_time_s": f"time from the change until the {proto['smooth_s']:g} s mean error is back within 10% of "
+            "the pre-change error after having left that band (0: it never left it; never: not within the hold period)",
             "peak_error": "largest per-tick error in the hold period",
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
             "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",

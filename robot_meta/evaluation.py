@@ -101,8 +101,9 @@ def recovery_stats(
 ) -> dict[str, Any]:
     """Per-task pre-change error, post-change mean and peak error, and recovery time (s, None if never).
 
-    Pre-change error: mean over the `pre_window_s` before the change. Recovery: the first time after the
-    change at which the `smooth_s` moving average of the error is within `RECOVERY_TOLERANCE` of it. The
+    Pre-change error: mean over the `pre_window_s` before the change. Recovery: the time from the change to
+    the first moment the `smooth_s` moving average of the error is back within `RECOVERY_TOLERANCE` of it
+    after having left that band (0 when it never left it; None when it never came back). The
     simulated protocol averages over many tasks and keeps the defaults; a field test (one robot, one run)
     takes its whole baseline period and a longer smoothing window.
     """
@@ -114,8 +115,15 @@ def recovery_stats(
     recovery: list[float | None] = []
     for i in range(len(errors)):
         smooth = np.convolve(post[i], kernel, mode="valid")
-        hit = np.flatnonzero(smooth <= (1 + RECOVERY_TOLERANCE) * pre[i])
-        recovery.append(float(hit[0] * ctrl_dt) if hit.size else None)
+        band = (1 + RECOVERY_TOLERANCE) * pre[i]
+        above = np.flatnonzero(smooth > band)
+        if above.size == 0:  # never left the band: nothing to recover from
+            recovery.append(0.0)
+            continue
+        # Counted from the change to the first return into the band after the error has left it (an error
+        # that rises a second after the change is not "recovered at 0 s" because it had not risen yet).
+        back = np.flatnonzero(smooth[above[0] :] <= band)
+        recovery.append(float((above[0] + back[0]) * ctrl_dt) if back.size else None)
     return {
         "pre_error": pre.tolist(),
         "post_error": post.mean(1).tolist(),

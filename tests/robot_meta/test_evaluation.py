@@ -23,6 +23,12 @@ def test_recovery_time_on_a_known_error_trace():
     assert stats["peak_error"] == [3.0]
     never = recovery_stats(np.concatenate([pre, np.full(80, 2.0)])[None], change_step=60, ctrl_dt=dt)
     assert never["recovery_time_s"] == [None]
+    # The error rises half a second after the change: recovery is counted from the change to the return into
+    # the band after the rise (windows free of the 3.0 samples start at step 30), not 0 s.
+    late = np.concatenate([np.ones(10), np.full(20, 3.0), np.ones(60)])
+    assert recovery_stats(np.concatenate([pre, late])[None], 60, dt)["recovery_time_s"] == [pytest.approx(1.5)]
+    calm = recovery_stats(np.concatenate([pre, np.ones(80)])[None], 60, dt)
+    assert calm["recovery_time_s"] == [0.0]
 
 
 class RecordingActor:
