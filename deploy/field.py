@@ -163,7 +163,10 @@ def run_session(
     from deploy.runtime import read_manifest
 
     manifest = read_manifest(Path(policy_dir))
-    cfg = DeployConfig(duration_s=proto.duration_s + 60.0, targets=dict(proto.targets), status=status, max_delta=max_delta)
+    # The schedule ends the session; on the virtual robot a cap guards against a schedule that never ends, on
+    # hardware the operator's prompts set the pace, so there is no cap (Ctrl-C e-stops).
+    cap = proto.duration_s + 60.0 if port == "virtual" else None
+    cfg = DeployConfig(duration_s=cap, targets=dict(proto.targets), status=status, max_delta=max_delta)
     log = TelemetryLog(log_path)
     vr = None
     try:
@@ -181,6 +184,14 @@ def run_session(
             vr = VirtualRobotThread(fw)
             port = vr.port
         d = Deployment(policy_dir, port, cfg, log=log)
+        if vr is None:  # hardware: nothing arms before the operator confirms the starting payload
+            print(
+                f"[field] Set the payload to the base {proto.base_payload_kg:g} kg, clear the area, then press Enter to arm "
+                f"{Path(policy_dir).name}",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.stdin.readline()
         log.write("/event", {"event": "protocol", "t": 0.0, **asdict(proto), "policy_dir": str(policy_dir)})
         result = d.run(_Schedule(proto, d, vr))
     finally:
@@ -269,9 +280,9 @@ def _latent_shift(latent: np.ndarray | None, t: np.ndarray, start: float, change
     return {"latent_before": b.tolist(), "latent_after": a.tolist(), "latent_shift": float(np.linalg.norm(a - b))}
 
 
-def _fmt(x: Any, unit: str = "") -> str:
+def _fmt(x: Any, unit: str = "", none: str = "never") -> str:
     if x is None:
-        return "never"
+        return none
     return f"{x:.2f}{unit}"
 
 
@@ -427,7 +438,8 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
         for name in analyses:
             c = entry.get(name) or {}
             lines.append(
-                f"| {name} | {_fmt(c.get('pre_error'))} | {_fmt(c.get('post_error'))} | {_fmt(c.get('peak_error'))} | "
+                f"| {name} | {_fmt(c.get('pre_error'), none='-')} | {_fmt(c.get('post_error'), none='-')} | "
+                f"{_fmt(c.get('peak_error'), none='-')} | "
                 f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('recovery_time_s'), ' s')} |"
             )
     lines += ["", "![tracking error](tracking_error.png)", ""]
@@ -448,7 +460,11 @@ def run_field(policies: dict[str, Path], port: str, out: Path, proto: FieldProto
         print(f"[field] {name}: {policy_dir} for {proto.duration_s:.0f} s", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         sessions[name] = run_session(Path(policy_dir), port, proto, logs[name], status=status)
-        print(f"[field] {name}: ended by {sessions[name]['reason']} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        reason = sessions[name]["reason"]
+        print(f"[field] {name}: ended by {reason} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
+        if reason not in ("stopped", "duration"):  # an e-stop: the session is over; report what was recorded
+            print(f"[field] stopping the field test after {name}'s e-stop ({reason})", file=sys.stderr)
+            break
     report = build_report(out, logs)
     report["sessions"] = sessions
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))

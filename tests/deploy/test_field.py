@@ -72,12 +72,14 @@ def test_on_hardware_the_operator_marks_the_change(tiny_policies, tmp_path, monk
     from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
     from sim_tasks import get_family
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))  # confirm the starting payload, then the change
     fw = VirtualFirmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=0.3))
     proto = FieldProtocol(**{**SHORT, "hold_s": 1.0})
     with VirtualRobotThread(fw) as vr:
         res = run_session(tiny_policies / "pearl", vr.port, proto, tmp_path / "hw.mcap", status=False)
     assert res["reason"] == "stopped"
-    assert "Put the payload to 9 kg now, then press Enter" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Set the payload to the base 0 kg, clear the area, then press Enter to arm" in err
+    assert "Put the payload to 9 kg now, then press Enter" in err
     ev = {e["event"]: e for e in read_log(tmp_path / "hw.mcap")["/event"]}
     assert ev["payload_change"]["payload_kg"] == 9.0 and ev["payload_change"]["t"] >= proto.settle_s + proto.baseline_s
