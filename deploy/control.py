@@ -262,12 +262,16 @@ class Deployment:
                             "compute_us": compute_us,
                         },
                     )
-                if self.log and t - last_link >= 1.0:
-                    self.log.write("/link", {"t": t, **link.stats.summary()})
-                    last_link = t
-                if self.cfg.status and t - last_status >= 0.5:
-                    self._status(t, ticks, jitter, link.stats.summary(), err, summary)
-                    last_status = t
+                log_due = self.log is not None and t - last_link >= 1.0
+                status_due = self.cfg.status and t - last_status >= 0.5
+                if log_due or status_due:  # percentiles over the RTT history: at most once a tick, only when due
+                    link_summary = link.stats.summary()
+                    if log_due:
+                        self.log.write("/link", {"t": t, **link_summary})
+                        last_link = t
+                    if status_due:
+                        self._status(t, ticks, jitter, link_summary, err, summary)
+                        last_status = t
                 next_t += period
                 now = time.monotonic()
                 if now > next_t:  # this tick ran past the next deadline

@@ -152,7 +152,7 @@ def joints_of(family: Any) -> list[dict[str, Any]]:
     return out
 
 
-def robot_section(family: Any) -> dict[str, Any]:
+def robot_section(family: Any, model: Any = None) -> dict[str, Any]:
     """How the robot computer maps STATE -> observation and reward, and action -> COMMAND (deploy/robot_io.py).
 
     `observation` maps every slice to a robot signal (the family's `robot_signals`; a slice without one is
@@ -161,7 +161,7 @@ def robot_section(family: Any) -> dict[str, Any]:
     """
     import mujoco
 
-    model = family.build_model(family.default_task())
+    model = model if model is not None else family.build_model(family.default_task())
     n = model.nu
     position = bool(np.all(model.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE))
     layout = family.action_layout(model)
@@ -252,7 +252,7 @@ def build_manifest(algorithm: Any, record: dict[str, Any], family: Any, graphs: 
         "action": {**layout.to_dict(), "clip": [-1.0, 1.0]},
         "joints": joints_of(family),
         "reward": {"definition": family.reward_doc},
-        "robot": robot_section(family),
+        "robot": robot_section(family, model),
         "adaptation": adaptation,
         "task_params": [
             {

@@ -501,7 +501,7 @@ def _cmd_field(args: argparse.Namespace) -> int:
         [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
         + [f"  {v}" for v in report["verdicts"]]
     )
-    _emit(args, {k: v for k, v in report.items()}, human)
+    _emit(args, report, human)
     return EXIT_OK
 
 

@@ -132,6 +132,13 @@ def recovery_stats(
     }
 
 
+def held_out_returns(method: Method, family: Any, tasks: list[Any], episodes: int) -> dict[str, float]:
+    """The periodic held-out check during training: mean return of the first and the last episode of the
+    protocol's episodic trial (seed 0), for the metrics log."""
+    ret = episodic_returns(method, family, tasks, episodes, seed=0)
+    return {"test_return_last": float(ret[:, -1].mean()), "test_return_first": float(ret[:, 0].mean())}
+
+
 def summarize(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]

@@ -276,11 +276,9 @@ class MAML:
         return [Method("maml", make(self.cfg.inner_lr)), Method("prior_only", make(None))]
 
     def evaluate_test(self) -> dict[str, float]:
-        from robot_meta.evaluation import episodic_returns
+        from robot_meta.evaluation import held_out_returns
 
-        adapted = self.eval_methods(seed=0)[0]
-        ret = episodic_returns(adapted, self.family, self.test_tasks, self.cfg.eval_episodes, seed=0)
-        return {"test_return_last": float(ret[:, -1].mean()), "test_return_first": float(ret[:, 0].mean())}
+        return held_out_returns(self.eval_methods(seed=0)[0], self.family, self.test_tasks, self.cfg.eval_episodes)
 
     def adapted_params(self, task: Any, episodes: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """The initial parameters after `episodes` inner steps on `task` (one episode each), for export."""

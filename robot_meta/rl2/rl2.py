@@ -427,11 +427,9 @@ class RL2:
         return [Method("rl2", adapted), Method("prior_only", prior_only)]
 
     def evaluate_test(self) -> dict[str, float]:
-        from robot_meta.evaluation import episodic_returns
+        from robot_meta.evaluation import held_out_returns
 
-        adapted, _ = self.eval_methods(seed=0)
-        ret = episodic_returns(adapted, self.family, self.test_tasks, self.cfg.eval_episodes, seed=0)
-        return {"test_return_last": float(ret[:, -1].mean()), "test_return_first": float(ret[:, 0].mean())}
+        return held_out_returns(self.eval_methods(seed=0)[0], self.family, self.test_tasks, self.cfg.eval_episodes)
 
     # ---- checkpoint state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
