@@ -167,6 +167,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for p in run_dirs:
         if not (p / "config.json").exists():
             raise UsageError(f"{p} is not a run directory (no config.json); train one with robot-meta train")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats takes a positive integer, got {args.repeats}")
     mults = tuple(int(x) for x in args.scratch_multipliers.split(","))
     if len(mults) != 2 or min(mults) < 1:
         raise UsageError(f"--scratch-multipliers takes two positive integers like 1,100, got {args.scratch_multipliers!r}")
@@ -181,6 +183,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         eval_seed=args.seed,
         scratch_multipliers=mults,
         baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
+        repeats=args.repeats,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -217,10 +220,26 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
     if "summary" in report:
         s = report["summary"]
         gap = s["gap_closed"]
+        ci = s.get("gap_closed_ci95")
         lines.append(
             f"adapted {s['adapted']:.1f} vs DR {s['dr']:.1f} vs oracle {s['oracle']:.1f}: gap closed "
             + (f"{gap:.2f}" if gap is not None else "undefined")
+            + (f" (95% bootstrap over tasks x seeds: {ci[0]:.2f} .. {ci[1]:.2f})" if ci else "")
         )
+        for region in ("payload_extrapolation", "payload_interpolation"):
+            if region in s:
+                r = s[region]
+                g = f"{r['gap_closed']:.2f}" if r["gap_closed"] is not None else "undefined"
+                lines.append(
+                    f"  {region.replace('_', ' ')}: adapted {r['adapted']:.1f} vs DR {r['dr']:.1f} vs oracle "
+                    f"{r['oracle']:.1f}: gap closed {g}"
+                )
+        rise = s.get("rise")
+        if rise:
+            lines.append(
+                f"in-context rise, episode {k} - episode 1 in the same task: {rise['mean']:+.1f} ± {rise['se']:.1f} (s.e., "
+                f"n={rise['n']})"
+            )
         if "warning" in s:
             lines.append(f"warning: {s['warning']}")
     lines.append(f"wrote {files['json']} and {files['plot']}")
@@ -636,6 +655,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one baseline cache for every RUN_DIR (default: each RUN_DIR/baselines, trained with that run's seed)",
     )
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (env noise, z draws)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs of every test task with fresh start and sensor noise (seeds SEED..SEED+N-1), averaged per task "
+        "(default 5: one run leaves about ±4 return of noise on the runner's 20-task mean)",
+    )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -7,6 +7,7 @@ once per run dir and cached under `RUN_DIR/baselines/` (state_dicts).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -64,7 +65,7 @@ def scratch_method(
             model = train_sac(family, [task], small, seed=seed + i, oracle=False, steps=budget)
             save_policy(model, path, {"name": name, "task": task.to_dict(), "steps": budget})
         models.append(model)
-    it = iter(models)
+    it = itertools.cycle(models)  # the protocol asks for one actor per task, in task order, once per repeat
     return Method(name, lambda mode, env: SB3Actor(next(it)), per_task=True)
 
 
@@ -79,6 +80,7 @@ def run_eval(
     eval_seed: int = 0,
     scratch_multipliers: tuple[int, int] = (1, 100),
     baseline_dir: Path | None = None,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
 
@@ -124,7 +126,9 @@ def run_eval(
         if baselines:
             result["baseline_dir"] = str(cache)
         whole = [m for m in methods if not m.per_task]
-        result.update(evaluate(whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet)))
+        result.update(
+            evaluate(whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet), repeats=repeats)
+        )
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
         if scratch:
             sub = evaluate(
@@ -135,10 +139,11 @@ def run_eval(
                 eval_seed,
                 online_tasks=None,
                 progress=lambda s: _say(s, quiet),
+                repeats=repeats,
             )
             result["episodic"].update(sub["episodic"])
         result["regions"] = [family.holdout_regions(t) for t in tasks]
-        result["online_regions"] = [family.holdout_regions(t) for t in online_tasks]
+        result["online_regions"] = [family.holdout_regions(t) for t in online_tasks] * repeats
         per_seed.append(result)
     report = aggregate(per_seed, record0, episodes, prior_episodes, scratch_tasks)
     report["scratch_multipliers"] = list(scratch_multipliers)
@@ -166,6 +171,7 @@ def aggregate(
         "prior_episodes": prior_episodes,
         "n_test_tasks": len(per_seed[0]["regions"]),
         "scratch_tasks": scratch_tasks,
+        "repeats": per_seed[0].get("repeats", 1),
         "protocol": (
             "episodic: return of episode k in a new test task, context carried; online: payload 0 -> the test "
             "task's payload at the change time, tracking error vs time; recovery = 0.5 s moving average within "
@@ -183,6 +189,7 @@ def aggregate(
             "last_episode": summarize(arr[:, -1]),
             "seed_means": seed_means,
             "seed_std": float(np.std(seed_means)),
+            "rise": _paired(arr[:, -1] - arr[:, 0]),
         }
         if name not in ("scratch_1x", "scratch_100x"):
             regions = [reg for r in per_seed for reg in r["regions"]]
@@ -218,6 +225,8 @@ def aggregate(
             "dr": dr,
             "oracle": oracle,
             "gap_closed": _gap(adapted, dr, oracle),
+            "gap_closed_ci95": _gap_ci(*(_last_rows(per_seed, k) for k in (record["algo"], "dr", "oracle"))),
+            "rise": eps[record["algo"]]["rise"],
         }
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:
@@ -231,6 +240,32 @@ def aggregate(
         report["summary"] = summary
     report["ctrl_dt"] = family.ctrl_dt
     return report
+
+
+def _last_rows(per_seed: list[dict[str, Any]], name: str) -> np.ndarray:
+    """Last-episode return per (seed, task) row, rows in the same order for every method."""
+    return np.concatenate([np.array(r["episodic"][name])[:, -1] for r in per_seed])
+
+
+def _paired(diff: np.ndarray) -> dict[str, float]:
+    """Mean of a per-task paired difference with its standard error: episode K minus episode 1 in the same
+    task (the in-context rise), so that the task-to-task spread, which dwarfs the effect, cancels."""
+    d = np.asarray(diff, dtype=float)
+    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"), "n": int(d.size)}
+
+
+def _gap_ci(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray, n_boot: int = 2000) -> list[float] | None:
+    """95% bootstrap interval of the gap closed, resampling (seed, task) rows jointly for the three methods
+    (they ran on the same tasks, so the resampling keeps the pairing). Fixed generator: same report, same
+    interval."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(adapted), size=(n_boot, len(adapted)))
+    a, d, o = adapted[idx].mean(1), dr[idx].mean(1), oracle[idx].mean(1)
+    ok = o > d
+    if ok.mean() < 0.975:  # the oracle is not reliably above DR: the ratio has no interval
+        return None
+    gaps = (a[ok] - d[ok]) / (o[ok] - d[ok])
+    return [float(np.percentile(gaps, 2.5)), float(np.percentile(gaps, 97.5))]
 
 
 def _gap(adapted: float, dr: float, oracle: float) -> float | None:

@@ -156,13 +156,25 @@ def evaluate(
     online_tasks: list[Any] | None = None,
     change_time_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    repeats: int = 1,
 ) -> dict[str, Any]:
-    """Run the protocol for `methods` on `tasks`; returns per-task numbers (JSON-ready)."""
-    out: dict[str, Any] = {"episodic": {}, "online": {}}
+    """Run the protocol for `methods` on `tasks`; returns per-task numbers (JSON-ready).
+
+    Each task is run `repeats` times with independent start-state and sensor noise (seeds `seed`,
+    `seed + 1`, ...). Episodic returns are averaged over the repeats per task (so that the spread stays a
+    spread over tasks); online error curves are kept per (repeat, task), rows ordered repeat-major. One
+    rollout per task leaves a noise of about ±4 return on a 20-task mean for a fixed policy (the DR policy's
+    three episodes: -250.4, -242.1, -246.2), a fifth of the runner's DR-to-oracle gap.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be >= 1")
+    out: dict[str, Any] = {"episodic": {}, "online": {}, "repeats": repeats}
+    seeds = [seed + r for r in range(repeats)]
     for m in methods:
         if progress:
             progress(f"episodic {m.name}")
-        out["episodic"][m.name] = episodic_returns(m, family, tasks, episodes, seed).tolist()
+        runs = [episodic_returns(m, family, tasks, episodes, s) for s in seeds]
+        out["episodic"][m.name] = np.mean(runs, 0).tolist()
     if online_tasks and family.payload_parent is not None:
         change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
         change_step = round(change / family.ctrl_dt)
@@ -170,6 +182,6 @@ def evaluate(
         for m in methods:
             if progress:
                 progress(f"online {m.name}")
-            errors = online_errors(m, family, online_tasks, change, seed)
+            errors = np.concatenate([online_errors(m, family, online_tasks, change, s) for s in seeds], 0)
             out["online"][m.name] = {"errors": errors.tolist(), **recovery_stats(errors, change_step, family.ctrl_dt)}
     return out

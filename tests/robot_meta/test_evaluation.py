@@ -7,7 +7,7 @@ import pytest
 
 from robot_meta.cli import main
 from robot_meta.eval_run import aggregate
-from robot_meta.evaluation import Method, episodic_returns, online_errors, recovery_stats
+from robot_meta.evaluation import Method, episodic_returns, evaluate, online_errors, recovery_stats
 from sim_tasks import get_family
 from tests.tiny import PEARL_SETS
 
@@ -78,6 +78,22 @@ def test_online_episode_switches_payload_at_the_change_time():
     assert (masses[: change + 1] == 0.0).all() and (masses[change + 1 :] == 2.0).all()
 
 
+def test_repeats_average_fresh_noise_per_task():
+    fam = get_family("planar_runner")
+    tasks = list(fam.split().test[:2])
+    online = [t for t in fam.split().test if t.payload_mass > 0][:2]
+    zero = Method("zero", lambda mode, env: RecordingActor(env))
+    out = evaluate([zero], fam, tasks, episodes=1, seed=3, online_tasks=online, repeats=2)
+    runs = [episodic_returns(zero, fam, tasks, 1, seed=s) for s in (3, 4)]
+    assert not np.allclose(runs[0], runs[1])  # the second repeat has its own start and sensor noise
+    np.testing.assert_allclose(out["episodic"]["zero"], (runs[0] + runs[1]) / 2)
+    errors = np.array(out["online"]["zero"]["errors"])
+    assert errors.shape == (2 * len(online), fam.episode_steps)  # one row per (repeat, task), repeat-major
+    np.testing.assert_allclose(errors[len(online) :], online_errors(zero, fam, online, out["online_change_time_s"], 4))
+    with pytest.raises(ValueError, match="repeats=0"):
+        evaluate([zero], fam, tasks, 1, 0, repeats=0)
+
+
 def test_gap_closed_arithmetic():
     regions = [{"payload_mass": "extrapolation"}, {}]
     per_seed = [
@@ -97,6 +113,10 @@ def test_gap_closed_arithmetic():
     assert s["adapted"] == -25 and s["dr"] == -55 and s["oracle"] == -15
     assert s["gap_closed"] == pytest.approx(30 / 40)
     assert s["payload_extrapolation"]["gap_closed"] == pytest.approx((-20 + 60) / (-10 + 60))
+    lo, hi = s["gap_closed_ci95"]
+    assert lo <= s["gap_closed"] <= hi and hi - lo > 0.1  # two tasks: a wide interval around the estimate
+    # Paired rise from episode 1 to K in the same task: (+30, +10) -> mean 20, s.e. std([30, 10], ddof=1)/sqrt(2)
+    assert s["rise"]["mean"] == pytest.approx(20) and s["rise"]["se"] == pytest.approx(10.0)
 
 
 def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
@@ -119,6 +139,8 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
                 "1",
                 "--scratch-multipliers",
                 "1,2",
+                "--repeats",
+                "2",
                 "--json",
             ]
         )
@@ -131,7 +153,9 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     assert "gap_closed" in out["summary"]
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
+    assert out["repeats"] == 2 and out["summary"]["rise"]["n"] == out["n_test_tasks"]
     assert main(["eval", str(tmp_path / "nope")]) == 2
+    assert main(["eval", str(run), "--repeats", "0"]) == 2
 
 
 def test_eval_without_scratch_tasks(tmp_path, capsys):
@@ -157,7 +181,7 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
     )
     capsys.readouterr()
     assert (
-        main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", "--scratch-tasks", "0", "--json"])
+        main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", "--scratch-tasks", "0", "--repeats", "1", "--json"])
         == 0
     )
     assert set(json.loads(capsys.readouterr().out)["episodic"]) == {"pearl", "prior_only", "dr", "oracle"}

@@ -81,7 +81,7 @@ def test_maml_cli_train_eval_export_compare(tmp_path, capsys):
     args = ["train", "--algo", "maml", "--task", "planar_runner", "--out", str(run), "--steps", "800", "--json"]
     assert main(args + [a for s in SETS for a in ("--set", s)]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    assert main(["eval", str(run), "--episodes", "2", "--repeats", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["episodic"]) == {"maml", "prior_only"}
     assert main(["export", str(run), "--out", str(tmp_path / "p"), "--adapt-task", "1", "--json"]) == 0
