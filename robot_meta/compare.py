@@ -43,6 +43,8 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "first": ep["by_episode"]["mean"][0],
                 "last": ep["last_episode"]["mean"],
                 "last_std": ep["last_episode"]["std"],
+                "rise": ep.get("rise"),  # episode K - episode 1 in the same task (reports before --repeats lack it)
+                "repeats": r.get("repeats", 1),
                 "prior_only": r["episodic"].get("prior_only", {}).get("last_episode", {}).get("mean"),
                 "online_pre_error": _mean(on.get("pre_error")),
                 "online_post_error": _mean(on.get("post_error")),
@@ -68,11 +70,15 @@ def _mean(x: Any) -> float | None:
     return float(np.nanmean(v)) if v.size else None
 
 
+def _rise(rise: dict[str, float] | None) -> str:
+    return f"{rise['mean']:+.1f} ± {rise['se']:.1f}" if rise else "-"
+
+
 def table(c: dict[str, Any]) -> str:
     lines = [
         f"{c['task']}: return by episode on the held-out tasks (mean ± std over tasks), online = mid-episode payload change",
         f"{'method':<14} {'seeds':>5} {'episode 1':>10} {'episode ' + str(c['episodes']):>16} {'prior-only':>11} "
-        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10}",
+        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10} {'rise K-1 ± s.e.':>16} {'runs/task':>9}",
     ]
     for r in c["algorithms"]:
         pre, post = r["online_pre_error"], r["online_post_error"]
@@ -82,6 +88,7 @@ def table(c: dict[str, Any]) -> str:
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
             f" {prior:>11} {online:>20} {r['online_recovered'] or '-':>9}"
             f" {r['online_recovery_mean_s'] if r['online_recovery_mean_s'] is not None else float('nan'):>10.2f}"
+            f" {_rise(r.get('rise')):>16} {r.get('repeats', 1):>9}"
         )
     for name, b in c["baselines"].items():
         lines.append(f"{name:<14} {'':>5} {'':>10} {b['last']:>9.1f} ± {b['std']:<5.1f}")
