@@ -1,0 +1,36 @@
+"""Where within a trial's episodes the return goes, for the adapted method and prior-only (a measurement, not
+a test).
+
+Runs the protocol's episodic trial (K = 3) on the 20 held-out tasks of the run's family, 4 runs per task
+(eval seeds 0-3), and prints the reward summed over steps 0-20, 20-100 and 100-200 of each episode, averaged
+over tasks and runs. Used for RL² to see whether the memory carried into episodes 2 and 3 helps their start.
+Usage: python docs/scripts/episode_segment_probe.py RUN_DIR
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robot_meta.collector import CollectorState, collect
+from robot_meta.evaluation import _make_env
+from robot_meta.train import load_run
+from sim_tasks import get_family
+
+torch.set_num_threads(1)
+algorithm, record = load_run(Path(sys.argv[1]))
+family = get_family(record["task"])
+tasks = list(family.split().test)
+T, K = family.episode_steps, 3
+for method in algorithm.eval_methods(seed=0):
+    runs = []
+    for seed in range(4):
+        env = _make_env(family, tasks, seed)
+        state = CollectorState(env)
+        state.reset(seed=seed)
+        roll = collect(state, method.actor("episodic", env), K * T)
+        runs.append(np.asarray(roll.reward))  # (K*T, tasks)
+    r = np.mean(runs, 0).mean(1).reshape(K, T)
+    segments = ((0, 20), (20, 100), (100, T))
+    print(method.name, " ".join(f"steps {a}-{b}: {np.round(r[:, a:b].sum(1), 1)}" for a, b in segments))
