@@ -127,7 +127,9 @@ def run_eval(
             result["baseline_dir"] = str(cache)
         whole = [m for m in methods if not m.per_task]
         result.update(
-            evaluate(whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet), repeats=repeats)
+            evaluate(
+                whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet), repeats=repeats
+            )
         )
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
         if scratch:
@@ -251,7 +253,11 @@ def _paired(diff: np.ndarray) -> dict[str, float]:
     """Mean of a per-task paired difference with its standard error: episode K minus episode 1 in the same
     task (the in-context rise), so that the task-to-task spread, which dwarfs the effect, cancels."""
     d = np.asarray(diff, dtype=float)
-    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"), "n": int(d.size)}
+    return {
+        "mean": float(d.mean()),
+        "se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
+        "n": int(d.size),
+    }
 
 
 def _gap_ci(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray, n_boot: int = 2000) -> list[float] | None:

@@ -181,7 +181,22 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
     )
     capsys.readouterr()
     assert (
-        main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", "--scratch-tasks", "0", "--repeats", "1", "--json"])
+        main(
+            [
+                "eval",
+                str(run),
+                "--baselines",
+                "--episodes",
+                "2",
+                "--baseline-steps",
+                "64",
+                "--scratch-tasks",
+                "0",
+                "--repeats",
+                "1",
+                "--json",
+            ]
+        )
         == 0
     )
     assert set(json.loads(capsys.readouterr().out)["episodic"]) == {"pearl", "prior_only", "dr", "oracle"}
