@@ -41,7 +41,10 @@ class RL2Config:
         target_kl: PPO early stopping (as SB3's `target_kl`): the update of an iteration stops at the first
             minibatch whose approximate KL to the collecting policy exceeds 1.5 x target_kl; 0 disables it.
             Without it the 60-minute runner run reached approx KL 0.13 and its held-out return did not rise.
-        bptt: truncation length of backpropagation through time, steps.
+        bptt: truncation length of backpropagation through time, steps. Sequences start every `bptt` steps of
+            the rollout; when it divides the episode length (100 for 200-step episodes) every sequence starts
+            at an episode start and no gradient crosses an episode boundary (docs/configs/rl2_planar_runner.yaml
+            uses 150).
         init_log_std: initial log standard deviation of the Gaussian policy.
         checkpoint_every, eval_every, eval_tasks, eval_episodes: as in PEARL.
         threads: torch intra-op threads on CPU (0 = torch's default).
