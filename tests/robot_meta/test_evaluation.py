@@ -119,33 +119,18 @@ def test_gap_closed_arithmetic():
     assert s["rise"]["mean"] == pytest.approx(20) and s["rise"]["se"] == pytest.approx(10.0)
 
 
+def _eval_with_baselines(run, *extra: str) -> int:
+    """`robot-meta eval` with tiny baselines (64 env steps) and 2-episode trials, JSON on stdout."""
+    return main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", *extra, "--json"])
+
+
 def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     run = tmp_path / "run"
     sets = PEARL_SETS
     args = ["train", "--algo", "pearl", "--task", "planar_arm", "--out", str(run), "--steps", "200", "--json"]
     assert main(args + [a for s in sets for a in ("--set", s)]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "eval",
-                str(run),
-                "--baselines",
-                "--episodes",
-                "2",
-                "--baseline-steps",
-                "64",
-                "--scratch-tasks",
-                "1",
-                "--scratch-multipliers",
-                "1,2",
-                "--repeats",
-                "2",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert _eval_with_baselines(run, "--scratch-tasks", "1", "--scratch-multipliers", "1,2", "--repeats", "2") == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["episodic"]) == {"pearl", "prior_only", "dr", "oracle", "scratch_1x", "scratch_100x"}
     assert len(out["episodic"]["pearl"]["by_episode"]["mean"]) == 2
@@ -180,25 +165,7 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
         == 0
     )
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "eval",
-                str(run),
-                "--baselines",
-                "--episodes",
-                "2",
-                "--baseline-steps",
-                "64",
-                "--scratch-tasks",
-                "0",
-                "--repeats",
-                "1",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert _eval_with_baselines(run, "--scratch-tasks", "0", "--repeats", "1") == 0
     assert set(json.loads(capsys.readouterr().out)["episodic"]) == {"pearl", "prior_only", "dr", "oracle"}
     # One shared cache: the second evaluation loads the baselines instead of training them again.
     shared = tmp_path / "shared"
