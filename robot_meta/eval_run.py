@@ -7,7 +7,6 @@ once per run dir and cached under `RUN_DIR/baselines/` (state_dicts).
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from dataclasses import replace
@@ -65,8 +64,7 @@ def scratch_method(
             model = train_sac(family, [task], small, seed=seed + i, oracle=False, steps=budget)
             save_policy(model, path, {"name": name, "task": task.to_dict(), "steps": budget})
         models.append(model)
-    it = itertools.cycle(models)  # the protocol asks for one actor per task, in task order, once per repeat
-    return Method(name, lambda mode, env: SB3Actor(next(it)), per_task=True)
+    return Method(name, lambda mode, env: SB3Actor(models[env.first_child]), per_task=True)
 
 
 def run_eval(
@@ -183,8 +181,10 @@ def aggregate(
         "online": {},
         "per_seed": per_seed,
     }
+    rows: dict[str, np.ndarray] = {}  # per method, (seeds*tasks, K), rows in the same order for every method
+    regions = [reg for r in per_seed for reg in r["regions"]]
     for name in methods:
-        arr = np.concatenate([np.array(r["episodic"][name]) for r in per_seed], 0)  # (tasks*seeds, K)
+        arr = rows[name] = np.concatenate([np.array(r["episodic"][name]) for r in per_seed], 0)
         seed_means = [float(np.mean(np.array(r["episodic"][name])[:, -1])) for r in per_seed]
         entry = {
             "by_episode": {"mean": arr.mean(0).tolist(), "std": arr.std(0).tolist()},
@@ -194,7 +194,6 @@ def aggregate(
             "rise": _paired(arr[:, -1] - arr[:, 0]),
         }
         if name not in ("scratch_1x", "scratch_100x"):
-            regions = [reg for r in per_seed for reg in r["regions"]]
             for label, pred in (
                 ("payload_extrapolation", lambda g: g.get("payload_mass") == "extrapolation"),
                 ("payload_interpolation", lambda g: g.get("payload_mass") == "interpolation"),
@@ -227,7 +226,7 @@ def aggregate(
             "dr": dr,
             "oracle": oracle,
             "gap_closed": _gap(adapted, dr, oracle),
-            "gap_closed_ci95": _gap_ci(*(_last_rows(per_seed, k) for k in (record["algo"], "dr", "oracle"))),
+            "gap_closed_ci95": _gap_ci(*(rows[k][:, -1] for k in (record["algo"], "dr", "oracle"))),
             "rise": eps[record["algo"]]["rise"],
         }
         for region in ("payload_extrapolation", "payload_interpolation"):
@@ -242,11 +241,6 @@ def aggregate(
         report["summary"] = summary
     report["ctrl_dt"] = family.ctrl_dt
     return report
-
-
-def _last_rows(per_seed: list[dict[str, Any]], name: str) -> np.ndarray:
-    """Last-episode return per (seed, task) row, rows in the same order for every method."""
-    return np.concatenate([np.array(r["episodic"][name])[:, -1] for r in per_seed])
 
 
 def _paired(diff: np.ndarray) -> dict[str, float]:

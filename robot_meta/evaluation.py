@@ -35,7 +35,7 @@ class Method:
         actor: callable(mode, env) -> Actor, with mode "episodic" or "online"; the actor starts a new
             trial (context forgotten) when it is made.
         per_task: True when the method holds one policy per test task (from scratch): then `actor` is
-            called with a single-task env for each task, in order.
+            called with a single-task env for each task, whose `first_child` is the task's index.
     """
 
     name: str

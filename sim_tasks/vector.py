@@ -63,6 +63,11 @@ class BatchedTaskEnv(VectorEnv):
         self._seed(seed)
         self._obs = np.zeros((self.num_envs, obs_dim), dtype=np.float32)
 
+    @property
+    def first_child(self) -> int:
+        """Index of sub-env 0's noise stream; a task evaluated alone has its own index here."""
+        return self._first_child
+
     def _seed(self, seed: int) -> None:
         children = np.random.SeedSequence(seed).spawn(self._first_child + self.num_envs)[self._first_child :]
         self._rngs = [np.random.default_rng(c) for c in children]
