@@ -172,11 +172,12 @@ def serve(
             ready, _, _ = select.select([endpoint], [], [], timeout)
             if ready:
                 data = endpoint.read()
+                rx_us = int((time.monotonic() - start) * 1e6)  # when these bytes arrived, on the firmware clock
                 if not data and endpoint.sock is not None:
                     break  # the host closed the TCP connection
                 for frame in decoder.feed(data):
                     stats.frames_in += 1
-                    send(firmware.handle(frame))
+                    send(firmware.handle(frame, rx_us))
             now = time.monotonic()
             if now >= next_tick:
                 stalled = faults.stall_at is not None and faults.stall_at <= now - start < faults.stall_at + faults.stall_for

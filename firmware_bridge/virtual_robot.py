@@ -1,8 +1,8 @@
 """A virtual robot: the firmware state machine of docs/protocol.md over real MuJoCo physics of a sim_tasks robot.
 
 `VirtualFirmware` is the firmware, with no I/O and an injected clock (`tick(now_us)`), so that watchdog and
-state-machine tests never sleep. It speaks frames: `handle(frame)` takes a decoded host frame and returns
-the frames to send back; `tick` advances the physics to `now_us` and returns the STATE (and any FAULT) to
+state-machine tests never sleep. It speaks frames: `handle(frame, rx_us)` takes a decoded host frame and the
+time it arrived and returns the frames to send back; `tick` advances the physics to `now_us` and returns the STATE (and any FAULT) to
 send. The transports (a pty or TCP, with baud pacing and fault injection) wrap it in `serve`.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
@@ -98,8 +98,18 @@ class VirtualFirmware:
         return p.HelloAck(p.SCHEMA_HASH, self.config.watchdog_ms, self.config.rate_hz, joints)
 
     # ---- host frames ---------------------------------------------------------------------------------
-    def handle(self, frame: p.Frame) -> list[p.Frame]:
+    def handle(self, frame: p.Frame, rx_us: int | None = None) -> list[p.Frame]:
+        """Act on one host frame.
+
+        Args:
+            frame: a decoded host frame.
+            rx_us: when its last byte arrived, on the firmware clock (µs); defaults to the last tick. The
+                watchdog counts from here, as a UART interrupt on a real board stamps a command when it
+                arrives: stamping it with the last tick instead would make a command that arrived on time, but
+                was read late by a busy serving thread, look up to one period older than it is.
+        """
         t = frame.type
+        rx = self.now_us if rx_us is None else max(rx_us, self.now_us)
         if t == p.MsgType.HELLO:
             return [self._frame(p.MsgType.HELLO_ACK, self.hello_ack().pack())]
         if t == p.MsgType.ESTOP:
@@ -113,7 +123,7 @@ class VirtualFirmware:
                 self.state = p.FirmwareState.ARMING
                 self._arm_start_us = self.now_us
                 self._arm_from = self.data.qpos[self.qpos_adr].copy()
-                self.last_cmd_us = self.now_us  # the watchdog starts now
+                self.last_cmd_us = rx  # the watchdog starts now
                 self._disable(False)
             return []  # ARM in FAULT is ignored: leaving FAULT takes DISARM first
         if t == p.MsgType.COMMAND:
@@ -125,7 +135,7 @@ class VirtualFirmware:
                 return []
             if len(cmd.target) != self.model.nu or not np.all(np.isfinite(cmd.target)):
                 return self._enter_fault(p.FaultCode.BAD_COMMAND)
-            self.last_cmd_us = self.now_us
+            self.last_cmd_us = rx
             self.last_cmd_seq = frame.seq
             if self.state == p.FirmwareState.ACTIVE:
                 self._apply(cmd)

@@ -37,7 +37,7 @@ def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
         log = TelemetryLog(tmp_path / "run.mcap")
         res = deploy(tiny_policies / "pearl", vr.port, log, duration_s=2.0).run()
         log.close()
-    assert res.reason == "duration" and not res.estopped
+    assert res.reason == "duration" and not res.estopped, (res.events, res.late_ticks, res.link)
     assert 30 <= res.ticks <= 42 and fw.commands_applied >= res.ticks - 2
     assert fw.state == p.FirmwareState.DISARMED  # a normal end disarms
     assert res.link["crc_errors"] == 0 and res.link["rtt_samples"] > 20
@@ -53,7 +53,7 @@ def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
 def test_every_kind_of_policy_dir_deploys(tiny_policies, algo):
     with VirtualRobotThread(firmware()) as vr:
         res = deploy(tiny_policies / algo, vr.port, duration_s=1.0).run()
-    assert res.reason == "duration" and res.ticks >= 15
+    assert res.reason == "duration" and res.ticks >= 15, (res.events, res.late_ticks, res.link)
 
 
 def test_a_robot_that_does_not_match_the_manifest_is_never_armed(tiny_policies, tmp_path):

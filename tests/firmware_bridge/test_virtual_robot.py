@@ -13,13 +13,14 @@ def fw(watchdog_ms=60):
     return VirtualFirmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=50, watchdog_ms=watchdog_ms, arming_s=0.5))
 
 
-def cmd(f, target, seq):
+def cmd(f, target, seq, rx_us=None):
     return f.handle(
         p.Frame(
             p.MsgType.COMMAND,
             seq,
             p.Command(0, np.asarray(target, np.float32), np.full(12, 35, np.float32), np.full(12, 0.6, np.float32)).pack(),
-        )
+        ),
+        rx_us,
     )
 
 
@@ -72,6 +73,26 @@ def test_watchdog_trips_latches_and_needs_disarm_to_rearm():
     f.handle(p.Frame(p.MsgType.DISARM, 3))
     f.handle(p.Frame(p.MsgType.ARM, 4))
     assert f.state == p.FirmwareState.ARMING
+
+
+def test_the_watchdog_counts_from_when_a_command_arrived_not_from_the_last_tick():
+    late = fw(watchdog_ms=60)  # a command that arrived at 75 ms, read by the serving loop at 75 ms
+    late.handle(p.Frame(p.MsgType.ARM, 1), 0)
+    late.tick(20 * MS)
+    cmd(late, late.default_pose, 1, rx_us=75 * MS)
+    late.tick(100 * MS)  # 25 ms since it arrived
+    assert late.state == p.FirmwareState.ARMING
+    stamped = fw(watchdog_ms=60)  # the same command without its arrival time counts from the 20 ms tick
+    stamped.handle(p.Frame(p.MsgType.ARM, 1))
+    stamped.tick(20 * MS)
+    cmd(stamped, stamped.default_pose, 1)
+    stamped.tick(100 * MS)
+    assert stamped.state == p.FirmwareState.FAULT and stamped.fault == p.FaultCode.WATCHDOG
+    old = fw(watchdog_ms=60)  # an arrival stamp older than the last tick is clamped to it: time never runs back
+    old.handle(p.Frame(p.MsgType.ARM, 1))
+    old.tick(20 * MS)
+    cmd(old, old.default_pose, 1, rx_us=0)
+    assert old.last_cmd_us == 20 * MS
 
 
 def test_heartbeats_do_not_feed_the_watchdog_and_estop_latches():
