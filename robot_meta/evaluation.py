@@ -43,8 +43,12 @@ class Method:
     per_task: bool = False
 
 
-def _make_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = None, first: int = 0):
-    """Sub-env i of the group draws the noise stream of task `first + i`: every method sees the same starts."""
+def eval_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = None, first: int = 0):
+    """The protocol's batched env over `tasks` (with optional payload schedules for the online mode).
+
+    Sub-env i draws the noise stream of task `first + i`, so every method sees the same starts; measurement
+    scripts (docs/scripts) build their envs here to match the protocol.
+    """
     from sim_tasks import BatchedTaskEnv
 
     env = BatchedTaskEnv(family, tasks, seed=seed, first_child=first)
@@ -59,7 +63,7 @@ def episodic_returns(method: Method, family: Any, tasks: list[Any], episodes: in
     groups = [(i, [t]) for i, t in enumerate(tasks)] if method.per_task else [(0, tasks)]
     out = []
     for first, g in groups:
-        env = _make_env(family, g, seed, first=first)
+        env = eval_env(family, g, seed, first=first)
         state = CollectorState(env)
         state.reset(seed=seed)
         actor = method.actor("episodic", env)
@@ -83,7 +87,7 @@ def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: 
         groups = [(0, starts, schedules)]
     out = []
     for first, g_tasks, g_sched in groups:
-        env = _make_env(family, g_tasks, seed, g_sched, first=first)
+        env = eval_env(family, g_tasks, seed, g_sched, first=first)
         state = CollectorState(env)
         state.reset(seed=seed)
         actor = method.actor("online", env)

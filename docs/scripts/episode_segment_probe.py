@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from robot_meta.collector import CollectorState, collect
-from robot_meta.evaluation import _make_env
+from robot_meta.evaluation import eval_env
 from robot_meta.train import load_run
 from sim_tasks import get_family
 
@@ -26,7 +26,7 @@ T, K = family.episode_steps, 3
 for method in algorithm.eval_methods(seed=0):
     runs = []
     for seed in range(4):
-        env = _make_env(family, tasks, seed)
+        env = eval_env(family, tasks, seed)
         state = CollectorState(env)
         state.reset(seed=seed)
         roll = collect(state, method.actor("episodic", env), K * T)
