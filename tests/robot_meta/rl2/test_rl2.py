@@ -115,6 +115,28 @@ def test_rl2_resume_equals_uninterrupted(tmp_path):
     assert torch.equal(flat(resumed), flat(straight)) and resumed.env_steps == straight.env_steps
 
 
+def test_fresh_tasks_draws_new_training_tasks_each_trial_outside_the_held_out_regions():
+    import dataclasses
+
+    fresh = dataclasses.replace(TINY, fresh_tasks=True, epochs=1)
+    fam = get_family("planar_runner")
+    fixed = set(fam.split().train[:5])
+    seen = []
+    for algo in (make(0, fresh), make(0, fresh)):
+        tasks = []
+        for _ in range(2):
+            algo.train_iteration()
+            tasks.append([sim.task for sim in algo.env.sims])
+        seen.append(tasks)
+    assert seen[0] == seen[1]  # same seed, same tasks
+    drawn = [t for it in seen[0] for t in it]
+    assert len(set(drawn)) == 4 and not set(drawn) & fixed  # new every trial (and at its end), not the fixed list
+    assert all(fam.holdout_regions(t) == {} for t in drawn)  # never inside a held-out region
+    default = make(0, dataclasses.replace(TINY, epochs=1))
+    default.train_iteration()
+    assert all(sim.task in fixed for sim in default.env.sims)  # without it: the split's fixed training tasks
+
+
 def test_rl2_config_checks():
     from robot_meta.config import ConfigError, apply
 
