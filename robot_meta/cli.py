@@ -240,6 +240,12 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
                 f"in-context rise, episode {k} - episode 1 in the same task: {rise['mean']:+.1f} ± {rise['se']:.1f} (s.e., "
                 f"n={rise['n']})"
             )
+        gain = s.get("vs_prior_only")
+        if gain:
+            lines.append(
+                f"episode {k} with the adapted context minus prior-only, same task and starts: {gain['mean']:+.1f} ± "
+                f"{gain['se']:.1f} (s.e., n={gain['n']})"
+            )
         if "warning" in s:
             lines.append(f"warning: {s['warning']}")
     lines.append(f"wrote {files['json']} and {files['plot']}")

@@ -202,6 +202,12 @@ def aggregate(
                 if mask.any():
                     entry[label] = summarize(arr[mask, -1])
         report["episodic"][name] = entry
+    algo = record["algo"]
+    if algo in rows and "prior_only" in rows:
+        # Episode K with the adapted context minus prior-only's episode K in the same task and with the same
+        # start and sensor noise: what the context adds, free of the start-to-start noise that moves the rise
+        # (on the runner prior-only, the same policy each episode, "rises" by ±5).
+        report["episodic"][algo]["vs_prior_only"] = _paired(rows[algo][:, -1] - rows["prior_only"][:, -1])
     if per_seed[0].get("online"):
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
         for name in per_seed[0]["online"]:
@@ -228,6 +234,7 @@ def aggregate(
             "gap_closed": _gap(adapted, dr, oracle),
             "gap_closed_ci95": _gap_ci(*(rows[k][:, -1] for k in (record["algo"], "dr", "oracle"))),
             "rise": eps[record["algo"]]["rise"],
+            "vs_prior_only": eps[record["algo"]].get("vs_prior_only"),
         }
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:

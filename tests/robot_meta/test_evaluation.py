@@ -103,6 +103,7 @@ def test_gap_closed_arithmetic():
             "regions": regions,
             "episodic": {
                 "pearl": [[-50, -20], [-40, -30]],
+                "prior_only": [[-50, -45], [-40, -36]],
                 "dr": [[-60, -60], [-50, -50]],
                 "oracle": [[-10, -10], [-20, -20]],
             },
@@ -117,6 +118,9 @@ def test_gap_closed_arithmetic():
     assert lo <= s["gap_closed"] <= hi and hi - lo > 0.1  # two tasks: a wide interval around the estimate
     # Paired rise from episode 1 to K in the same task: (+30, +10) -> mean 20, s.e. std([30, 10], ddof=1)/sqrt(2)
     assert s["rise"]["mean"] == pytest.approx(20) and s["rise"]["se"] == pytest.approx(10.0)
+    # Episode K with context minus prior-only in the same task: (+25, +6) -> mean 15.5, s.e. 9.5
+    assert s["vs_prior_only"]["mean"] == pytest.approx(15.5) and s["vs_prior_only"]["se"] == pytest.approx(9.5)
+    assert report["episodic"]["prior_only"]["rise"]["mean"] == pytest.approx(4.5)
 
 
 def _eval_with_baselines(run, *extra: str) -> int:
