@@ -2,8 +2,8 @@
 
 `VirtualFirmware` is the firmware, with no I/O and an injected clock (`tick(now_us)`), so that watchdog and
 state-machine tests never sleep. It speaks frames: `handle(frame, rx_us)` takes a decoded host frame and the
-time it arrived and returns the frames to send back; `tick` advances the physics to `now_us` and returns the STATE (and any FAULT) to
-send. The transports (a pty or TCP, with baud pacing and fault injection) wrap it in `serve`.
+time it arrived and returns the frames to send back; `tick` advances the physics to `now_us` and returns the
+STATE (and any FAULT) to send. The transports (a pty or TCP, with baud pacing and fault injection) wrap it in `serve`.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT

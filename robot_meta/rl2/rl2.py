@@ -14,6 +14,7 @@ and the deploy contract needs one exportable step (obs, prev_action, prev_reward
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +147,7 @@ class TrialSchedule:
         k: int,
         tasks: list[Any] | None = None,
         rng: np.random.Generator | None = None,
-        draw: Any = None,
+        draw: Callable[[np.random.Generator], Any] | None = None,
     ) -> None:
         self.k, self.tasks, self.rng, self.draw = k, tasks, rng, draw
         self.episodes = np.zeros(num_envs, dtype=np.int64)
@@ -156,11 +157,15 @@ class TrialSchedule:
         self.episodes[i] += 1
         if self.episodes[i] % self.k == 0:
             self.trial_start[i] = True
-            if self.draw is not None:
-                return self.draw(self.rng)
             if self.tasks is not None:
-                return self.tasks[int(self.rng.integers(len(self.tasks)))]
+                return self.new_tasks(1)[0]
         return None
+
+    def new_tasks(self, n: int) -> list[Any]:
+        """`n` tasks for new trials: drawn by `draw`, or picked uniformly from `tasks`."""
+        if self.draw is not None:
+            return [self.draw(self.rng) for _ in range(n)]
+        return [self.tasks[int(i)] for i in self.rng.integers(len(self.tasks), size=n)]
 
 
 class RL2Actor:
@@ -329,11 +334,7 @@ class RL2:
     def train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         t0 = time.perf_counter()
-        if self.schedule.draw is not None:
-            tasks = [self.schedule.draw(self.rng) for _ in range(cfg.num_envs)]
-        else:
-            tasks = [self.train_tasks[int(i)] for i in self.rng.integers(len(self.train_tasks), size=cfg.num_envs)]
-        self.env.set_tasks(tasks)
+        self.env.set_tasks(self.schedule.new_tasks(cfg.num_envs))
         self.schedule.episodes[:] = 0
         self.schedule.trial_start[:] = True
         self.state.reset(seed=int(self.rng.integers(2**31)))

@@ -1,5 +1,7 @@
 """RL² mechanics on tiny budgets: GAE, memory across episodes and trials, the trial wrapper, resume, determinism."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -116,8 +118,6 @@ def test_rl2_resume_equals_uninterrupted(tmp_path):
 
 
 def test_fresh_tasks_draws_new_training_tasks_each_trial_outside_the_held_out_regions():
-    import dataclasses
-
     fresh = dataclasses.replace(TINY, fresh_tasks=True, epochs=1)
     fam = get_family("planar_runner")
     fixed = set(fam.split().train[:5])
