@@ -1,8 +1,9 @@
 """`robot-meta compare`: several algorithms' `eval.json` reports in one table and one figure.
 
 Each report comes from `robot-meta eval` (the shared protocol, same held-out tasks); the table gives, per
-algorithm, the return of episode 1 and episode K (mean ± spread over tasks, seeds counted), prior-only, and
-the online recovery after the mid-episode payload change; baselines (DR, oracle) come from whichever
+algorithm, the return of episode 1 and episode K (mean ± spread over tasks, seeds counted), prior-only,
+what the carried memory is worth (episode K minus prior-only's, paired), the online recovery after the
+mid-episode payload change; baselines (DR, oracle) come from whichever
 report has them.
 """
 
@@ -44,6 +45,9 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "last": ep["last_episode"]["mean"],
                 "last_std": ep["last_episode"]["std"],
                 "rise": ep.get("rise"),  # episode K - episode 1 in the same task (reports before --repeats lack it)
+                # episode K - prior-only's episode K in the same task and starts: what the carried memory/context
+                # is worth (reports before it existed lack it)
+                "vs_prior_only": ep.get("vs_prior_only"),
                 "repeats": r.get("repeats", 1),
                 "prior_only": r["episodic"].get("prior_only", {}).get("last_episode", {}).get("mean"),
                 "online_pre_error": _mean(on.get("pre_error")),
@@ -78,7 +82,7 @@ def table(c: dict[str, Any]) -> str:
     lines = [
         f"{c['task']}: return by episode on the held-out tasks (mean ± std over tasks), online = mid-episode payload change",
         f"{'method':<14} {'seeds':>5} {'episode 1':>10} {'episode ' + str(c['episodes']):>16} {'prior-only':>11} "
-        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10} {'rise K-1 ± s.e.':>16} {'runs/task':>9}",
+        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10} {'rise K-1 ± s.e.':>16} {'K vs prior-only':>16} {'runs/task':>9}",
     ]
     for r in c["algorithms"]:
         pre, post = r["online_pre_error"], r["online_post_error"]
@@ -88,7 +92,7 @@ def table(c: dict[str, Any]) -> str:
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
             f" {prior:>11} {online:>20} {r['online_recovered'] or '-':>9}"
             f" {r['online_recovery_mean_s'] if r['online_recovery_mean_s'] is not None else float('nan'):>10.2f}"
-            f" {_rise(r.get('rise')):>16} {r.get('repeats', 1):>9}"
+            f" {_rise(r.get('rise')):>16} {_rise(r.get('vs_prior_only')):>16} {r.get('repeats', 1):>9}"
         )
     for name, b in c["baselines"].items():
         lines.append(f"{name:<14} {'':>5} {'':>10} {b['last']:>9.1f} ± {b['std']:<5.1f}")

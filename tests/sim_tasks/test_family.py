@@ -93,3 +93,34 @@ def test_describe_is_complete(name):
     assert d["obs_dim"] == sum(s["size"] for s in d["observation"])
     assert len(d["action"]["names"]) == len(d["action"]["scale"])
     assert d["ctrl_dt"] > 0 and d["sim_dt"] > 0 and d["reward"]
+
+
+def test_sparse_arm_rewards_only_inside_the_goal_radius_and_hides_the_goal():
+    from sim_tasks.envs import TaskEnv
+    from sim_tasks.families.planar_arm_sparse import GOAL_RADIUS, GOAL_X
+
+    fam = get_family("planar_arm_sparse")
+    model = fam.build_model(fam.default_task())
+    data = mujoco.MjData(model)
+    data.qpos[:] = [0.6, -1.8, 1.0]  # rad: tip at about (0.44, -0.08) m
+    mujoco.mj_forward(model, data)
+    ee = fam._ee(model, data)
+    at_goal_z = ee[1]
+    still = np.zeros(3)
+    # The line x = GOAL_X passes within the radius of the tip only if the tip is near it; place the goal so.
+    dx = ee[0] - GOAL_X
+    assert abs(dx) < GOAL_RADIUS, "pose chosen so the tip is near the goal line"
+    on = fam.default_task().replace(goal_z=round(float(at_goal_z), 3))
+    reward, error = fam.reward(model, data, still, on, None)
+    assert error == pytest.approx(np.hypot(dx, at_goal_z - on.goal_z))
+    assert reward == pytest.approx(1.0 - error / GOAL_RADIUS)
+    off = fam.default_task().replace(goal_z=round(float(at_goal_z) + 0.3, 3))
+    reward, error = fam.reward(model, data, still, off, None)
+    assert error > GOAL_RADIUS and reward == 0.0
+    # Two goals, same starts and actions: identical observations (the goal is only in the reward).
+    obs = []
+    for task in (on, off):
+        env = TaskEnv(fam, task)
+        o, _ = env.reset(seed=2)
+        obs.append([o] + [env.step(np.full(3, 0.3))[0] for _ in range(10)])
+    np.testing.assert_array_equal(obs[0], obs[1])

@@ -96,6 +96,7 @@ def test_maml_cli_train_eval_export_compare(tmp_path, capsys):
     c = json.loads(capsys.readouterr().out)
     assert [r["algo"] for r in c["algorithms"]] == ["maml", "maml"] and png.stat().st_size > 10_000
     assert c["algorithms"][0]["rise"]["n"] == out["n_test_tasks"] and c["algorithms"][0]["repeats"] == 1
+    assert c["algorithms"][0]["vs_prior_only"] == out["episodic"]["maml"]["vs_prior_only"]
     assert main(["compare", str(tmp_path / "nope.json")]) == 2
 
 
