@@ -192,3 +192,26 @@ def test_gap_is_undefined_when_the_oracle_is_not_above_dr():
         "summary"
     ]
     assert s["gap_closed"] is None and "undefined" in s["warning"]
+
+
+def test_eval_text_prints_the_rise_and_the_gain_over_prior_only_without_baselines():
+    from robot_meta.cli import _eval_text
+
+    def entry(first, last, **extra):
+        return {"by_episode": {"mean": [first, last]}, "last_episode": {"mean": last, "std": 1.0}, **extra}
+
+    report = {
+        "algo": "rl2",
+        "task": "planar_arm_sparse",
+        "n_test_tasks": 4,
+        "seeds": [0],
+        "episodes": 2,
+        "episodic": {
+            "rl2": entry(100.0, 108.5, rise={"mean": 8.5, "se": 2.1, "n": 4}, vs_prior_only={"mean": 9.3, "se": 2.0, "n": 4}),
+            "prior_only": entry(100.0, 99.2, rise={"mean": -0.8, "se": 1.0, "n": 4}),
+        },
+    }
+    text = _eval_text(report, {"json": "e.json", "plot": "e.png"})
+    assert "in-context rise, episode 2 - episode 1 in the same task: +8.5 ± 2.1 (s.e., n=4)" in text
+    assert "minus prior-only, same task and starts: +9.3 ± 2.0" in text
+    assert "gap closed" not in text
