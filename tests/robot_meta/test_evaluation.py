@@ -7,7 +7,15 @@ import pytest
 
 from robot_meta.cli import main
 from robot_meta.eval_run import aggregate
-from robot_meta.evaluation import Method, episodic_returns, evaluate, online_errors, recovery_stats
+from robot_meta.evaluation import (
+    PRE_WINDOW_S,
+    Method,
+    episodic_returns,
+    evaluate,
+    online_errors,
+    pre_change_window_s,
+    recovery_stats,
+)
 from sim_tasks import get_family
 from tests.tiny import PEARL_SETS
 
@@ -29,6 +37,20 @@ def test_recovery_time_on_a_known_error_trace():
     assert recovery_stats(np.concatenate([pre, late])[None], 60, dt)["recovery_time_s"] == [pytest.approx(1.5)]
     calm = recovery_stats(np.concatenate([pre, np.ones(80)])[None], 60, dt)
     assert calm["recovery_time_s"] == [0.0]
+
+
+def test_the_pre_change_error_leaves_out_the_approach_from_the_start():
+    # The arm's case: a 0.6 s approach (error 1.0 -> 0.1), steady 0.1, change at 1.5 s, a 0.3 s bump to 0.3.
+    dt = 0.02
+    approach = np.linspace(1.0, 0.1, 30)
+    trace = np.concatenate([approach, np.full(45, 0.1), np.full(15, 0.3), np.full(60, 0.1)])[None]
+    assert pre_change_window_s(1.5) == pytest.approx(0.75) and pre_change_window_s(5.0) == PRE_WINDOW_S
+    whole = recovery_stats(trace, 75, dt, pre_window_s=1.5)
+    assert whole["pre_error"][0] > 0.25 and whole["recovery_time_s"] == [0.0]  # the bump hides in the approach
+    steady = recovery_stats(trace, 75, dt, pre_window_s=pre_change_window_s(1.5))
+    assert steady["pre_error"] == [pytest.approx(0.1)]
+    # 25-step (0.5 s) average back within 0.11 once it holds at most one 0.3 sample: window start at step 14
+    assert steady["recovery_time_s"] == [pytest.approx(14 * dt)]
 
 
 class RecordingActor:
