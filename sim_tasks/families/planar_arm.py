@@ -98,8 +98,16 @@ class PlanarArmPayload(TaskFamily):
         qpos_i, qvel_i, _ = self._indices(model)
         return np.concatenate((data.qpos[qpos_i], data.qvel[qvel_i], self._ee(model, data)))
 
-    def reward(self, model, data, action, task, before):
+    def goal_error(self, model, data, goal: np.ndarray) -> float:
+        """Distance from the gripper tip to `goal` ((x, z) from the shoulder), m."""
+        return float(np.linalg.norm(self._ee(model, data) - goal))
+
+    def effort_cost(self, model, data, action: np.ndarray) -> float:
+        """Action and joint-velocity cost of one step, shared by the arm's rewards."""
         _, qvel_i, _ = self._indices(model)
-        error = float(np.linalg.norm(self._ee(model, data) - np.array([task.goal_x, task.goal_z])))
         qvel = data.qvel[qvel_i]
-        return -error - ACTION_COST * float(action @ action) - VELOCITY_COST * float(qvel @ qvel), error
+        return ACTION_COST * float(action @ action) + VELOCITY_COST * float(qvel @ qvel)
+
+    def reward(self, model, data, action, task, before):
+        error = self.goal_error(model, data, np.array([task.goal_x, task.goal_z]))
+        return -error - self.effort_cost(model, data, action), error

@@ -11,14 +11,17 @@ identified within the first second of every episode.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from sim_tasks.families.planar_arm import ACTION_COST, VELOCITY_COST, PlanarArmPayload
+from sim_tasks.families.planar_arm import PlanarArmPayload
 from sim_tasks.family import register_family
 from sim_tasks.params import ParamSpec
 
 GOAL_X = 0.45  # m, the goal line's distance in front of the shoulder (the arm reaches 0.65 m)
 GOAL_RADIUS = 0.1  # m, where the success signal starts
+_ARM = {p.name: p for p in PlanarArmPayload.params}  # the arm's ranges, shared where this family keeps them
 
 
 def sparse_reach_reward(distance: float) -> float:
@@ -32,15 +35,8 @@ class PlanarArmSparse(PlanarArmPayload):
     env_id = "sim_tasks/PlanarArmSparse-v0"
     summary = "3-link arm: payload in the gripper, hidden goal height on a line, success-only reward"
     params = (
-        ParamSpec(
-            "payload_mass",
-            "kg",
-            allowed=(0.0, 3.0),
-            train=(0.0, 1.5),
-            test_only=((1.8, 2.5),),
-            doc="mass held in the gripper; 1.8-2.5 kg is heavier than any training task",
-        ),
-        ParamSpec("payload_com_x", "m", allowed=(-0.05, 0.05), train=(-0.03, 0.03), doc="offset along the gripper"),
+        dataclasses.replace(_ARM["payload_mass"], test_only=((1.8, 2.5),)),  # only the heavier-than-training region
+        _ARM["payload_com_x"],
         ParamSpec(
             "goal_z",
             "m",
@@ -50,9 +46,9 @@ class PlanarArmSparse(PlanarArmPayload):
             default=0.1,
             doc=f"goal height from the shoulder, on the line x = {GOAL_X} m",
         ),
-        ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="motor torque multiplier"),
-        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps"),
-        ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
+        _ARM["motor_strength"],
+        _ARM["action_latency"],
+        _ARM["obs_noise"],
     )
     reward_doc = (
         f"max(0, 1 - |ee_pos - goal| / {GOAL_RADIUS}) - 0.01*|a|^2 - 0.001*|qvel|^2, goal = ({GOAL_X}, goal_z); "
@@ -60,8 +56,5 @@ class PlanarArmSparse(PlanarArmPayload):
     )
 
     def reward(self, model, data, action, task, before):
-        _, qvel_i, _ = self._indices(model)
-        error = float(np.linalg.norm(self._ee(model, data) - np.array([GOAL_X, task.goal_z])))
-        qvel = data.qvel[qvel_i]
-        cost = ACTION_COST * float(action @ action) + VELOCITY_COST * float(qvel @ qvel)
-        return sparse_reach_reward(error) - cost, error
+        error = self.goal_error(model, data, np.array([GOAL_X, task.goal_z]))
+        return sparse_reach_reward(error) - self.effort_cost(model, data, action), error
