@@ -2,9 +2,8 @@
 
 Each report comes from `robot-meta eval` (the shared protocol, same held-out tasks); the table gives, per
 algorithm, the return of episode 1 and episode K (mean ± spread over tasks, seeds counted), prior-only,
-what the carried memory is worth (episode K minus prior-only's, paired), the online recovery after the
-mid-episode payload change; baselines (DR, oracle) come from whichever
-report has them.
+what the carried memory is worth (episode K minus prior-only's, paired), and the online recovery after the
+mid-episode payload change; baselines (DR, oracle) come from whichever report has them.
 """
 
 from __future__ import annotations
