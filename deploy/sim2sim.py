@@ -70,7 +70,7 @@ def run_sim2sim(
 ) -> dict[str, Any]:
     """Run the policy dir on held-out tasks of its family; returns returns, tracking error over time, recovery."""
     from robot_meta.collector import CollectorState, collect
-    from robot_meta.evaluation import pre_change_window_s, recovery_stats, summarize
+    from robot_meta.evaluation import recovery_stats, summarize
     from sim_tasks import BatchedTaskEnv, get_family
 
     manifest = read_manifest(policy_dir)
@@ -136,8 +136,7 @@ def run_sim2sim(
         },
     }
     if change_time is not None:
-        change_step = round(change_time / family.ctrl_dt)
-        stats = recovery_stats(errors, change_step, family.ctrl_dt, pre_change_window_s(change_time))
+        stats = recovery_stats(errors, round(change_time / family.ctrl_dt), family.ctrl_dt)
         rec = stats["recovery_time_s"]
         out["change_time_s"] = change_time
         out["online"] = {

@@ -219,18 +219,12 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
             )
     # The rise and the gain over prior-only need no baselines: printed whenever the report has them.
     adapted = report["episodic"].get(report["algo"], {})
-    rise = adapted.get("rise")
-    if rise:
-        lines.append(
-            f"in-context rise, episode {k} - episode 1 in the same task: {rise['mean']:+.1f} ± {rise['se']:.1f} (s.e., "
-            f"n={rise['n']})"
-        )
-    gain = adapted.get("vs_prior_only")
-    if gain:
-        lines.append(
-            f"episode {k} with the adapted context minus prior-only, same task and starts: {gain['mean']:+.1f} ± "
-            f"{gain['se']:.1f} (s.e., n={gain['n']})"
-        )
+    for key, label in (
+        ("rise", f"in-context rise, episode {k} - episode 1 in the same task"),
+        ("vs_prior_only", f"episode {k} with the adapted context minus prior-only, same task and starts"),
+    ):
+        if paired := adapted.get(key):
+            lines.append(f"{label}: {paired['mean']:+.1f} ± {paired['se']:.1f} (s.e., n={paired['n']})")
     if "summary" in report:
         s = report["summary"]
         gap = s["gap_closed"]

@@ -73,8 +73,9 @@ def _mean(x: Any) -> float | None:
     return float(np.nanmean(v)) if v.size else None
 
 
-def _rise(rise: dict[str, float] | None) -> str:
-    return f"{rise['mean']:+.1f} ± {rise['se']:.1f}" if rise else "-"
+def _paired(diff: dict[str, float] | None) -> str:
+    """A paired difference (the rise, or the gain over prior-only) as mean ± s.e."""
+    return f"{diff['mean']:+.1f} ± {diff['se']:.1f}" if diff else "-"
 
 
 def table(c: dict[str, Any]) -> str:
@@ -91,7 +92,7 @@ def table(c: dict[str, Any]) -> str:
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
             f" {prior:>11} {online:>20} {r['online_recovered'] or '-':>9}"
             f" {r['online_recovery_mean_s'] if r['online_recovery_mean_s'] is not None else float('nan'):>10.2f}"
-            f" {_rise(r.get('rise')):>16} {_rise(r.get('vs_prior_only')):>16} {r.get('repeats', 1):>9}"
+            f" {_paired(r.get('rise')):>16} {_paired(r.get('vs_prior_only')):>16} {r.get('repeats', 1):>9}"
         )
     for name, b in c["baselines"].items():
         lines.append(f"{name:<14} {'':>5} {'':>10} {b['last']:>9.1f} ± {b['std']:<5.1f}")

@@ -112,17 +112,20 @@ def recovery_stats(
     errors: np.ndarray,
     change_step: int,
     ctrl_dt: float,
-    pre_window_s: float = PRE_WINDOW_S,
+    pre_window_s: float | None = None,
     smooth_s: float = SMOOTH_S,
 ) -> dict[str, Any]:
     """Per-task pre-change error, post-change mean and peak error, and recovery time (s, None if never).
 
-    Pre-change error: mean over the `pre_window_s` before the change. Recovery: the time from the change to
+    Pre-change error: mean over the `pre_window_s` before the change (None: `pre_change_window_s` of the
+    change time, the protocol's window). Recovery: the time from the change to
     the first moment the `smooth_s` moving average of the error is back within `RECOVERY_TOLERANCE` of it
     after having left that band (0 when it never left it; None when it never came back). The
     simulated protocol averages over many tasks and keeps the defaults; a field test (one robot, one run)
     takes its whole baseline period and a longer smoothing window.
     """
+    if pre_window_s is None:
+        pre_window_s = pre_change_window_s(change_step * ctrl_dt)
     pre_n = max(1, min(change_step, round(pre_window_s / ctrl_dt)))
     k = max(1, round(smooth_s / ctrl_dt))
     pre = errors[:, change_step - pre_n : change_step].mean(1)
@@ -199,8 +202,5 @@ def evaluate(
             if progress:
                 progress(f"online {m.name}")
             errors = np.concatenate([online_errors(m, family, online_tasks, change, s) for s in seeds], 0)
-            out["online"][m.name] = {
-                "errors": errors.tolist(),
-                **recovery_stats(errors, change_step, family.ctrl_dt, pre_change_window_s(change)),
-            }
+            out["online"][m.name] = {"errors": errors.tolist(), **recovery_stats(errors, change_step, family.ctrl_dt)}
     return out
