@@ -17,6 +17,7 @@ latent summary.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy.manifest import PolicyManifest
 from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError, SafetyFilter, load_adapter, read_manifest
 from deploy.telemetry import TelemetryLog
@@ -80,14 +82,13 @@ class DeployResult:
         return {k: v for k, v in self.__dict__.items() if k not in ("errors", "times", "latents")}
 
 
-def _expected(manifest: dict[str, Any]) -> Any:
+def _expected(manifest: PolicyManifest) -> Any:
     from firmware_bridge.client import Expected
 
-    joints = manifest["joints"]
     return Expected(
-        joint_names=tuple(j["joint"] for j in joints),
-        position_limits=tuple(tuple(j["position_limits"]) if j["position_limits"] else None for j in joints),
-        rate_hz=int(manifest["robot"]["rate_hz"]),
+        joint_names=tuple(j.joint for j in manifest.joints),
+        position_limits=tuple(j.position_limits for j in manifest.joints),
+        rate_hz=manifest.robot.rate_hz,
     )
 
 
@@ -96,33 +97,33 @@ class Deployment:
 
     def __init__(self, policy_dir: str | Path, port: str, config: DeployConfig | None = None, log: TelemetryLog | None = None):
         self.cfg = config or DeployConfig()
-        manifest_probe = read_manifest(Path(policy_dir))
-        if not manifest_probe.get("robot"):
+        manifest = read_manifest(Path(policy_dir))
+        if manifest.robot is None:
             raise PolicyDirError(f"{policy_dir}: the manifest has no robot section; re-export it with robot-meta export")
-        act_dim = len(manifest_probe["action"]["names"])
-        self.adapter = load_adapter(policy_dir, safety=SafetyFilter(act_dim, max_delta=self.cfg.max_delta))
+        self.adapter = load_adapter(policy_dir, safety=SafetyFilter(manifest.action.dim, max_delta=self.cfg.max_delta))
         self.manifest = self.adapter.manifest
-        self.kind = self.manifest["adaptation"]["kind"]
+        self.robot = robot = manifest.robot
+        self.kind = self.manifest.kind
         self.obs = ObservationBuilder(self.manifest)
         self.mapper = CommandMapper.from_manifest(self.manifest)
-        spec = self.manifest["robot"].get("reward")
-        if spec is not None and spec["target"] not in self.cfg.targets:
-            default = next((p for p in self.manifest["task_params"] if p["name"] == spec["target"]), None)
-            if default is None:
-                raise PolicyDirError(f"give the reward's target {spec['target']!r}")
-            lo, hi = default["train"]
+        spec = robot.reward
+        if spec is not None and spec.target not in self.cfg.targets:
+            param = self.manifest.param(spec.target)
+            if param is None:
+                raise PolicyDirError(f"give the reward's target {spec.target!r}")
+            lo, hi = param.train
             raise PolicyDirError(
-                f"this policy tracks {spec['target']!r} (trained on {lo}..{hi}); give the value to track, "
-                f"e.g. --target {spec['target']}={(lo + hi) / 2:g}"
+                f"this policy tracks {spec.target!r} (trained on {lo}..{hi}); give the value to track, "
+                f"e.g. --target {spec.target}={(lo + hi) / 2:g}"
             )
         if spec is None and self.kind != "none":
             raise PolicyDirError(
                 f"{policy_dir}: an adaptive policy needs a robot-side reward and the manifest defines none "
-                f"(family {self.manifest['family']!r})"
+                f"(family {self.manifest.family!r})"
             )
         self.reward = RewardEstimator(self.manifest, self.cfg.targets) if spec is not None else None
-        self.period = float(self.manifest["ctrl_dt"])
-        self.max_tilt = self.cfg.max_tilt_deg or float(self.manifest["robot"]["safety"]["max_tilt_deg"])
+        self.period = self.manifest.ctrl_dt
+        self.max_tilt = self.cfg.max_tilt_deg or robot.safety.max_tilt_deg
         self.port = port
         self.log = log
         self._stop_reason: str | None = None
@@ -153,13 +154,13 @@ class Deployment:
             self.log.write(
                 "/session",
                 {
-                    "policy": {k: self.manifest[k] for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
-                    "adaptation": self.manifest["adaptation"]["kind"],
+                    "policy": {k: getattr(self.manifest, k) for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
+                    "adaptation": self.kind,
                     "robot": {"joints": [j.name for j in ack.joints], "rate_hz": ack.rate_hz, "watchdog_ms": ack.watchdog_ms},
                     "targets": self.cfg.targets,
                     "port": self.port,
-                    "observation": self.manifest["observation"],
-                    "action": self.manifest["action"]["names"],
+                    "observation": [dataclasses.asdict(sl) for sl in self.manifest.observation],
+                    "action": list(self.manifest.action.names),
                 },
             )
         hold = p.Command(

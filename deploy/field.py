@@ -1,17 +1,18 @@
 """`robot-meta field`: a field-test session as a robotics team runs one, and its report.
 
-For every payload of the protocol: settle, a baseline period, the payload change (a virtual robot changes
-it by schedule; on hardware the operator is prompted and the change is marked when they press Enter), a
-hold period; then the payload goes back to the base one before the next. Every tick and every mark goes to
-an MCAP log per policy, and the report is built from those logs (so a report can be rebuilt from a recorded
+For every payload of the plan: settle, a baseline period, the payload change (a simulated robot changes it
+when asked; on hardware the operator is prompted and the change is marked when they press Enter), a hold
+period; then the payload goes back to the base one before the next. Every tick and every mark goes to an
+MCAP log per policy, and the report is built from those logs (so a report can be rebuilt from a recorded
 session with `build_report`): tracking error before and after, time to recover to within 10% of the
 pre-change error, peak error, the latent's trajectory; `report.json`, `report.md` and PNG plots. The same
-protocol can be run with a non-adaptive policy (the domain-randomized baseline, exported with
+plan can be run with a non-adaptive policy (the domain-randomized baseline, exported with
 `robot-meta export RUN_DIR --baseline dr`) and the report puts both side by side.
 
-Recovery uses the evaluation protocol's definition (robot_meta.evaluation.recovery_stats), with the pre-change
-error taken over the whole baseline period and the error smoothed over `smooth_s`: a single robot run is far
-noisier than the mean over 20 simulated tasks.
+Recovery is `deploy.metrics.recovery_stats`, the evaluation's own definition, with the pre-change error taken
+over the whole baseline period and the error smoothed over `smooth_s`: a single robot run is far noisier than
+the mean over 20 simulated tasks. Which robot a session runs on is the caller's choice (a port URL, or a
+`SimulatedRobot` started for the policy's family): this module never starts a simulator itself.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,12 +32,12 @@ from deploy.control import DeployConfig, Deployment
 from deploy.telemetry import TelemetryLog, read_log
 
 
-class ProtocolError(ValueError):
-    """The field protocol file is malformed; the message names the field."""
+class PlanError(ValueError):
+    """The field plan file is malformed; the message names the field."""
 
 
 @dataclass
-class FieldProtocol:
+class FieldPlan:
     """What a field session does (YAML or JSON file; every field optional).
 
     Attributes:
@@ -57,7 +59,7 @@ class FieldProtocol:
     smooth_s: float = 2.0
 
     @classmethod
-    def load(cls, path: str | Path | None) -> FieldProtocol:
+    def load(cls, path: str | Path | None) -> FieldPlan:
         if path is None:
             return cls()
         text = Path(path).read_text()
@@ -68,41 +70,49 @@ class FieldProtocol:
         except ImportError:  # pragma: no cover - PyYAML comes with the dependencies
             raw = json.loads(text)
         if not isinstance(raw, dict):
-            raise ProtocolError(
-                f"{path}: a field protocol is a mapping of the fields of FieldProtocol, got {type(raw).__name__}"
-            )
+            raise PlanError(f"{path}: a field plan is a mapping of the fields of FieldPlan, got {type(raw).__name__}")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ProtocolError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
-        proto = cls(**raw)
-        proto.validate(str(path))
-        return proto
+            raise PlanError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
+        plan = cls(**raw)
+        plan.validate(str(path))
+        return plan
 
-    def validate(self, where: str = "protocol") -> None:
+    def validate(self, where: str = "plan") -> None:
         for name in ("settle_s", "baseline_s", "hold_s", "smooth_s"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or v <= 0:
-                raise ProtocolError(f"{where}: {name}={v!r} must be a positive number of seconds")
+                raise PlanError(f"{where}: {name}={v!r} must be a positive number of seconds")
         if not self.payloads_kg or not all(isinstance(k, int | float) and k >= 0 for k in self.payloads_kg):
-            raise ProtocolError(f"{where}: payloads_kg={self.payloads_kg!r} must be a non-empty list of masses >= 0 kg")
+            raise PlanError(f"{where}: payloads_kg={self.payloads_kg!r} must be a non-empty list of masses >= 0 kg")
         if self.baseline_s < 2 * self.smooth_s:
-            raise ProtocolError(f"{where}: baseline_s={self.baseline_s} should be at least 2 x smooth_s={self.smooth_s}")
+            raise PlanError(f"{where}: baseline_s={self.baseline_s} should be at least 2 x smooth_s={self.smooth_s}")
 
     @property
     def duration_s(self) -> float:
         return len(self.payloads_kg) * (self.settle_s + self.baseline_s + self.hold_s)
 
 
-class _Schedule:
-    """The protocol as a state machine driven by the control loop's `on_tick(k, t)`.
+class SimulatedRobot(Protocol):
+    """A robot whose payload the session can change itself (the virtual robot of `firmware_bridge`)."""
 
-    A change is requested at its time; with `virtual` it is applied at once (between two physics ticks),
-    otherwise the operator is prompted and the mark is their Enter key. Times of record are the marks.
+    port: str
+
+    def set_payload(self, kg: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PlanSchedule:
+    """The plan as a state machine driven by the control loop's `on_tick(k, t)`.
+
+    A change is requested at its time; on a `SimulatedRobot` it is applied at once (between two physics
+    ticks), otherwise the operator is prompted and the mark is their Enter key. Times of record are the marks.
     """
 
-    def __init__(self, proto: FieldProtocol, deployment: Deployment, virtual: Any = None) -> None:
-        self.p, self.d, self.virtual = proto, deployment, virtual
+    def __init__(self, plan: FieldPlan, deployment: Deployment, robot: SimulatedRobot | None = None) -> None:
+        self.p, self.d, self.robot = plan, deployment, robot
         self.i = 0
         self.phase = "settle"
         self.t_phase = 0.0
@@ -110,8 +120,8 @@ class _Schedule:
         self._prompted = False
 
     def _change(self, kg: float, t: float, what: str) -> dict[str, Any] | None:
-        if self.virtual is not None:
-            self.virtual.request(lambda fw: fw.sim.set_payload(kg))
+        if self.robot is not None:
+            self.robot.set_payload(kg)
             return {"event": what, "payload_kg": kg, "index": self.i}
         if not self._prompted:
             self._prompted = True
@@ -152,65 +162,50 @@ class _Schedule:
 
 def run_session(
     policy_dir: Path,
-    port: str,
-    proto: FieldProtocol,
+    plan: FieldPlan,
     log_path: Path,
+    port: str | None = None,
+    robot: SimulatedRobot | None = None,
     status: bool = True,
     max_delta: float = 1.0,
 ) -> dict[str, Any]:
-    """One policy through the whole protocol; `port="virtual"` starts a virtual robot of the policy's family
-    on a pty in this process (fresh for every session, so that policies start from the same state)."""
-    from deploy.runtime import read_manifest
-
-    manifest = read_manifest(Path(policy_dir))
-    # The schedule ends the session; on the virtual robot a cap guards against a schedule that never ends, on
+    """One policy through the whole plan, on the robot at `port` (hardware: the operator changes the payload)
+    or on `robot` (a simulated robot: the session changes the payload itself)."""
+    if (port is None) == (robot is None):
+        raise ValueError("run_session takes a port or a simulated robot, not both")
+    # The plan ends the session; on a simulated robot a cap guards against a schedule that never ends, on
     # hardware the operator's prompts set the pace, so there is no cap (Ctrl-C e-stops).
-    cap = proto.duration_s + 60.0 if port == "virtual" else None
-    cfg = DeployConfig(duration_s=cap, targets=dict(proto.targets), status=status, max_delta=max_delta)
+    cap = plan.duration_s + 60.0 if robot is not None else None
+    cfg = DeployConfig(duration_s=cap, targets=dict(plan.targets), status=status, max_delta=max_delta)
     log = TelemetryLog(log_path)
-    vr = None
     try:
-        if port == "virtual":
-            from firmware_bridge.transport import VirtualRobotThread
-            from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
-            from sim_tasks import get_family
-
-            fam = get_family(manifest["family"])
-            rate = int(manifest["robot"]["rate_hz"])
-            fw = VirtualFirmware(
-                fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=rate, watchdog_ms=max(100, -(-3000 // rate)))
-            )
-            fw.sim.set_payload(proto.base_payload_kg)
-            vr = VirtualRobotThread(fw)
-            port = vr.port
-        d = Deployment(policy_dir, port, cfg, log=log)
-        if vr is None:  # hardware: nothing arms before the operator confirms the starting payload
+        d = Deployment(policy_dir, robot.port if robot is not None else port, cfg, log=log)
+        if robot is None:  # hardware: nothing arms before the operator confirms the starting payload
             print(
-                f"[field] Set the payload to the base {proto.base_payload_kg:g} kg, clear the area, then press Enter to arm "
+                f"[field] Set the payload to the base {plan.base_payload_kg:g} kg, clear the area, then press Enter to arm "
                 f"{Path(policy_dir).name}",
                 file=sys.stderr,
                 flush=True,
             )
             sys.stdin.readline()
-        log.write("/event", {"event": "protocol", "t": 0.0, **asdict(proto), "policy_dir": str(policy_dir)})
-        result = d.run(_Schedule(proto, d, vr))
+        log.write("/event", {"event": "plan", "t": 0.0, **asdict(plan), "policy_dir": str(policy_dir)})
+        result = d.run(PlanSchedule(plan, d, robot))
     finally:
         log.close()
-        if vr is not None:
-            vr.close()
     return result.to_dict()
 
 
 # ---- the report, from the logs ---------------------------------------------------------------------------
 def analyse_log(path: Path) -> dict[str, Any]:
     """Per payload change: pre/post/peak error, recovery time, and the series for the plots."""
-    from robot_meta.evaluation import recovery_stats
+    from deploy.metrics import recovery_stats
 
     log = read_log(path)
-    proto_ev = next((e for e in log["/event"] if e["event"] == "protocol"), None)
-    if proto_ev is None:
-        raise ProtocolError(f"{path} is not a field-session log (no protocol event)")
-    proto = FieldProtocol(**{k: proto_ev[k] for k in FieldProtocol.__dataclass_fields__})
+    # "protocol" is what logs written before the plan had its own name call the event
+    plan_ev = next((e for e in log["/event"] if e["event"] in ("plan", "protocol")), None)
+    if plan_ev is None:
+        raise PlanError(f"{path} is not a field-session log (no plan event)")
+    plan = FieldPlan(**{k: plan_ev[k] for k in FieldPlan.__dataclass_fields__})
     session = log["/session"][0] if log["/session"] else {}
     ticks = log["/tick"]
     t = np.array([m["t"] for m in ticks])
@@ -222,9 +217,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
     changes = []
     for ev in (e for e in events if e["event"] == "payload_change"):
         i = ev["index"]
-        start = next(
-            (e["t"] for e in events if e["event"] == "baseline_start" and e["index"] == i), ev["t"] - proto.baseline_s
-        )
+        start = next((e["t"] for e in events if e["event"] == "baseline_start" and e["index"] == i), ev["t"] - plan.baseline_s)
         end = next(
             (e["t"] for e in events if e["event"] in ("hold_end", "hold_end_restore") and e["index"] == i),
             t[-1] if len(t) else ev["t"],
@@ -235,8 +228,8 @@ def analyse_log(path: Path) -> dict[str, Any]:
         if c < 2 or c >= len(e_seg) - 1:
             changes.append({"index": i, "payload_kg": ev["payload_kg"], "t_change": ev["t"], "complete": False})
             continue
-        stats = recovery_stats(e_seg[None], c, dt, pre_window_s=proto.baseline_s, smooth_s=proto.smooth_s)
-        k = max(1, round(proto.smooth_s / dt))
+        stats = recovery_stats(e_seg[None], c, dt, pre_window_s=plan.baseline_s, smooth_s=plan.smooth_s)
+        k = max(1, round(plan.smooth_s / dt))
         post_smooth = np.convolve(e_seg[c:], np.ones(k) / k, mode="valid")
         worst = float(post_smooth.max()) if post_smooth.size else float("nan")
         changes.append(
@@ -244,7 +237,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 "index": i,
                 "payload_kg": ev["payload_kg"],
                 "t_change": ev["t"],
-                "complete": end - ev["t"] >= proto.hold_s - 2 * dt,
+                "complete": end - ev["t"] >= plan.hold_s - 2 * dt,
                 "pre_error": stats["pre_error"][0],
                 "post_error": stats["post_error"][0],
                 "peak_error": stats["peak_error"][0],
@@ -260,7 +253,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
         "log": str(path),
         "policy": session.get("policy", {}),
         "adaptation": session.get("adaptation"),
-        "protocol": asdict(proto),
+        "plan": asdict(plan),
         "changes": changes,
         "end": end_ev,
         "ticks": len(ticks),
@@ -296,11 +289,11 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     out = Path(out)
     analyses = {name: analyse_log(path) for name, path in logs.items()}
     names = list(analyses)
-    proto = analyses[names[0]]["protocol"]
-    smooth_n = max(1, round(proto["smooth_s"] / analyses[names[0]]["series"]["dt"]))
+    plan = analyses[names[0]]["plan"]
+    smooth_n = max(1, round(plan["smooth_s"] / analyses[names[0]]["series"]["dt"]))
 
     # Tracking error vs time, smoothed, one row per payload, policies overlaid, the change marked.
-    payloads = proto["payloads_kg"]
+    payloads = plan["payloads_kg"]
     fig, axes = plt.subplots(len(payloads), 1, figsize=(9, 3.2 * len(payloads)), squeeze=False)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     for row, kg in enumerate(payloads):
@@ -313,7 +306,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             t, e = a["series"]["t"], a["series"]["error"]
             smooth = np.convolve(np.nan_to_num(e), np.ones(smooth_n) / smooth_n, mode="same")
             rel = t - ch["t_change"]
-            sel = (rel >= -proto["baseline_s"]) & (rel <= proto["hold_s"])
+            sel = (rel >= -plan["baseline_s"]) & (rel <= plan["hold_s"])
             ax.plot(rel[sel], e[sel], color=colors[c % 4], alpha=0.2, lw=0.8)
             ax.plot(
                 rel[sel],
@@ -330,7 +323,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
         ax.set_ylabel("tracking error")
         ax.legend(loc="upper right", fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"tracking error (thin: per tick; thick: {proto['smooth_s']:g} s mean; dotted: 1.1 x pre-change)")
+    fig.suptitle(f"tracking error (thin: per tick; thick: {plan['smooth_s']:g} s mean; dotted: 1.1 x pre-change)")
     fig.tight_layout()
     fig.savefig(out / "tracking_error.png", dpi=110)
     plt.close(fig)
@@ -391,14 +384,14 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                 entry.setdefault("verdict", []).append(v)
                 verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
     report = {
-        "protocol": proto,
+        "plan": plan,
         "policies": {n: {k: v for k, v in a.items() if k != "series"} for n, a in analyses.items()},
         "comparison": comparison,
         "verdicts": verdicts,
         "files": {"tracking_error": "tracking_error.png", "latent": latent_png, "logs": {n: str(p) for n, p in logs.items()}},
         "definitions": {
-            "pre_error": f"mean tracking error over the {proto['baseline_s']:g} s baseline before the change",
-            "recovery_time_s": f"time from the change until the {proto['smooth_s']:g} s mean error is back within 10% of "
+            "pre_error": f"mean tracking error over the {plan['baseline_s']:g} s baseline before the change",
+            "recovery_time_s": f"time from the change until the {plan['smooth_s']:g} s mean error is back within 10% of "
             "the pre-change error after having left that band (0: it never left it; never: not within the hold period)",
             "peak_error": "largest per-tick error in the hold period",
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
@@ -411,11 +404,11 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
 
 
 def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
-    p = report["protocol"]
+    p = report["plan"]
     lines = [
         "# Field test report",
         "",
-        f"Protocol: targets {p['targets']}; per payload: settle {p['settle_s']:g} s, baseline {p['baseline_s']:g} s, "
+        f"Plan: targets {p['targets']}; per payload: settle {p['settle_s']:g} s, baseline {p['baseline_s']:g} s, "
         f"change, hold {p['hold_s']:g} s; base payload {p['base_payload_kg']:g} kg.",
         "",
     ]
@@ -449,17 +442,33 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_field(policies: dict[str, Path], port: str, out: Path, proto: FieldProtocol, status: bool = True) -> dict[str, Any]:
-    """Every policy through the protocol (one after the other), then the report."""
+def run_field(
+    policies: dict[str, Path],
+    out: Path,
+    plan: FieldPlan,
+    port: str | None = None,
+    simulated: Callable[[str], SimulatedRobot] | None = None,
+    status: bool = True,
+) -> dict[str, Any]:
+    """Every policy through the plan (one after the other), then the report.
+
+    Hardware: `port`. Simulation: `simulated(policy_dir)` starts a fresh simulated robot for each session
+    (so that every policy starts from the same state) and the session closes it.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     logs: dict[str, Path] = {}
     sessions: dict[str, Any] = {}
     for name, policy_dir in policies.items():
         logs[name] = out / f"{name}.mcap"
-        print(f"[field] {name}: {policy_dir} for {proto.duration_s:.0f} s", file=sys.stderr, flush=True)
+        print(f"[field] {name}: {policy_dir} for {plan.duration_s:.0f} s", file=sys.stderr, flush=True)
         t0 = time.monotonic()
-        sessions[name] = run_session(Path(policy_dir), port, proto, logs[name], status=status)
+        robot = simulated(str(policy_dir)) if simulated is not None else None
+        try:
+            sessions[name] = run_session(Path(policy_dir), plan, logs[name], port=port, robot=robot, status=status)
+        finally:
+            if robot is not None:
+                robot.close()
         reason = sessions[name]["reason"]
         print(f"[field] {name}: ended by {reason} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
         if reason not in ("stopped", "duration"):  # an e-stop: the session is over; report what was recorded

@@ -1,7 +1,7 @@
 """From the robot's STATE message to the policy's observation and reward, and from its action to a COMMAND.
 
 Numpy only, like the runtime: this runs on the robot computer. Everything it does is read from the policy
-dir's manifest (`manifest["robot"]`, written by export from the task family), so that one observation layout
+dir's manifest (`PolicyManifest.robot`, written by export from the task family), so that one observation layout
 is written once, in sim_tasks, and a policy never meets an observation assembled by hand:
 
 - `ObservationBuilder`: each observation slice names a robot signal (`SIGNALS`), optionally a subset of its
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.runtime import PolicyDirError
+from deploy.manifest import PolicyDirError, PolicyManifest
 
 
 def _rotation(quat: np.ndarray) -> np.ndarray:
@@ -54,25 +54,23 @@ SIGNALS: dict[str, Any] = {
 class ObservationBuilder:
     """`build(state) -> obs` (float32, shape (obs_dim,)) exactly as the manifest's layout orders it."""
 
-    def __init__(self, manifest: dict[str, Any]) -> None:
-        robot = manifest.get("robot") or {}
-        sources = robot.get("observation") or {}
+    def __init__(self, manifest: PolicyManifest) -> None:
+        sources = manifest.robot.observation if manifest.robot is not None else {}
         self.parts: list[tuple[str, Any, np.ndarray | None, np.ndarray | None, int, int]] = []
-        for sl in manifest["observation"]:
-            name = sl["name"]
-            spec = sources.get(name)
+        for sl in manifest.observation:
+            spec = sources.get(sl.name)
             if spec is None:
                 raise PolicyDirError(
-                    f"observation slice {name!r} has no robot signal in the manifest (robot.observation): "
-                    f"family {manifest.get('family')!r} runs in simulation only, or the policy dir was exported "
+                    f"observation slice {sl.name!r} has no robot signal in the manifest (robot.observation): "
+                    f"family {manifest.family!r} runs in simulation only, or the policy dir was exported "
                     "by an older version (re-export it with robot-meta export)"
                 )
-            if spec["signal"] not in SIGNALS:
-                raise PolicyDirError(f"observation slice {name!r} names unknown robot signal {spec['signal']!r}")
-            index = np.asarray(spec["index"], dtype=int) if spec.get("index") is not None else None
-            offset = np.asarray(spec["offset"], dtype=np.float64) if spec.get("offset") is not None else None
-            self.parts.append((name, SIGNALS[spec["signal"]], index, offset, int(sl["start"]), int(sl["size"])))
-        self.dim = int(manifest["obs_dim"])
+            if spec.signal not in SIGNALS:
+                raise PolicyDirError(f"observation slice {sl.name!r} names unknown robot signal {spec.signal!r}")
+            index = np.asarray(spec.index, dtype=int) if spec.index is not None else None
+            offset = np.asarray(spec.offset, dtype=np.float64) if spec.offset is not None else None
+            self.parts.append((sl.name, SIGNALS[spec.signal], index, offset, sl.start, sl.size))
+        self.dim = manifest.obs_dim
         self.slices = {name: (start, size) for name, _, _, _, start, size in self.parts}
 
     def __call__(self, state: Any) -> np.ndarray:
@@ -92,33 +90,33 @@ class ObservationBuilder:
 
 
 class RewardEstimator:
-    """The per-step reward of the previous action, from robot-side signals (`manifest["robot"]["reward"]`).
+    """The per-step reward of the previous action, from robot-side signals (`PolicyManifest.robot.reward`).
 
     `velocity_tracking`: r = -|obs[slice] - target| - action_cost * |a|^2, and the tracking error
     |obs[slice] - target|, as the family's simulated reward (the manifest's `reward.definition` says it in words).
     """
 
-    def __init__(self, manifest: dict[str, Any], targets: dict[str, float]) -> None:
-        spec = (manifest.get("robot") or {}).get("reward")
+    def __init__(self, manifest: PolicyManifest, targets: dict[str, float]) -> None:
+        spec = manifest.robot.reward if manifest.robot is not None else None
         if spec is None:
             raise PolicyDirError(
-                f"the manifest defines no robot-side reward (robot.reward) for family {manifest.get('family')!r}: "
+                f"the manifest defines no robot-side reward (robot.reward) for family {manifest.family!r}: "
                 "the adapter cannot be given one on a robot"
             )
-        if spec["kind"] != "velocity_tracking":
-            raise PolicyDirError(f"robot.reward.kind {spec['kind']!r} is not one this runtime computes (velocity_tracking)")
-        sl = next((s for s in manifest["observation"] if s["name"] == spec["slice"]), None)
+        if spec.kind != "velocity_tracking":
+            raise PolicyDirError(f"robot.reward.kind {spec.kind!r} is not one this runtime computes (velocity_tracking)")
+        sl = manifest.slice(spec.slice)
         if sl is None:
-            raise PolicyDirError(f"robot.reward.slice {spec['slice']!r} is not an observation slice")
-        self.index = int(sl["start"])
-        self.target_name = spec["target"]
+            raise PolicyDirError(f"robot.reward.slice {spec.slice!r} is not an observation slice")
+        self.index = sl.start
+        self.target_name = spec.target
         if self.target_name not in targets:
             raise PolicyDirError(
                 f"the reward tracks the task parameter {self.target_name!r}: give it (e.g. --target "
                 f"{self.target_name}=1.5 or in the field protocol)"
             )
         self.target = float(targets[self.target_name])
-        self.action_cost = float(spec["action_cost"])
+        self.action_cost = spec.action_cost
 
     def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None) -> tuple[float, float]:
         """(reward, tracking error) for the action that led to `obs`."""
@@ -139,18 +137,16 @@ class CommandMapper:
     hold_target: np.ndarray  # what the soft start and the e-stop hold: zero torque, or the default pose
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> CommandMapper:
-        cmd = (manifest.get("robot") or {}).get("command")
-        if cmd is None:
+    def from_manifest(cls, manifest: PolicyManifest) -> CommandMapper:
+        if manifest.robot is None:
             raise PolicyDirError("the manifest has no robot.command (re-export the policy dir with this version)")
-        n = len(manifest["action"]["names"])
-        arr = {k: np.asarray(cmd[k], np.float32) for k in ("target_per_ctrl", "kp", "kd", "hold_target")}
+        cmd = manifest.robot.command
+        n = manifest.action.dim
+        arr = {k: np.asarray(getattr(cmd, k), np.float32) for k in ("target_per_ctrl", "kp", "kd", "hold_target")}
         for k, v in arr.items():
             if v.shape != (n,):
                 raise PolicyDirError(f"robot.command.{k} has {v.size} entries, the action has {n}")
-        if cmd["mode"] not in ("torque", "position"):
-            raise PolicyDirError(f"robot.command.mode {cmd['mode']!r} is not torque or position")
-        return cls(cmd["mode"], **arr)
+        return cls(cmd.mode, **arr)
 
     def targets(self, ctrl: np.ndarray) -> np.ndarray:
         return (np.asarray(ctrl, np.float32) * self.target_per_ctrl).astype(np.float32)

@@ -1,7 +1,8 @@
 """The online adapter that runs on the robot computer: numpy and onnxruntime only (no torch, no mujoco).
 
-`load_adapter(policy_dir)` reads manifest.json, checks it against the ONNX graphs (files, hashes, input and
-output names and shapes) and refuses any mismatch by name, then returns an adapter with
+`load_adapter(policy_dir)` reads manifest.json (a `deploy.manifest.PolicyManifest`), checks it against the
+ONNX graphs (files, hashes, input and output names and shapes) and refuses any mismatch by name, then returns
+an adapter with
 `reset()` and `act(obs, reward) -> action`:
 
 - PEARL: a ring buffer of the last `window` transitions' Gaussian factors (precision and precision*mean,
@@ -17,7 +18,6 @@ inf holds the last safe action (and is counted), actions are clamped to [-1, 1] 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-SUPPORTED_FORMAT = 1
+from deploy.manifest import FORMAT_VERSION, PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation
 
-
-class PolicyDirError(ValueError):
-    """The policy dir cannot be run: missing or corrupt file, newer format, or a manifest/graph mismatch."""
+SUPPORTED_FORMAT = FORMAT_VERSION
+__all__ = ["PolicyDirError", "PolicyManifest", "load_adapter", "read_manifest"]
 
 
 class ObservationError(ValueError):
@@ -85,32 +84,13 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
         raise PolicyDirError(f"{path} is not a loadable ONNX graph: {exc}") from None
 
 
-def read_manifest(policy_dir: Path) -> dict[str, Any]:
-    path = Path(policy_dir) / "manifest.json"
-    if not path.exists():
-        raise PolicyDirError(f"{policy_dir} has no manifest.json; export a run with robot-meta export")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PolicyDirError(f"{path} is not valid JSON: {exc}") from None
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise PolicyDirError(f"{path}: format_version is missing")
-    if version > SUPPORTED_FORMAT:
-        raise PolicyDirError(
-            f"{path}: format_version {version} is newer than this runtime supports ({SUPPORTED_FORMAT}); "
-            "update robot-meta on the robot computer"
-        )
-    for key in ("algo", "obs_dim", "action", "adaptation", "graphs", "ctrl_dt"):
-        if key not in manifest:
-            raise PolicyDirError(f"{path}: field {key!r} is missing")
-    return manifest
+def read_manifest(policy_dir: str | Path) -> PolicyManifest:
+    """The policy dir's manifest, checked field by field (`PolicyManifest.read`)."""
+    return PolicyManifest.read(policy_dir)
 
 
 def _check_graph(
-    policy_dir: Path,
     name: str,
-    spec: dict[str, Any],
     session: ort.InferenceSession,
     expect_in: dict[str, list[Any]],
     expect_out: dict[str, list[Any]],
@@ -126,28 +106,28 @@ def _check_graph(
                 raise PolicyDirError(f"graphs.{name}.{kind} {k!r} has shape {got[k]}, the manifest's layout needs {shape}")
 
 
-def _load(policy_dir: Path, manifest: dict[str, Any], name: str, threads: int, verify_hash: bool) -> ort.InferenceSession:
-    spec = manifest["graphs"].get(name)
+def _load(policy_dir: Path, manifest: PolicyManifest, name: str, threads: int, verify_hash: bool) -> ort.InferenceSession:
+    spec = manifest.graphs.get(name)
     if spec is None:
-        raise PolicyDirError(f"manifest graphs.{name} is missing for a {manifest['algo']} policy")
-    path = Path(policy_dir) / spec["file"]
+        raise PolicyDirError(f"manifest graphs.{name} is missing for a {manifest.algo} policy")
+    path = Path(policy_dir) / spec.file
     if not path.exists():
         raise PolicyDirError(f"graphs.{name}: file {path} is missing")
-    if verify_hash and hashlib.sha256(path.read_bytes()).hexdigest() != spec.get("sha256"):
+    if verify_hash and hashlib.sha256(path.read_bytes()).hexdigest() != spec.sha256:
         raise PolicyDirError(f"graphs.{name}: {path} does not match the manifest's sha256 (corrupt or replaced file)")
     return _session(path, threads)
 
 
 class _Adapter:
-    def __init__(self, manifest: dict[str, Any], safety: SafetyFilter | None) -> None:
+    def __init__(self, manifest: PolicyManifest, safety: SafetyFilter | None) -> None:
         self.manifest = manifest
-        self.obs_dim = int(manifest["obs_dim"])
-        self.act_dim = len(manifest["action"]["names"])
+        self.obs_dim = manifest.obs_dim
+        self.act_dim = manifest.action.dim
         self.safety = safety or SafetyFilter(self.act_dim)
-        self._scale = np.asarray(manifest["action"]["scale"], np.float32)
-        self._offset = np.asarray(manifest["action"]["offset"], np.float32)
-        self._lo = np.asarray(manifest["action"]["ctrl_low"], np.float32)
-        self._hi = np.asarray(manifest["action"]["ctrl_high"], np.float32)
+        self._scale = np.asarray(manifest.action.scale, np.float32)
+        self._offset = np.asarray(manifest.action.offset, np.float32)
+        self._lo = np.asarray(manifest.action.ctrl_low, np.float32)
+        self._hi = np.asarray(manifest.action.ctrl_high, np.float32)
 
     def _check_obs(self, obs: Any) -> np.ndarray:
         o = np.asarray(obs, dtype=np.float32).reshape(-1)
@@ -168,33 +148,31 @@ class PearlAdapter(_Adapter):
     def __init__(
         self,
         policy_dir: Path,
-        manifest: dict[str, Any],
+        manifest: PolicyManifest,
         threads: int = 1,
         safety: SafetyFilter | None = None,
         verify_hash: bool = True,
         infer_every: int | None = None,
     ) -> None:
         super().__init__(manifest, safety)
-        ad = manifest["adaptation"]
-        self.latent = int(ad["latent_dim"])
-        self.window = int(ad["window"])
-        self.infer_every = int(infer_every or ad.get("infer_every", 1))
-        self._zero_next = bool(ad["transition"][3].get("zeroed", False))
+        ad = manifest.adaptation
+        if not isinstance(ad, PearlAdaptation):
+            raise PolicyDirError(f"a PEARL adapter needs a pearl manifest, got adaptation kind {manifest.kind!r}")
+        self.latent = ad.latent_dim
+        self.window = ad.window
+        self.infer_every = int(infer_every or ad.infer_every)
+        self._zero_next = bool(ad.transition[3].zeroed)
         t_dim = 2 * self.obs_dim + self.act_dim + 1
         self.encoder = _load(policy_dir, manifest, "encoder", threads, verify_hash)
         self.policy = _load(policy_dir, manifest, "policy", threads, verify_hash)
         _check_graph(
-            policy_dir,
             "encoder",
-            manifest["graphs"]["encoder"],
             self.encoder,
             {"transitions": ["batch", t_dim]},
             {"mu": ["batch", self.latent], "var": ["batch", self.latent]},
         )
         _check_graph(
-            policy_dir,
             "policy",
-            manifest["graphs"]["policy"],
             self.policy,
             {"obs": ["batch", self.obs_dim], "z": ["batch", self.latent]},
             {"action": ["batch", self.act_dim]},
@@ -276,18 +254,18 @@ class RL2Adapter(_Adapter):
     def __init__(
         self,
         policy_dir: Path,
-        manifest: dict[str, Any],
+        manifest: PolicyManifest,
         threads: int = 1,
         safety: SafetyFilter | None = None,
         verify_hash: bool = True,
     ) -> None:
         super().__init__(manifest, safety)
-        self.hidden = int(manifest["adaptation"]["hidden_size"])
+        if not isinstance(manifest.adaptation, RL2Adaptation):
+            raise PolicyDirError(f"an RL² adapter needs an rl2 manifest, got adaptation kind {manifest.kind!r}")
+        self.hidden = manifest.adaptation.hidden_size
         self.step_graph = _load(policy_dir, manifest, "step", threads, verify_hash)
         _check_graph(
-            policy_dir,
             "step",
-            manifest["graphs"]["step"],
             self.step_graph,
             {
                 "obs": ["batch", self.obs_dim],
@@ -335,7 +313,7 @@ class StaticAdapter(_Adapter):
     def __init__(
         self,
         policy_dir: Path,
-        manifest: dict[str, Any],
+        manifest: PolicyManifest,
         threads: int = 1,
         safety: SafetyFilter | None = None,
         verify_hash: bool = True,
@@ -343,9 +321,7 @@ class StaticAdapter(_Adapter):
         super().__init__(manifest, safety)
         self.policy = _load(policy_dir, manifest, "policy", threads, verify_hash)
         _check_graph(
-            policy_dir,
             "policy",
-            manifest["graphs"]["policy"],
             self.policy,
             {"obs": ["batch", self.obs_dim]},
             {"action": ["batch", self.act_dim]},
@@ -368,7 +344,7 @@ def load_adapter(
     """The adapter for a policy dir, after checking the manifest against its graphs."""
     policy_dir = Path(policy_dir)
     manifest = read_manifest(policy_dir)
-    kind = manifest["adaptation"].get("kind")
+    kind = manifest.kind
     if kind == "pearl":
         return PearlAdapter(policy_dir, manifest, threads, safety, verify_hash, **kwargs)
     if kind == "rl2":

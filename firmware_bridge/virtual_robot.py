@@ -3,7 +3,7 @@
 `VirtualFirmware` is the firmware, with no I/O and an injected clock (`tick(now_us)`), so that watchdog and
 state-machine tests never sleep. It speaks frames: `handle(frame, rx_us)` takes a decoded host frame and the
 time it arrived and returns the frames to send back; `tick` advances the physics to `now_us` and returns the
-STATE (and any FAULT) to send. The transports (a pty or TCP, with baud pacing and fault injection) wrap it in `serve`.
+STATE (and any FAULT) to send. `firmware_bridge.virtual_robot_server` serves it on a pty or TCP, with baud pacing and fault injection.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
@@ -29,6 +29,11 @@ class FirmwareConfig:
     rate_hz: int = 50
     watchdog_ms: int = 100  # no COMMAND for this long in ARMING/ACTIVE -> FAULT(WATCHDOG)
     arming_s: float = 1.0  # soft-start duration
+
+
+def default_watchdog_ms(rate_hz: int) -> int:
+    """At least 100 ms and 3 control periods: a host that misses one tick is not faulted for it."""
+    return max(100, -(-3000 // rate_hz))
 
 
 @dataclass

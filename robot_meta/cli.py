@@ -41,13 +41,12 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None
 
 # ---- tasks ---------------------------------------------------------------------------------------
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from sim_tasks import TaskParams, family_names, get_family
+    from sim_tasks import family_names, get_family, task_from_json
 
     if args.check:
         text = sys.stdin.read() if args.check == "-" else _read_text(args.check)
-        task = TaskParams.from_json(text)
+        task = task_from_json(text)
         fam = get_family(task.family)
-        fam.validate(task)
         regions = fam.holdout_regions(task)
         human = (
             f"valid {fam.name} task; varied parameters {fam.task_vector(task).tolist()}; held-out regions: {regions or 'none'}"
@@ -124,13 +123,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(f"--steps must be >= 1, got {args.steps}")
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UsageError(f"--max-minutes must be > 0, got {args.max_minutes}")
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    from robot_meta.registry import algorithm_class
     from sim_tasks import get_family
 
     get_family(args.task)  # an unknown family fails before anything is written
+    cpu_only = algorithm_class(args.algo).cpu_only
+    try:
+        device = resolve_device("cpu" if cpu_only and args.device == "auto" else args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     summary = train(
         args.algo,
         args.task,
@@ -250,7 +251,7 @@ def _eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
 
 # ---- export --------------------------------------------------------------------------------------
 def _cmd_export(args: argparse.Namespace) -> int:
-    from deploy.export import export_baseline, export_run
+    from robot_meta.export import export_baseline, export_run
 
     if not (Path(args.run_dir) / "config.json").exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
@@ -258,21 +259,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
         manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out))
     else:
         manifest = export_run(Path(args.run_dir), Path(args.out), args.adapt_task, args.adapt_episodes)
-    graphs = ", ".join(g["file"] for g in manifest["graphs"].values())
-    par = manifest["parity"]
+    graphs = ", ".join(g.file for g in manifest.graphs.values())
+    par = manifest.parity
     human = (
-        f"exported {manifest['algo']} ({manifest['family']}) to {args.out}: {graphs} + manifest.json\n"
-        f"parity onnxruntime vs torch on {par['steps']} recorded steps: "
-        f"max abs diff {max(par['max_abs_diff'].values()):.2e} <= {par['tolerance']:g}"
+        f"exported {manifest.algo} ({manifest.family}) to {args.out}: {graphs} + manifest.json\n"
+        f"parity onnxruntime vs torch on {par.steps} recorded steps: "
+        f"max abs diff {max(par.max_abs_diff.values()):.2e} <= {par.tolerance:g}"
     )
-    _emit(args, {"policy_dir": args.out, "manifest": manifest}, human)
+    _emit(args, {"policy_dir": args.out, "manifest": manifest.to_dict()}, human)
     return EXIT_OK
 
 
 # ---- sim2sim -------------------------------------------------------------------------------------
 def _cmd_sim2sim(args: argparse.Namespace) -> int:
     from deploy.runtime import ObservationError, PolicyDirError
-    from deploy.sim2sim import parse_schedule, run_sim2sim
+    from robot_meta.sim2sim import parse_schedule, run_sim2sim
 
     try:
         schedule = parse_schedule(args.payload_schedule) if args.payload_schedule else None
@@ -308,15 +309,15 @@ def _cmd_virtual_robot(args: argparse.Namespace) -> int:
     import socket
     import threading
 
-    from firmware_bridge.transport import FaultSpec, _Endpoint, open_pty, serve
-    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
+    from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, open_pty, serve
     from sim_tasks import get_family
 
     fam = get_family(args.task)
     if args.rate is None:
         args.rate = round(1.0 / fam.ctrl_dt)  # the rate its policies were trained at
     if args.watchdog_ms is None:
-        args.watchdog_ms = max(100, -(-3000 // args.rate))  # at least 3 control periods
+        args.watchdog_ms = default_watchdog_ms(args.rate)
     try:
         faults = FaultSpec.parse(args.faults)
     except ValueError as exc:
@@ -332,7 +333,7 @@ def _cmd_virtual_robot(args: argparse.Namespace) -> int:
         print(path, flush=True)
         print(f"virtual {fam.name} robot on {path} at {args.baud} baud, {args.rate} Hz (Ctrl-C to stop)", file=sys.stderr)
         try:
-            stats = serve(VirtualFirmware(fam, config=config), _Endpoint(fd=master), args.baud, faults, args.duration, stop)
+            stats = serve(VirtualFirmware(fam, config=config), Endpoint(fd=master), args.baud, faults, args.duration, stop)
         except KeyboardInterrupt:
             return EXIT_OK
         finally:
@@ -355,7 +356,7 @@ def _cmd_virtual_robot(args: argparse.Namespace) -> int:
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            serve(VirtualFirmware(fam, config=config), _Endpoint(sock=conn), args.baud, faults, left, stop)
+            serve(VirtualFirmware(fam, config=config), Endpoint(sock=conn), args.baud, faults, left, stop)
             conn.close()  # a new connection gets a freshly booted (DISARMED) robot
     except KeyboardInterrupt:
         pass
@@ -410,7 +411,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_runtime(args: argparse.Namespace) -> int:
-    from deploy.bench_runtime import bench_runtime
+    from robot_meta.bench_runtime import bench_runtime
     from sim_tasks import get_family
 
     task = (args.task or ["quadruped"])[0]
@@ -508,15 +509,21 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _cmd_field(args: argparse.Namespace) -> int:
-    from deploy.field import FieldProtocol, run_field
+    from deploy.field import FieldPlan, run_field
 
-    proto = FieldProtocol.load(args.protocol)
+    plan = FieldPlan.load(args.plan)
     if args.target:
-        proto.targets.update(_parse_targets(args.target))
+        plan.targets.update(_parse_targets(args.target))
     policies = {args.name: Path(args.policy_dir)}
     if args.compare:
         policies[args.compare_name] = Path(args.compare)
-    report = run_field(policies, args.port, Path(args.out), proto, status=sys.stderr.isatty() and not args.json)
+    status = sys.stderr.isatty() and not args.json
+    if args.port == "virtual":
+        from robot_meta.robots import virtual_robots
+
+        report = run_field(policies, Path(args.out), plan, simulated=virtual_robots(plan.base_payload_kg), status=status)
+    else:
+        report = run_field(policies, Path(args.out), plan, port=args.port, status=status)
     out = Path(args.out)
     human = "\n".join(
         [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
@@ -572,13 +579,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.train_seconds < 0:
         raise UsageError(f"--train-seconds must be >= 0, got {args.train_seconds}")
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     summary = run_demo(
         Path(args.out),
         episodes=args.episodes,
         seed=args.seed,
         progress=not args.json,
         train_seconds=args.train_seconds,
-        protocol=args.protocol,
+        plan=args.plan,
     )
     _emit(args, summary, summary.pop("text"))
     return EXIT_OK
@@ -592,6 +601,8 @@ def _progress(items: Sequence[Any], desc: str) -> Any:
 
 # ---- wiring --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from robot_meta.registry import algorithm_names
+
     parser = _Parser(
         prog="robot-meta",
         description="Meta-train adaptive robot policies in MuJoCo, export them, and run them on a robot.",
@@ -621,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--algo",
         required=True,
-        choices=["pearl", "rl2", "maml"],
+        choices=algorithm_names(),
         help="meta-RL algorithm (maml: gradient-based, see docs/maml.md)",
     )
     p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
@@ -806,7 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "field",
         help="field-test a policy with payload changes; report with plots, optionally beside a non-adaptive policy",
-        description="Per payload of the protocol: settle, baseline, payload change (virtual robot: by schedule; "
+        description="Per payload of the plan: settle, baseline, payload change (virtual robot: by schedule; "
         "hardware: you are prompted and the change is marked when you press Enter), hold. Writes one MCAP log per "
         "policy, report.json, report.md, tracking_error.png and latent.png in --out.",
         epilog="Example: robot-meta field runs/policy --compare runs/policy_dr --port virtual --out field_report",
@@ -819,11 +830,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="robot port, or 'virtual': a virtual robot of the policy's family on a pty",
     )
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
-    p.add_argument("--protocol", metavar="FILE", help="YAML/JSON protocol (default: 1.5 m/s, payload 9 kg, 8 s + 16 s)")
+    p.add_argument(
+        "--plan",
+        "--protocol",
+        dest="plan",
+        metavar="FILE",
+        help="YAML/JSON field plan (default: 1.5 m/s, payload 9 kg, 8 s + 16 s; --protocol is its old name)",
+    )
     p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
     p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")
     p.add_argument("--compare-name", default="non_adaptive", help="name of --compare in the report (default non_adaptive)")
-    p.add_argument("--target", action="append", metavar="NAME=VALUE", help="override the protocol's targets")
+    p.add_argument("--target", action="append", metavar="NAME=VALUE", help="override the plan's targets")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_field)
 
@@ -838,7 +855,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--episodes", type=int, default=2, help="random-policy episodes per split and family (default 2)")
     p.add_argument("--train-seconds", type=float, default=60.0, help="pipeline-check training time (default 60; 0 skips)")
-    p.add_argument("--protocol", metavar="FILE", help="field protocol (default: 1.5 m/s, 9 kg, 8 s baseline, 16 s hold)")
+    p.add_argument(
+        "--plan",
+        "--protocol",
+        dest="plan",
+        metavar="FILE",
+        help="field plan (default: 1.5 m/s, 9 kg, 8 s baseline, 16 s hold; --protocol is its old name)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=_cmd_demo)
@@ -867,25 +890,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         usage_errors += (ConfigError, RunDirError, CheckpointError)
     if args.command == "export":
-        from deploy.export import ExportError
+        from robot_meta.export_spec import ExportError
 
         usage_errors += (ExportError,)
     if args.command in ("deploy", "field", "sim2sim"):
-        from deploy.field import ProtocolError
+        from deploy.field import PlanError
         from deploy.runtime import PolicyDirError
         from firmware_bridge.client import HandshakeError
 
-        usage_errors += (PolicyDirError, HandshakeError, ProtocolError)
+        usage_errors += (PolicyDirError, HandshakeError, PlanError)
+    runtime_errors: tuple[type[BaseException], ...] = ()
+    if args.command in ("deploy", "field", "conformance"):
+        from firmware_bridge.link import LinkError
+
+        runtime_errors = (LinkError,)
     try:
         return int(args.func(args))
     except usage_errors as exc:
         print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:
-        if type(exc).__name__ == "LinkError":
-            print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
-            return EXIT_RUNTIME
-        raise
+    except runtime_errors as exc:
+        print(f"robot-meta {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         hint = " (the run dir keeps its newest checkpoint: continue with --resume)" if args.command == "train" else ""
         print(f"robot-meta {args.command}: interrupted{hint}", file=sys.stderr)

@@ -122,3 +122,36 @@ def build_config(default: C, file: str | Path | None = None, sets: Sequence[str]
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MetaConfig:
+    """What every algorithm's config holds besides its own hyperparameters: the run's rhythm and threads.
+
+    Attributes:
+        checkpoint_every: iterations between checkpoints (and one at the end of a run).
+        eval_every: iterations between held-out checks during training (0 = never), logged as
+            `test_return_*` in metrics.jsonl.
+        eval_tasks: held-out tasks in that check (the first ones of the test split).
+        eval_episodes: episodes per trial in that check.
+        threads: torch intra-op threads on CPU (0 = torch's default).
+    """
+
+    checkpoint_every: int = 5
+    eval_every: int = 10
+    eval_tasks: int = 20
+    eval_episodes: int = 3
+    threads: int = 0
+
+    def validate(self) -> None:
+        self.require_positive("checkpoint_every", "eval_episodes")
+        if self.eval_every < 0 or self.eval_tasks < 0 or self.threads < 0:
+            raise ConfigError(
+                f"config eval_every={self.eval_every}, eval_tasks={self.eval_tasks} and threads={self.threads} must be >= 0"
+            )
+
+    def require_positive(self, *names: str) -> None:
+        """Refuse, by name, any of these fields below 1."""
+        for name in names:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")

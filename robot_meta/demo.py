@@ -130,10 +130,10 @@ def pipeline_check(out: Path, seconds: float, seed: int, progress: bool, sets: t
     import torch
 
     from deploy.control import DeployConfig, Deployment
-    from deploy.export import export_run
     from deploy.telemetry import TelemetryLog
-    from firmware_bridge.transport import VirtualRobotThread
     from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+    from firmware_bridge.virtual_robot_server import VirtualRobotThread
+    from robot_meta.export import export_run
     from robot_meta.train import train
     from sim_tasks import get_family
 
@@ -169,7 +169,7 @@ def pipeline_check(out: Path, seconds: float, seed: int, progress: bool, sets: t
         "env_steps": summary.get("env_steps"),
         "run_dir": str(run),
         "policy_dir": str(policy),
-        "parity_max_abs_diff": max(manifest["parity"]["max_abs_diff"].values()),
+        "parity_max_abs_diff": max(manifest.parity.max_abs_diff.values()),
         "deploy": {
             "reason": result.reason,
             "ticks": result.ticks,
@@ -185,15 +185,14 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
     train_seconds: float = 60.0,
-    protocol: str | Path | None = None,
+    plan: str | Path | None = None,
 ) -> dict[str, Any]:
-    from deploy.field import FieldProtocol, run_field
+    from deploy.field import FieldPlan, run_field
+    from robot_meta.robots import virtual_robots
 
     if episodes < 1:
-        from robot_meta.cli import UsageError
-
-        raise UsageError(f"--episodes must be >= 1, got {episodes}")
-    proto = FieldProtocol.load(protocol)
+        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    plan = FieldPlan.load(plan)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     _stage("1/3 task families and their splits (random policy)", progress)
@@ -205,16 +204,16 @@ def run_demo(
     else:
         _stage("2/3 pipeline check skipped (--train-seconds 0)", progress)
     _stage(
-        f"3/3 field test on the virtual robot: embedded PEARL vs domain-randomized, payload {proto.payloads_kg} kg "
-        f"(training max 6 kg), {2 * proto.duration_s:.0f} s",
+        f"3/3 field test on the virtual robot: embedded PEARL vs domain-randomized, payload {plan.payloads_kg} kg "
+        f"(training max 6 kg), {2 * plan.duration_s:.0f} s",
         progress,
     )
     field_dir = out / "field"
     report = run_field(
         {"pearl": ASSETS / "planar_runner_pearl", "domain_randomized": ASSETS / "planar_runner_dr"},
-        "virtual",
         field_dir,
-        proto,
+        plan,
+        simulated=virtual_robots(plan.base_payload_kg),
         status=progress and sys.stderr.isatty(),
     )
     summary: dict[str, Any] = {
@@ -244,7 +243,7 @@ def run_demo(
             f"(ONNX parity {check['parity_max_abs_diff']:.1e}), deployed on the virtual robot: {check['deploy']['ticks']} "
             f"ticks, {check['deploy']['late_ticks']} late, ended by {check['deploy']['reason']}",
         ]
-    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized SAC, same protocol):"]
+    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized SAC, same plan):"]
     for entry in report["comparison"]:
         for name in ("pearl", "domain_randomized"):
             c = entry.get(name) or {}

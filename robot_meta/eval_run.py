@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from deploy.metrics import summarize
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
-from robot_meta.evaluation import Method, evaluate, summarize
+from robot_meta.evaluation import Method, evaluate
 
 BASELINES = ("dr", "oracle", "scratch_1x", "scratch_100x")
 

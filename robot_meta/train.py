@@ -12,26 +12,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from robot_meta import __version__, checkpoint
-from robot_meta.config import ConfigError, build_config, to_dict
+from robot_meta.config import build_config, to_dict
 from robot_meta.logger import RunLogger
+from robot_meta.registry import algorithm_class
+
+if TYPE_CHECKING:
+    from robot_meta.algorithm import MetaAlgorithm
 
 
 class RunDirError(ValueError):
     """The run directory cannot be used as asked (exists without --resume, or has a foreign config)."""
-
-
-def algorithms() -> dict[str, tuple[type, Any]]:
-    """name -> (config class, algorithm factory)."""
-    from robot_meta.maml.maml import MAML, MAMLConfig
-    from robot_meta.pearl import PEARL, PearlConfig
-    from robot_meta.rl2 import RL2, RL2Config
-
-    return {"pearl": (PearlConfig, PEARL), "rl2": (RL2Config, RL2), "maml": (MAMLConfig, MAML)}
 
 
 def git_sha() -> str:
@@ -55,15 +50,15 @@ def make_batched_env(family: Any):
     return make
 
 
-def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any) -> Any:
+def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any) -> MetaAlgorithm:
     from sim_tasks import get_family
 
     family = get_family(task)
     split = family.split()
-    _, factory = algorithms()[algo]
+    cls = algorithm_class(algo)
     if getattr(cfg, "threads", 0) > 0:
         torch.set_num_threads(cfg.threads)
-    return factory(make_batched_env(family), list(split.train), cfg, seed=seed, device=device, test_tasks=list(split.test))
+    return cls(make_batched_env(family), list(split.train), cfg, seed=seed, device=device, test_tasks=list(split.test))
 
 
 def train(
@@ -82,10 +77,7 @@ def train(
     """Train (or resume) a run in `out` until `steps` env steps, or until `max_minutes` of wall-clock time in
     this call (checked after each iteration). Returns a summary: final metrics, where things are."""
     out = Path(out)
-    algos = algorithms()
-    if algo not in algos:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose from {sorted(algos)}")
-    cfg_cls, _ = algos[algo]
+    cfg_cls = algorithm_class(algo).config_class
     config_path = out / "config.json"
     if resume:
         if not config_path.exists():
@@ -161,7 +153,7 @@ def train(
     }
 
 
-def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[Any, dict[str, Any]]:
+def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[MetaAlgorithm, dict[str, Any]]:
     """The trained algorithm of a run dir at its newest checkpoint, and the run's config record."""
     from robot_meta.config import apply
 
@@ -170,8 +162,7 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[Any, di
     if not config_path.exists():
         raise RunDirError(f"{run_dir} is not a run directory (no config.json); train one with robot-meta train")
     record = json.loads(config_path.read_text())
-    cfg_cls, _ = algorithms()[record["algo"]]
-    cfg = apply(cfg_cls(), record["config"])
+    cfg = apply(algorithm_class(record["algo"]).config_class(), record["config"])
     device = device or torch.device("cpu")
     algorithm = build(record["algo"], record["task"], record["seed"], device, cfg)
     ckpt = checkpoint.latest(run_dir)

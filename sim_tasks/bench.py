@@ -16,7 +16,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from sim_tasks.family import get_family
+from sim_tasks.registry import get_family
 from sim_tasks.sim import TaskSim
 from sim_tasks.vector import BatchedTaskEnv
 

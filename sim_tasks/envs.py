@@ -7,8 +7,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sim_tasks.family import TaskFamily, get_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.params import TaskParams
+from sim_tasks.registry import get_family
 from sim_tasks.sim import TaskSim
 
 
@@ -70,16 +71,3 @@ class TaskEnv(gym.Env):
 
 def make_env(family: str, **kwargs: Any) -> TaskEnv:
     return TaskEnv(family, **kwargs)
-
-
-def register_envs() -> list[str]:
-    """Register one gymnasium id per family (idempotent); returns the ids."""
-    from sim_tasks.family import family_names
-
-    ids = []
-    for name in family_names():
-        fam = get_family(name)
-        if fam.env_id not in gym.registry:
-            gym.register(id=fam.env_id, entry_point="sim_tasks.envs:make_env", kwargs={"family": name})
-        ids.append(fam.env_id)
-    return ids

@@ -9,6 +9,7 @@ The step loop itself lives in `sim_tasks.sim.TaskSim`, the same for every family
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from sim_tasks import model_edit
 from sim_tasks.layout import ActionLayout, ObsLayout
-from sim_tasks.params import PARAM_NAMES, ParamSpec, TaskParamError, TaskParams, TaskSplit, UnknownFamilyError
+from sim_tasks.params import ParamSpec, TaskParamError, TaskParams, TaskSplit
 
 
 class TaskFamily(ABC):
@@ -26,7 +27,10 @@ class TaskFamily(ABC):
     name: ClassVar[str]
     env_id: ClassVar[str]
     summary: ClassVar[str]
-    params: ClassVar[tuple[ParamSpec, ...]]
+    params: ClassVar[tuple[ParamSpec, ...]]  # the parameters it varies, in the order of the oracle's task vector
+    # Integer seeds a task carries so that it is reproducible from its JSON (not varied by ranges, not in the
+    # task vector), drawn after the parameters when a task is sampled: e.g. the quadruped's terrain pattern.
+    seeds: ClassVar[tuple[str, ...]] = ()
     obs_layout: ClassVar[ObsLayout]
     reward_doc: ClassVar[str]
     sim_dt: ClassVar[float]  # s, physics step
@@ -68,7 +72,7 @@ class TaskFamily(ABC):
         task = self.validate(task)
         spec = self._frozen_base().copy()
         spec.option.timestep = self.sim_dt
-        if self.payload_parent is not None:
+        if self.payload_parent is not None:  # shared knobs a family does not vary read as their nominal values
             com = np.array([task.payload_com_x, task.payload_com_y, task.payload_com_z])
             model_edit.add_payload(spec, self.payload_parent, np.array(self.payload_mount), task.payload_mass, com)
         if self.ground_geom is not None and self.has_param("friction"):
@@ -124,29 +128,71 @@ class TaskFamily(ABC):
                 return p
         raise TaskParamError(f"family {self.name!r} does not vary {name!r}; it varies {[p.name for p in self.params]}")
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every value a task of this family holds: its parameters, then its seeds."""
+        return (*(p.name for p in self.params), *self.seeds)
+
+    def task(self, **values: float) -> TaskParams:
+        """A validated task of this family; parameters not given take their declared defaults, seeds 0."""
+        defaults = {p.name: (int(p.default) if p.is_int else p.default) for p in self.params}
+        defaults.update({s: 0 for s in self.seeds})
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise TaskParamError(f"family {self.name!r} does not vary {', '.join(unknown)}; it varies {list(self.fields)}")
+        specs = {p.name: p for p in self.params}
+        values = {k: specs[k].coerce(v) if k in specs else v for k, v in values.items()}
+        return self.validate(TaskParams(self.name, **{**defaults, **values}))
+
     def default_task(self) -> TaskParams:
-        return TaskParams(family=self.name, **{p.name: (int(p.default) if p.is_int else p.default) for p in self.params})
+        return self.task()
 
     def validate(self, task: TaskParams) -> TaskParams:
-        """Return `task` if it belongs to this family and every value is in range; raise naming the value."""
+        """Return `task` if it belongs to this family, holds exactly its fields, and every value is of the
+        right type and in range; raise naming the value otherwise."""
         if not isinstance(task, TaskParams):
             raise TaskParamError(f"expected TaskParams, got {type(task).__name__}")
         if task.family != self.name:
             raise TaskParamError(f"task is for family {task.family!r}, not {self.name!r}")
-        varied = {p.name: p for p in self.params}
-        nominal = TaskParams(family=self.name)
-        for name in PARAM_NAMES:
-            value = getattr(task, name)
-            if name in varied:
-                varied[name].check(value)
-            elif name != "terrain_seed" and value != getattr(nominal, name):
-                raise TaskParamError(
-                    f"family {self.name!r} does not vary {name}; it must stay {getattr(nominal, name)}, got {value}"
-                )
+        extra = sorted(set(task.names) - set(self.fields))
+        if extra:
+            raise TaskParamError(f"family {self.name!r} does not vary {', '.join(extra)}; it varies {list(self.fields)}")
+        missing = [f for f in self.fields if f not in task.names]
+        if missing:
+            raise TaskParamError(f"a {self.name} task needs {missing}; build tasks with family.task(...)")
+        for p in self.params:
+            p.check(p.coerce(getattr(task, p.name)))
+        for seed in self.seeds:
+            value = getattr(task, seed)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+                raise TaskParamError(f"task seed {seed}={value!r} must be an integer in [0, 2**31)")
         return task
 
+    def task_from_dict(self, raw: dict[str, Any]) -> TaskParams:
+        """A task from its JSON object: unknown names refused, types coerced by name, missing ones defaulted."""
+        values = {k: v for k, v in raw.items() if k != "family"}
+        if raw.get("family", self.name) != self.name:
+            raise TaskParamError(f"task is for family {raw.get('family')!r}, not {self.name!r}")
+        unknown = sorted(set(values) - set(self.fields))
+        if unknown:
+            raise TaskParamError(f"unknown task parameter(s) {unknown} for family {self.name!r}; known: {list(self.fields)}")
+        specs = {p.name: p for p in self.params}
+        for name, value in values.items():
+            if name in specs:
+                values[name] = specs[name].coerce(value)
+            elif (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value != int(value)
+            ):
+                raise TaskParamError(f"task seed {name}={value!r} must be an integer")
+            else:
+                values[name] = int(value)
+        return self.task(**values)
+
     def task_from_json(self, text: str) -> TaskParams:
-        return self.validate(TaskParams.from_json(text))
+        return self.task_from_dict(TaskParams.parse_json(text))
 
     def task_vector(self, task: TaskParams) -> np.ndarray:
         """The varied parameters in declared order, shape (len(params),), float32: the oracle's input."""
@@ -154,9 +200,9 @@ class TaskFamily(ABC):
 
     def sample_train_task(self, rng: np.random.Generator) -> TaskParams:
         values = {p.name: p.sample_train(rng) for p in self.params}
-        if self.has_param("roughness"):
-            values["terrain_seed"] = int(rng.integers(0, 2**31 - 1))
-        return TaskParams(family=self.name, **values)
+        for seed in self.seeds:
+            values[seed] = int(rng.integers(0, 2**31 - 1))
+        return TaskParams(self.name, **values)
 
     def sample_test_task(self, rng: np.random.Generator) -> TaskParams:
         """A training-like task with one held-out axis moved into its test-only region."""
@@ -222,28 +268,3 @@ class TaskFamily(ABC):
             ],
             "split": {"seed": split.seed, "n_train": len(split.train), "n_test": len(split.test)},
         }
-
-
-_REGISTRY: dict[str, type[TaskFamily]] = {}
-
-
-def register_family(cls: type[TaskFamily]) -> type[TaskFamily]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def family_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_family(name: str) -> TaskFamily:
-    """The family called `name`; raises `UnknownFamilyError` listing the known names."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise UnknownFamilyError(f"unknown task family {name!r}; known families: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]()
-
-
-def _load_builtin() -> None:
-    from sim_tasks import families  # noqa: F401  (registers on import)

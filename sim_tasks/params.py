@@ -1,16 +1,21 @@
-"""Task parameters: one frozen dataclass for every family, with declared ranges and a JSON round trip.
+"""Task parameters: a task is its family's name and a value for each parameter the family declares.
 
-A task is a point in the parameter space of a family (payload, terrain, goal and dynamics knobs). Every
-family uses the same `TaskParams` type and declares which fields it varies (`ParamSpec`), their allowed
-range (anything outside is refused), the range sampled for training, and the regions held out for the
-test split. Fields a family does not vary must stay at their defaults.
+A family declares its parameters itself (`TaskFamily.params`, one `ParamSpec` each: unit, allowed range,
+training range, held-out regions, default) and, where it needs them, integer seeds that make a task
+reproducible from its JSON (`TaskFamily.seeds`, e.g. the quadruped's terrain pattern). `TaskParams` holds
+exactly those values, so a new knob or a new robot touches only its own family module.
+
+Some knobs are applied by the shared machinery to any family that declares them (the payload body, ground
+friction, motor strength, slope as a tilt of gravity, action latency, sensor noise: `sim_tasks.family` and
+`sim_tasks.sim`); `SHARED_NOMINAL` holds their nominal values, which is what a task reads for a shared knob
+its family does not vary.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,108 +33,117 @@ class UnknownFamilyError(KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class TaskParams:
-    """One task. Units are SI unless stated; angles of terrain in degrees because people think in them.
+# The knobs the shared machinery applies, at their nominal values (units as in ParamSpec docs): kg, m (payload
+# centre of mass from its mount, body axes), deg (slope), 1 (friction), x (motor strength), control steps
+# (latency), x (sensor-noise multiplier).
+SHARED_NOMINAL: dict[str, float] = {
+    "payload_mass": 0.0,
+    "payload_com_x": 0.0,
+    "payload_com_y": 0.0,
+    "payload_com_z": 0.0,
+    "slope": 0.0,
+    "friction": 1.0,
+    "motor_strength": 1.0,
+    "action_latency": 0,
+    "obs_noise": 0.0,
+}
 
-    Attributes:
-        family: name of the task family this task belongs to.
-        payload_mass: added mass in kg, on the torso (locomotion) or in the gripper (manipulation).
-        payload_com_x: payload centre-of-mass offset along the body x axis from its mount, m.
-        payload_com_y: same along body y, m.
-        payload_com_z: same along body z, m.
-        slope: ground slope along the direction of travel, degrees (positive = uphill).
-        roughness: heightfield peak-to-peak amplitude, m (3D robots only).
-        terrain_seed: seed of the heightfield pattern, so that a task is reproducible from its JSON.
-        friction: sliding friction coefficient of the ground.
-        target_velocity: commanded forward speed, m/s (hidden from the policy, in the reward).
-        target_heading: commanded direction of travel relative to the initial heading, rad.
-        goal_x: target end-effector x relative to the shoulder, m.
-        goal_z: target end-effector z relative to the shoulder, m.
-        motor_strength: multiplier on every actuator's force (1 = nominal).
-        action_latency: delay between the policy's action and its application, in control steps.
-        obs_noise: multiplier on the per-slice nominal observation noise (0 = noiseless).
+
+class TaskParams:
+    """One task: `family` and the values of the parameters it declares (immutable, hashable, JSON round trip).
+
+    `task.payload_mass` reads a value; a shared knob the family does not declare reads as its nominal value
+    (`SHARED_NOMINAL`); any other name is an AttributeError naming the family's parameters. Which names a
+    task must hold and their ranges are the family's to check (`TaskFamily.validate`).
     """
 
-    family: str
-    payload_mass: float = 0.0
-    payload_com_x: float = 0.0
-    payload_com_y: float = 0.0
-    payload_com_z: float = 0.0
-    slope: float = 0.0
-    roughness: float = 0.0
-    terrain_seed: int = 0
-    friction: float = 1.0
-    target_velocity: float = 0.0
-    target_heading: float = 0.0
-    goal_x: float = 0.0
-    goal_z: float = 0.0
-    motor_strength: float = 1.0
-    action_latency: int = 0
-    obs_noise: float = 0.0
+    __slots__ = ("_items", "family")
 
-    def replace(self, **changes: Any) -> TaskParams:
-        """A copy with some fields changed (no validation; the family validates)."""
-        return dataclasses.replace(self, **changes)
+    def __init__(self, family: str, **values: float) -> None:
+        object.__setattr__(self, "family", family)
+        object.__setattr__(self, "_items", tuple(values.items()))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"TaskParams is immutable; use task.replace({name}=...)")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for k, v in self._items:
+            if k == name:
+                return v
+        if name in SHARED_NOMINAL:
+            return SHARED_NOMINAL[name]
+        raise AttributeError(f"a {self.family} task has no parameter {name!r}; it has {list(self.names)}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self._items)
+
+    def values(self) -> dict[str, float]:
+        return dict(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskParams):
+            return NotImplemented
+        return self.family == other.family and sorted(self._items) == sorted(other._items)
+
+    def __hash__(self) -> int:
+        return hash((self.family, tuple(sorted(self._items))))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle go through the constructor (slots, immutable)
+        return (_rebuild, (self.family, self._items))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._items)
+        return f"TaskParams(family={self.family!r}, {inner})"
+
+    def replace(self, **changes: float) -> TaskParams:
+        """A copy with some of its parameters changed (the family validates the values)."""
+        unknown = sorted(set(changes) - set(self.names))
+        if unknown:
+            raise TaskParamError(f"family {self.family!r} does not vary {', '.join(unknown)}; it varies {list(self.names)}")
+        return TaskParams(self.family, **{**self.values(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"family": self.family, **self.values()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
-    @classmethod
-    def from_dict(cls, raw: Any) -> TaskParams:
-        """Build from a dict, refusing unknown keys and values of the wrong type by name."""
-        if not isinstance(raw, dict):
-            raise TaskParamError(f"a task must be a JSON object, got {type(raw).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(fields))
-        if unknown:
-            raise TaskParamError(f"unknown task parameter(s) {unknown}; known: {sorted(fields)}")
-        if "family" not in raw:
-            raise TaskParamError("a task needs a 'family' field naming its task family")
-        values: dict[str, Any] = {}
-        for name, value in raw.items():
-            kind = _FIELD_TYPES[name]
-            if kind is str:
-                if not isinstance(value, str):
-                    raise TaskParamError(f"task parameter {name}={value!r} must be a string")
-            elif kind is int:
-                if isinstance(value, bool) or not isinstance(value, int | float) or float(value) != int(value):
-                    raise TaskParamError(f"task parameter {name}={value!r} must be an integer")
-                value = int(value)
-            else:
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise TaskParamError(f"task parameter {name}={value!r} must be a finite number")
-                value = float(value)
-            values[name] = value
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, text: str) -> TaskParams:
+    @staticmethod
+    def parse_json(text: str) -> dict[str, Any]:
+        """A task's JSON as a dict with a 'family' name (the family then checks the rest)."""
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise TaskParamError(f"malformed task JSON: {exc}") from None
-        return cls.from_dict(raw)
+        if not isinstance(raw, Mapping):
+            raise TaskParamError(f"a task must be a JSON object, got {type(raw).__name__}")
+        if not isinstance(raw.get("family"), str):
+            raise TaskParamError("a task needs a 'family' field naming its task family")
+        return dict(raw)
 
 
-_FIELD_TYPES: dict[str, type] = {
-    "family": str,
-    **{f.name: (int if f.type in ("int", int) else float) for f in dataclasses.fields(TaskParams) if f.name != "family"},
-}
-PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TaskParams) if f.name != "family")
+def _rebuild(family: str, items: tuple[tuple[str, float], ...]) -> TaskParams:
+    return TaskParams(family, **dict(items))
+
 
 Interval = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """How one family varies one field of `TaskParams`.
+    """How one family varies one of its task parameters.
 
     Attributes:
-        name: the `TaskParams` field.
+        name: the parameter (a `TaskParams` attribute of the family's tasks).
         unit: unit for humans and manifests ("kg", "m", "deg", "m/s", "rad", "x", "steps").
         allowed: the declared range; a value outside it is refused with an error that names both.
         train: the range sampled for the training split.
@@ -137,6 +151,7 @@ class ParamSpec:
             (extrapolation, e.g. payloads heavier than any seen in training). Training samples avoid them.
         default: the value when the family's nominal task is asked for.
         doc: one line for `robot-meta tasks`.
+        integer: the parameter takes integer values (e.g. a latency in control steps).
     """
 
     name: str
@@ -146,10 +161,11 @@ class ParamSpec:
     test_only: tuple[Interval, ...] = ()
     default: float = 0.0
     doc: str = ""
+    integer: bool = False
 
     def __post_init__(self) -> None:
-        if self.name not in PARAM_NAMES:
-            raise TaskParamError(f"ParamSpec for unknown field {self.name!r}")
+        if not self.name.isidentifier() or self.name == "family" or self.name.startswith("_"):
+            raise TaskParamError(f"ParamSpec name {self.name!r} must be a Python identifier, not 'family'")
         lo, hi = self.allowed
         for a, b in (self.train, *self.test_only):
             if not (lo <= a <= b <= hi):
@@ -159,7 +175,18 @@ class ParamSpec:
 
     @property
     def is_int(self) -> bool:
-        return _FIELD_TYPES[self.name] is int
+        return self.integer
+
+    def coerce(self, value: Any) -> float | int:
+        """`value` as this parameter's type, refusing by name what is not a finite number (or an integer)."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            kind = "an integer" if self.integer else "a finite number"
+            raise TaskParamError(f"task parameter {self.name}={value!r} must be {kind}")
+        if self.integer:
+            if float(value) != int(value):
+                raise TaskParamError(f"task parameter {self.name}={value!r} must be an integer")
+            return int(value)
+        return float(value)
 
     def check(self, value: float) -> None:
         lo, hi = self.allowed

@@ -84,9 +84,8 @@ class TaskSim:
         if self.family.payload_parent is None:
             return self.task
         m, c = self._payload
-        return self.task.replace(
-            payload_mass=m, payload_com_x=float(c[0]), payload_com_y=float(c[1]), payload_com_z=float(c[2])
-        )
+        now = {"payload_mass": m, "payload_com_x": float(c[0]), "payload_com_y": float(c[1]), "payload_com_z": float(c[2])}
+        return self.task.replace(**{k: v for k, v in now.items() if k in self.task})  # the knobs the family varies
 
     # ---- episode stage ---------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator | None = None) -> np.ndarray:

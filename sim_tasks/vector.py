@@ -18,8 +18,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from sim_tasks.family import TaskFamily, get_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.params import TaskParamError, TaskParams
+from sim_tasks.registry import get_family
 from sim_tasks.sim import TaskSim
 
 

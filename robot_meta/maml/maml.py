@@ -15,20 +15,24 @@ the torch-free runtime takes no gradient steps, so a MAML policy is exported aft
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError
+from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.maml.core import MAMLPolicy, TaskBatch, adapt, meta_objective, params_of, whitened_returns_to_go
 
 
 @dataclass(frozen=True)
-class MAMLConfig:
+class MAMLConfig(MetaConfig):
     """MAML hyperparameters (garage's MAML defaults where they apply: one inner step, 64x64 tanh policy).
 
     Attributes:
@@ -42,8 +46,7 @@ class MAMLConfig:
         outer_lr, outer_epochs, clip: the PPO-style outer step (Adam).
         gamma: discount of the return-to-go.
         init_log_std: initial log std of the Gaussian policy.
-        checkpoint_every, eval_every, eval_tasks, eval_episodes: as in PEARL.
-        threads: torch intra-op threads on CPU (0 = torch's default).
+        The run's rhythm and threads: `MetaConfig`.
     """
 
     hidden: tuple[int, ...] = (64, 64)
@@ -57,16 +60,10 @@ class MAMLConfig:
     clip: float = 0.2
     gamma: float = 0.99
     init_log_std: float = -0.5
-    checkpoint_every: int = 5
-    eval_every: int = 10
-    eval_tasks: int = 20
-    eval_episodes: int = 3
-    threads: int = 0
 
     def validate(self) -> None:
-        for name in ("inner_steps", "meta_batch", "episodes_per_task", "outer_epochs", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        super().validate()
+        self.require_positive("inner_steps", "meta_batch", "episodes_per_task", "outer_epochs")
         if self.inner_lr <= 0 or self.outer_lr <= 0:
             raise ConfigError(f"config inner_lr={self.inner_lr} and outer_lr={self.outer_lr} must be > 0")
 
@@ -137,8 +134,14 @@ class MAMLActor:
             self._ep[i] = []
 
 
-class MAML:
-    """MAML meta-training on a task family (the factory signature of `robot_meta.train.algorithms`)."""
+class MAML(MetaAlgorithm):
+    """MAML meta-training on a task family. CPU only: its per-task functional updates are small, and the
+    actor's per-group parameter dicts live on the CPU."""
+
+    name = "maml"
+    config_class = MAMLConfig
+    cpu_only = True
+    export_options = ("adapt_task", "adapt_episodes")
 
     def __init__(
         self,
@@ -149,23 +152,17 @@ class MAML:
         device: torch.device,
         test_tasks: list[Any] | None = None,
     ) -> None:
-        cfg.validate()
-        self.cfg, self.device, self.train_tasks = cfg, torch.device("cpu"), list(train_tasks)
-        self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
-        self.rng = np.random.default_rng(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        super().__init__(make_env, train_tasks, cfg, seed, device, test_tasks)
         n = cfg.meta_batch * cfg.episodes_per_task
         self.env = make_env([self.train_tasks[i % len(self.train_tasks)] for i in range(n)], seed)
         self.state = CollectorState(self.env)
-        self.family = self.env.family
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.policy = MAMLPolicy(obs_dim, act_dim, cfg.hidden, discrete=False, init_log_std=cfg.init_log_std)
+        self.policy = self.seeded(
+            lambda: MAMLPolicy(obs_dim, act_dim, cfg.hidden, discrete=False, init_log_std=cfg.init_log_std)
+        )
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.outer_lr)
         self.group = np.repeat(np.arange(cfg.meta_batch), cfg.episodes_per_task)
-        self.iteration = self.env_steps = self.updates = 0
 
     def _collect(self, params: list[dict[str, torch.Tensor]]) -> tuple[list[TaskBatch], np.ndarray]:
         """One episode per env with the given per-task parameters; one TaskBatch per task."""
@@ -191,7 +188,7 @@ class MAML:
             )
         return out, roll.obs
 
-    def train_iteration(self) -> dict[str, Any]:
+    def _train_iteration(self) -> dict[str, Any]:
         cfg = self.cfg
         t0 = time.perf_counter()
         idx = self.rng.choice(len(self.train_tasks), size=cfg.meta_batch, replace=len(self.train_tasks) < cfg.meta_batch)
@@ -254,31 +251,17 @@ class MAML:
             "env_steps_per_s": (cfg.inner_steps + 1) * self.env.num_envs * self.family.episode_steps / max(t1 - t0, 1e-9),
             "updates_per_s": cfg.outer_epochs / max(t2 - t1, 1e-9),
         }
-        if cfg.eval_every and self.test_tasks and self.iteration % cfg.eval_every == 0:
-            metrics.update(self.evaluate_test())
         return metrics
 
     # ---- evaluation ----------------------------------------------------------------------------------
-    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
-        """Adapted: one inner step per task after each episode; prior-only: the initial policy throughout."""
-        from robot_meta.evaluation import Method
-
-        gen = torch.Generator().manual_seed(seed)
+    def actor(self, mode: str, num_envs: int, generator: torch.Generator, prior_episodes: int = 1) -> MAMLActor:
+        """Adapted: one inner step per task after each episode (within an episode MAML does not adapt, so its
+        online numbers equal its prior's); prior-only: the initial policy throughout."""
         init = {k: v.detach() for k, v in params_of(self.policy).items()}
-
-        def make(adapt_lr: float | None):
-            def actor(mode: str, env: Any) -> MAMLActor:
-                n = env.num_envs
-                return MAMLActor(self.policy, [dict(init) for _ in range(n)], np.arange(n), gen, adapt_lr, self.cfg.gamma)
-
-            return actor
-
-        return [Method("maml", make(self.cfg.inner_lr)), Method("prior_only", make(None))]
-
-    def evaluate_test(self) -> dict[str, float]:
-        from robot_meta.evaluation import held_out_returns
-
-        return held_out_returns(self.eval_methods(seed=0)[0], self.family, self.test_tasks, self.cfg.eval_episodes)
+        adapt_lr = None if mode == "prior_only" else self.cfg.inner_lr
+        return MAMLActor(
+            self.policy, [dict(init) for _ in range(num_envs)], np.arange(num_envs), generator, adapt_lr, self.cfg.gamma
+        )
 
     def adapted_params(self, task: Any, episodes: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """The initial parameters after `episodes` inner steps on `task` (one episode each), for export."""
@@ -293,23 +276,47 @@ class MAML:
         collect(state, actor, episodes * self.family.episode_steps)
         return actor.params[0]
 
-    # ---- checkpoint state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "torch": {"policy": self.policy.state_dict(), "opt": self.opt.state_dict(), "torch_rng": self.gen.get_state()},
-            "json": {
-                "iteration": self.iteration,
-                "env_steps": self.env_steps,
-                "updates": self.updates,
-                "numpy_rng": self.rng.bit_generator.state,
+    # ---- export ----------------------------------------------------------------------------------------
+    def export_spec(self, adapt_task: int | None = None, adapt_episodes: int = 1) -> ExportSpec:
+        """A static policy obs -> clamp(mean, -1, 1): the meta-learned initial policy, or (with `adapt_task`,
+        a held-out task index) the policy after `adapt_episodes` inner steps on that task in simulation. The
+        torch-free runtime takes no gradient steps, so the robot runs the exported parameters as they are."""
+        task = None
+        if adapt_task is not None:
+            tests = self.family.split().test
+            if not 0 <= adapt_task < len(tests):
+                raise ExportError(f"--adapt-task {adapt_task} is not a held-out task index (0..{len(tests) - 1})")
+            task = tests[adapt_task]
+            params = self.adapted_params(task, adapt_episodes)
+        else:
+            params = {k: v.detach() for k, v in self.policy.named_parameters()}
+        adaptation = {
+            "kind": "none",
+            "note": "MAML adapts by gradient steps, which the torch-free runtime does not take: this graph holds "
+            "fixed parameters (the meta-learned initial policy, or the policy adapted in simulation, see 'maml')",
+            "maml": {
+                "adapted_on": task.to_dict() if task is not None else None,
+                "held_out_index": adapt_task,
+                "inner_steps": adapt_episodes if task is not None else 0,
+                "inner_lr": self.cfg.inner_lr,
             },
-            "arrays": {},
         }
+        return static_policy_spec(_FixedPolicyGraph(self.policy, params), self.policy.obs_dim, adaptation)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        t, j = state["torch"], state["json"]
-        self.policy.load_state_dict(t["policy"])
-        self.opt.load_state_dict(t["opt"])
-        self.gen.set_state(t["torch_rng"])
-        self.iteration, self.env_steps, self.updates = j["iteration"], j["env_steps"], j["updates"]
-        self.rng.bit_generator.state = j["numpy_rng"]
+    # ---- checkpoint state ----------------------------------------------------------------------------
+    def _get_torch_save_params(self) -> list[str]:
+        return ["policy", "opt"]
+
+
+class _FixedPolicyGraph(nn.Module):
+    """A MAML policy with fixed (initial or adapted) parameters: obs -> clamp(mean, -1, 1)."""
+
+    def __init__(self, policy: nn.Module, params: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.policy = copy.deepcopy(policy)
+        with torch.no_grad():
+            for name, p in self.policy.named_parameters():
+                p.copy_(params[name])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs).clamp(-1.0, 1.0)

@@ -21,16 +21,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError
+from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.export_spec import ExportSpec, GraphSpec, ParityCheck, RowRecorder, record_online_rollout
 from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
 from robot_meta.torch_utils import RunningNorm, polyak
 
 
 @dataclass(frozen=True)
-class PearlConfig:
+class PearlConfig(MetaConfig):
     """PEARL hyperparameters. Defaults are sized for 2 CPU cores; `REFERENCE` is oyster's (GPU) sizes.
 
     Attributes:
@@ -52,13 +55,8 @@ class PearlConfig:
         buffer_capacity: transitions kept per task in each buffer.
         use_next_obs: include s' in the context (oyster does for dynamics tasks; payload is one).
         window: context window of the online mode, transitions (the runtime's window).
-        checkpoint_every: iterations between checkpoints.
-        eval_every: iterations between evaluations on held-out tasks during training (0 = never): the
-            protocol's episodic trial, logged as `test_return_last` (the last of `eval_episodes` episodes,
-            the first `eval_prior_episodes` with z from the prior; PEARL's paper protocol is 3 and 2).
-        eval_episodes, eval_prior_episodes: see `eval_every`.
-        eval_tasks: held-out tasks used by that evaluation (the first ones of the test split).
-        threads: torch intra-op threads on CPU (0 = torch's default).
+        eval_prior_episodes: leading episodes of the held-out check's trial with z from the prior (PEARL's
+            paper protocol: 3 episodes, 2 of them prior). The run's rhythm and threads: `MetaConfig`.
     """
 
     latent_dim: int = 5
@@ -80,25 +78,11 @@ class PearlConfig:
     buffer_capacity: int = 50_000
     use_next_obs: bool = True
     window: int = 64
-    checkpoint_every: int = 5
-    eval_every: int = 10
-    eval_episodes: int = 3
     eval_prior_episodes: int = 1
-    eval_tasks: int = 20
-    threads: int = 0
 
     def validate(self) -> None:
-        for name in (
-            "latent_dim",
-            "meta_batch",
-            "batch_size",
-            "context_batch",
-            "tasks_per_iteration",
-            "window",
-            "checkpoint_every",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        super().validate()
+        self.require_positive("latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window")
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
         if self.kl_lambda < 0 or self.lr <= 0:
@@ -275,16 +259,14 @@ class PearlActor:
                 self.z[refresh] = post_mu[refresh]
 
 
-class PEARL:
+class PEARL(MetaAlgorithm):
     """The algorithm: buffers, networks, optimizers, the collection schedule and the update.
 
-    Args:
-        make_env: callable(tasks, seed) -> a batched env (the CLI passes sim_tasks' BatchedTaskEnv).
-        train_tasks: the training split.
-        cfg: hyperparameters.
-        seed: seeds numpy and torch generators (explicitly passed everywhere).
-        device: where the networks live.
+    Constructed as every `MetaAlgorithm` (env factory, training tasks, config, seed, device, held-out tasks).
     """
+
+    name = "pearl"
+    config_class = PearlConfig
 
     def __init__(
         self,
@@ -295,17 +277,12 @@ class PEARL:
         device: torch.device,
         test_tasks: list[Any] | None = None,
     ) -> None:
-        self.cfg, self.device, self.train_tasks = cfg, device, list(train_tasks)
-        self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
-        self.rng = np.random.default_rng(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        super().__init__(make_env, train_tasks, cfg, seed, device, test_tasks)
         self.env = make_env(self.train_tasks[: cfg.tasks_per_iteration], seed)
         self.state = CollectorState(self.env)
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.nets = PearlNetworks(obs_dim, act_dim, cfg).to(device)
+        self.nets = self.seeded(lambda: PearlNetworks(obs_dim, act_dim, cfg).to(self.device))
         n = len(self.train_tasks)
         self.rl_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
         self.enc_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
@@ -315,9 +292,6 @@ class PEARL:
         self.opt_pi = torch.optim.Adam(nets.policy.parameters(), lr=cfg.lr, foreach=True)
         self.opt_alpha = torch.optim.Adam([nets.log_alpha], lr=cfg.lr)
         self.target_entropy = -float(act_dim)
-        self.iteration = 0
-        self.env_steps = 0
-        self.updates = 0
         self.initialized = False
 
     # ---- collection ------------------------------------------------------------------------------
@@ -432,7 +406,7 @@ class PEARL:
             "q_mean": q1.mean().item(),
         }
 
-    def train_iteration(self) -> dict[str, float]:
+    def _train_iteration(self) -> dict[str, float]:
         """Collect (oyster's schedule), then `updates_per_iteration` gradient steps. Returns metrics."""
         cfg = self.cfg
         t0 = time.perf_counter()
@@ -458,8 +432,6 @@ class PEARL:
         t2 = time.perf_counter()
         metrics.update({k: float(np.mean(v)) for k, v in acc.items()})
         self.iteration += 1
-        if cfg.eval_every and self.test_tasks and self.iteration % cfg.eval_every == 0:
-            metrics.update(self.evaluate_test())
         metrics.update(
             {
                 "iteration": self.iteration,
@@ -472,14 +444,14 @@ class PEARL:
         return metrics
 
     def evaluate_test(self) -> dict[str, float]:
-        """The protocol's episodic trial on held-out tasks; own generators, so training is not perturbed."""
+        """The paper's episodic trial on held-out tasks (`eval_prior_episodes` prior episodes first) and the
+        prior-only return; own generators, so training is not perturbed."""
         from robot_meta.evaluation import episodic_returns
 
         cfg = self.cfg
-        family = self.env.family
         adapted, prior = self.eval_methods(seed=0, prior_episodes=cfg.eval_prior_episodes)
-        ret = episodic_returns(adapted, family, self.test_tasks, cfg.eval_episodes, seed=0)
-        ret_prior = episodic_returns(prior, family, self.test_tasks, 1, seed=0)
+        ret = episodic_returns(adapted, self.family, self.test_tasks, cfg.eval_episodes, seed=0)
+        ret_prior = episodic_returns(prior, self.family, self.test_tasks, 1, seed=0)
         return {
             "test_return_last": float(ret[:, -1].mean()),
             "test_return_first": float(ret[:, 0].mean()),
@@ -490,66 +462,131 @@ class PEARL:
     def make_actor(self, mode: str, num_envs: int, generator: torch.Generator, **kwargs: Any) -> PearlActor:
         return PearlActor(self.nets, mode, num_envs, self.cfg, generator, device=self.device, **kwargs)
 
-    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
-        """The methods this algorithm contributes to the evaluation protocol: adapted, and prior-only.
+    def actor(self, mode: str, num_envs: int, generator: torch.Generator, prior_episodes: int = 1) -> PearlActor:
+        """Episodic: a prior draw for the first `prior_episodes`, then the posterior mean; online: the sliding
+        window of `window` transitions (what runs on the robot); prior-only: z = 0, the prior's mean. Actions
+        are the policy's mean."""
+        if mode == "prior_only":
+            return self.make_actor("prior", num_envs, generator, deterministic=True)
+        return self.make_actor(
+            "episodic" if mode == "episodic" else "online",
+            num_envs,
+            generator,
+            deterministic=True,
+            prior_episodes=prior_episodes,
+        )
 
-        Adapted: episodic mode (prior draw for the first `prior_episodes`, then the posterior mean) and
-        online mode (sliding window of `window` transitions); actions are the policy's mean.
-        """
-        from robot_meta.evaluation import Method
+    # ---- export ----------------------------------------------------------------------------------------
+    def export_spec(self) -> ExportSpec:
+        """Two graphs: `encoder` transitions (N, 2 O + A + 1) -> mu, var (N, L), one Gaussian factor per
+        transition (the runtime multiplies them over its window), and `policy` obs (N, O), z (N, L) -> action
+        (N, A), the deterministic tanh(mean)."""
+        cfg, nets = self.cfg, self.nets.cpu().eval()
+        o, a, lat = nets.obs_dim, nets.act_dim, nets.latent_dim
+        adaptation = {
+            "kind": "pearl",
+            "latent_dim": cfg.latent_dim,
+            "window": cfg.window,
+            "infer_every": 1,
+            "transition": [
+                {"name": "obs", "size": o},
+                {"name": "action", "size": a},
+                {"name": "reward", "size": 1},
+                {"name": "next_obs", "size": o, "zeroed": not cfg.use_next_obs},
+            ],
+            "posterior": "product of the per-transition Gaussians over the window; the prior N(0, I) when empty",
+            "min_var": 1e-7,
+        }
 
-        gen = torch.Generator().manual_seed(seed)
+        def record(family: Any) -> dict[str, np.ndarray]:
+            gen = torch.Generator().manual_seed(0)
+            rows = record_online_rollout(lambda env: _PearlRecorder(self.actor("online", env.num_envs, gen)), family)
+            with torch.no_grad():
+                mu, var = nets.encoder(torch.as_tensor(rows["transitions"]))
+            rows["mu"], rows["var"] = mu.numpy(), var.numpy()
+            return rows
 
-        def adapted(mode: str, env: Any) -> PearlActor:
-            return self.make_actor(
-                "episodic" if mode == "episodic" else "online",
-                env.num_envs,
-                gen,
-                deterministic=True,
-                prior_episodes=prior_episodes,
-            )
-
-        def prior_only(mode: str, env: Any) -> PearlActor:
-            return self.make_actor("prior", env.num_envs, gen, deterministic=True)
-
-        return [Method("pearl", adapted), Method("prior_only", prior_only)]
+        return ExportSpec(
+            graphs={
+                "encoder": GraphSpec(
+                    "encoder.onnx",
+                    _EncoderGraph(nets.encoder),
+                    (torch.zeros(2, 2 * o + a + 1),),
+                    ("transitions",),
+                    ("mu", "var"),
+                ),
+                "policy": GraphSpec(
+                    "policy.onnx",
+                    _PolicyGraph(nets.policy),
+                    (torch.zeros(2, o), torch.zeros(2, lat)),
+                    ("obs", "z"),
+                    ("action",),
+                ),
+            },
+            adaptation=adaptation,
+            record=record,
+            checks=(
+                ParityCheck("action", "policy", "action", "action"),
+                ParityCheck("encoder_mu", "encoder", "mu", "mu"),
+                ParityCheck("encoder_var", "encoder", "var", "var", relative=True),
+            ),
+        )
 
     # ---- checkpoint state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Torch state (networks, optimizers, torch RNG) and numpy state (buffers, counters, numpy RNG)."""
-        torch_state = {
-            "nets": self.nets.state_dict(),
-            "opt_q": self.opt_q.state_dict(),
-            "opt_enc": self.opt_enc.state_dict(),
-            "opt_pi": self.opt_pi.state_dict(),
-            "opt_alpha": self.opt_alpha.state_dict(),
-            "torch_rng": self.gen.get_state(),
-        }
-        counters = {
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "updates": self.updates,
-            "initialized": self.initialized,
-            "numpy_rng": self.rng.bit_generator.state,
-        }
+    def _get_torch_save_params(self) -> list[str]:
+        return ["nets", "opt_q", "opt_enc", "opt_pi", "opt_alpha"]
+
+    def _get_json_save_params(self) -> list[str]:
+        return [*super()._get_json_save_params(), "initialized"]
+
+    def _get_array_state(self) -> dict[str, np.ndarray]:
         arrays = {f"rl/{k}": v for k, v in self.rl_buffer.state_dict().items()}
         arrays.update({f"enc/{k}": v for k, v in self.enc_buffer.state_dict().items()})
-        return {"torch": torch_state, "json": counters, "arrays": arrays}
+        return arrays
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        t = state["torch"]
-        self.nets.load_state_dict(t["nets"])
-        for name in ("opt_q", "opt_enc", "opt_pi", "opt_alpha"):
-            getattr(self, name).load_state_dict(t[name])
-        self.gen.set_state(t["torch_rng"])
-        j = state["json"]
-        self.iteration, self.env_steps, self.updates, self.initialized = (
-            j["iteration"],
-            j["env_steps"],
-            j["updates"],
-            j["initialized"],
-        )
-        self.rng.bit_generator.state = j["numpy_rng"]
-        arrays = state["arrays"]
+    def _set_array_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.rl_buffer.load_state_dict({k[3:]: v for k, v in arrays.items() if k.startswith("rl/")})
         self.enc_buffer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("enc/")})
+
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, transitions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(transitions)
+
+
+class _PolicyGraph(nn.Module):
+    def __init__(self, policy: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs, z)
+
+
+class _PearlRecorder:
+    """The online actor, recording each graph's inputs and torch's outputs: obs, z -> action per step, and
+    the transitions the encoder sees."""
+
+    def __init__(self, actor: PearlActor) -> None:
+        self.actor, self.rec = actor, RowRecorder()
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.actor.reset(mask)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        z = self.actor.z.clone().cpu().numpy()
+        action = self.actor.act(obs)
+        self.rec.add(obs=obs, z=z, action=action)
+        return action
+
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        nxt = next_obs if self.actor.cfg.use_next_obs else np.zeros_like(next_obs)
+        self.rec.add(transitions=np.concatenate([obs, action, np.asarray(reward, np.float32)[:, None], nxt], -1))
+        self.actor.observe(obs, action, reward, next_obs, done)
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        return self.rec.arrays()

@@ -22,13 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError
+from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.export_spec import ExportSpec, GraphSpec, ParityCheck, RowRecorder, record_online_rollout
 from robot_meta.torch_utils import RunningNorm
 
 
 @dataclass(frozen=True)
-class RL2Config:
+class RL2Config(MetaConfig):
     """RL² hyperparameters (Meta-World's RL² table and varibad's RL² configs where they agree).
 
     Attributes:
@@ -51,8 +53,7 @@ class RL2Config:
             excluded, as in Duan et al.'s sampling of MDPs per trial) instead of one of the split's fixed
             training tasks. On the arm, with the 60 fixed goals the memory carried into episode 2 raised the
             return on training goals (+3.2) but not on held-out ones (-1.0): it had learned the training set.
-        checkpoint_every, eval_every, eval_tasks, eval_episodes: as in PEARL.
-        threads: torch intra-op threads on CPU (0 = torch's default).
+        The run's rhythm and threads: `MetaConfig`.
     """
 
     hidden: int = 256
@@ -72,16 +73,10 @@ class RL2Config:
     max_grad_norm: float = 0.5
     init_log_std: float = -0.5
     fresh_tasks: bool = False
-    checkpoint_every: int = 5
-    eval_every: int = 10
-    eval_tasks: int = 20
-    eval_episodes: int = 3
-    threads: int = 0
 
     def validate(self) -> None:
-        for name in ("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        super().validate()
+        self.require_positive("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt")
         if self.target_kl < 0:
             raise ConfigError(f"config target_kl={self.target_kl} must be >= 0 (0 disables early stopping)")
         if self.minibatches > self.num_envs:
@@ -279,8 +274,11 @@ def gae(
     return adv, adv + values
 
 
-class RL2:
+class RL2(MetaAlgorithm):
     """The algorithm: trials over sampled training tasks, collected together, then PPO epochs."""
+
+    name = "rl2"
+    config_class = RL2Config
 
     def __init__(
         self,
@@ -291,24 +289,17 @@ class RL2:
         device: torch.device,
         test_tasks: list[Any] | None = None,
     ) -> None:
-        self.cfg, self.device, self.train_tasks = cfg, device, list(train_tasks)
-        self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
-        self.rng = np.random.default_rng(seed)
-        self.gen = torch.Generator().manual_seed(seed)
+        super().__init__(make_env, train_tasks, cfg, seed, device, test_tasks)
         self.env = make_env([self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)], seed)
-        self.family = self.env.family
         draw = self.family.sample_train_task if cfg.fresh_tasks else None
         self.schedule = TrialSchedule(cfg.num_envs, cfg.episodes_per_trial, self.train_tasks, self.rng, draw)
         self.env.on_episode_end = self.schedule.on_episode_end  # the trial wrapper
         self.state = CollectorState(self.env)
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.policy = RL2Policy(obs_dim, act_dim, cfg).to(device)
+        self.policy = self.seeded(lambda: RL2Policy(obs_dim, act_dim, cfg).to(self.device))
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
         self.ret_var, self.ret_count = 1.0, 1e-4  # running variance of discounted returns, for reward scaling
-        self.iteration = self.env_steps = self.updates = 0
 
     @property
     def rollout_steps(self) -> int:
@@ -331,7 +322,7 @@ class RL2:
         self.ret_count = total
         return rewards / float(np.sqrt(self.ret_var) + 1e-8)
 
-    def train_iteration(self) -> dict[str, float]:
+    def _train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.env.set_tasks(self.schedule.new_tasks(cfg.num_envs))
@@ -369,8 +360,6 @@ class RL2:
         for j, ep in enumerate(per_episode):
             if ep:
                 metrics[f"return_episode_{j + 1}"] = float(np.mean(ep))
-        if cfg.eval_every and self.test_tasks and self.iteration % cfg.eval_every == 0:
-            metrics.update(self.evaluate_test())
         return metrics
 
     def _ppo(self, log: dict[str, torch.Tensor], adv: torch.Tensor, ret: torch.Tensor) -> dict[str, float]:
@@ -434,49 +423,90 @@ class RL2:
         return out
 
     # ---- evaluation ----------------------------------------------------------------------------------
-    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
-        """Adapted: memory carried across the trial's episodes (and through a payload change); prior-only:
-        memory dropped at every episode start (no cross-episode adaptation)."""
-        from robot_meta.evaluation import Method
+    def actor(self, mode: str, num_envs: int, generator: torch.Generator, prior_episodes: int = 1) -> RL2Actor:
+        """Adapted (episodic and online): memory carried across the trial's episodes and through a payload
+        change; prior-only: memory dropped at every episode start (no cross-episode adaptation)."""
+        return RL2Actor(
+            self.policy, num_envs, generator, schedule=None, deterministic=True, reset_every_episode=mode == "prior_only"
+        )
 
-        gen = torch.Generator().manual_seed(seed)
-
-        def adapted(mode: str, env: Any) -> RL2Actor:
-            return RL2Actor(self.policy, env.num_envs, gen, schedule=None, deterministic=True)
-
-        def prior_only(mode: str, env: Any) -> RL2Actor:
-            return RL2Actor(self.policy, env.num_envs, gen, schedule=None, deterministic=True, reset_every_episode=True)
-
-        return [Method("rl2", adapted), Method("prior_only", prior_only)]
-
-    def evaluate_test(self) -> dict[str, float]:
-        from robot_meta.evaluation import held_out_returns
-
-        return held_out_returns(self.eval_methods(seed=0)[0], self.family, self.test_tasks, self.cfg.eval_episodes)
-
-    # ---- checkpoint state ----------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "torch": {"policy": self.policy.state_dict(), "opt": self.opt.state_dict(), "torch_rng": self.gen.get_state()},
-            "json": {
-                "iteration": self.iteration,
-                "env_steps": self.env_steps,
-                "updates": self.updates,
-                "ret_var": self.ret_var,
-                "ret_count": self.ret_count,
-                "numpy_rng": self.rng.bit_generator.state,
-            },
-            "arrays": {},
+    # ---- export ----------------------------------------------------------------------------------------
+    def export_spec(self) -> ExportSpec:
+        """One graph, `step`: obs (N, O), prev_action (N, A), prev_reward (N,), done (N,), h_in (N, H) ->
+        action (N, A) (the mean, clipped to [-1, 1]), h_out (N, H); the runtime owns the recurrent state."""
+        cfg, p = self.cfg, self.policy.cpu().eval()
+        inputs = ("obs", "prev_action", "prev_reward", "done", "h_in")
+        example = (
+            torch.zeros(2, p.obs_dim),
+            torch.zeros(2, p.act_dim),
+            torch.zeros(2),
+            torch.zeros(2),
+            torch.zeros(2, p.hidden),
+        )
+        adaptation = {
+            "kind": "rl2",
+            "hidden_size": cfg.hidden,
+            "inputs": list(inputs),
+            "episodes_per_trial": cfg.episodes_per_trial,
+            "reset": "h_in, prev_action, prev_reward = 0 at a trial start; done = 1 on the first step after an episode end",
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        t, j = state["torch"], state["json"]
-        self.policy.load_state_dict(t["policy"])
-        self.opt.load_state_dict(t["opt"])
-        self.gen.set_state(t["torch_rng"])
-        self.iteration, self.env_steps, self.updates = j["iteration"], j["env_steps"], j["updates"]
-        self.ret_var, self.ret_count = j["ret_var"], j["ret_count"]
-        self.rng.bit_generator.state = j["numpy_rng"]
+        def record(family: Any) -> dict[str, np.ndarray]:
+            gen = torch.Generator().manual_seed(0)
+            return record_online_rollout(lambda env: _RL2Recorder(self.actor("online", env.num_envs, gen)), family)
+
+        return ExportSpec(
+            graphs={"step": GraphSpec("step.onnx", _StepGraph(p), example, inputs, ("action", "h_out"))},
+            adaptation=adaptation,
+            record=record,
+            checks=(ParityCheck("action", "step", "action", "action"), ParityCheck("h_out", "step", "h_out", "h_out")),
+        )
+
+    # ---- checkpoint state ----------------------------------------------------------------------------
+    def _get_torch_save_params(self) -> list[str]:
+        return ["policy", "opt"]
+
+    def _get_json_save_params(self) -> list[str]:
+        return [*super()._get_json_save_params(), "ret_var", "ret_count"]
+
+
+class _StepGraph(nn.Module):
+    def __init__(self, policy: RL2Policy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs, prev_action, prev_reward, done, h_in) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, _, h_out = self.policy.step(obs, prev_action, prev_reward, done, h_in)
+        return mean.clamp(-1.0, 1.0), h_out
+
+
+class _RL2Recorder:
+    """The online actor, recording the step graph's inputs and torch's outputs at every step."""
+
+    def __init__(self, actor: RL2Actor) -> None:
+        self.actor, self.rec = actor, RowRecorder()
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.actor.reset(mask)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        a = self.actor
+        inputs = dict(
+            obs=obs,
+            prev_action=a.prev_a.cpu().numpy(),
+            prev_reward=a.prev_r.cpu().numpy(),
+            done=a.done.cpu().numpy(),
+            h_in=a.h.cpu().numpy(),
+        )
+        action = a.act(obs)
+        self.rec.add(**inputs, action=action, h_out=a.h.cpu().numpy())
+        return action
+
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        self.actor.observe(obs, action, reward, next_obs, done)
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        return self.rec.arrays()
 
 
 def _trial_episode_returns(roll: Any, k: int) -> list[list[float]]:

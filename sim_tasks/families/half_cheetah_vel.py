@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 
 from sim_tasks.families._readout import action_cost, motor_layout_arrays
-from sim_tasks.family import TaskFamily, register_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams, TaskSplit
 
@@ -25,7 +25,6 @@ _XML = os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "asse
 _RESET_NOISE = 0.1  # gymnasium HalfCheetah-v5 reset_noise_scale
 
 
-@register_family
 class HalfCheetahVel(TaskFamily):
     name = "half_cheetah_vel"
     env_id = "sim_tasks/HalfCheetahVel-v0"
@@ -64,7 +63,7 @@ class HalfCheetahVel(TaskFamily):
         n_test = self.n_test if n_test is None else n_test
         # A legacy RandomState on purpose: with seed 1337 it reproduces oyster's task list value for value.
         velocities = np.random.RandomState(seed).uniform(0.0, 3.0, size=n_train + n_test)
-        tasks = [TaskParams(family=self.name, target_velocity=float(v)) for v in velocities]
+        tasks = [TaskParams(self.name, target_velocity=float(v)) for v in velocities]
         return TaskSplit(family=self.name, seed=seed, train=tuple(tasks[:n_train]), test=tuple(tasks[n_train:]))
 
     def reset_state(self, model, data, task, rng):

@@ -12,7 +12,7 @@ import mujoco
 import numpy as np
 
 from sim_tasks.families._readout import joint_indices, motor_layout_arrays
-from sim_tasks.family import TaskFamily, register_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec
 
@@ -24,7 +24,6 @@ ACTION_COST = 0.01  # per |a|^2
 VELOCITY_COST = 0.001  # per |qvel|^2, (rad/s)^-2: damps oscillation at the goal
 
 
-@register_family
 class PlanarArmPayload(TaskFamily):
     name = "planar_arm"
     env_id = "sim_tasks/PlanarArmPayload-v0"
@@ -57,7 +56,7 @@ class PlanarArmPayload(TaskFamily):
         ),
         ParamSpec("goal_z", "m", allowed=(-0.4, 0.4), train=(-0.3, 0.3), default=0.1, doc="goal z from the shoulder"),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="motor torque multiplier"),
-        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps"),
+        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
         ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
     )
     obs_layout = ObsLayout(

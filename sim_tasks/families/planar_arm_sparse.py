@@ -16,7 +16,6 @@ import dataclasses
 import numpy as np
 
 from sim_tasks.families.planar_arm import PlanarArmPayload
-from sim_tasks.family import register_family
 from sim_tasks.params import ParamSpec
 
 GOAL_X = 0.45  # m, the goal line's distance in front of the shoulder (the arm reaches 0.65 m)
@@ -29,7 +28,6 @@ def sparse_reach_reward(distance: float) -> float:
     return max(0.0, 1.0 - distance / GOAL_RADIUS)
 
 
-@register_family
 class PlanarArmSparse(PlanarArmPayload):
     name = "planar_arm_sparse"
     env_id = "sim_tasks/PlanarArmSparse-v0"

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from sim_tasks.families._readout import ACTION_COST, action_cost, gravity_in_body, joint_indices, motor_layout_arrays
-from sim_tasks.family import TaskFamily, register_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams
 
@@ -24,7 +24,6 @@ _RESET_QPOS_NOISE = 0.1  # rad (m for the root), uniform half-width, as gymnasiu
 _RESET_QVEL_NOISE = 0.1  # rad/s (m/s), std
 
 
-@register_family
 class PlanarRunnerPayload(TaskFamily):
     name = "planar_runner"
     env_id = "sim_tasks/PlanarRunnerPayload-v0"
@@ -58,7 +57,7 @@ class PlanarRunnerPayload(TaskFamily):
         ParamSpec("friction", "1", allowed=(0.05, 2.0), train=(0.2, 1.0), default=0.4, doc="ground sliding friction"),
         ParamSpec("target_velocity", "m/s", allowed=(0.0, 4.0), train=(0.5, 3.0), default=1.5, doc="speed to track"),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="actuator force multiplier"),
-        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps"),
+        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
         ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
     )
     obs_layout = ObsLayout(

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim_tasks import model_edit
 from sim_tasks.families._readout import gravity_in_body, joint_indices
-from sim_tasks.family import TaskFamily, register_family
+from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams
 
@@ -37,7 +37,6 @@ YAW_RATE_COST = 0.05  # per (rad/s)^2
 ACTION_COST = 0.005  # per |a|^2 (12 joints)
 
 
-@register_family
 class QuadrupedTerrain(TaskFamily):
     name = "quadruped"
     env_id = "sim_tasks/QuadrupedTerrain-v0"
@@ -50,6 +49,7 @@ class QuadrupedTerrain(TaskFamily):
     ground_geom = "ground"
     payload_parent = "torso"
     payload_mount = (0.0, 0.0, 0.07)  # m, on the torso's top plate
+    seeds = ("terrain_seed",)  # the heightfield pattern: a task's terrain is rebuilt from its JSON
     params = (
         ParamSpec(
             "payload_mass",
@@ -80,7 +80,7 @@ class QuadrupedTerrain(TaskFamily):
             doc="direction of travel in the body frame (0 forward, +pi/2 left)",
         ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="servo force multiplier"),
-        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps"),
+        ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
         ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
     )
     obs_layout = ObsLayout(

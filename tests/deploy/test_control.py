@@ -15,8 +15,8 @@ from deploy.control import DeployConfig, Deployment
 from deploy.telemetry import TelemetryLog, read_log
 from firmware_bridge import protocol as p
 from firmware_bridge.client import HandshakeError
-from firmware_bridge.transport import FaultSpec, VirtualRobotThread
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from firmware_bridge.virtual_robot_server import FaultSpec, VirtualRobotThread
 from sim_tasks import get_family
 
 TARGETS = {"target_velocity": 1.5}

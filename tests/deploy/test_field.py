@@ -1,21 +1,23 @@
-"""`robot-meta field`: the protocol on the virtual robot, the report, and the report rebuilt from the logs."""
+"""`robot-meta field`: the plan on the virtual robot, the report, and the report rebuilt from the logs."""
 
 import json
 import shutil
 
 import pytest
 
-from deploy.field import FieldProtocol, ProtocolError, build_report, run_field
+from deploy.field import FieldPlan, PlanError, build_report, run_field
 from deploy.telemetry import read_log
 from robot_meta.cli import main
+from robot_meta.robots import virtual_robots
 
 SHORT = dict(settle_s=0.5, baseline_s=2.0, hold_s=2.5, smooth_s=0.5, payloads_kg=[9.0])
 
 
 def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies, tmp_path):
     out = tmp_path / "report"
-    proto = FieldProtocol(**SHORT)
-    report = run_field({"pearl": tiny_policies / "pearl", "dr": tiny_policies / "dr"}, "virtual", out, proto, status=False)
+    plan = FieldPlan(**SHORT)
+    policies = {"pearl": tiny_policies / "pearl", "dr": tiny_policies / "dr"}
+    report = run_field(policies, out, plan, simulated=virtual_robots(plan.base_payload_kg), status=False)
     for f in ("report.json", "report.md", "tracking_error.png", "latent.png", "pearl.mcap", "dr.mcap"):
         assert (out / f).exists(), f
     (entry,) = report["comparison"]
@@ -23,12 +25,12 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     for name in ("pearl", "dr"):
         c = entry[name]
         assert c["complete"] and c["pre_error"] > 0 and c["peak_error"] >= c["post_error"]
-        assert c["recovery_time_s"] is None or 0 <= c["recovery_time_s"] <= proto.hold_s
+        assert c["recovery_time_s"] is None or 0 <= c["recovery_time_s"] <= plan.hold_s
         assert report["sessions"][name]["reason"] == "stopped"
     assert "latent_shift" in entry["pearl"] and "latent_shift" not in entry["dr"]
     assert len(report["verdicts"]) == 1 and report["verdicts"][0].startswith("9 kg: ")
     events = [e["event"] for e in read_log(out / "pearl.mcap")["/event"]]
-    assert events[:5] == ["protocol", "armed", "baseline_start", "payload_change", "hold_end"]
+    assert events[:5] == ["plan", "armed", "baseline_start", "payload_change", "hold_end"]
     assert "## Payload 9 kg" in (out / "report.md").read_text()
 
     # The same report from the recorded logs alone (copied elsewhere): identical numbers.
@@ -39,26 +41,24 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     assert rebuilt["comparison"] == json.loads(json.dumps(report["comparison"]))
 
 
-def test_protocol_files_are_checked_by_field(tmp_path):
+def test_plan_files_are_checked_by_field(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("hold_s: -3\n")
-    with pytest.raises(ProtocolError, match=r"hold_s=-3 must be a positive number of seconds"):
-        FieldProtocol.load(bad)
+    with pytest.raises(PlanError, match=r"hold_s=-3 must be a positive number of seconds"):
+        FieldPlan.load(bad)
     bad.write_text("payload: 9\n")
-    with pytest.raises(ProtocolError, match=r"unknown field\(s\) \['payload'\]"):
-        FieldProtocol.load(bad)
+    with pytest.raises(PlanError, match=r"unknown field\(s\) \['payload'\]"):
+        FieldPlan.load(bad)
     good = tmp_path / "g.yaml"
     good.write_text("payloads_kg: [3.0, 9.0]\ntargets: {target_velocity: 2.0}\n")
-    proto = FieldProtocol.load(good)
-    assert proto.payloads_kg == [3.0, 9.0] and proto.duration_s == 2 * (4 + 8 + 16)
+    plan = FieldPlan.load(good)
+    assert plan.payloads_kg == [3.0, 9.0] and plan.duration_s == 2 * (4 + 8 + 16)
 
 
-def test_field_cli_refuses_a_bad_protocol_before_touching_the_robot(tiny_policies, tmp_path, capsys):
+def test_field_cli_refuses_a_bad_plan_before_touching_the_robot(tiny_policies, tmp_path, capsys):
     bad = tmp_path / "p.yaml"
     bad.write_text("baseline_s: 0\n")
-    code = main(
-        ["field", str(tiny_policies / "pearl"), "--port", "virtual", "--out", str(tmp_path / "r"), "--protocol", str(bad)]
-    )
+    code = main(["field", str(tiny_policies / "pearl"), "--port", "virtual", "--out", str(tmp_path / "r"), "--plan", str(bad)])
     assert code == 2 and "baseline_s=0 must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
@@ -68,18 +68,18 @@ def test_on_hardware_the_operator_marks_the_change(tiny_policies, tmp_path, monk
     import io
 
     from deploy.field import run_session
-    from firmware_bridge.transport import VirtualRobotThread
     from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+    from firmware_bridge.virtual_robot_server import VirtualRobotThread
     from sim_tasks import get_family
 
     monkeypatch.setattr("sys.stdin", io.StringIO("\n\n"))  # confirm the starting payload, then the change
     fw = VirtualFirmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=0.3))
-    proto = FieldProtocol(**{**SHORT, "hold_s": 1.0})
+    plan = FieldPlan(**{**SHORT, "hold_s": 1.0})
     with VirtualRobotThread(fw) as vr:
-        res = run_session(tiny_policies / "pearl", vr.port, proto, tmp_path / "hw.mcap", status=False)
+        res = run_session(tiny_policies / "pearl", plan, tmp_path / "hw.mcap", port=vr.port, status=False)
     assert res["reason"] == "stopped"
     err = capsys.readouterr().err
     assert "Set the payload to the base 0 kg, clear the area, then press Enter to arm" in err
     assert "Put the payload to 9 kg now, then press Enter" in err
     ev = {e["event"]: e for e in read_log(tmp_path / "hw.mcap")["/event"]}
-    assert ev["payload_change"]["payload_kg"] == 9.0 and ev["payload_change"]["t"] >= proto.settle_s + proto.baseline_s
+    assert ev["payload_change"]["payload_kg"] == 9.0 and ev["payload_change"]["t"] >= plan.settle_s + plan.baseline_s

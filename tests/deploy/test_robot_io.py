@@ -6,23 +6,19 @@ import mujoco
 import numpy as np
 import pytest
 
-from deploy.export import robot_section
 from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError
 from firmware_bridge import protocol as p
 from firmware_bridge.virtual_robot import VirtualFirmware
+from deploy.manifest import PolicyManifest
+from robot_meta.export import build_manifest
 from sim_tasks import get_family
 
 
 def manifest_of(family):
-    """The parts of an exported manifest that robot_io reads, built by export's own functions."""
-    return {
-        "family": family.name,
-        "observation": family.obs_layout.to_dict(),
-        "obs_dim": family.obs_layout.dim,
-        "action": {"names": list(family.action_layout(family.build_model(family.default_task())).names)},
-        "robot": robot_section(family),
-    }
+    """A manifest of the family built by export's own function (no graphs: robot_io does not read them)."""
+    raw = build_manifest({"kind": "none", "note": "robot_io test"}, {"algo": "test"}, {}, family, {})
+    return PolicyManifest.from_dict(json.loads(json.dumps(raw)))
 
 
 @pytest.mark.parametrize("name", ["planar_runner", "quadruped"])
@@ -34,7 +30,7 @@ def test_observation_from_the_robots_state_equals_the_simulators(name):
     fw.data.qpos[3:7] = [0.96, 0.1, 0.2, 0.15] if name == "quadruped" else fw.data.qpos[3:7]
     mujoco.mj_forward(fw.model, fw.data)
     state = p.State.unpack(fw.read_state().pack())  # through the wire format (float32)
-    got = ObservationBuilder(json.loads(json.dumps(manifest_of(fam))))(state)
+    got = ObservationBuilder(manifest_of(fam))(state)
     want = fam.observe(fw.model, fw.data, fw.sim.task)
     np.testing.assert_allclose(got, want, atol=2e-5)
 

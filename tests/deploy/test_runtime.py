@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from deploy.runtime import ObservationError, PolicyDirError, SafetyFilter, load_adapter
-from deploy.sim2sim import RuntimeActor, run_sim2sim
 from robot_meta.collector import CollectorState, collect
 from robot_meta.evaluation import online_errors
+from robot_meta.sim2sim import RuntimeActor, run_sim2sim
 from robot_meta.train import load_run
 from sim_tasks import BatchedTaskEnv, get_family
 
@@ -141,9 +141,16 @@ def test_bad_policy_dirs_are_refused_by_name(dirs, tmp_path):
     (d / "encoder.onnx").unlink()
     with pytest.raises(PolicyDirError, match=r"graphs\.encoder: file .* is missing"):
         load_adapter(d)
+    d = copy("inconsistent")
+    m = json.loads((d / "manifest.json").read_text())
+    m["obs_dim"] = 17
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(PolicyDirError, match=r"obs_dim=17 is not the sum of the observation slices' sizes"):
+        load_adapter(d)
     d = copy("layout")
     m = json.loads((d / "manifest.json").read_text())
     m["obs_dim"] = 17
+    m["observation"][-1]["size"] += 1
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(
         PolicyDirError,
@@ -169,14 +176,14 @@ def test_importing_the_runtime_does_not_import_torch_or_mujoco():
 
 def test_sim2sim_process_never_imports_torch(dirs):
     code = (
-        f"import sys; from deploy.sim2sim import run_sim2sim; run_sim2sim(__import__('pathlib').Path({str(dirs / 'p_pearl')!r}), "
+        f"import sys; from robot_meta.sim2sim import run_sim2sim; run_sim2sim(__import__('pathlib').Path({str(dirs / 'p_pearl')!r}), "
         "n_tasks=1); sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_bench_runtime_reports_the_contract_keys(dirs):
-    from deploy.bench_runtime import bench_runtime
+    from robot_meta.bench_runtime import bench_runtime
 
     results = bench_runtime("planar_runner", steps=100, policy_dirs={"pearl": dirs / "p_pearl", "rl2": dirs / "p_rl2"})
     assert [r["algo"] for r in results] == ["pearl", "rl2"]

@@ -9,8 +9,8 @@ import pytest
 from firmware_bridge import protocol as p
 from firmware_bridge.client import Expected, HandshakeError, RobotClient, hold_command
 from firmware_bridge.link import Link, LinkError
-from firmware_bridge.transport import FaultSpec, _Endpoint, open_pty, serve
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, open_pty, serve
 from sim_tasks import get_family
 
 
@@ -21,7 +21,7 @@ def start(faults="", rate=100, baud=3_000_000, duration=20.0):
     stop = threading.Event()
     box = {}
     t = threading.Thread(
-        target=lambda: box.setdefault("stats", serve(fw, _Endpoint(fd=master), baud, FaultSpec.parse(faults), duration, stop)),
+        target=lambda: box.setdefault("stats", serve(fw, Endpoint(fd=master), baud, FaultSpec.parse(faults), duration, stop)),
         daemon=True,
     )
     t.start()

@@ -83,7 +83,7 @@ def test_bench_rejects_unknown_family_before_timing():
 def test_demo_runs_the_field_test_of_the_embedded_policies(tmp_path, capsys):
     proto = tmp_path / "short.yaml"
     proto.write_text("settle_s: 0.5\nbaseline_s: 2\nhold_s: 2\nsmooth_s: 0.5\n")
-    args = ["demo", "--out", str(tmp_path / "d"), "--episodes", "1", "--train-seconds", "0", "--protocol", str(proto)]
+    args = ["demo", "--out", str(tmp_path / "d"), "--episodes", "1", "--train-seconds", "0", "--plan", str(proto)]
     assert main([*args, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert len(payload["families"]) >= 4

@@ -5,17 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from deploy.metrics import PRE_WINDOW_S, pre_change_window_s, recovery_stats
 from robot_meta.cli import main
 from robot_meta.eval_run import aggregate
-from robot_meta.evaluation import (
-    PRE_WINDOW_S,
-    Method,
-    episodic_returns,
-    evaluate,
-    online_errors,
-    pre_change_window_s,
-    recovery_stats,
-)
+from robot_meta.evaluation import Method, episodic_returns, evaluate, online_errors
 from sim_tasks import get_family
 from tests.tiny import PEARL_SETS
 

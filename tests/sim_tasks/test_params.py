@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim_tasks import ParamSpec, TaskParamError, TaskParams, UnknownFamilyError, family_names, get_family
+from sim_tasks import ParamSpec, TaskParamError, TaskParams, UnknownFamilyError, family_names, get_family, task_from_json
 
 
 @pytest.mark.parametrize("name", family_names())
@@ -26,8 +26,8 @@ def test_json_round_trip_of_arbitrary_in_range_tasks(data):
     for p in fam.params:
         lo, hi = p.allowed
         values[p.name] = data.draw(st.integers(int(lo), int(hi)) if p.is_int else st.floats(lo, hi, allow_nan=False))
-    task = fam.validate(TaskParams(family=fam.name, **values))
-    assert TaskParams.from_json(task.to_json()) == task
+    task = fam.task(**values)
+    assert task_from_json(task.to_json()) == task and fam.validate(TaskParams(fam.name, **task.values())) == task
 
 
 def test_out_of_range_names_value_and_range():
@@ -39,7 +39,21 @@ def test_out_of_range_names_value_and_range():
 def test_parameter_a_family_does_not_vary_is_refused():
     fam = get_family("half_cheetah_vel")
     with pytest.raises(TaskParamError, match="does not vary payload_mass"):
-        fam.validate(fam.default_task().replace(payload_mass=1.0))
+        fam.default_task().replace(payload_mass=1.0)
+    with pytest.raises(TaskParamError, match="does not vary payload_mass"):
+        fam.validate(TaskParams(fam.name, target_velocity=1.0, payload_mass=1.0))
+    with pytest.raises(TaskParamError, match="does not vary payload_mass"):
+        fam.task(payload_mass=1.0)
+    assert fam.default_task().payload_mass == 0.0  # a shared knob it does not vary reads as nominal
+    with pytest.raises(AttributeError, match="has no parameter 'goal_z'"):
+        _ = fam.default_task().goal_z
+
+
+def test_a_family_declares_its_own_fields():
+    quad = get_family("quadruped").default_task()
+    assert "terrain_seed" in quad and "roughness" in quad and "goal_z" not in quad
+    arm = get_family("planar_arm").default_task()
+    assert "goal_z" in arm and "roughness" not in arm and "terrain_seed" not in arm
 
 
 @pytest.mark.parametrize(
@@ -48,6 +62,8 @@ def test_parameter_a_family_does_not_vary_is_refused():
         ("{not json", "malformed task JSON"),
         ("[1, 2]", "must be a JSON object"),
         ('{"family": "planar_runner", "payload_mas": 1.0}', r"unknown task parameter\(s\) \['payload_mas'\]"),
+        ('{"family": "planar_runner", "roughness": 0.0}', r"unknown task parameter\(s\) \['roughness'\] for family"),
+        ('{"family": "quadruped", "terrain_seed": 1e400}', "terrain_seed=inf must be an integer"),
         ('{"payload_mass": 1.0}', "needs a 'family'"),
         ('{"family": "planar_runner", "payload_mass": "heavy"}', "payload_mass='heavy' must be a finite number"),
         ('{"family": "planar_runner", "action_latency": 1.5}', "action_latency=1.5 must be an integer"),
@@ -56,7 +72,7 @@ def test_parameter_a_family_does_not_vary_is_refused():
 )
 def test_malformed_task_json(text, match):
     with pytest.raises(TaskParamError, match=match):
-        TaskParams.from_json(text)
+        task_from_json(text)
 
 
 def test_task_for_another_family_is_refused():

@@ -69,14 +69,14 @@ def run_sim2sim(
     sim_dt: float | None = None,
 ) -> dict[str, Any]:
     """Run the policy dir on held-out tasks of its family; returns returns, tracking error over time, recovery."""
+    from deploy.metrics import recovery_stats, summarize
     from robot_meta.collector import CollectorState, collect
-    from robot_meta.evaluation import recovery_stats, summarize
     from sim_tasks import BatchedTaskEnv, get_family
 
     manifest = read_manifest(policy_dir)
-    family = get_family(task or manifest["family"])
-    if family.name != manifest["family"]:
-        raise ValueError(f"the policy was trained on {manifest['family']!r}; --task {family.name!r} has another layout")
+    family = get_family(task or manifest.family)
+    if family.name != manifest.family:
+        raise ValueError(f"the policy was trained on {manifest.family!r}; --task {family.name!r} has another layout")
     if sim_dt is not None:
         ratio = family.ctrl_dt / sim_dt
         if sim_dt <= 0 or abs(ratio - round(ratio)) > 1e-9:
@@ -117,7 +117,7 @@ def run_sim2sim(
     out: dict[str, Any] = {
         "policy_dir": str(policy_dir),
         "family": family.name,
-        "algo": manifest["algo"],
+        "algo": manifest.algo,
         "tasks": len(tasks),
         "seed": seed,
         "sim_dt": family.sim_dt,

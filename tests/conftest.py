@@ -19,9 +19,9 @@ def tiny_runs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_policies(tiny_runs, tmp_path_factory):
     """The tiny runs exported once per session: pearl, rl2, and the pearl run's tiny DR baseline as `dr`."""
-    from deploy.export import export_baseline, export_run
     from robot_meta.baselines import BaselineConfig
     from robot_meta.eval_run import ensure_population_baseline
+    from robot_meta.export import export_baseline, export_run
     from sim_tasks import get_family
 
     root = tmp_path_factory.mktemp("tiny_policies")

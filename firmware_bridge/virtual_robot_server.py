@@ -1,4 +1,4 @@
-"""Serving the virtual firmware over a pty or TCP, paced at a baud rate, with injected faults.
+"""The virtual robot's server: the virtual firmware on a pty or TCP, paced at a baud rate, with injected faults.
 
 The loop runs the firmware at its control rate on a deadline schedule: it reads what the host sent,
 hands each frame to the firmware, ticks the physics, and writes the replies paced at `baud` (10 bits per
@@ -73,7 +73,7 @@ class ServeStats:
     frames_in: int = 0
 
 
-class _Endpoint:
+class Endpoint:
     """Raw fd (pty master) or socket, with `read(max)` (non-blocking after select) and `write(bytes)`."""
 
     def __init__(self, fd: int | None = None, sock: socket.socket | None = None) -> None:
@@ -116,7 +116,7 @@ def open_pty() -> tuple[int, int, str]:
 
 def serve(
     firmware: Any,
-    endpoint: _Endpoint,
+    endpoint: Endpoint,
     baud: int,
     faults: FaultSpec,
     duration: float | None = None,
@@ -215,7 +215,7 @@ class VirtualRobotThread:
 
         def run() -> None:
             self.stats = serve(
-                firmware, _Endpoint(fd=self.master), baud, faults or FaultSpec(), None, self._stop, requests=self._requests
+                firmware, Endpoint(fd=self.master), baud, faults or FaultSpec(), None, self._stop, requests=self._requests
             )
 
         self._thread = threading.Thread(target=run, name=f"virtual-robot {self.port}", daemon=True)
@@ -223,6 +223,10 @@ class VirtualRobotThread:
 
     def request(self, fn: Any) -> None:
         self._requests.put(fn)
+
+    def set_payload(self, kg: float) -> None:
+        """Change the payload between two ticks (the physics is never touched mid-step by another thread)."""
+        self.request(lambda fw: fw.sim.set_payload(kg))
 
     def close(self) -> None:
         self._stop.set()
@@ -238,3 +242,16 @@ class VirtualRobotThread:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0) -> VirtualRobotThread:
+    """A freshly booted virtual robot of a task family's default task on a new pty, served from a thread."""
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
+    from sim_tasks import get_family
+
+    fam = get_family(family_name)
+    fw = VirtualFirmware(
+        fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=rate_hz, watchdog_ms=default_watchdog_ms(rate_hz))
+    )
+    fw.sim.set_payload(payload_kg)
+    return VirtualRobotThread(fw)

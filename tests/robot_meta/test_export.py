@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from deploy.export import PARITY_TOL, ExportError, export_run
+from robot_meta.export import PARITY_TOL, ExportError, export_run
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def runs(tiny_runs):
 @pytest.mark.parametrize(("algo", "graphs"), [("pearl", {"encoder", "policy"}), ("rl2", {"step"})])
 def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo, graphs):
     out = tmp_path / "policy"
-    manifest = export_run(runs / algo, out)
+    manifest = export_run(runs / algo, out).to_dict()
     assert set(manifest["graphs"]) == graphs
     assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{g}.onnx" for g in graphs), "manifest.json"])
     on_disk = json.loads((out / "manifest.json").read_text())

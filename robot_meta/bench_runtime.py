@@ -3,7 +3,8 @@
 One step = context update (PEARL: encoder on the new transition, O(1) window sums, posterior) or recurrent
 step (RL²), the policy, and the safety filter, i.e. `adapter.act(obs, reward)`. Latency does not depend on
 the weights, so the networks are freshly initialized at the default sizes (PEARL window 64, RL² GRU 256)
-and exported through `deploy.export` like a trained run.
+and exported through `robot_meta.export` like a trained run; the timing loop itself is the robot computer's
+(`deploy.runtime`, no torch).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 def _policy_dirs(root: Path, task: str) -> dict[str, Path]:
     import torch
 
-    from deploy.export import export_algorithm
+    from robot_meta.export import export_algorithm
     from robot_meta.pearl import PEARL, PearlConfig
     from robot_meta.rl2 import RL2, RL2Config
     from robot_meta.train import make_batched_env

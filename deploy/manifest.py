@@ -1,0 +1,370 @@
+"""The policy manifest: the typed contract between export (training side) and the robot computer.
+
+`manifest.json` in a policy dir is a `PolicyManifest` written as JSON. Export builds one from the trained
+algorithm and the task family; the runtime, the control loop, field sessions, sim2sim and the demo read its
+attributes, never string keys. `PolicyManifest.from_dict` checks every field's type on the way in and names
+the bad one (`action.scale[2]`), so a hand-edited or truncated manifest is refused before anything runs.
+
+Format versions: `FORMAT_VERSION` is what this code writes; a manifest with a newer version is refused with
+a message saying to update the robot computer. Version 1 is the layout export has written since the first
+policy dirs (the embedded assets included); its JSON and these dataclasses map one to one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+FORMAT_VERSION = 1
+
+Batch = int | Literal["batch"]  # a graph dimension: fixed, or the dynamic batch
+
+
+class PolicyDirError(ValueError):
+    """The policy dir cannot be run: missing or corrupt file, newer format, or a manifest/graph mismatch."""
+
+
+OMIT_NONE = {"omit_none": True}  # field metadata: left out of the JSON when None (as format 1 writes it)
+
+
+@dataclass(frozen=True)
+class ObsSliceSpec:
+    """One named slice of the observation: entries [start, start + size), in `unit`, from `source`, with the
+    nominal noise std the simulator adds at `obs_noise` = 1."""
+
+    name: str
+    start: int
+    size: int
+    unit: str
+    noise: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Normalized action a in [-1, 1]^n -> actuator ctrl = clip(offset + scale * a, ctrl_low, ctrl_high)."""
+
+    names: tuple[str, ...]
+    unit: str
+    scale: tuple[float, ...]
+    offset: tuple[float, ...]
+    ctrl_low: tuple[float, ...]
+    ctrl_high: tuple[float, ...]
+    clip: tuple[float, float] = (-1.0, 1.0)
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class JointSpec:
+    """Per actuator, in action order: its joint, position limits (rad or m; None: unlimited), force range."""
+
+    actuator: str
+    joint: str
+    position_limits: tuple[float, float] | None
+    force_limits: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class RobotSignal:
+    """How a robot computer fills an observation slice from STATE: `signal` (deploy.robot_io.SIGNALS), the
+    entries it keeps (`index`, None: all) and an offset added to them."""
+
+    signal: str
+    index: tuple[int, ...] | None = field(default=None, metadata=OMIT_NONE)
+    offset: tuple[float, ...] | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class RobotReward:
+    """The reward an adapter needs, computed robot-side: -|obs[slice] - target| - action_cost |a|^2, where the
+    operator sets the task parameter `target` at run time."""
+
+    kind: str
+    slice: str
+    target: str
+    action_cost: float
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """Normalized action -> COMMAND: torque mode target = ctrl * target_per_ctrl (N m); position mode target =
+    ctrl (rad) with gains kp, kd; `hold_target` is held during soft start and e-stop."""
+
+    mode: Literal["torque", "position"]
+    target_per_ctrl: tuple[float, ...]
+    kp: tuple[float, ...]
+    kd: tuple[float, ...]
+    hold_target: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SafetySpec:
+    max_tilt_deg: float  # deg, the control loop e-stops beyond this tilt from upright
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """What the robot computer needs beyond the graphs: STATE -> observation, the reward, action -> COMMAND."""
+
+    observation: dict[str, RobotSignal]
+    reward: RobotReward | None
+    command: CommandSpec
+    rate_hz: int
+    safety: SafetySpec
+
+
+@dataclass(frozen=True)
+class TransitionPart:
+    name: str
+    size: int
+    zeroed: bool | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class PearlAdaptation:
+    """PEARL online: z = mean of the product of the last `window` transitions' Gaussian factors."""
+
+    kind: Literal["pearl"]
+    latent_dim: int
+    window: int
+    infer_every: int
+    transition: tuple[TransitionPart, ...]
+    posterior: str
+    min_var: float
+
+
+@dataclass(frozen=True)
+class RL2Adaptation:
+    """RL² online: the recurrent step with explicit state (`inputs` of the step graph)."""
+
+    kind: Literal["rl2"]
+    hidden_size: int
+    inputs: tuple[str, ...]
+    episodes_per_trial: int
+    reset: str
+
+
+@dataclass(frozen=True)
+class StaticAdaptation:
+    """A policy that does not adapt on the robot (obs -> action): the domain-randomized baseline, or a MAML
+    policy with fixed parameters (`maml` says which)."""
+
+    kind: Literal["none"]
+    note: str
+    maml: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
+
+
+Adaptation = PearlAdaptation | RL2Adaptation | StaticAdaptation
+ADAPTATIONS: dict[str, type] = {"pearl": PearlAdaptation, "rl2": RL2Adaptation, "none": StaticAdaptation}
+
+
+@dataclass(frozen=True)
+class TaskParamRange:
+    name: str
+    unit: str
+    allowed: tuple[float, float]
+    train: tuple[float, float]
+    test_only: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class GraphIO:
+    name: str
+    shape: tuple[Batch, ...]
+
+
+@dataclass(frozen=True)
+class GraphFile:
+    """One ONNX graph of the policy dir, its sha256 and its named inputs and outputs."""
+
+    file: str
+    sha256: str
+    inputs: tuple[GraphIO, ...]
+    outputs: tuple[GraphIO, ...]
+
+
+@dataclass(frozen=True)
+class Parity:
+    """onnxruntime vs torch on a recorded rollout at export: max abs difference per output (relative for
+    variances), the tolerance, and how many steps were compared."""
+
+    max_abs_diff: dict[str, float]
+    tolerance: float
+    steps: int
+
+
+@dataclass(frozen=True)
+class PolicyManifest:
+    """Everything the runtime and the robot need about a policy dir, and the checks they make."""
+
+    format_version: int
+    project_version: str
+    git_sha: str
+    algo: str
+    family: str
+    env_id: str
+    trained: dict[str, Any]
+    ctrl_dt: float  # s, one control period
+    sim_dt: float  # s, the training simulator's physics step
+    observation: tuple[ObsSliceSpec, ...]
+    obs_dim: int
+    action: ActionSpec
+    joints: tuple[JointSpec, ...]
+    reward: dict[str, str]
+    robot: RobotSpec | None
+    adaptation: Adaptation
+    task_params: tuple[TaskParamRange, ...]
+    opset: int
+    graphs: dict[str, GraphFile]
+    parity: Parity | None = field(default=None, metadata=OMIT_NONE)
+
+    def __post_init__(self) -> None:
+        if self.obs_dim != sum(s.size for s in self.observation):
+            raise PolicyDirError(f"manifest obs_dim={self.obs_dim} is not the sum of the observation slices' sizes")
+        n = self.action.dim
+        for name in ("scale", "offset", "ctrl_low", "ctrl_high"):
+            if len(getattr(self.action, name)) != n:
+                raise PolicyDirError(f"manifest action.{name} has {len(getattr(self.action, name))} entries, action.names {n}")
+        if not (math.isfinite(self.ctrl_dt) and 0 < self.ctrl_dt <= 10.0):
+            raise PolicyDirError(f"manifest ctrl_dt={self.ctrl_dt} must be a control period in (0, 10] s")
+
+    @property
+    def kind(self) -> str:
+        """The adaptation kind: "pearl", "rl2" or "none"."""
+        return self.adaptation.kind
+
+    def param(self, name: str) -> TaskParamRange | None:
+        return next((p for p in self.task_params if p.name == name), None)
+
+    def slice(self, name: str) -> ObsSliceSpec | None:
+        return next((s for s in self.observation if s.name == name), None)
+
+    # ---- JSON ------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _dump(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "manifest") -> PolicyManifest:
+        """Check and convert; a missing or mistyped field raises `PolicyDirError` naming it."""
+        if not isinstance(raw, dict):
+            raise PolicyDirError(f"{where}: a manifest is a JSON object, got {type(raw).__name__}")
+        version = raw.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise PolicyDirError(f"{where}: format_version is missing")
+        if version > FORMAT_VERSION:
+            raise PolicyDirError(
+                f"{where}: format_version {version} is newer than this runtime supports ({FORMAT_VERSION}); "
+                "update robot-meta on the robot computer"
+            )
+        return _load(cls, raw, where)
+
+    @classmethod
+    def read(cls, policy_dir: str | Path) -> PolicyManifest:
+        """`policy_dir/manifest.json`, checked."""
+        path = Path(policy_dir) / "manifest.json"
+        if not path.exists():
+            raise PolicyDirError(f"{policy_dir} has no manifest.json; export a run with robot-meta export")
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise PolicyDirError(f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(raw, str(path))
+
+
+# ---- conversion: one generic walk over the dataclasses' type hints ----------------------------------------
+def _dump(x: Any) -> Any:
+    if dataclasses.is_dataclass(x):
+        out = {}
+        for f in dataclasses.fields(x):
+            v = getattr(x, f.name)
+            if v is None and f.metadata.get("omit_none"):
+                continue
+            out[f.name] = _dump(v)
+        return out
+    if isinstance(x, tuple | list):
+        return [_dump(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _dump(v) for k, v in x.items()}
+    return x
+
+
+def _load(kind: Any, raw: Any, path: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(raw, dict):
+            raise PolicyDirError(f"{path}: expected an object, got {type(raw).__name__}")
+        hints = typing.get_type_hints(kind)
+        values = {}
+        for f in dataclasses.fields(kind):
+            if f.name not in raw:
+                if f.default is not dataclasses.MISSING:
+                    continue
+                raise PolicyDirError(f"{path}.{f.name} is missing")
+            values[f.name] = _load(hints[f.name], raw[f.name], f"{path}.{f.name}")
+        try:
+            return kind(**values)
+        except PolicyDirError as exc:
+            raise PolicyDirError(f"{path}: {exc}") from None
+    if kind is Adaptation or (origin in (typing.Union, types.UnionType) and set(args) == set(ADAPTATIONS.values())):
+        k = raw.get("kind") if isinstance(raw, dict) else None
+        if k not in ADAPTATIONS:
+            raise PolicyDirError(f"{path}.kind {k!r} is not one this runtime runs ({', '.join(ADAPTATIONS)})")
+        return _load(ADAPTATIONS[k], raw, path)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for a in inner:
+            try:
+                return _load(a, raw, path)
+            except PolicyDirError as exc:
+                errors.append(str(exc))
+        raise PolicyDirError(errors[0] if len(errors) == 1 else f"{path}: {raw!r} matches none of {inner}")
+    if origin is Literal:
+        if raw not in args:
+            raise PolicyDirError(f"{path}={raw!r} must be one of {list(args)}")
+        return raw
+    if origin is tuple:
+        if not isinstance(raw, list):
+            raise PolicyDirError(f"{path}: expected a list, got {type(raw).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_load(args[0], v, f"{path}[{i}]") for i, v in enumerate(raw))
+        if len(raw) != len(args):
+            raise PolicyDirError(f"{path}: expected {len(args)} entries, got {len(raw)}")
+        return tuple(_load(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, raw, strict=True)))
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise PolicyDirError(f"{path}: expected an object, got {type(raw).__name__}")
+        return {k: _load(args[1], v, f"{path}.{k}") for k, v in raw.items()}
+    if kind is Any:
+        return raw
+    if kind is bool:
+        if not isinstance(raw, bool):
+            raise PolicyDirError(f"{path}={raw!r} must be true or false")
+        return raw
+    if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise PolicyDirError(f"{path}={raw!r} must be an integer")
+        return raw
+    if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise PolicyDirError(f"{path}={raw!r} must be a finite number")
+        return float(raw)
+    if kind is str:
+        if not isinstance(raw, str):
+            raise PolicyDirError(f"{path}={raw!r} must be a string")
+        return raw
+    raise TypeError(f"{path}: no loader for {kind!r}")  # a programming error in this module, not bad input

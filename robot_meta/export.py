@@ -1,0 +1,299 @@
+"""`robot-meta export`: a trained run -> a policy dir (ONNX graphs + manifest.json) that runs without torch.
+
+The algorithm says what to export (`MetaAlgorithm.export_spec`: graphs with named I/O, the manifest's
+adaptation section, how to record a rollout for the parity check); this module writes it, with no branch on
+which algorithm it is. Graphs use opset `OPSET`, a dynamic batch dimension, and the normalizers inside.
+A non-adaptive baseline (`export_baseline`, the domain-randomized SB3 SAC of `robot-meta eval --baselines`)
+is one `policy.onnx` obs (N, O) -> action (N, A) with adaptation kind "none", so that field tests can put it
+beside the adaptive policy through the same runtime and the same robot link.
+
+The manifest's `robot` section says how a robot computer rebuilds the observation from the robot's STATE,
+the reward from robot-side signals, and the COMMAND from an action (deploy/robot_io.py reads it).
+
+Before it reports success, export records the trained policy acting in the simulator and checks that
+onnxruntime reproduces torch's outputs on those inputs to `PARITY_TOL`. The policy dir is written under a
+temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from deploy.manifest import FORMAT_VERSION, PolicyManifest
+from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
+
+OPSET = 18
+PARITY_TOL = 1e-5  # max |action_onnx - action_torch| on the recorded rollout
+
+__all__ = ["OPSET", "PARITY_TOL", "ExportError", "export_algorithm", "export_baseline", "export_run"]
+
+
+class SB3PolicyGraph(nn.Module):
+    """SB3 SAC's deterministic action: tanh(mu(latent_pi(flatten(obs)))), in [-1, 1] (the action space)."""
+
+    def __init__(self, actor: nn.Module) -> None:
+        super().__init__()
+        self.latent_pi, self.mu = actor.latent_pi, actor.mu
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.mu(self.latent_pi(obs)))
+
+
+def _export_graph(
+    module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str]
+) -> None:
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    module = module.eval()
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter prints progress; stdout belongs to --json
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=tuple({0: batch} for _ in args),
+            verbose=False,
+            external_data=False,
+        )
+
+
+@contextlib.contextmanager
+def _policy_dir(out: Path):
+    """Write a policy dir under a temporary name and rename it into place only when complete; on any error
+    (a failed parity check included) nothing is left behind."""
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _io(session_path: Path) -> dict[str, Any]:
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(session_path), providers=["CPUExecutionProvider"])
+    return {
+        "inputs": [{"name": i.name, "shape": [d if isinstance(d, int) else "batch" for d in i.shape]} for i in s.get_inputs()],
+        "outputs": [
+            {"name": o.name, "shape": [d if isinstance(d, int) else "batch" for d in o.shape]} for o in s.get_outputs()
+        ],
+    }
+
+
+def joints_of(family: Any) -> list[dict[str, Any]]:
+    """Per actuator, in action order: its joint's name, position limits (rad) and the actuator's force range."""
+    model = family.build_model(family.default_task())
+    out = []
+    for i in range(model.nu):
+        j = int(model.actuator_trnid[i, 0])
+        out.append(
+            {
+                "actuator": model.actuator(i).name,
+                "joint": model.joint(j).name,
+                "position_limits": model.jnt_range[j].tolist() if model.jnt_limited[j] else None,
+                "force_limits": model.actuator_forcerange[i].tolist() if model.actuator_forcelimited[i] else None,
+            }
+        )
+    return out
+
+
+def robot_section(family: Any, model: Any = None) -> dict[str, Any]:
+    """How the robot computer maps STATE -> observation and reward, and action -> COMMAND (deploy/robot_io.py).
+
+    `observation` maps every slice to a robot signal (the family's `robot_signals`; a slice without one is
+    left out and deploy refuses the policy naming it); `command` holds the actuator gear (torque mode: N m per
+    unit of ctrl) or the servo gains (position mode), and what to hold during soft start and e-stop.
+    """
+    import mujoco
+
+    model = model if model is not None else family.build_model(family.default_task())
+    n = model.nu
+    position = bool(np.all(model.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE))
+    layout = family.action_layout(model)
+    if position:
+        command = {
+            "mode": "position",
+            "target_per_ctrl": [1.0] * n,
+            "kp": model.actuator_gainprm[:, 0].tolist(),
+            "kd": (-model.actuator_biasprm[:, 2]).tolist(),
+            "hold_target": np.clip(layout.offset, layout.ctrl_low, layout.ctrl_high).tolist(),
+        }
+    else:
+        command = {
+            "mode": "torque",
+            "target_per_ctrl": model.actuator_gear[:, 0].tolist(),
+            "kp": [0.0] * n,
+            "kd": [0.0] * n,
+            "hold_target": [0.0] * n,
+        }
+    names = {s.name for s in family.obs_layout.slices}
+    return {
+        "observation": {k: dict(v) for k, v in family.robot_signals.items() if k in names},
+        "reward": dict(family.robot_reward) if family.robot_reward else None,
+        "command": command,
+        "rate_hz": round(1.0 / family.ctrl_dt),
+        "safety": {"max_tilt_deg": family.max_tilt_deg},
+    }
+
+
+def build_manifest(
+    adaptation: dict[str, Any], record: dict[str, Any], trained: dict[str, Any], family: Any, graphs: dict[str, Path]
+) -> dict[str, Any]:
+    """Everything the runtime and the robot need, and the checks they make (DESIGN.md, policy dir).
+
+    `record` is the run's config record (algo, git sha); `trained` what the policy was trained on."""
+    from robot_meta import __version__
+
+    model = family.build_model(family.default_task())
+    layout = family.action_layout(model)
+    return {
+        "format_version": FORMAT_VERSION,
+        "project_version": __version__,
+        "git_sha": record.get("git_sha", "unknown"),
+        "algo": record["algo"],
+        "family": family.name,
+        "env_id": family.env_id,
+        "trained": trained,
+        "ctrl_dt": family.ctrl_dt,
+        "sim_dt": family.sim_dt,
+        "observation": family.obs_layout.to_dict(),
+        "obs_dim": family.obs_layout.dim,
+        "action": {**layout.to_dict(), "clip": [-1.0, 1.0]},
+        "joints": joints_of(family),
+        "reward": {"definition": family.reward_doc},
+        "robot": robot_section(family, model),
+        "adaptation": adaptation,
+        "task_params": [
+            {
+                "name": p.name,
+                "unit": p.unit,
+                "allowed": list(p.allowed),
+                "train": list(p.train),
+                "test_only": [list(i) for i in p.test_only],
+            }
+            for p in family.params
+        ],
+        "opset": OPSET,
+        "graphs": {name: {"file": path.name, "sha256": _sha256(path), **_io(path)} for name, path in graphs.items()},
+    }
+
+
+def check_parity(policy_dir: Path, spec: ExportSpec, rows: dict[str, np.ndarray]) -> dict[str, float]:
+    """Max abs difference between onnxruntime and torch on the recorded inputs, per check of the spec; raises
+    `ExportError` above `PARITY_TOL`."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    for name, g in spec.graphs.items():
+        session = ort.InferenceSession(str(policy_dir / g.file), opts, providers=["CPUExecutionProvider"])
+        got = session.run(list(g.outputs), {k: rows[k] for k in g.inputs})
+        outputs[name] = dict(zip(g.outputs, got, strict=True))
+    out: dict[str, float] = {}
+    for c in spec.checks:
+        got, want = outputs[c.graph][c.output], rows[c.expected]
+        diff = np.abs(got - want).max()  # float32, and so is the relative value (as reported since format 1)
+        out[c.label] = float(diff / max(float(np.abs(want).max()), 1e-12) if c.relative else diff)
+    worst = max(out.values())
+    if worst > PARITY_TOL:
+        raise ExportError(
+            f"ONNX and torch differ by {worst:.2e} > {PARITY_TOL:g} on the recorded rollout ({out}); "
+            "the policy dir was not written"
+        )
+    return out
+
+
+def write_policy_dir(
+    spec: ExportSpec, record: dict[str, Any], trained: dict[str, Any], family: Any, out: Path
+) -> PolicyManifest:
+    """Export the spec's graphs, check parity on its recorded rollout, write the manifest (checked by the
+    runtime's own reader before it is written); all or nothing."""
+    with _policy_dir(Path(out)) as tmp:
+        graphs: dict[str, Path] = {}
+        for name, g in spec.graphs.items():
+            _export_graph(g.module, g.example, tmp / g.file, list(g.inputs), list(g.outputs))
+            graphs[name] = tmp / g.file
+        rows = spec.record(family)
+        parity = check_parity(tmp, spec, rows)
+        raw = build_manifest(spec.adaptation, record, trained, family, graphs)
+        raw["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rows["action"])}
+        manifest = PolicyManifest.from_dict(raw)
+        (tmp / "manifest.json").write_text(manifest.to_json())
+    return manifest
+
+
+def export_run(run_dir: Path, out: Path, adapt_task: int | None = None, adapt_episodes: int = 1) -> PolicyManifest:
+    """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist). Algorithms that
+    adapt by gradient steps (MAML) take `adapt_task` (a held-out task index to adapt on first in simulation)
+    and `adapt_episodes` (inner steps); the others adapt on the robot and refuse them."""
+    from robot_meta.train import load_run
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} already exists and is not empty; choose a new --out")
+    algorithm, record = load_run(Path(run_dir))
+    options = {"adapt_task": adapt_task, "adapt_episodes": adapt_episodes} if adapt_task is not None else {}
+    refused = sorted(set(options) - set(algorithm.export_options))
+    if refused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in refused)
+        raise ExportError(f"{flags}: not an export option of {record['algo']} runs ({run_dir} adapts on the robot)")
+    return export_algorithm(algorithm, record, out, **options)
+
+
+def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **options: Any) -> PolicyManifest:
+    """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks)."""
+    from sim_tasks import get_family
+
+    spec = algorithm.export_spec(**options)
+    trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
+    return write_policy_dir(spec, record, trained, get_family(record["task"]), out)
+
+
+def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
+    """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (DR: non-adaptive) into the policy dir `out`.
+
+    The oracle is not exportable: on a robot nobody hands it the true task parameters."""
+    from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
+    from sim_tasks import get_family
+
+    if name != "dr":
+        raise ExportError(f"--baseline {name!r}: only the domain-randomized baseline 'dr' runs on a robot")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} already exists and is not empty; choose a new --out")
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    path = Path(run_dir) / "baselines" / f"{name}.pt"
+    if not path.exists():
+        raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
+    family = get_family(record["task"])
+    model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
+    adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
+    spec = static_policy_spec(SB3PolicyGraph(model.policy.actor), family.obs_layout.dim, adaptation, act=SB3Actor(model).act)
+    rec = {"algo": name, "git_sha": record.get("git_sha", "unknown")}
+    trained = {"run_seed": meta.get("seed", record["seed"]), "env_steps": meta.get("steps"), "source": str(path)}
+    return write_policy_dir(spec, rec, trained, family, out)
