@@ -6,11 +6,11 @@ import mujoco
 import numpy as np
 import pytest
 
+from deploy.manifest import PolicyManifest
 from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError
 from firmware_bridge import protocol as p
 from firmware_bridge.virtual_robot import VirtualFirmware
-from deploy.manifest import PolicyManifest
 from robot_meta.export import build_manifest
 from sim_tasks import get_family
 
