@@ -22,25 +22,36 @@ from typing import Any
 import numpy as np
 
 
+class RandomActor:
+    """Uniform random actions in [-1, 1] from its own generator: the reference policy of the families stage."""
+
+    def __init__(self, rng: np.random.Generator, act_dim: int) -> None:
+        self.rng, self.act_dim = rng, act_dim
+
+    def reset(self, mask: np.ndarray) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-1.0, 1.0, size=(len(obs), self.act_dim))
+
+    def observe(self, *args: Any) -> None:
+        pass
+
+
 def roll_random(family: Any, tasks: list[Any], seed: int) -> dict[str, float]:
-    """One episode per task with uniform random actions; mean/std of return and of tracking error."""
+    """One episode per task with uniform random actions, through the collector; mean/std of the return and
+    of the tracking error."""
+    from robot_meta.collector import CollectorState, collect
     from sim_tasks import BatchedTaskEnv
 
     env = BatchedTaskEnv(family, tasks, seed=seed)
-    rng = np.random.default_rng(seed)
-    env.reset(seed=seed)
-    n = env.num_envs
-    returns, errors, steps = np.zeros(n), np.zeros(n), np.zeros(n)
-    done = np.zeros(n, dtype=bool)
-    while not done.all():
-        actions = rng.uniform(-1.0, 1.0, size=env.action_space.shape)
-        _, reward, terminated, truncated, info = env.step(actions)
-        live = ~done
-        returns[live] += reward[live]
-        errors[live] += info["tracking_error"][live]
-        steps[live] += 1
-        done |= terminated | truncated
-    mean_error = errors / np.maximum(steps, 1)
+    state = CollectorState(env)
+    state.reset(seed=seed)
+    roll = collect(state, RandomActor(np.random.default_rng(seed), env.single_action_space.shape[0]), family.episode_steps)
+    done = roll.terminated | roll.truncated
+    steps = np.array([int(np.argmax(done[:, i])) + 1 if done[:, i].any() else len(done) for i in range(env.num_envs)])
+    returns = np.array([roll.reward[: steps[i], i].sum(dtype=np.float64) for i in range(env.num_envs)])
+    mean_error = np.array([roll.tracking_error[: steps[i], i].mean(dtype=np.float64) for i in range(env.num_envs)])
     return {
         "return_mean": float(returns.mean()),
         "return_std": float(returns.std()),

@@ -267,11 +267,9 @@ def export_run(run_dir: Path, out: Path, adapt_task: int | None = None, adapt_ep
 
 def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **options: Any) -> PolicyManifest:
     """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks)."""
-    from sim_tasks import get_family
-
     spec = algorithm.export_spec(**options)
     trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
-    return write_policy_dir(spec, record, trained, get_family(record["task"]), out)
+    return write_policy_dir(spec, record, trained, algorithm.family, out)
 
 
 def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
@@ -279,7 +277,7 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
 
     The oracle is not exportable: on a robot nobody hands it the true task parameters."""
     from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
-    from sim_tasks import get_family
+    from robot_meta.train import family_of
 
     if name != "dr":
         raise ExportError(f"--baseline {name!r}: only the domain-randomized baseline 'dr' runs on a robot")
@@ -290,7 +288,7 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
     path = Path(run_dir) / "baselines" / f"{name}.pt"
     if not path.exists():
         raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
-    family = get_family(record["task"])
+    family = family_of(record["task"], record.get("family_module"))
     model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
     adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
     spec = static_policy_spec(SB3PolicyGraph(model.policy.actor), family.obs_layout.dim, adaptation, act=SB3Actor(model).act)

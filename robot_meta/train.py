@@ -50,10 +50,18 @@ def make_batched_env(family: Any):
     return make
 
 
-def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any) -> MetaAlgorithm:
-    from sim_tasks import get_family
+def family_of(task: str, module: str | None = None) -> Any:
+    """The task family `task`; a family of the user's own (`family_module`, recorded in the run's config.json)
+    is imported first, so that eval and export of such a run need no flag."""
+    from sim_tasks import family_names, get_family, load_family_module
 
-    family = get_family(task)
+    if module and task not in family_names():
+        load_family_module(module)
+    return get_family(task)
+
+
+def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any, family_module: str | None = None) -> MetaAlgorithm:
+    family = family_of(task, family_module)
     split = family.split()
     cls = algorithm_class(algo)
     if getattr(cfg, "threads", 0) > 0:
@@ -106,6 +114,7 @@ def train(
         "config": to_dict(cfg),
         "version": __version__,
         "git_sha": git_sha(),
+        "family_module": type(family_of(task)).__module__,
         "command": " ".join(["robot-meta", *sys.argv[1:]]) if sys.argv and "robot-meta" in sys.argv[0] else None,
     }
     checkpoint.atomic_write_text(config_path, json.dumps(record, indent=2))
@@ -164,7 +173,7 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[MetaAlg
     record = json.loads(config_path.read_text())
     cfg = apply(algorithm_class(record["algo"]).config_class(), record["config"])
     device = device or torch.device("cpu")
-    algorithm = build(record["algo"], record["task"], record["seed"], device, cfg)
+    algorithm = build(record["algo"], record["task"], record["seed"], device, cfg, record.get("family_module"))
     ckpt = checkpoint.latest(run_dir)
     if ckpt is None:
         raise RunDirError(f"{run_dir} has no checkpoint yet; let training reach its first checkpoint or resume it")

@@ -16,7 +16,7 @@ import gymnasium
 import mujoco
 import numpy as np
 
-from sim_tasks.families._readout import action_cost, motor_layout_arrays
+from sim_tasks.families.readout import action_cost, motor_layout_arrays
 from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams, TaskSplit

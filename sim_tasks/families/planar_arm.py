@@ -11,7 +11,7 @@ import os
 import mujoco
 import numpy as np
 
-from sim_tasks.families._readout import joint_indices, motor_layout_arrays
+from sim_tasks.families.readout import joint_indices, motor_layout_arrays
 from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec

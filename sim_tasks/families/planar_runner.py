@@ -13,7 +13,7 @@ import dm_control
 import mujoco
 import numpy as np
 
-from sim_tasks.families._readout import ACTION_COST, action_cost, gravity_in_body, joint_indices, motor_layout_arrays
+from sim_tasks.families.readout import ACTION_COST, action_cost, gravity_in_body, joint_indices, motor_layout_arrays
 from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams

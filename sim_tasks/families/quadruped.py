@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from sim_tasks import model_edit
-from sim_tasks.families._readout import gravity_in_body, joint_indices
+from sim_tasks.families.readout import gravity_in_body, joint_indices
 from sim_tasks.family import TaskFamily
 from sim_tasks.layout import ActionLayout, ObsLayout, ObsSlice
 from sim_tasks.params import ParamSpec, TaskParams

@@ -210,7 +210,7 @@ def test_gap_is_undefined_when_the_oracle_is_not_above_dr():
 
 
 def test_eval_text_prints_the_rise_and_the_gain_over_prior_only_without_baselines():
-    from robot_meta.cli import _eval_text
+    from robot_meta.cli.training import eval_text
 
     def entry(first, last, **extra):
         return {"by_episode": {"mean": [first, last]}, "last_episode": {"mean": last, "std": 1.0}, **extra}
@@ -226,7 +226,7 @@ def test_eval_text_prints_the_rise_and_the_gain_over_prior_only_without_baseline
             "prior_only": entry(100.0, 99.2, rise={"mean": -0.8, "se": 1.0, "n": 4}),
         },
     }
-    text = _eval_text(report, {"json": "e.json", "plot": "e.png"})
+    text = eval_text(report, {"json": "e.json", "plot": "e.png"})
     assert "in-context rise, episode 2 - episode 1 in the same task: +8.5 ± 2.1 (s.e., n=4)" in text
     assert "minus prior-only, same task and starts: +9.3 ± 2.0" in text
     assert "gap closed" not in text

@@ -1,0 +1,126 @@
+"""`robot-meta bench`: sim, train, runtime and bridge benchmarks, each a ratio or a latency measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from robot_meta.cli.common import EXIT_OK, UsageError, emit, progress_bar
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from sim_tasks import family_names, get_family
+    from sim_tasks.bench import bench_sim
+
+    if args.what == "train":
+        return _bench_train(args)
+    if args.what == "runtime":
+        return _bench_runtime(args)
+    if args.what == "bridge":
+        from firmware_bridge.bench_bridge import bench_bridge
+
+        r = bench_bridge(seconds=args.seconds if args.seconds is not None else 30.0)
+        lines = [
+            f"1 kHz, {r['joints']} joints, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
+            f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']}; seq gaps {r['seq_gaps']}"
+        ]
+        for w in r["wire_budget"]:
+            lines.append(
+                f"  wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs + STATE "
+                f"{w['state_bytes']} B {w['state_us']:.0f} µs (full duplex: "
+                + ("each fits a 1 kHz period" if w["fits_1khz"] else "does not fit a 1 kHz period")
+                + f"; round trip >= {w['min_round_trip_us']:.0f} µs)"
+            )
+        emit(args, {"bench": "bridge", **r}, "\n".join(lines))
+        return EXIT_OK
+    names = args.task or family_names()
+    args.seconds = 3.0 if args.seconds is None else args.seconds
+    for n in names:
+        get_family(n)  # unknown names fail before any timing starts
+    if args.seconds <= 0 or args.num_envs < 1:
+        raise UsageError(f"--seconds must be > 0 and --num-envs >= 1, got {args.seconds} and {args.num_envs}")
+    results = []
+    for name in progress_bar(names, "bench sim"):
+        results.extend(bench_sim([name], n_envs=args.num_envs, seconds=args.seconds, seed=args.seed))
+    lines = [f"{'task':<18} {'env steps/s':>12} {'x substeps':>10} {'raw mj_step/s':>14} {'ratio':>6}"]
+    for r in results:
+        lines.append(
+            f"{r['task']:<18} {r['env_steps_per_s']:>12.0f} {r['substeps']:>10} {r['raw_steps_per_s']:>14.0f} {r['ratio']:>6.2f}"
+        )
+    lines.append(f"ratio = env steps/s x substeps / raw mj_step/s, {args.num_envs} tasks batched, 1 thread, same process")
+    emit(args, {"bench": "sim", "results": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _bench_runtime(args: argparse.Namespace) -> int:
+    from robot_meta.bench_runtime import bench_runtime
+    from sim_tasks import get_family
+
+    task = (args.task or ["quadruped"])[0]
+    get_family(task)
+    results = bench_runtime(task, steps=max(100, int((args.seconds or 5.0) * 1000)), seed=args.seed)
+    lines = [f"{'algo':<6} {'p50 µs':>8} {'p99 µs':>8} {'max µs':>8}  one adapter step on {task}, 1 thread"]
+    for r in results:
+        extra = f"window {r['window']}" if r["algo"] == "pearl" else f"GRU {r['hidden']}"
+        lines.append(f"{r['algo']:<6} {r['p50_us']:>8.1f} {r['p99_us']:>8.1f} {r['max_us']:>8.1f}  {extra}")
+    lines.append("goal: p99 <= 200 µs (1 kHz control with 80% of the period to spare)")
+    emit(args, {"bench": "runtime", "results": results}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from robot_meta.bench_train import bench_pearl, bench_rl2
+    from robot_meta.torch_utils import resolve_device
+    from sim_tasks import get_family
+
+    task = (args.task or ["planar_runner"])[0]
+    get_family(task)
+    args.seconds = 3.0 if args.seconds is None else args.seconds
+    if args.seconds <= 0:
+        raise UsageError(f"--seconds must be > 0, got {args.seconds}")
+    devices = [torch.device("cpu")]
+    try:
+        if resolve_device(args.device).type == "cuda":
+            devices.append(torch.device("cuda"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = []
+    for dev in devices:
+        results.extend(bench_pearl(task, dev, seconds=args.seconds, seed=args.seed))
+        results.extend(bench_rl2(task, dev, seconds=args.seconds, seed=args.seed))
+    lines = [f"{'algo':<6} {'config':<12} {'device':<7} {'env steps/s':>12} {'updates/s':>10}  sizes"]
+    for r in results:
+        lines.append(
+            f"{r['algo']:<6} {r['config']:<12} {r['device']:<7} {r['env_steps_per_s']:>12.0f} {r['updates_per_s']:>10.1f}  {r['sizes']}"
+        )
+    if len(devices) == 1:
+        lines.append("no CUDA device: CPU only")
+    emit(args, {"bench": "train", "results": results, "cuda_available": torch.cuda.is_available()}, "\n".join(lines))
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks: sim (env vs raw mj_step), train (PEARL/RL² throughput), runtime (adapter step latency)",
+        description="Benchmarks that measure ratios inside one run, because the machines are shared. "
+        "sim: batched env steps/s with a trivial policy against raw mujoco.mj_step of the "
+        "same model, per family. train: PEARL's collection env steps/s and gradient updates/s at the CPU default "
+        "and at oyster's reference sizes, and RL²'s collection env steps/s and PPO minibatch updates/s, on CPU "
+        "and on CUDA when present (--task picks the family). runtime: p50/p99 latency of one full online "
+        "adapter step (PEARL window 64, RL² GRU 256), single-threaded, over --seconds x 1000 steps. bridge: a 1 kHz "
+        "12-joint control loop against the virtual robot over a pty for --seconds (default 30): round trip p50/p99 "
+        "and missed deadlines, and the wire-time budget at 1, 2 and 3 Mbaud.",
+    )
+    p.add_argument("what", choices=["sim", "train", "runtime", "bridge"], help="what to benchmark")
+    p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
+    p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
+    p.add_argument(
+        "--seconds", type=float, help="seconds per measurement (sim, train: 3; runtime: 5, x1000 steps; bridge: 30)"
+    )
+    p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,59 @@
+"""What every command module shares: exit codes, the one-line usage error, the parser class, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or input; reported on one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse prints the whole usage block before it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
+    """One JSON object on stdout with --json (human text on stderr), else the human text on stdout."""
+    if getattr(args, "json", False):
+        print(human, file=sys.stderr)
+        print(json.dumps(payload, indent=None, sort_keys=False))
+    else:
+        print(human)
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_targets(items: Sequence[str] | None) -> dict[str, float]:
+    """`["target_velocity=1.5"]` -> {"target_velocity": 1.5}; a malformed item is a usage error naming it."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key] = float(value)
+        except ValueError:
+            raise UsageError(f"--target takes NAME=VALUE like target_velocity=1.5, got {item!r}") from None
+    return out
+
+
+def progress_bar(items: Sequence[Any], desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)

@@ -1,0 +1,260 @@
+"""The robot side: `sim2sim` (the runtime in the simulator), `virtual-robot`, `deploy` and `field`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, emit, parse_targets
+
+
+def cmd_sim2sim(args: argparse.Namespace) -> int:
+    from deploy.runtime import ObservationError, PolicyDirError
+    from robot_meta.sim2sim import parse_schedule, run_sim2sim
+
+    try:
+        schedule = parse_schedule(args.payload_schedule) if args.payload_schedule else None
+        out = run_sim2sim(
+            Path(args.policy_dir),
+            args.task,
+            schedule,
+            n_tasks=args.tasks,
+            seed=args.seed,
+            latency=args.latency,
+            sim_dt=args.sim_dt,
+        )
+    except (PolicyDirError, ObservationError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    lines = [
+        f"sim2sim {out['algo']} on {out['family']} ({out['tasks']} held-out tasks, onnxruntime, no torch): "
+        f"return {out['return']['mean']:.1f} ± {out['return']['std']:.1f}, tracking error {out['tracking_error']['mean']:.3f}"
+    ]
+    if "online" in out:
+        o = out["online"]
+        lines.append(
+            f"payload change at {out['change_time_s']:.1f} s: error pre {o['pre_error']['mean']:.3f}, post "
+            f"{o['post_error']['mean']:.3f}, peak {o['peak_error']['mean']:.3f}; recovery median "
+            f"{o['recovery_time_s']['median']:.2f} s ({o['recovered']} recovered)"
+        )
+    lines.append(f"safety filter: {out['safety']}")
+    emit(args, out, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_virtual_robot(args: argparse.Namespace) -> int:
+    import socket
+    import threading
+
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
+    from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, open_pty, serve
+    from sim_tasks import get_family
+
+    fam = get_family(args.task)
+    if args.rate is None:
+        args.rate = round(1.0 / fam.ctrl_dt)  # the rate its policies were trained at
+    if args.watchdog_ms is None:
+        args.watchdog_ms = default_watchdog_ms(args.rate)
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.rate < 1 or args.baud < 1200 or args.watchdog_ms < 1:
+        raise UsageError(
+            f"need --rate >= 1, --baud >= 1200 and --watchdog-ms >= 1, got {args.rate}, {args.baud}, {args.watchdog_ms}"
+        )
+    config = FirmwareConfig(rate_hz=args.rate, watchdog_ms=args.watchdog_ms, arming_s=args.arming_s)
+    stop = threading.Event()
+    if args.tcp is None:
+        master, slave, path = open_pty()
+        print(path, flush=True)
+        print(f"virtual {fam.name} robot on {path} at {args.baud} baud, {args.rate} Hz (Ctrl-C to stop)", file=sys.stderr)
+        try:
+            stats = serve(VirtualFirmware(fam, config=config), Endpoint(fd=master), args.baud, faults, args.duration, stop)
+        except KeyboardInterrupt:
+            return EXIT_OK
+        finally:
+            os.close(slave)
+        print(
+            f"served {stats.ticks} ticks ({stats.late_ticks} late), {stats.frames_out} frames out "
+            f"({stats.dropped} dropped, {stats.corrupted} corrupted by --faults), {stats.frames_in} in",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    server = socket.create_server(("127.0.0.1", args.tcp))
+    print(f"socket://127.0.0.1:{server.getsockname()[1]}", flush=True)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            server.settimeout(1.0)
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            serve(VirtualFirmware(fam, config=config), Endpoint(sock=conn), args.baud, faults, left, stop)
+            conn.close()  # a new connection gets a freshly booted (DISARMED) robot
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return EXIT_OK
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from deploy.control import DeployConfig, Deployment
+    from deploy.telemetry import TelemetryLog
+
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be > 0 s, got {args.duration}")
+    cfg = DeployConfig(
+        duration_s=args.duration,
+        targets=parse_targets(args.target),
+        max_delta=args.max_delta,
+        status=sys.stderr.isatty() and not args.json,
+        baud=args.baud,
+    )
+    log = TelemetryLog(args.log) if args.log else None
+    try:
+        d = Deployment(Path(args.policy_dir), args.port, cfg, log=log)
+        result = d.run()
+    finally:
+        if log is not None:
+            log.close()
+    out = result.to_dict()
+    if args.log:
+        out["log"] = args.log
+    link = result.link
+    human = (
+        f"deploy ended by {result.reason} after {result.active_s:.1f} s "
+        f"({'e-stopped: the robot is in latched damping' if result.estopped else 'disarmed'}); "
+        f"{result.ticks} ticks, {result.late_ticks} late; link rtt p50 {link.get('rtt_p50_us', float('nan')) / 1e3:.1f} ms, "
+        f"{link.get('crc_errors', 0)} CRC errors, {link.get('seq_gaps', 0)} lost frames; safety {result.safety}"
+        + (f"; log {args.log}" if args.log else "")
+    )
+    emit(args, out, human)
+    return EXIT_OK if result.reason in ("duration", "stopped", "operator") else EXIT_RUNTIME
+
+
+def cmd_field(args: argparse.Namespace) -> int:
+    from deploy.field import FieldPlan, run_field
+
+    plan = FieldPlan.load(args.plan)
+    if args.target:
+        plan.targets.update(parse_targets(args.target))
+    policies = {args.name: Path(args.policy_dir)}
+    if args.compare:
+        policies[args.compare_name] = Path(args.compare)
+    status = sys.stderr.isatty() and not args.json
+    if args.port == "virtual":
+        from robot_meta.robots import virtual_robots
+
+        report = run_field(policies, Path(args.out), plan, simulated=virtual_robots(plan.base_payload_kg), status=status)
+    else:
+        report = run_field(policies, Path(args.out), plan, port=args.port, status=status)
+    out = Path(args.out)
+    human = "\n".join(
+        [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
+        + [f"  {v}" for v in report["verdicts"]]
+    )
+    emit(args, report, human)
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "sim2sim",
+        help="run an exported policy dir through the torch-free runtime in MuJoCo, with a payload schedule",
+        description="The gate before hardware: the policy dir through deploy.runtime (onnxruntime, no torch) on "
+        "held-out tasks of its family, with payload changes; reports return, tracking error over time and the "
+        "recovery after a change, comparable with robot-meta eval's online numbers.",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    p.add_argument("--task", metavar="NAME", help="task family (default: the manifest's)")
+    p.add_argument(
+        "--payload-schedule", metavar="T:KG,...", help="payload changes, e.g. 0:1.0,5:3.0 (default: eval's protocol)"
+    )
+    p.add_argument("--tasks", type=int, default=8, help="held-out tasks to run (default 8)")
+    p.add_argument("--latency", type=int, metavar="STEPS", help="action latency in control steps (extra realism)")
+    p.add_argument("--sim-dt", type=float, metavar="S", help="physics step finer than training (must divide ctrl_dt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_sim2sim)
+
+    p = sub.add_parser(
+        "virtual-robot",
+        help="a MuJoCo-backed firmware emulator speaking the wire protocol on a pty or TCP",
+        description="Runs the firmware state machine of docs/protocol.md over real MuJoCo physics of a task family's "
+        "robot. Prints the pty path (or socket:// URL) on stdout, for robot-meta deploy --port. Faults: "
+        "drop=P, corrupt=P, stall=T:S, disconnect=T, payload=T:KG;T:KG (comma-separated).",
+    )
+    p.add_argument("--task", required=True, metavar="NAME", help="task family whose robot to emulate")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a new pty (the default)")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
+    p.add_argument("--baud", type=int, default=1_000_000, help="bytes are paced at this rate, 10 bits each (default 1000000)")
+    p.add_argument("--rate", type=int, help="control rate in Hz (default: the family's, 1/ctrl_dt, 20 Hz for the runner)")
+    p.add_argument("--watchdog-ms", type=int, help="command watchdog (default max(100 ms, 3 control periods))")
+    p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
+    p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.set_defaults(func=cmd_virtual_robot)
+
+    p = sub.add_parser(
+        "deploy",
+        help="run an exported policy on a robot over the serial bridge",
+        description="Handshake (the robot's joints, limits and rate must match the manifest, or nothing is armed), "
+        "soft start, then the online adapter at the manifest's control period on a deadline schedule, with host-side "
+        "clamps, rate limits and NaN guard. E-stop to damping on Ctrl-C, NaN, tilt beyond the manifest's limit, stale "
+        "state, robot fault or a dead link. Every tick goes to the MCAP log.",
+        epilog="Example: robot-meta virtual-robot --task planar_runner   (prints a pty path), then "
+        "robot-meta deploy POLICY_DIR --port /dev/pts/N --target target_velocity=1.5 --duration 20 --log run.mcap",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyUSB0, socket://host:port, rfc2217://...")
+    p.add_argument("--duration", type=float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
+    p.add_argument("--log", metavar="FILE.mcap", help="log every tick to this MCAP file")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=VALUE",
+        help="operator-set task value the reward needs (target_velocity=1.5)",
+    )
+    p.add_argument("--max-delta", type=float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)")
+    p.add_argument("--baud", type=int, default=1_000_000, help="serial baud rate (default 1000000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser(
+        "field",
+        help="field-test a policy with payload changes; report with plots, optionally beside a non-adaptive policy",
+        description="Per payload of the plan: settle, baseline, payload change (virtual robot: by schedule; "
+        "hardware: you are prompted and the change is marked when you press Enter), hold. Writes one MCAP log per "
+        "policy, report.json, report.md, tracking_error.png and latent.png in --out.",
+        epilog="Example: robot-meta field runs/policy --compare runs/policy_dr --port virtual --out field_report",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    p.add_argument(
+        "--port",
+        required=True,
+        metavar="URL",
+        help="robot port, or 'virtual': a virtual robot of the policy's family on a pty",
+    )
+    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    p.add_argument(
+        "--plan",
+        "--protocol",
+        dest="plan",
+        metavar="FILE",
+        help="YAML/JSON field plan (default: 1.5 m/s, payload 9 kg, 8 s + 16 s; --protocol is its old name)",
+    )
+    p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
+    p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")
+    p.add_argument("--compare-name", default="non_adaptive", help="name of --compare in the report (default non_adaptive)")
+    p.add_argument("--target", action="append", metavar="NAME=VALUE", help="override the plan's targets")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_field)

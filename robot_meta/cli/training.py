@@ -1,0 +1,314 @@
+"""The training side: `train`, `eval`, `export`, `compare` and the MAML teaching exercise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from robot_meta.cli.common import EXIT_OK, UsageError, emit
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from robot_meta.torch_utils import resolve_device
+    from robot_meta.train import train
+
+    if args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UsageError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    from robot_meta.registry import algorithm_class
+    from sim_tasks import get_family
+
+    get_family(args.task)  # an unknown family fails before anything is written
+    cpu_only = algorithm_class(args.algo).cpu_only
+    try:
+        device = resolve_device("cpu" if cpu_only and args.device == "auto" else args.device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    summary = train(
+        args.algo,
+        args.task,
+        Path(args.out),
+        args.steps,
+        args.seed,
+        device,
+        args.config,
+        tuple(args.set or ()),
+        args.resume,
+        progress=not args.json and sys.stderr.isatty(),
+        max_minutes=args.max_minutes,
+    )
+    last = summary["last"]
+    ret = last.get("return_posterior", last.get("return_mean", float("nan")))
+    human = (
+        f"trained {args.algo} on {args.task}: {summary['iterations']} iterations, {summary['env_steps']} env steps, "
+        f"{summary['updates']} updates in {summary['wall_s']} s; last training return {ret:.1f}\n"
+        f"run dir: {summary['run_dir']} (robot-meta eval {summary['run_dir']})"
+    )
+    emit(args, summary, human)
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from robot_meta.eval_run import plot_report, run_eval, write_report
+
+    if args.episodes < 1 or not 0 <= args.prior_episodes < args.episodes:
+        raise UsageError(
+            f"need --episodes >= 1 and 0 <= --prior-episodes < --episodes, got {args.episodes} and {args.prior_episodes}"
+        )
+    run_dirs = [Path(p) for p in args.run_dir]
+    for p in run_dirs:
+        if not (p / "config.json").exists():
+            raise UsageError(f"{p} is not a run directory (no config.json); train one with robot-meta train")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats takes a positive integer, got {args.repeats}")
+    mults = tuple(int(x) for x in args.scratch_multipliers.split(","))
+    if len(mults) != 2 or min(mults) < 1:
+        raise UsageError(f"--scratch-multipliers takes two positive integers like 1,100, got {args.scratch_multipliers!r}")
+    report = run_eval(
+        run_dirs,
+        args.baselines,
+        episodes=args.episodes,
+        prior_episodes=args.prior_episodes,
+        scratch_tasks=args.scratch_tasks,
+        baseline_steps=args.baseline_steps,
+        quiet=args.json,
+        eval_seed=args.seed,
+        scratch_multipliers=mults,
+        baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
+        repeats=args.repeats,
+    )
+    out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
+    out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
+    write_report(report, out_json)
+    plot_report(report, out_png)
+    report_files = {"json": str(out_json), "plot": str(out_png)}
+    emit(
+        args, {**{k: v for k, v in report.items() if k != "per_seed"}, "files": report_files}, eval_text(report, report_files)
+    )
+    return EXIT_OK
+
+
+def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
+    k = report["episodes"]
+    lines = [
+        f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks x seeds {report['seeds']}",
+        f"{'method':<14} {'episode 1..' + str(k) + ' (mean)':<30} {'last: mean ± std':>20} {'payload>train':>14}",
+    ]
+    for name, e in report["episodic"].items():
+        by_ep = " ".join(f"{v:8.1f}" for v in e["by_episode"]["mean"])
+        last = e["last_episode"]
+        ext = e.get("payload_extrapolation")
+        lines.append(
+            f"{name:<14} {by_ep:<30} {last['mean']:>10.1f} ± {last['std']:<7.1f} {ext['mean'] if ext else float('nan'):>14.1f}"
+        )
+    if report.get("online"):
+        lines.append(f"online: payload change at {report['online_change_time_s']:.1f} s")
+        for name, o in report["online"].items():
+            rec = o["recovery_time_s"]
+            lines.append(
+                f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
+                f"{o['peak_error']['mean']:.3f}  recovery median {rec['median']:.2f} s ({o['recovered']} recovered)"
+            )
+    # The rise and the gain over prior-only need no baselines: printed whenever the report has them.
+    adapted = report["episodic"].get(report["algo"], {})
+    for key, label in (
+        ("rise", f"in-context rise, episode {k} - episode 1 in the same task"),
+        ("vs_prior_only", f"episode {k} with the adapted context minus prior-only, same task and starts"),
+    ):
+        if paired := adapted.get(key):
+            lines.append(f"{label}: {paired['mean']:+.1f} ± {paired['se']:.1f} (s.e., n={paired['n']})")
+    if "summary" in report:
+        s = report["summary"]
+        gap = s["gap_closed"]
+        ci = s.get("gap_closed_ci95")
+        lines.append(
+            f"adapted {s['adapted']:.1f} vs DR {s['dr']:.1f} vs oracle {s['oracle']:.1f}: gap closed "
+            + (f"{gap:.2f}" if gap is not None else "undefined")
+            + (f" (95% bootstrap over tasks x seeds: {ci[0]:.2f} .. {ci[1]:.2f})" if ci else "")
+        )
+        for region in ("payload_extrapolation", "payload_interpolation"):
+            if region in s:
+                r = s[region]
+                g = f"{r['gap_closed']:.2f}" if r["gap_closed"] is not None else "undefined"
+                lines.append(
+                    f"  {region.replace('_', ' ')}: adapted {r['adapted']:.1f} vs DR {r['dr']:.1f} vs oracle "
+                    f"{r['oracle']:.1f}: gap closed {g}"
+                )
+        if "warning" in s:
+            lines.append(f"warning: {s['warning']}")
+    lines.append(f"wrote {files['json']} and {files['plot']}")
+    return "\n".join(lines)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from robot_meta.export import export_baseline, export_run
+
+    if not (Path(args.run_dir) / "config.json").exists():
+        raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
+    if args.baseline:
+        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out))
+    else:
+        manifest = export_run(Path(args.run_dir), Path(args.out), args.adapt_task, args.adapt_episodes)
+    graphs = ", ".join(g.file for g in manifest.graphs.values())
+    par = manifest.parity
+    human = (
+        f"exported {manifest.algo} ({manifest.family}) to {args.out}: {graphs} + manifest.json\n"
+        f"parity onnxruntime vs torch on {par.steps} recorded steps: "
+        f"max abs diff {max(par.max_abs_diff.values()):.2e} <= {par.tolerance:g}"
+    )
+    emit(args, {"policy_dir": args.out, "manifest": manifest.to_dict()}, human)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from robot_meta.compare import comparison, load_reports, plot, table
+
+    try:
+        reports = load_reports([Path(p) for p in args.report])
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    c = comparison(reports)
+    plot(c, Path(args.plot))
+    c["files"] = {"plot": args.plot}
+    emit(args, c, table(c) + f"\nfigure: {args.plot}")
+    return EXIT_OK
+
+
+def cmd_maml_gridworld(args: argparse.Namespace) -> int:
+    from robot_meta.maml.gridworld import GridConfig, run_exercise
+
+    if args.iterations < 1:
+        raise UsageError(f"--iterations must be >= 1, got {args.iterations}")
+    import torch
+
+    torch.set_num_threads(1)
+    report = run_exercise(
+        Path(args.out),
+        GridConfig(iterations=args.iterations),
+        seed=args.seed,
+        progress=None if args.json else (lambda m: print(f"[gridworld] {m}", file=sys.stderr)),
+    )
+    r = report["returns_after_inner_steps"]
+    lines = ["mean return on the 8 held-out goals after k inner policy-gradient steps (± std over goals):"]
+    lines.append(f"{'':<10}" + "".join(f"{'k=' + k:>16}" for k in r["maml"]))
+    for name, row in r.items():
+        lines.append(f"{name:<10}" + "".join(f"{v['mean']:>9.2f} ± {v['std']:<4.2f}" for v in row.values()))
+    lines.append(
+        f"meta-training wall time: second-order {report['train_s']['maml']} s, first-order {report['train_s']['fomaml']} s"
+    )
+    lines.append(f"wrote {Path(args.out) / 'gridworld.json'} and {Path(args.out) / 'gridworld.png'}")
+    emit(args, {k: v for k, v in report.items() if k != "curves"}, "\n".join(lines))
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    from robot_meta.registry import algorithm_names
+
+    p = sub.add_parser(
+        "train",
+        help="meta-train a policy (PEARL or RL²) on a task family into a run dir",
+        description="Meta-train on the training split of a task family. Writes config.json (resolved), "
+        "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
+        "a killed run from its newest checkpoint.",
+    )
+    p.add_argument(
+        "--algo",
+        required=True,
+        choices=algorithm_names(),
+        help="meta-RL algorithm (maml: gradient-based, see docs/maml.md)",
+    )
+    p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
+    p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON file of config overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate trained runs on held-out tasks (episodic + online), optionally against baselines",
+        description="The evaluation protocol on the test split of the run's family: return of episode 1..K with "
+        "context carried, and online adaptation to a mid-episode payload change (tracking error, recovery time). "
+        "Several RUN_DIRs (seeds) are aggregated. --baselines adds prior-only, domain-randomized and oracle SAC, "
+        "and SAC from scratch on test tasks; they are trained once and cached in RUN_DIR/baselines/.",
+    )
+    p.add_argument("run_dir", nargs="+", metavar="RUN_DIR", help="run directories of one algorithm and family (seeds)")
+    p.add_argument("--baselines", action="store_true", help="also evaluate DR, oracle and from-scratch SAC")
+    p.add_argument("--episodes", type=int, default=3, help="episodes per trial, K (default 3)")
+    p.add_argument("--prior-episodes", type=int, default=1, help="leading episodes with z from the prior (PEARL's paper: 2)")
+    p.add_argument("--scratch-tasks", type=int, default=3, help="test tasks for the from-scratch baseline (default 3)")
+    p.add_argument("--scratch-multipliers", default="1,100", help="budgets of from-scratch SAC in adaptation budgets")
+    p.add_argument("--baseline-steps", type=int, help="env steps for DR and oracle SAC (default 400000)")
+    p.add_argument(
+        "--baseline-dir",
+        metavar="DIR",
+        help="one baseline cache for every RUN_DIR (default: each RUN_DIR/baselines, trained with that run's seed)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="evaluation seed (env noise, z draws)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs of every test task with fresh start and sensor noise (seeds SEED..SEED+N-1), averaged per task "
+        "(default 5: one run leaves about ±4 return of noise on the runner's 20-task mean)",
+    )
+    p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
+    p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "export",
+        help="export a trained run to a policy dir (ONNX graphs + manifest.json), parity-checked",
+        description="Writes the ONNX graphs (PEARL: encoder + policy; RL²: one recurrent step) with the normalizers "
+        "inside, and manifest.json (layouts, action scaling, ctrl_dt, joints, adaptation spec, trained ranges, "
+        "version). Before it reports success it checks onnxruntime against torch on a recorded rollout with "
+        "episode resets and a mid-episode payload change.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="POLICY_DIR", help="the policy dir to create (must not exist)")
+    p.add_argument(
+        "--baseline",
+        choices=["dr"],
+        help="export the run's cached domain-randomized SAC baseline (RUN_DIR/baselines/dr.pt, from eval --baselines) "
+        "instead of the run's policy: the non-adaptive side of a field test",
+    )
+    p.add_argument(
+        "--adapt-task", type=int, metavar="I", help="MAML runs: adapt on held-out task I in simulation before exporting"
+    )
+    p.add_argument("--adapt-episodes", type=int, default=1, help="MAML runs: inner steps (one episode each) (default 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "compare",
+        help="several algorithms' eval reports (PEARL, RL², MAML) in one table and one figure",
+        description="Reads eval.json files written by robot-meta eval on the same task family and prints one table "
+        "(return of episode 1 and K, prior-only, online recovery; DR/oracle/from-scratch baselines) and one figure.",
+    )
+    p.add_argument("report", nargs="+", metavar="EVAL.json")
+    p.add_argument("--plot", default="compare.png", metavar="FILE.png", help="figure path (default compare.png)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "maml-gridworld",
+        help="the MAML teaching exercise: 5x5 gridworld goals, MAML vs first-order vs from scratch",
+        description="Meta-trains second-order and first-order MAML on 16 training goals of a 5x5 gridworld, then "
+        "on the 8 held-out goals reports the return after 0, 1, 3 and 5 inner policy-gradient steps beside a freshly "
+        "initialized policy given the same steps (training from scratch); plots return vs outer iterations and vs "
+        "inner steps and reports the meta-training wall time of each.",
+    )
+    p.add_argument("--out", default="gridworld_out", help="output directory (default gridworld_out)")
+    p.add_argument("--iterations", type=int, default=150, help="outer iterations (default 150)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_maml_gridworld)
