@@ -92,6 +92,34 @@ def _expected(manifest: PolicyManifest) -> Any:
     )
 
 
+@dataclass
+class _Loop:
+    """The control loop's running record: what it measured, its schedule, and the events it logged."""
+
+    log: TelemetryLog | None = None
+    reason: str = "stopped"
+    estopped: bool = False
+    ticks: int = 0
+    late: int = 0
+    t_active: float = 0.0  # monotonic time of ACTIVE, s
+    t_end: float = 0.0  # s since ACTIVE when the loop ended
+    next_t: float = 0.0  # monotonic deadline of the next tick, s
+    last_status: float = 0.0
+    last_link: float = 0.0
+    prev_action: np.ndarray | None = None
+    jitter: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    errors: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    latents: list[list[float]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, kind: str, t: float, **kv: Any) -> None:
+        e = {"event": kind, "t": t, **kv}
+        self.events.append(e)
+        if self.log:
+            self.log.write("/event", e)
+
+
 class Deployment:
     """One policy on one robot. `run()` blocks until the duration, a stop condition, or `stop()`."""
 
@@ -135,187 +163,184 @@ class Deployment:
     # ------------------------------------------------------------------------------------------------
     def run(self, on_tick: Callable[[int, float], dict[str, Any] | None] | None = None) -> DeployResult:
         """Handshake, soft start, control loop. `on_tick(k, t)` runs before each tick's STATE is read and may
-        return an event (logged, e.g. a payload change); field tests drive their protocol with it."""
-        from firmware_bridge import protocol as p
+        return an event (logged, e.g. a payload change); field sessions drive their plan with it."""
         from firmware_bridge.client import RobotClient
         from firmware_bridge.link import LinkError
 
         client = RobotClient(self.port, _expected(self.manifest), baud=self.cfg.baud)
         ack = client.connect()  # HandshakeError before anything is armed
-        events: list[dict[str, Any]] = []
-
-        def event(kind: str, t: float, **kv: Any) -> None:
-            e = {"event": kind, "t": t, **kv}
-            events.append(e)
-            if self.log:
-                self.log.write("/event", e)
-
-        if self.log:
-            self.log.write(
-                "/session",
-                {
-                    "policy": {k: getattr(self.manifest, k) for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
-                    "adaptation": self.kind,
-                    "robot": {"joints": [j.name for j in ack.joints], "rate_hz": ack.rate_hz, "watchdog_ms": ack.watchdog_ms},
-                    "targets": self.cfg.targets,
-                    "port": self.port,
-                    "observation": [dataclasses.asdict(sl) for sl in self.manifest.observation],
-                    "action": list(self.manifest.action.names),
-                },
-            )
-        hold = p.Command(
-            p.CommandMode.TORQUE if self.mapper.mode == "torque" else p.CommandMode.POSITION,
-            self.mapper.hold_target,
-            self.mapper.kp,
-            self.mapper.kd,
-        )
-        mode = hold.mode
-        errors: list[float] = []
-        times: list[float] = []
-        latents: list[list[float]] = []
-        ticks = late = 0
-        estopped = False
-        reason = "stopped"
-        t_active = time.monotonic()
+        loop = _Loop(log=self.log)
+        self._log_session(ack)
+        hold = self._hold_command()
+        loop.t_active = time.monotonic()
         try:
             client.arm(hold, timeout=self.cfg.arm_timeout_s)
-            t_active = time.monotonic()
-            event("armed", 0.0)
+            loop.t_active = time.monotonic()
+            loop.event("armed", 0.0)
             self.adapter.reset()
-            prev_action: np.ndarray | None = None
-            period = self.period
-            next_t = time.monotonic()
-            jitter: deque[float] = deque(maxlen=200)
-            last_status = last_link = 0.0
-            link = client.link
-            while True:
-                now = time.monotonic()
-                if next_t > now:
-                    time.sleep(next_t - now)
-                t_tick = time.monotonic()
-                t = t_tick - t_active
-                jitter.append(t_tick - next_t)
-                if self._stop_reason:
-                    reason = self._stop_reason
-                    break
-                if self.cfg.duration_s is not None and t >= self.cfg.duration_s:
-                    reason = "duration"
-                    break
-                if on_tick is not None:
-                    e = on_tick(ticks, t)
-                    if e:
-                        event(e.pop("event"), t, **e)
-                if not link.alive:
-                    reason = "link_down"
-                    break
-                latest = client.latest()
-                if latest is None or latest[1] > self.cfg.stale_periods * period:
-                    reason = "stale"
-                    break
-                state, age, seq = latest
-                if state.state == p.FirmwareState.FAULT:
-                    reason = "robot_fault"
-                    event("robot_fault", t, fault=p.FaultCode(state.fault).name)
-                    break
-                values = np.concatenate([state.q, state.dq, state.quat, state.gyro, state.base_vel])
-                if not np.all(np.isfinite(values)):
-                    reason = "nan_state"
-                    break
-                tilt = tilt_deg(state.quat)
-                if tilt > self.max_tilt:
-                    reason = "tilt"
-                    event("tilt", t, tilt_deg=tilt, limit_deg=self.max_tilt)
-                    break
-                t0 = time.perf_counter()
-                obs = self.obs(state)
-                r, err = self.reward(obs, prev_action) if self.reward else (0.0, float("nan"))
-                nonfinite_before = self.adapter.safety.nonfinite_count
-                action = self.adapter.act(obs, r)
-                if self.adapter.safety.nonfinite_count != nonfinite_before:
-                    reason = "nan_action"
-                    break
-                target = self.mapper.targets(self.adapter.to_ctrl(action))
-                client.command(p.Command(mode, target, self.mapper.kp, self.mapper.kd))
-                compute_us = (time.perf_counter() - t0) * 1e6
-                prev_action = action
-                summary = self.adapter.summary()
-                ticks += 1
-                errors.append(err)
-                times.append(t)
-                if "z" in summary:
-                    latents.append(summary["z"])
-                if self.log:
-                    self.log.write(
-                        "/tick",
-                        {
-                            "k": ticks,
-                            "t": t,
-                            "obs": obs,
-                            "action": action,
-                            "target": target,
-                            "reward": r,
-                            "tracking_error": err,
-                            "latent": summary,
-                            "state_age_ms": age * 1e3,
-                            "state_seq": seq,
-                            "tilt_deg": tilt,
-                            "jitter_ms": (t_tick - next_t) * 1e3,
-                            "compute_us": compute_us,
-                        },
-                    )
-                log_due = self.log is not None and t - last_link >= 1.0
-                status_due = self.cfg.status and t - last_status >= 0.5
-                if log_due or status_due:  # percentiles over the RTT history: at most once a tick, only when due
-                    link_summary = link.stats.summary()
-                    if log_due:
-                        self.log.write("/link", {"t": t, **link_summary})
-                        last_link = t
-                    if status_due:
-                        self._status(t, ticks, jitter, link_summary, err, summary)
-                        last_status = t
-                next_t += period
-                now = time.monotonic()
-                if now > next_t:  # this tick ran past the next deadline
-                    late += 1
-                    link.stats.late_ticks += 1
-                    if now > next_t + period:  # a whole period lost: skip it, never burst to catch up
-                        next_t = now
+            loop.next_t = time.monotonic()
+            while (reason := self._tick(client, loop, hold.mode, on_tick)) is None:
+                pass
+            loop.reason = reason
         except KeyboardInterrupt:
-            reason = "operator"
+            loop.reason = "operator"
         except LinkError as exc:
-            reason = "link_down"
-            event("link_error", time.monotonic() - t_active, message=str(exc))
+            loop.reason = "link_down"
+            loop.event("link_error", time.monotonic() - loop.t_active, message=str(exc))
         finally:
-            t_end = time.monotonic() - t_active
-            stats = client.link.stats.summary() if client.link else {}
-            try:
-                if reason in ("duration", "stopped"):
-                    client.disarm()
-                else:
-                    client.estop()  # latched damping on the robot
-                    estopped = True
-            except (LinkError, OSError):
-                estopped = reason != "duration"
-            event("estop" if estopped else "disarm", t_end, reason=reason)
-            if self.log:
-                self.log.write("/link", {"t": t_end, **stats})
-            if self.cfg.status:
-                print(file=sys.stderr)
-            client.close()
+            stats = self._shut_down(client, loop)
         s = self.adapter.safety
         return DeployResult(
-            reason=reason,
-            estopped=estopped,
-            ticks=ticks,
-            late_ticks=late,
-            active_s=t_end,
+            reason=loop.reason,
+            estopped=loop.estopped,
+            ticks=loop.ticks,
+            late_ticks=loop.late,
+            active_s=loop.t_end,
             link=stats,
             safety={"nonfinite": s.nonfinite_count, "clamped": s.clamped_count, "rate_limited": s.rate_limited_count},
-            errors=errors,
-            times=times,
-            latents=latents,
-            events=events,
+            errors=loop.errors,
+            times=loop.times,
+            latents=loop.latents,
+            events=loop.events,
         )
+
+    def _log_session(self, ack: Any) -> None:
+        """What the log needs to be read without the policy dir: the policy, the robot, the layouts."""
+        if not self.log:
+            return
+        self.log.write(
+            "/session",
+            {
+                "policy": {k: getattr(self.manifest, k) for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
+                "adaptation": self.kind,
+                "robot": {"joints": [j.name for j in ack.joints], "rate_hz": ack.rate_hz, "watchdog_ms": ack.watchdog_ms},
+                "targets": self.cfg.targets,
+                "port": self.port,
+                "observation": [dataclasses.asdict(sl) for sl in self.manifest.observation],
+                "action": list(self.manifest.action.names),
+            },
+        )
+
+    def _hold_command(self) -> Any:
+        """The COMMAND held during soft start: zero torque, or the default pose with the servo gains."""
+        from firmware_bridge import protocol as p
+
+        mode = p.CommandMode.TORQUE if self.mapper.mode == "torque" else p.CommandMode.POSITION
+        return p.Command(mode, self.mapper.hold_target, self.mapper.kp, self.mapper.kd)
+
+    def _tick(
+        self, client: Any, loop: _Loop, mode: Any, on_tick: Callable[[int, float], dict[str, Any] | None] | None
+    ) -> str | None:
+        """One control period on the deadline schedule; returns why the loop must stop, or None to go on."""
+        from firmware_bridge import protocol as p
+
+        period, link = self.period, client.link
+        now = time.monotonic()
+        if loop.next_t > now:
+            time.sleep(loop.next_t - now)
+        t_tick = time.monotonic()
+        t = t_tick - loop.t_active
+        loop.jitter.append(t_tick - loop.next_t)
+        if self._stop_reason:
+            return self._stop_reason
+        if self.cfg.duration_s is not None and t >= self.cfg.duration_s:
+            return "duration"
+        if on_tick is not None:
+            e = on_tick(loop.ticks, t)
+            if e:
+                loop.event(e.pop("event"), t, **e)
+        if not link.alive:
+            return "link_down"
+        latest = client.latest()
+        if latest is None or latest[1] > self.cfg.stale_periods * period:
+            return "stale"
+        state, age, seq = latest
+        if state.state == p.FirmwareState.FAULT:
+            loop.event("robot_fault", t, fault=p.FaultCode(state.fault).name)
+            return "robot_fault"
+        values = np.concatenate([state.q, state.dq, state.quat, state.gyro, state.base_vel])
+        if not np.all(np.isfinite(values)):
+            return "nan_state"
+        tilt = tilt_deg(state.quat)
+        if tilt > self.max_tilt:
+            loop.event("tilt", t, tilt_deg=tilt, limit_deg=self.max_tilt)
+            return "tilt"
+        t0 = time.perf_counter()
+        obs = self.obs(state)
+        r, err = self.reward(obs, loop.prev_action) if self.reward else (0.0, float("nan"))
+        nonfinite_before = self.adapter.safety.nonfinite_count
+        action = self.adapter.act(obs, r)
+        if self.adapter.safety.nonfinite_count != nonfinite_before:
+            return "nan_action"
+        target = self.mapper.targets(self.adapter.to_ctrl(action))
+        client.command(p.Command(mode, target, self.mapper.kp, self.mapper.kd))
+        compute_us = (time.perf_counter() - t0) * 1e6
+        loop.prev_action = action
+        summary = self.adapter.summary()
+        loop.ticks += 1
+        loop.errors.append(err)
+        loop.times.append(t)
+        if "z" in summary:
+            loop.latents.append(summary["z"])
+        if self.log:
+            self.log.write(
+                "/tick",
+                {
+                    "k": loop.ticks,
+                    "t": t,
+                    "obs": obs,
+                    "action": action,
+                    "target": target,
+                    "reward": r,
+                    "tracking_error": err,
+                    "latent": summary,
+                    "state_age_ms": age * 1e3,
+                    "state_seq": seq,
+                    "tilt_deg": tilt,
+                    "jitter_ms": (t_tick - loop.next_t) * 1e3,
+                    "compute_us": compute_us,
+                },
+            )
+        log_due = self.log is not None and t - loop.last_link >= 1.0
+        status_due = self.cfg.status and t - loop.last_status >= 0.5
+        if log_due or status_due:  # percentiles over the RTT history: at most once a tick, only when due
+            link_summary = link.stats.summary()
+            if log_due:
+                self.log.write("/link", {"t": t, **link_summary})
+                loop.last_link = t
+            if status_due:
+                self._status(t, loop.ticks, loop.jitter, link_summary, err, summary)
+                loop.last_status = t
+        loop.next_t += period
+        now = time.monotonic()
+        if now > loop.next_t:  # this tick ran past the next deadline
+            loop.late += 1
+            link.stats.late_ticks += 1
+            if now > loop.next_t + period:  # a whole period lost: skip it, never burst to catch up
+                loop.next_t = now
+        return None
+
+    def _shut_down(self, client: Any, loop: _Loop) -> dict[str, Any]:
+        """Disarm after a planned stop, e-stop (latched damping) after any other; returns the link statistics."""
+        from firmware_bridge.link import LinkError
+
+        loop.t_end = time.monotonic() - loop.t_active
+        stats = client.link.stats.summary() if client.link else {}
+        try:
+            if loop.reason in ("duration", "stopped"):
+                client.disarm()
+            else:
+                client.estop()
+                loop.estopped = True
+        except (LinkError, OSError):
+            loop.estopped = loop.reason != "duration"
+        loop.event("estop" if loop.estopped else "disarm", loop.t_end, reason=loop.reason)
+        if self.log:
+            self.log.write("/link", {"t": loop.t_end, **stats})
+        if self.cfg.status:
+            print(file=sys.stderr)
+        client.close()
+        return stats
 
     def _status(self, t: float, ticks: int, jitter: deque, link: dict[str, Any], err: float, summary: dict) -> None:
         rate = ticks / t if t > 0 else 0.0

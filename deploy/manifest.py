@@ -268,7 +268,14 @@ class PolicyManifest:
                 f"{where}: format_version {version} is newer than this runtime supports ({FORMAT_VERSION}); "
                 "update robot-meta on the robot computer"
             )
-        return _load(cls, raw, where)
+        return _load(cls, raw, "manifest") if where == "manifest" else cls._at(raw, where)
+
+    @classmethod
+    def _at(cls, raw: dict[str, Any], where: str) -> PolicyManifest:
+        try:
+            return _load(cls, raw, "manifest")
+        except PolicyDirError as exc:
+            raise PolicyDirError(f"{where}: {exc}") from None
 
     @classmethod
     def read(cls, policy_dir: str | Path) -> PolicyManifest:

@@ -21,9 +21,8 @@ def pre_change_window_s(change_s: float) -> float:
     of the time before the change.
 
     An episode starts with the approach from its start state (the arm's reach takes most of a second), not
-    with the steady tracking that recovery is measured against. With the arm's change at 1.5 s, a 2 s window
-    took the whole approach in, the inflated pre-change error put the post-change bump inside the band, and
-    most changes counted as recovered at 0 s. The runner's change at 5 s keeps the full 2 s.
+    with the steady tracking that recovery is measured against; a window that reached into the approach would
+    inflate the pre-change error and hide the post-change rise inside the recovery band (docs/rl2.md).
     """
     return min(PRE_WINDOW_S, 0.5 * change_s)
 

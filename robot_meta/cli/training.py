@@ -209,7 +209,7 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "train",
-        help="meta-train a policy (PEARL or RL²) on a task family into a run dir",
+        help="meta-train a policy (PEARL, RL² or MAML) on a task family into a run dir",
         description="Meta-train on the training split of a task family. Writes config.json (resolved), "
         "metrics.jsonl, TensorBoard events and checkpoints into --out; --resume continues "
         "a killed run from its newest checkpoint.",

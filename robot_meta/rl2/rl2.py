@@ -39,11 +39,11 @@ class RL2Config(MetaConfig):
         episodes_per_trial: K (varibad 2; garage 4-10).
         num_envs: tasks collected in parallel per iteration.
         lr, gamma, gae_lambda, clip, epochs, minibatches, vf_coef, ent_coef, max_grad_norm: PPO. 10 epochs x 16
-            minibatches (of bptt-step sequences) = 160 updates per iteration: with 4 x 4 the runner did not learn
-            in its first 240k steps (16 updates per 6400 steps, ~60x fewer per sample than SB3's MuJoCo PPO).
+            minibatches (of bptt-step sequences) = 160 updates per iteration, near SB3's MuJoCo PPO in updates
+            per sample; a tenth of that does not learn the runner (docs/rl2.md).
         target_kl: PPO early stopping (as SB3's `target_kl`): the update of an iteration stops at the first
-            minibatch whose approximate KL to the collecting policy exceeds 1.5 x target_kl; 0 disables it.
-            Without it the 60-minute runner run reached approx KL 0.13 and its held-out return did not rise.
+            minibatch whose approximate KL to the collecting policy exceeds 1.5 x target_kl; 0 disables it. It
+            keeps many updates per sample from drifting the policy away from the one that collected.
         bptt: truncation length of backpropagation through time, steps. Sequences start every `bptt` steps of
             the rollout; when it divides the episode length (100 for 200-step episodes) every sequence starts
             at an episode start and no gradient crosses an episode boundary (docs/configs/rl2_planar_runner.yaml
@@ -51,8 +51,8 @@ class RL2Config(MetaConfig):
         init_log_std: initial log standard deviation of the Gaussian policy.
         fresh_tasks: every trial draws a new task from the family's training ranges (held-out regions
             excluded, as in Duan et al.'s sampling of MDPs per trial) instead of one of the split's fixed
-            training tasks. On the arm, with the 60 fixed goals the memory carried into episode 2 raised the
-            return on training goals (+3.2) but not on held-out ones (-1.0): it had learned the training set.
+            training tasks, so that the memory carried across episodes cannot learn a fixed set of tasks by
+            heart (docs/rl2.md measures it on the arm).
         The run's rhythm and threads: `MetaConfig`.
     """
 

@@ -1,0 +1,60 @@
+"""The typed policy manifest: the embedded policy dirs round-trip exactly, and a bad field is refused by name."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, StaticAdaptation
+
+ASSETS = Path(__file__).resolve().parents[2] / "robot_meta" / "assets"
+
+
+@pytest.mark.parametrize(("name", "kind"), [("planar_runner_pearl", PearlAdaptation), ("planar_runner_dr", StaticAdaptation)])
+def test_the_embedded_manifests_load_typed_and_write_back_unchanged(name, kind):
+    raw = json.loads((ASSETS / name / "manifest.json").read_text())
+    m = PolicyManifest.read(ASSETS / name)
+    assert isinstance(m.adaptation, kind) and m.family == "planar_runner" and m.action.dim == 6
+    assert m.obs_dim == 16 == sum(s.size for s in m.observation) and m.slice("torso_velocity").start == 3
+    assert m.robot.reward.target == "target_velocity" and m.param("payload_mass").train == (0.0, 6.0)
+    assert m.to_dict() == raw
+    assert PolicyManifest.from_dict(json.loads(m.to_json())) == m
+
+
+def bad(mutate):
+    raw = json.loads((ASSETS / "planar_runner_pearl" / "manifest.json").read_text())
+    raw = copy.deepcopy(raw)
+    mutate(raw)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda m: m["action"]["scale"].__setitem__(2, "x"), r"manifest\.action\.scale\[2\]='x' must be a finite number"),
+        (lambda m: m["action"]["scale"].__setitem__(2, float("nan")), r"action\.scale\[2\]=nan must be a finite number"),
+        (lambda m: m.pop("joints"), r"manifest\.joints is missing"),
+        (lambda m: m["adaptation"].__setitem__("kind", "maml2"), r"adaptation\.kind 'maml2' is not one this runtime runs"),
+        (lambda m: m["adaptation"].__setitem__("window", 6.5), r"adaptation\.window=6\.5 must be an integer"),
+        (lambda m: m.__setitem__("ctrl_dt", 0.0), r"ctrl_dt=0\.0 must be a control period"),
+        (lambda m: m.__setitem__("obs_dim", 17), r"obs_dim=17 is not the sum of the observation slices' sizes"),
+        (lambda m: m["action"]["offset"].pop(), r"action\.offset has 5 entries, action\.names 6"),
+        (lambda m: m["robot"]["command"].__setitem__("mode", "velocity"), r"robot\.command\.mode='velocity' must be one of"),
+        (lambda m: m.__setitem__("format_version", 2), r"format_version 2 is newer than this runtime supports"),
+    ],
+)
+def test_a_bad_field_is_refused_by_name(mutate, match):
+    with pytest.raises(PolicyDirError, match=match):
+        PolicyManifest.from_dict(bad(mutate))
+
+
+def test_a_manifest_that_is_not_an_object_or_not_json_is_refused(tmp_path):
+    with pytest.raises(PolicyDirError, match="a manifest is a JSON object, got list"):
+        PolicyManifest.from_dict([1, 2])
+    (tmp_path / "manifest.json").write_text("{oops")
+    with pytest.raises(PolicyDirError, match="is not valid JSON"):
+        PolicyManifest.read(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(bad(lambda m: m.pop("graphs"))))
+    with pytest.raises(PolicyDirError, match=r"manifest\.json: manifest\.graphs is missing"):
+        PolicyManifest.read(tmp_path)
