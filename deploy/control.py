@@ -33,6 +33,9 @@ from deploy.manifest import PolicyManifest
 from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError, SafetyFilter, load_adapter, read_manifest
 from deploy.telemetry import TelemetryLog
+from firmware_bridge import protocol as p
+from firmware_bridge.client import Expected, RobotClient
+from firmware_bridge.link import LinkError
 
 
 class DeployError(RuntimeError):
@@ -83,7 +86,6 @@ class DeployResult:
 
 
 def _expected(manifest: PolicyManifest) -> Any:
-    from firmware_bridge.client import Expected
 
     return Expected(
         joint_names=tuple(j.joint for j in manifest.joints),
@@ -164,8 +166,6 @@ class Deployment:
     def run(self, on_tick: Callable[[int, float], dict[str, Any] | None] | None = None) -> DeployResult:
         """Handshake, soft start, control loop. `on_tick(k, t)` runs before each tick's STATE is read and may
         return an event (logged, e.g. a payload change); field sessions drive their plan with it."""
-        from firmware_bridge.client import RobotClient
-        from firmware_bridge.link import LinkError
 
         client = RobotClient(self.port, _expected(self.manifest), baud=self.cfg.baud)
         ack = client.connect()  # HandshakeError before anything is armed
@@ -223,7 +223,6 @@ class Deployment:
 
     def _hold_command(self) -> Any:
         """The COMMAND held during soft start: zero torque, or the default pose with the servo gains."""
-        from firmware_bridge import protocol as p
 
         mode = p.CommandMode.TORQUE if self.mapper.mode == "torque" else p.CommandMode.POSITION
         return p.Command(mode, self.mapper.hold_target, self.mapper.kp, self.mapper.kd)
@@ -232,7 +231,6 @@ class Deployment:
         self, client: Any, loop: _Loop, mode: Any, on_tick: Callable[[int, float], dict[str, Any] | None] | None
     ) -> str | None:
         """One control period on the deadline schedule; returns why the loop must stop, or None to go on."""
-        from firmware_bridge import protocol as p
 
         period, link = self.period, client.link
         now = time.monotonic()
@@ -322,7 +320,6 @@ class Deployment:
 
     def _shut_down(self, client: Any, loop: _Loop) -> dict[str, Any]:
         """Disarm after a planned stop, e-stop (latched damping) after any other; returns the link statistics."""
-        from firmware_bridge.link import LinkError
 
         loop.t_end = time.monotonic() - loop.t_active
         stats = client.link.stats.summary() if client.link else {}

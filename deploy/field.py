@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from deploy.control import DeployConfig, Deployment
+from deploy.metrics import recovery_stats
 from deploy.telemetry import TelemetryLog, read_log
 
 
@@ -198,7 +199,6 @@ def run_session(
 # ---- the report, from the logs ---------------------------------------------------------------------------
 def analyse_log(path: Path) -> dict[str, Any]:
     """Per payload change: pre/post/peak error, recovery time, and the series for the plots."""
-    from deploy.metrics import recovery_stats
 
     log = read_log(path)
     # "protocol" is what logs written before the plan had its own name call the event

@@ -20,6 +20,7 @@ import numpy as np
 
 from firmware_bridge import protocol as p
 from firmware_bridge.client import RobotClient, hold_command
+from sim_tasks import get_family
 
 
 def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
@@ -91,7 +92,6 @@ def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_0
         client = RobotClient(path, baud=baud)
         ack = client.connect(timeout=5.0)
         n = len(ack.joints)
-        from sim_tasks import get_family
 
         fam = get_family(task)
         pose = fam.action_layout(fam.build_model(fam.default_task())).to_ctrl(np.zeros(n))

@@ -20,6 +20,7 @@ import mujoco
 import numpy as np
 
 from firmware_bridge import protocol as p
+from sim_tasks import TaskSim
 
 DAMPING = 2.0  # N m s/rad, joint damping in FAULT
 
@@ -45,7 +46,6 @@ class VirtualFirmware:
     config: FirmwareConfig = field(default_factory=FirmwareConfig)
 
     def __post_init__(self) -> None:
-        from sim_tasks import TaskSim
 
         self.sim = TaskSim(self.family, self.task or self.family.default_task())
         self.sim.reset(np.random.default_rng(0))

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import protocol as p
+from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
+from sim_tasks import get_family
 
 
 @dataclass
@@ -246,8 +248,6 @@ class VirtualRobotThread:
 
 def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0) -> VirtualRobotThread:
     """A freshly booted virtual robot of a task family's default task on a new pty, served from a thread."""
-    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
-    from sim_tasks import get_family
 
     fam = get_family(family_name)
     fw = VirtualFirmware(

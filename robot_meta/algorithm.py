@@ -28,6 +28,7 @@ import torch
 
 from robot_meta.collector import Actor
 from robot_meta.config import ConfigError
+from robot_meta.evaluation import Method, held_out_returns
 from robot_meta.export_spec import ExportSpec
 
 ACTOR_MODES = ("episodic", "online", "prior_only")
@@ -114,7 +115,6 @@ class MetaAlgorithm(ABC):
     def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
         """The methods this algorithm contributes to the evaluation protocol: adapted (named after the
         algorithm) and prior-only, sharing one generator seeded with `seed`."""
-        from robot_meta.evaluation import Method
 
         gen = torch.Generator().manual_seed(seed)
 
@@ -129,7 +129,6 @@ class MetaAlgorithm(ABC):
     def evaluate_test(self) -> dict[str, float]:
         """The periodic held-out check: the protocol's episodic trial on `test_tasks` (own generators, so
         training is not perturbed)."""
-        from robot_meta.evaluation import held_out_returns
 
         return held_out_returns(self.eval_methods(seed=0)[0], self.family, self.test_tasks, self.cfg.eval_episodes)
 

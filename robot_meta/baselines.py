@@ -22,6 +22,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from sim_tasks import TaskEnv
+
 
 @dataclass(frozen=True)
 class BaselineConfig:
@@ -72,7 +74,6 @@ class TaskDistributionEnv(gym.Wrapper):
     """
 
     def __init__(self, family: Any, tasks: list[Any], seed: int, oracle: bool = False) -> None:
-        from sim_tasks import TaskEnv
 
         super().__init__(TaskEnv(family, tasks[0]))
         self.tasks, self.oracle = list(tasks), oracle

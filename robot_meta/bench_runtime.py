@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from deploy.runtime import load_adapter
+from robot_meta.export import export_algorithm
+from robot_meta.pearl import PEARL, PearlConfig
+from robot_meta.rl2 import RL2, RL2Config
+from robot_meta.train import make_batched_env
+from sim_tasks import get_family
+
 
 def _policy_dirs(root: Path, task: str) -> dict[str, Path]:
     import torch
-
-    from robot_meta.export import export_algorithm
-    from robot_meta.pearl import PEARL, PearlConfig
-    from robot_meta.rl2 import RL2, RL2Config
-    from robot_meta.train import make_batched_env
-    from sim_tasks import get_family
 
     family = get_family(task)
     split = family.split()
@@ -42,7 +43,6 @@ def bench_runtime(
     task: str = "quadruped", steps: int = 5000, seed: int = 0, policy_dirs: dict[str, Path] | None = None
 ) -> list[dict[str, Any]]:
     """p50/p99 per algorithm; `policy_dirs` ({"pearl": dir, "rl2": dir}) skips building fresh ones."""
-    from deploy.runtime import load_adapter
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,14 +14,16 @@ from typing import Any
 
 import torch
 
+from robot_meta.config import to_dict
+from robot_meta.pearl import PEARL, REFERENCE, PearlConfig
+from robot_meta.rl2 import RL2, RL2Config
+from robot_meta.train import make_batched_env
+from sim_tasks import get_family
+
 
 def bench_pearl(
     task: str, device: torch.device, seconds: float = 5.0, seed: int = 0, configs: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    from robot_meta.config import to_dict
-    from robot_meta.pearl import PEARL, REFERENCE, PearlConfig
-    from robot_meta.train import make_batched_env
-    from sim_tasks import get_family
 
     family = get_family(task)
     tasks = list(family.split().train)
@@ -70,9 +72,6 @@ def bench_pearl(
 def bench_rl2(task: str, device: torch.device, seconds: float = 5.0, seed: int = 0, cfg: Any = None) -> list[dict[str, Any]]:
     """RL²: env steps/s of collection (GRU step per env step) and PPO minibatch updates/s (a `bptt`-step unroll
     over a minibatch of sequences, forward and backward), from whole training iterations."""
-    from robot_meta.rl2 import RL2, RL2Config
-    from robot_meta.train import make_batched_env
-    from sim_tasks import get_family
 
     family = get_family(task)
     cfg = cfg or RL2Config(eval_every=0)

@@ -21,6 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from deploy.control import DeployConfig, Deployment
+from deploy.field import FieldPlan, run_field
+from deploy.telemetry import TelemetryLog
+from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
+from firmware_bridge.virtual_robot_server import VirtualRobotThread
+from robot_meta.collector import CollectorState, collect
+from robot_meta.export import export_run
+from robot_meta.robots import virtual_robots
+from robot_meta.train import train
+from sim_tasks import BatchedTaskEnv, family_names, get_family
+
 
 class RandomActor:
     """Uniform random actions in [-1, 1] from its own generator: the reference policy of the families stage."""
@@ -41,8 +52,6 @@ class RandomActor:
 def roll_random(family: Any, tasks: list[Any], seed: int) -> dict[str, float]:
     """One episode per task with uniform random actions, through the collector; mean/std of the return and
     of the tracking error."""
-    from robot_meta.collector import CollectorState, collect
-    from sim_tasks import BatchedTaskEnv
 
     env = BatchedTaskEnv(family, tasks, seed=seed)
     state = CollectorState(env)
@@ -111,8 +120,6 @@ def _stage(msg: str, progress: bool) -> None:
 def families_stage(out: Path, episodes: int, seed: int, progress: bool) -> list[dict[str, Any]]:
     from tqdm import tqdm
 
-    from sim_tasks import family_names, get_family
-
     families = [get_family(n) for n in family_names()]
     rows = []
     bar = tqdm(families, desc="families", file=sys.stderr, disable=not (progress and sys.stderr.isatty()), leave=False)
@@ -139,14 +146,6 @@ def families_stage(out: Path, episodes: int, seed: int, progress: bool) -> list[
 def pipeline_check(out: Path, seconds: float, seed: int, progress: bool, sets: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train a small PEARL for `seconds`, export it, deploy it on the virtual robot for 3 s."""
     import torch
-
-    from deploy.control import DeployConfig, Deployment
-    from deploy.telemetry import TelemetryLog
-    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
-    from firmware_bridge.virtual_robot_server import VirtualRobotThread
-    from robot_meta.export import export_run
-    from robot_meta.train import train
-    from sim_tasks import get_family
 
     run, policy = out / "run_small", out / "policy_small"
     for d in (run, policy):
@@ -198,8 +197,6 @@ def run_demo(
     train_seconds: float = 60.0,
     plan: str | Path | None = None,
 ) -> dict[str, Any]:
-    from deploy.field import FieldPlan, run_field
-    from robot_meta.robots import virtual_robots
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")

@@ -17,7 +17,11 @@ import numpy as np
 
 from deploy.metrics import summarize
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
+from robot_meta.checkpoint import atomic_write_text
 from robot_meta.evaluation import Method, evaluate
+from robot_meta.logger import read_metrics
+from robot_meta.train import load_run
+from sim_tasks import get_family
 
 BASELINES = ("dr", "oracle", "scratch_1x", "scratch_100x")
 
@@ -87,8 +91,6 @@ def run_eval(
     names one cache for all runs: then every seed is compared with the same baseline policies, which costs
     one set of SAC trainings instead of one per seed (the report records which).
     """
-    from robot_meta.train import load_run
-    from sim_tasks import get_family
 
     per_seed = []
     record0 = None
@@ -159,7 +161,6 @@ def aggregate(
     per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: int, prior_episodes: int, scratch_tasks: int
 ) -> dict[str, Any]:
     """Mean and spread over tasks x seeds, per-seed means, and the headline comparisons."""
-    from sim_tasks import get_family
 
     family = get_family(record["task"])
     methods = list(per_seed[0]["episodic"])
@@ -349,7 +350,6 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         ax.axis("off")
         ax.text(0.5, 0.5, "no online (payload) evaluation for this family", ha="center")
     ax = axes[3]
-    from robot_meta.logger import read_metrics
 
     for k, run_dir in enumerate(report["run_dirs"]):
         rows = read_metrics(Path(run_dir))
@@ -381,6 +381,5 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
-    from robot_meta.checkpoint import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(report, indent=1, default=lambda x: None))

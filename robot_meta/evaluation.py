@@ -21,6 +21,7 @@ import numpy as np
 
 from deploy.metrics import recovery_stats
 from robot_meta.collector import CollectorState, collect
+from sim_tasks import BatchedTaskEnv
 
 
 @dataclass
@@ -46,7 +47,6 @@ def eval_env(family: Any, tasks: list[Any], seed: int, schedules: list | None = 
     Sub-env i draws the noise stream of task `first + i`, so every method sees the same starts; measurement
     scripts (docs/scripts) build their envs here to match the protocol.
     """
-    from sim_tasks import BatchedTaskEnv
 
     env = BatchedTaskEnv(family, tasks, seed=seed, first_child=first)
     if schedules:

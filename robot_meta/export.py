@@ -31,7 +31,10 @@ import torch
 from torch import nn
 
 from deploy.manifest import FORMAT_VERSION, PolicyManifest
+from robot_meta import __version__
+from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
+from robot_meta.train import family_of, load_run
 
 OPSET = 18
 PARITY_TOL = 1e-5  # max |action_onnx - action_torch| on the recorded rollout
@@ -166,7 +169,6 @@ def build_manifest(
     """Everything the runtime and the robot need, and the checks they make (DESIGN.md, policy dir).
 
     `record` is the run's config record (algo, git sha); `trained` what the policy was trained on."""
-    from robot_meta import __version__
 
     model = family.build_model(family.default_task())
     layout = family.action_layout(model)
@@ -251,7 +253,6 @@ def export_run(run_dir: Path, out: Path, adapt_task: int | None = None, adapt_ep
     """Export the newest checkpoint of `run_dir` into the policy dir `out` (must not exist). Algorithms that
     adapt by gradient steps (MAML) take `adapt_task` (a held-out task index to adapt on first in simulation)
     and `adapt_episodes` (inner steps); the others adapt on the robot and refuse them."""
-    from robot_meta.train import load_run
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -276,8 +277,6 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
     """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (DR: non-adaptive) into the policy dir `out`.
 
     The oracle is not exportable: on a robot nobody hands it the true task parameters."""
-    from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
-    from robot_meta.train import family_of
 
     if name != "dr":
         raise ExportError(f"--baseline {name!r}: only the domain-randomized baseline 'dr' runs on a robot")

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from robot_meta.collector import CollectorState, collect
+from sim_tasks import BatchedTaskEnv
+
 
 class ExportError(RuntimeError):
     """Export could not produce a policy dir that matches the trained policy; the message says why."""
@@ -85,8 +88,6 @@ def record_online_rollout(make_recorder: Callable[[Any], Any], family: Any, seed
     """Drive `make_recorder(env)` (an Actor that records: the algorithm's online actor wrapped, with a
     `recorded()` method returning the rows) on two held-out tasks for 1.5 episodes, with a payload change in
     the middle of the first episode where the family has a payload."""
-    from robot_meta.collector import CollectorState, collect
-    from sim_tasks import BatchedTaskEnv
 
     tasks = list(family.split().test[:2])
     env = BatchedTaskEnv(family, tasks, seed=seed)
@@ -123,8 +124,6 @@ class _StaticRecorder:
 def record_static_rollout(act: Callable[[np.ndarray], np.ndarray], family: Any, seed: int = 0) -> dict[str, np.ndarray]:
     """A static policy `act(obs (N, O)) -> actions (N, A)` over one episode on two held-out tasks: rows "obs"
     and "action"."""
-    from robot_meta.collector import CollectorState, collect
-    from sim_tasks import BatchedTaskEnv
 
     env = BatchedTaskEnv(family, list(family.split().test[:2]), seed=seed)
     state = CollectorState(env)

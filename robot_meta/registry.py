@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from robot_meta.config import ConfigError
+
 if TYPE_CHECKING:
     from robot_meta.algorithm import MetaAlgorithm
 
@@ -25,7 +27,6 @@ def algorithm_names() -> list[str]:
 
 def algorithm_class(name: str) -> type[MetaAlgorithm]:
     """The class registered as `name`; raises `ConfigError` listing the known names."""
-    from robot_meta.config import ConfigError
 
     if name not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {name!r}; choose from {sorted(ALGORITHMS)}")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from deploy.field import SimulatedRobot
 from deploy.runtime import read_manifest
+from firmware_bridge.virtual_robot_server import start_virtual_robot
 
 
 def virtual_robots(base_payload_kg: float) -> Callable[[str], SimulatedRobot]:
     """A factory for `deploy.field.run_field`: a fresh virtual robot of the policy's family, at the policy's
     control rate, holding `base_payload_kg`, for each session."""
-    from firmware_bridge.virtual_robot_server import start_virtual_robot
 
     def start(policy_dir: str) -> SimulatedRobot:
         manifest = read_manifest(Path(policy_dir))

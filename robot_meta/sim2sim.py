@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from deploy.metrics import recovery_stats, summarize
 from deploy.runtime import load_adapter, read_manifest
+from robot_meta.collector import CollectorState, collect
+from sim_tasks import BatchedTaskEnv, get_family
 
 
 class RuntimeActor:
@@ -69,9 +72,6 @@ def run_sim2sim(
     sim_dt: float | None = None,
 ) -> dict[str, Any]:
     """Run the policy dir on held-out tasks of its family; returns returns, tracking error over time, recovery."""
-    from deploy.metrics import recovery_stats, summarize
-    from robot_meta.collector import CollectorState, collect
-    from sim_tasks import BatchedTaskEnv, get_family
 
     manifest = read_manifest(policy_dir)
     family = get_family(task or manifest.family)

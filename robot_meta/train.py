@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from robot_meta import __version__, checkpoint
-from robot_meta.config import build_config, to_dict
+from robot_meta.config import apply, build_config, to_dict
 from robot_meta.logger import RunLogger
 from robot_meta.registry import algorithm_class
+from sim_tasks import BatchedTaskEnv, family_names, get_family, load_family_module
 
 if TYPE_CHECKING:
     from robot_meta.algorithm import MetaAlgorithm
@@ -42,7 +43,6 @@ def git_sha() -> str:
 
 
 def make_batched_env(family: Any):
-    from sim_tasks import BatchedTaskEnv
 
     def make(tasks, seed):
         return BatchedTaskEnv(family, list(tasks), seed=seed)
@@ -53,7 +53,6 @@ def make_batched_env(family: Any):
 def family_of(task: str, module: str | None = None) -> Any:
     """The task family `task`; a family of the user's own (`family_module`, recorded in the run's config.json)
     is imported first, so that eval and export of such a run need no flag."""
-    from sim_tasks import family_names, get_family, load_family_module
 
     if module and task not in family_names():
         load_family_module(module)
@@ -96,7 +95,6 @@ def train(
         if saved["algo"] != algo or saved["task"] != task:
             raise RunDirError(f"--resume: {out} holds a {saved['algo']} run on {saved['task']}, not {algo} on {task}")
         cfg = build_config(cfg_cls(), None, ())
-        from robot_meta.config import apply
 
         cfg = apply(cfg, saved["config"])
         seed, steps = saved["seed"], max(steps, saved["steps"])
@@ -164,7 +162,6 @@ def train(
 
 def load_run(run_dir: Path, device: torch.device | None = None) -> tuple[MetaAlgorithm, dict[str, Any]]:
     """The trained algorithm of a run dir at its newest checkpoint, and the run's config record."""
-    from robot_meta.config import apply
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"

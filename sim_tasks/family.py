@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import mujoco
@@ -19,6 +20,29 @@ import numpy as np
 from sim_tasks import model_edit
 from sim_tasks.layout import ActionLayout, ObsLayout
 from sim_tasks.params import ParamSpec, TaskParamError, TaskParams, TaskSplit
+
+
+def _ground_friction(family: TaskFamily, spec: mujoco.MjSpec, friction: float) -> None:
+    if family.ground_geom is not None:
+        model_edit.set_ground_friction(spec, family.ground_geom, friction)
+
+
+def _motor_strength(family: TaskFamily, spec: mujoco.MjSpec, strength: float) -> None:
+    model_edit.scale_motor_strength(spec, strength)
+
+
+def _slope(family: TaskFamily, spec: mujoco.MjSpec, slope_deg: float) -> None:
+    spec.option.gravity = model_edit.slope_gravity(slope_deg)
+
+
+# The model-stage knobs the shared machinery applies to any family that varies them (the payload, which
+# takes several parameters and the family's mount, is applied by `build_model` itself). A family's own
+# knobs are its `edit_spec`'s.
+SHARED_MODEL_EDITS: dict[str, Callable[[TaskFamily, mujoco.MjSpec, float], None]] = {
+    "friction": _ground_friction,
+    "motor_strength": _motor_strength,
+    "slope": _slope,
+}
 
 
 class TaskFamily(ABC):
@@ -75,12 +99,10 @@ class TaskFamily(ABC):
         if self.payload_parent is not None:  # shared knobs a family does not vary read as their nominal values
             com = np.array([task.payload_com_x, task.payload_com_y, task.payload_com_z])
             model_edit.add_payload(spec, self.payload_parent, np.array(self.payload_mount), task.payload_mass, com)
-        if self.ground_geom is not None and self.has_param("friction"):
-            model_edit.set_ground_friction(spec, self.ground_geom, task.friction)
-        if self.has_param("motor_strength"):
-            model_edit.scale_motor_strength(spec, task.motor_strength)
-        if self.has_param("slope"):
-            spec.option.gravity = model_edit.slope_gravity(task.slope)
+        for p in self.params:
+            shared_edit = SHARED_MODEL_EDITS.get(p.name)
+            if shared_edit is not None:
+                shared_edit(self, spec, getattr(task, p.name))
         self.edit_spec(spec, task)
         return spec.compile()
 

@@ -29,6 +29,7 @@ from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.maml.core import MAMLPolicy, TaskBatch, adapt, meta_objective, params_of, whitened_returns_to_go
+from sim_tasks import BatchedTaskEnv
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,6 @@ class MAML(MetaAlgorithm):
 
     def adapted_params(self, task: Any, episodes: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """The initial parameters after `episodes` inner steps on `task` (one episode each), for export."""
-        from sim_tasks import BatchedTaskEnv
 
         env = BatchedTaskEnv(self.family, [task], seed=seed)
         gen = torch.Generator().manual_seed(seed)

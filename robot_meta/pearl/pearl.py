@@ -27,6 +27,7 @@ from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.evaluation import episodic_returns
 from robot_meta.export_spec import ExportSpec, GraphSpec, ParityCheck, RowRecorder, record_online_rollout
 from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
 from robot_meta.torch_utils import RunningNorm, polyak
@@ -446,7 +447,6 @@ class PEARL(MetaAlgorithm):
     def evaluate_test(self) -> dict[str, float]:
         """The paper's episodic trial on held-out tasks (`eval_prior_episodes` prior episodes first) and the
         prior-only return; own generators, so training is not perturbed."""
-        from robot_meta.evaluation import episodic_returns
 
         cfg = self.cfg
         adapted, prior = self.eval_methods(seed=0, prior_episodes=cfg.eval_prior_episodes)
