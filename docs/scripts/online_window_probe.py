@@ -20,14 +20,14 @@ P = Path(sys.argv[1])
 
 def make(window, prior=False):
     m = read_manifest(P)
-    m["adaptation"]["window"] = window
+    m = dataclasses.replace(m, adaptation=dataclasses.replace(m.adaptation, window=window))
     ad = PearlAdapter(P, m, safety=SafetyFilter(6, max_delta=2.0))
     ad.use_prior = prior
     return ad
 
 
 def run(ad, v, kg, seed, T=24.0, tc=8.0):
-    task = dataclasses.replace(fam.default_task(), target_velocity=v)
+    task = fam.task(target_velocity=v)
     sim = TaskSim(fam, task)
     obs = sim.reset(np.random.default_rng(seed))
     ad.reset()
