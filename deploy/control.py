@@ -217,6 +217,7 @@ class Deployment:
                 "targets": self.cfg.targets,
                 "port": self.port,
                 "observation": [dataclasses.asdict(sl) for sl in self.manifest.observation],
+                "tracking_error_floor": self.manifest.tracking_error_floor,
                 "action": list(self.manifest.action.names),
             },
         )

@@ -4,14 +4,15 @@ For every payload of the plan: settle, a baseline period, the payload change (a 
 when asked; on hardware the operator is prompted and the change is marked when they press Enter), a hold
 period; then the payload goes back to the base one before the next. Every tick and every mark goes to an
 MCAP log per policy, and the report is built from those logs (so a report can be rebuilt from a recorded
-session with `build_report`): tracking error before and after, time to recover to within 10% of the
-pre-change error, peak error, the latent's trajectory; `report.json`, `report.md` and PNG plots. The same
+session with `build_report`): tracking error before and after, peak error, the time to settle at the
+policy's own steady error with the new payload, the latent's trajectory; `report.json`, `report.md` and PNG plots. The same
 plan can be run with a non-adaptive policy (the domain-randomized baseline, exported with
 `robot-meta export RUN_DIR --baseline dr`) and the report puts both side by side.
 
-Recovery is `deploy.metrics.recovery_stats`, the evaluation's own definition, with the pre-change error taken
-over the whole baseline period and the error smoothed over `smooth_s`: a single robot run is far noisier than
-the mean over 20 simulated tasks. Which robot a session runs on is the caller's choice (a port URL, or a
+The adaptation time is `deploy.metrics.adaptation_time`, the evaluation's own definition: until the error
+settles at the same policy's steady error with the new payload, which on a robot is the mean over the last
+`steady_s` of the hold; the error is smoothed over `smooth_s`, as a single robot run is far noisier than the
+mean over 20 simulated tasks. Which robot a session runs on is the caller's choice (a port URL, or a
 `SimulatedRobot` started for the policy's family): this module never starts a simulator itself.
 """
 
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from deploy.control import DeployConfig, Deployment
-from deploy.metrics import recovery_stats
+from deploy.metrics import adaptation_time, change_stats
 from deploy.telemetry import TelemetryLog, read_log
 
 
@@ -48,7 +49,9 @@ class FieldPlan:
         settle_s: after arming and after each restore, not scored, s.
         baseline_s: scored period before each change, s (defines the pre-change error).
         hold_s: scored period after each change, s.
-        smooth_s: moving average over the error for the recovery time, s.
+        smooth_s: moving average over the error for the adaptation time, s.
+        steady_s: the end of the hold whose mean error is the policy's steady error with the new payload, s
+            (None: the last quarter of the hold).
     """
 
     targets: dict[str, float] = field(default_factory=lambda: {"target_velocity": 1.5})
@@ -58,6 +61,7 @@ class FieldPlan:
     baseline_s: float = 8.0
     hold_s: float = 16.0
     smooth_s: float = 2.0
+    steady_s: float | None = None
 
     @classmethod
     def load(cls, path: str | Path | None) -> FieldPlan:
@@ -81,14 +85,21 @@ class FieldPlan:
         return plan
 
     def validate(self, where: str = "plan") -> None:
-        for name in ("settle_s", "baseline_s", "hold_s", "smooth_s"):
+        for name in ("settle_s", "baseline_s", "hold_s", "smooth_s", *(("steady_s",) if self.steady_s is not None else ())):
             v = getattr(self, name)
             if not isinstance(v, int | float) or v <= 0:
                 raise PlanError(f"{where}: {name}={v!r} must be a positive number of seconds")
         if not self.payloads_kg or not all(isinstance(k, int | float) and k >= 0 for k in self.payloads_kg):
             raise PlanError(f"{where}: payloads_kg={self.payloads_kg!r} must be a non-empty list of masses >= 0 kg")
+        if self.steady_s is not None and self.steady_s > self.hold_s / 2:
+            raise PlanError(f"{where}: steady_s={self.steady_s} should be at most half of hold_s={self.hold_s}")
         if self.baseline_s < 2 * self.smooth_s:
             raise PlanError(f"{where}: baseline_s={self.baseline_s} should be at least 2 x smooth_s={self.smooth_s}")
+
+    @property
+    def steady_window_s(self) -> float:
+        """The end of the hold that defines the steady error, s."""
+        return self.steady_s if self.steady_s is not None else self.hold_s / 4
 
     @property
     def duration_s(self) -> float:
@@ -198,14 +209,15 @@ def run_session(
 
 # ---- the report, from the logs ---------------------------------------------------------------------------
 def analyse_log(path: Path) -> dict[str, Any]:
-    """Per payload change: pre/post/peak error, recovery time, and the series for the plots."""
+    """Per payload change: pre/post/peak error, the steady error at the end of the hold, the adaptation time to
+    it, and the series for the plots."""
 
     log = read_log(path)
     # "protocol" is what logs written before the plan had its own name call the event
     plan_ev = next((e for e in log["/event"] if e["event"] in ("plan", "protocol")), None)
     if plan_ev is None:
         raise PlanError(f"{path} is not a field-session log (no plan event)")
-    plan = FieldPlan(**{k: plan_ev[k] for k in FieldPlan.__dataclass_fields__})
+    plan = FieldPlan(**{k: plan_ev[k] for k in FieldPlan.__dataclass_fields__ if k in plan_ev})
     session = log["/session"][0] if log["/session"] else {}
     ticks = log["/tick"]
     t = np.array([m["t"] for m in ticks])
@@ -213,6 +225,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
     z = [m["latent"].get("z") for m in ticks]
     latent = np.array(z, dtype=float) if z and z[0] is not None else None
     dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.05
+    floor = float(session.get("tracking_error_floor") or 0.0)  # logs written before the manifest had one: 0
     events = log["/event"]
     changes = []
     for ev in (e for e in events if e["event"] == "payload_change"):
@@ -228,7 +241,11 @@ def analyse_log(path: Path) -> dict[str, Any]:
         if c < 2 or c >= len(e_seg) - 1:
             changes.append({"index": i, "payload_kg": ev["payload_kg"], "t_change": ev["t"], "complete": False})
             continue
-        stats = recovery_stats(e_seg[None], c, dt, pre_window_s=plan.baseline_s, smooth_s=plan.smooth_s)
+        stats = change_stats(e_seg[None], c, dt, pre_window_s=plan.baseline_s)
+        # The steady reference on a robot: the end of the hold (no run that starts with the payload exists)
+        n_steady = max(1, round(plan.steady_window_s / dt))
+        steady = np.array([float(np.nanmean(e_seg[-n_steady:]))])
+        adapt = adaptation_time(e_seg[None], c, dt, steady, floor, smooth_s=plan.smooth_s)[0]
         k = max(1, round(plan.smooth_s / dt))
         post_smooth = np.convolve(e_seg[c:], np.ones(k) / k, mode="valid")
         worst = float(post_smooth.max()) if post_smooth.size else float("nan")
@@ -241,8 +258,9 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 "pre_error": stats["pre_error"][0],
                 "post_error": stats["post_error"][0],
                 "peak_error": stats["peak_error"][0],
-                "recovery_time_s": stats["recovery_time_s"][0],
-                # Did the change hurt at all? (the smoothed error rose past the recovery band at some point)
+                "steady_error": float(steady[0]),
+                "adaptation_time_s": adapt,
+                # Did the change hurt at all? (the smoothed error rose past 1.1 x its pre-change level)
                 "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
                 "worst_smoothed_error": worst,
                 **_latent_shift(latent, t, start, ev["t"], end),
@@ -313,17 +331,17 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                 smooth[sel],
                 color=colors[c % 4],
                 lw=2,
-                label=f"{name} ({_fmt(ch.get('recovery_time_s'), ' s')} to recover)",
+                label=f"{name} (settles in {_fmt(ch.get('adaptation_time_s'), ' s')})",
             )
-            if ch.get("pre_error") is not None:
-                ax.axhline(1.1 * ch["pre_error"], color=colors[c % 4], ls=":", lw=1)
+            if ch.get("steady_error") is not None:
+                ax.axhline(1.1 * ch["steady_error"], color=colors[c % 4], ls=":", lw=1)
         ax.axvline(0.0, color="k", ls="--", lw=1)
         ax.text(0.0, ax.get_ylim()[1] * 0.95, f"  payload -> {kg:g} kg", va="top")
         ax.set_xlabel("time since the payload change (s)")
         ax.set_ylabel("tracking error")
         ax.legend(loc="upper right", fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"tracking error (thin: per tick; thick: {plan['smooth_s']:g} s mean; dotted: 1.1 x pre-change)")
+    fig.suptitle(f"tracking error (thin: per tick; thick: {plan['smooth_s']:g} s mean; dotted: 1.1 x steady error)")
     fig.tight_layout()
     fig.savefig(out / "tracking_error.png", dpi=110)
     plt.close(fig)
@@ -365,22 +383,21 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
         for a_name in ad:
             for s_name in st:
                 ea, es = entry[a_name], entry[s_name]
-                ra, rs = ea.get("recovery_time_s"), es.get("recovery_time_s")
-                ra_ = float("inf") if ra is None else ra
-                rs_ = float("inf") if rs is None else rs
-                post = f"post-change error {_fmt(ea.get('post_error'))} vs {_fmt(es.get('post_error'))}"
-                if not ea.get("degraded") and not es.get("degraded"):
-                    v = f"the change did not degrade the tracking of either policy (no recovery to measure); {post}"
-                elif not ea.get("degraded"):
-                    v = f"{a_name} was not degraded by the change, {s_name} was; {post}"
-                elif not es.get("degraded"):
-                    v = f"{a_name} did NOT recover faster: it was degraded by the change and {s_name} was not; {post}"
-                elif ra_ < rs_:
-                    v = f"{a_name} recovered faster than {s_name} ({_fmt(ra, ' s')} vs {_fmt(rs, ' s')}); {post}"
-                elif ra_ == rs_ == float("inf"):
-                    v = f"neither {a_name} nor {s_name} recovered to within 10% of its pre-change error"
+                ta, ts = ea.get("adaptation_time_s"), es.get("adaptation_time_s")
+                ta_ = float("inf") if ta is None else ta
+                ts_ = float("inf") if ts is None else ts
+                who = (
+                    f"{a_name} settled at its steady error {_fmt(ea.get('steady_error'))} in {_fmt(ta, ' s')}, "
+                    f"{s_name} at {_fmt(es.get('steady_error'))} in {_fmt(ts, ' s')}"
+                )
+                if ta_ == ts_ == float("inf"):
+                    v = f"neither {a_name} nor {s_name} settled within the hold; {who}"
+                elif ta_ < ts_:
+                    v = f"{a_name} adapted faster than {s_name}: {who}"
+                elif ta_ == ts_:
+                    v = f"{a_name} and {s_name} adapted equally fast: {who}"
                 else:
-                    v = f"{a_name} did NOT recover faster than {s_name} ({_fmt(ra, ' s')} vs {_fmt(rs, ' s')}); {post}"
+                    v = f"{a_name} did NOT adapt faster than {s_name}: {who}"
                 entry.setdefault("verdict", []).append(v)
                 verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
     report = {
@@ -391,8 +408,10 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
         "files": {"tracking_error": "tracking_error.png", "latent": latent_png, "logs": {n: str(p) for n, p in logs.items()}},
         "definitions": {
             "pre_error": f"mean tracking error over the {plan['baseline_s']:g} s baseline before the change",
-            "recovery_time_s": f"time from the change until the {plan['smooth_s']:g} s mean error is back within 10% of "
-            "the pre-change error after having left that band (0: it never left it; never: not within the hold period)",
+            "steady_error": f"mean tracking error over the last {FieldPlan(**plan).steady_window_s:g} s of the hold: the same policy's "
+            "error with the new payload",
+            "adaptation_time_s": f"time from the change until the {plan['smooth_s']:g} s mean error settles (stays 1 s) "
+            "within 10% of the steady error plus the family's floor (never: not within the hold period)",
             "peak_error": "largest per-tick error in the hold period",
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
             "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",
@@ -425,15 +444,15 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
             "",
             f"## Payload {entry['payload_kg']:g} kg",
             "",
-            "| policy | pre-change error | post-change error | peak error | degraded | recovery time |",
+            "| policy | pre-change error | post-change error | peak error | steady error | degraded | adaptation time |",
             "|---|---|---|---|---|---|",
         ]
         for name in analyses:
             c = entry.get(name) or {}
             lines.append(
                 f"| {name} | {_fmt(c.get('pre_error'), none='-')} | {_fmt(c.get('post_error'), none='-')} | "
-                f"{_fmt(c.get('peak_error'), none='-')} | "
-                f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('recovery_time_s'), ' s')} |"
+                f"{_fmt(c.get('peak_error'), none='-')} | {_fmt(c.get('steady_error'), none='-')} | "
+                f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('adaptation_time_s'), ' s')} |"
             )
     lines += ["", "![tracking error](tracking_error.png)", ""]
     if report["files"]["latent"]:

@@ -226,6 +226,9 @@ class PolicyManifest:
     opset: int
     graphs: dict[str, GraphFile]
     parity: Parity | None = field(default=None, metadata=OMIT_NONE)
+    # The absolute floor of the adaptation band, in the tracking error's unit (deploy.metrics.adaptation_time);
+    # manifests written before it existed have none.
+    tracking_error_floor: float | None = field(default=None, metadata=OMIT_NONE)
 
     def __post_init__(self) -> None:
         if self.obs_dim != sum(s.size for s in self.observation):

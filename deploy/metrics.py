@@ -1,8 +1,13 @@
 """Online-adaptation metrics shared by the robot's field sessions and the simulated evaluation protocol.
 
 They live on the robot computer's layer because a field report is computed there, from the session's own
-logs; `robot_meta.evaluation` applies the same definitions to simulated episodes, so a number in a field
-report and the same number in `robot-meta eval` mean the same thing.
+logs; `robot_meta.evaluation` and sim2sim apply the same definitions to simulated episodes, so a number in a
+field report and the same number in `robot-meta eval` mean the same thing.
+
+Two numbers judge online adaptation, and neither ranks the less accurate policy as the faster one:
+- `adaptation_time`: how fast the error settles at the same policy's steady error on the new payload;
+- `excess_over`: how much error the policy makes beyond the oracle's on the same task and starts.
+`change_stats` (pre, post and peak error) describes a change and ranks nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-RECOVERY_TOLERANCE = 0.10  # recovered = smoothed error within 10% of the pre-change error
-SMOOTH_S = 0.5  # s, moving-average window over the post-change error
+ADAPTATION_TOLERANCE = 0.10  # adapted = smoothed error within 10% (plus the family's floor) of the steady error
+SMOOTH_S = 0.5  # s, forward moving average over the post-change error
+SETTLE_S = 1.0  # s, how long the smoothed error must stay in the band to count as adapted
 PRE_WINDOW_S = 2.0  # s, window before the change that defines the pre-change error
+EXCESS_WINDOW_S = 2.0  # s after the change over which the excess over the oracle is integrated
 
 
 def pre_change_window_s(change_s: float) -> float:
@@ -27,47 +34,73 @@ def pre_change_window_s(change_s: float) -> float:
     return min(PRE_WINDOW_S, 0.5 * change_s)
 
 
-def recovery_stats(
-    errors: np.ndarray,
-    change_step: int,
-    ctrl_dt: float,
-    pre_window_s: float | None = None,
-    smooth_s: float = SMOOTH_S,
-) -> dict[str, Any]:
-    """Per-task pre-change error, post-change mean and peak error, and recovery time (s, None if never).
-
-    Pre-change error: mean over the `pre_window_s` before the change (None: `pre_change_window_s` of the
-    change time, the protocol's window). Recovery: the time from the change to
-    the first moment the `smooth_s` moving average of the error is back within `RECOVERY_TOLERANCE` of it
-    after having left that band (0 when it never left it; None when it never came back). The
-    simulated protocol averages over many tasks and keeps the defaults; a field test (one robot, one run)
-    takes its whole baseline period and a longer smoothing window.
-    """
+def change_stats(errors: np.ndarray, change_step: int, ctrl_dt: float, pre_window_s: float | None = None) -> dict[str, Any]:
+    """Description of a payload change, per row of `errors` (runs, steps): the mean error over the
+    `pre_window_s` before the change (None: the protocol's `pre_change_window_s`), and the mean and peak
+    error after it. Not a ranking: a policy's own pre-change error says how accurate it was, not how fast
+    it adapted."""
     if pre_window_s is None:
         pre_window_s = pre_change_window_s(change_step * ctrl_dt)
     pre_n = max(1, min(change_step, round(pre_window_s / ctrl_dt)))
-    k = max(1, round(smooth_s / ctrl_dt))
-    pre = errors[:, change_step - pre_n : change_step].mean(1)
     post = errors[:, change_step:]
-    kernel = np.ones(k) / k
-    recovery: list[float | None] = []
-    for i in range(len(errors)):
-        smooth = np.convolve(post[i], kernel, mode="valid")
-        band = (1 + RECOVERY_TOLERANCE) * pre[i]
-        above = np.flatnonzero(smooth > band)
-        if above.size == 0:  # never left the band: nothing to recover from
-            recovery.append(0.0)
-            continue
-        # Counted from the change to the first return into the band after the error has left it (an error
-        # that rises a second after the change is not "recovered at 0 s" because it had not risen yet).
-        back = np.flatnonzero(smooth[above[0] :] <= band)
-        recovery.append(float((above[0] + back[0]) * ctrl_dt) if back.size else None)
     return {
-        "pre_error": pre.tolist(),
+        "pre_error": errors[:, change_step - pre_n : change_step].mean(1).tolist(),
         "post_error": post.mean(1).tolist(),
         "peak_error": post.max(1).tolist(),
-        "recovery_time_s": recovery,
     }
+
+
+def adaptation_time(
+    errors: np.ndarray,
+    change_step: int,
+    ctrl_dt: float,
+    steady: np.ndarray,
+    floor: float,
+    smooth_s: float = SMOOTH_S,
+    settle_s: float = SETTLE_S,
+    tolerance: float = ADAPTATION_TOLERANCE,
+) -> list[float | None]:
+    """Per row: seconds from the change until the error has settled at the same policy's steady error on the
+    new payload; None when it never does within the run.
+
+    Settled: the `smooth_s` forward moving average of the error is within `(1 + tolerance) * steady + floor`
+    and stays there for `settle_s` (or to the end of the run). `steady` (rows,) is the policy's own error with
+    that payload, from runs that start with it (simulation) or from the end of the hold (field), so the band is
+    each policy's own accuracy: a less accurate policy gets a wider band, not a head start, and an error that
+    has not risen yet is not counted as adapted. `floor` (the tracking error's unit) keeps the band from
+    collapsing for a near-perfect policy.
+    """
+    k = max(1, round(smooth_s / ctrl_dt))
+    m = max(1, round(settle_s / ctrl_dt))
+    kernel = np.ones(k) / k
+    out: list[float | None] = []
+    for i in range(len(errors)):
+        smooth = np.convolve(errors[i, change_step:], kernel, mode="valid")
+        inside = smooth <= (1 + tolerance) * float(steady[i]) + floor
+        # stays[j]: inside from j through min(j + m, end); a suffix scan of the first index outside after j
+        outside_after = np.full(len(inside) + 1, len(inside))
+        for j in range(len(inside) - 1, -1, -1):
+            outside_after[j] = j if not inside[j] else outside_after[j + 1]
+        stays = [j for j in range(len(inside)) if outside_after[j] >= min(j + m, len(inside))]
+        out.append(float(stays[0] * ctrl_dt) if stays else None)
+    return out
+
+
+def steady_error(errors: np.ndarray, change_step: int) -> np.ndarray:
+    """Per row, the mean error from `change_step` to the end of runs that started with the new payload: the
+    reference an adaptation time is measured against."""
+    return errors[:, change_step:].mean(1)
+
+
+def excess_over(
+    errors: np.ndarray, reference: np.ndarray, change_step: int, ctrl_dt: float, window_s: float = EXCESS_WINDOW_S
+) -> dict[str, list[float]]:
+    """Per row, the error in excess of a reference policy's (the oracle's) on the same task and starts:
+    integrated over the first `window_s` after the change (error unit x s) and averaged after it (error unit).
+    It measures how good the adaptation is, where `adaptation_time` measures how fast."""
+    n = max(1, round(window_s / ctrl_dt))
+    diff = errors[:, change_step:] - reference[:, change_step:]
+    return {"excess_first": (diff[:, :n].sum(1) * ctrl_dt).tolist(), "excess_steady": diff[:, n:].mean(1).tolist()}
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:

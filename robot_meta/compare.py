@@ -2,7 +2,7 @@
 
 Each report comes from `robot-meta eval` (the shared protocol, same held-out tasks); the table gives, per
 algorithm, the return of episode 1 and episode K (mean ± spread over tasks, seeds counted), prior-only,
-what the carried memory is worth (episode K minus prior-only's, paired), and the online recovery after the
+what the carried memory is worth (episode K minus prior-only's, paired), and the online adaptation after the
 mid-episode payload change; baselines (DR, oracle) come from whichever report has them.
 """
 
@@ -51,8 +51,10 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "prior_only": r["episodic"].get("prior_only", {}).get("last_episode", {}).get("mean"),
                 "online_pre_error": _mean(on.get("pre_error")),
                 "online_post_error": _mean(on.get("post_error")),
-                "online_recovered": on.get("recovered"),
-                "online_recovery_mean_s": _mean(on.get("recovery_time_s")),
+                # reports written before the adaptation time existed have none: shown as "-"
+                "online_adapted": on.get("adapted"),
+                "online_adaptation_median_s": (on.get("adaptation_time_s") or {}).get("median"),
+                "online_excess_first": _mean(on.get("excess_first")),
             }
         )
         for b in ("dr", "oracle", "scratch_1x", "scratch_100x"):
@@ -73,6 +75,10 @@ def _mean(x: Any) -> float | None:
     return float(np.nanmean(v)) if v.size else None
 
 
+def _num(x: float | None, fmt: str = ".2f") -> str:
+    return "-" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
 def _paired(diff: dict[str, float] | None) -> str:
     """A paired difference (the rise, or the gain over prior-only) as mean ± s.e."""
     return f"{diff['mean']:+.1f} ± {diff['se']:.1f}" if diff else "-"
@@ -82,7 +88,8 @@ def table(c: dict[str, Any]) -> str:
     lines = [
         f"{c['task']}: return by episode on the held-out tasks (mean ± std over tasks), online = mid-episode payload change",
         f"{'method':<14} {'seeds':>5} {'episode 1':>10} {'episode ' + str(c['episodes']):>16} {'prior-only':>11} "
-        f"{'online err pre/post':>20} {'recovered':>9} {'recovery s':>10} {'rise K-1 ± s.e.':>16} {'K vs prior-only':>16} {'runs/task':>9}",
+        f"{'online err pre/post':>20} {'settled':>8} {'adapt s':>8} {'excess 2s':>9} {'rise K-1 ± s.e.':>16} "
+        f"{'K vs prior-only':>16} {'runs/task':>9}",
     ]
     for r in c["algorithms"]:
         pre, post = r["online_pre_error"], r["online_post_error"]
@@ -90,8 +97,8 @@ def table(c: dict[str, Any]) -> str:
         prior = f"{r['prior_only']:.1f}" if r["prior_only"] is not None else "-"
         lines.append(
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
-            f" {prior:>11} {online:>20} {r['online_recovered'] or '-':>9}"
-            f" {r['online_recovery_mean_s'] if r['online_recovery_mean_s'] is not None else float('nan'):>10.2f}"
+            f" {prior:>11} {online:>20} {r['online_adapted'] or '-':>8} {_num(r['online_adaptation_median_s']):>8}"
+            f" {_num(r['online_excess_first'], '+.3f'):>9}"
             f" {_paired(r.get('rise')):>16} {_paired(r.get('vs_prior_only')):>16} {r.get('repeats', 1):>9}"
         )
     for name, b in c["baselines"].items():

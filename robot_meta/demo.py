@@ -7,7 +7,7 @@
 3. Field test: the embedded PEARL policy (trained for 60 minutes by the project's own command, recorded in
    robot_meta/assets/PROVENANCE.md) and the domain-randomized baseline exported the same way, each on a
    fresh virtual robot (MuJoCo physics behind a pty), with a payload heavier than any seen in training;
-   the report says plainly whether the adaptive policy recovered faster.
+   the report says plainly whether the adaptive policy adapted faster, each to its own steady error.
 """
 
 from __future__ import annotations
@@ -255,11 +255,11 @@ def run_demo(
     for entry in report["comparison"]:
         for name in ("pearl", "domain_randomized"):
             c = entry.get(name) or {}
-            rec = c.get("recovery_time_s")
+            ad = c.get("adaptation_time_s")
             lines.append(
                 f"  {entry['payload_kg']:g} kg  {name:<18} error before {c.get('pre_error', float('nan')):.2f}, after "
-                f"{c.get('post_error', float('nan')):.2f}, peak {c.get('peak_error', float('nan')):.2f}, "
-                f"degraded {'yes' if c.get('degraded') else 'no'}, recovery {'never' if rec is None else f'{rec:.1f} s'}"
+                f"{c.get('post_error', float('nan')):.2f}, peak {c.get('peak_error', float('nan')):.2f}, steady "
+                f"{c.get('steady_error', float('nan')):.2f}, settled {'never' if ad is None else f'in {ad:.1f} s'}"
             )
     lines += ["", *[f"verdict: {v}" for v in report["verdicts"]], ""]
     lines.append(f"report: {field_dir / 'report.md'} (plots, report.json, MCAP logs); summary {out / 'demo.json'}")

@@ -157,6 +157,17 @@ def _last_episode(returns: list[list[float]]) -> np.ndarray:
     return np.array(returns)[:, -1]
 
 
+ONLINE_KEYS = (
+    "pre_error",
+    "post_error",
+    "peak_error",
+    "steady_error",
+    "adaptation_time_s",
+    "excess_first",
+    "excess_steady",
+)
+
+
 def aggregate(
     per_seed: list[dict[str, Any]], record: dict[str, Any], episodes: int, prior_episodes: int, scratch_tasks: int
 ) -> dict[str, Any]:
@@ -176,8 +187,11 @@ def aggregate(
         "repeats": per_seed[0].get("repeats", 1),
         "protocol": (
             "episodic: return of episode k in a new test task, context carried; online: payload 0 -> the test "
-            "task's payload at the change time, tracking error vs time; recovery = 0.5 s moving average within "
-            "10% of the mean error over the 2 s before the change"
+            "task's payload at the change time, tracking error vs time; adaptation time = until the 0.5 s forward "
+            "mean error stays for 1 s within 10% (plus the family's floor) of the same policy's steady error with "
+            "that payload (an episode that starts with it); excess over the oracle = the error minus the oracle's "
+            "on the same task and starts, integrated over the first 2 s (excess_first) and averaged after "
+            "(excess_steady)"
         ),
         "episodic": {},
         "online": {},
@@ -214,16 +228,22 @@ def aggregate(
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
         for name in per_seed[0]["online"]:
             errs = np.concatenate([np.array(r["online"][name]["errors"]) for r in per_seed], 0)
-            rec = [x for r in per_seed for x in r["online"][name]["recovery_time_s"]]
-            report["online"][name] = {
+            o = {k: [x for r in per_seed for x in r["online"][name].get(k, [])] for k in ONLINE_KEYS}
+            adapt = o["adaptation_time_s"]
+            entry = {
                 "error_mean": errs.mean(0).tolist(),
                 "error_std": errs.std(0).tolist(),
-                "pre_error": summarize(np.concatenate([r["online"][name]["pre_error"] for r in per_seed])),
-                "post_error": summarize(np.concatenate([r["online"][name]["post_error"] for r in per_seed])),
-                "peak_error": summarize(np.concatenate([r["online"][name]["peak_error"] for r in per_seed])),
-                "recovery_time_s": summarize(np.array([np.nan if x is None else x for x in rec])),
-                "recovered": f"{sum(x is not None for x in rec)}/{len(rec)}",
+                **{
+                    k: summarize(np.array(o[k], dtype=float))
+                    for k in ("pre_error", "post_error", "peak_error", "steady_error")
+                },
+                "adaptation_time_s": summarize(np.array([np.nan if x is None else x for x in adapt], dtype=float)),
+                "adapted": f"{sum(x is not None for x in adapt)}/{len(adapt)}",
             }
+            for k in ("excess_first", "excess_steady"):
+                if o[k]:
+                    entry[k] = summarize(np.array(o[k], dtype=float))
+            report["online"][name] = entry
     eps = report["episodic"]
     if all(k in eps for k in ("pearl", "dr", "oracle")) or all(k in eps for k in (record["algo"], "dr", "oracle")):
         adapted = eps[record["algo"]]["last_episode"]["mean"]
@@ -338,8 +358,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         for name, o in report["online"].items():
             m = np.array(o["error_mean"])
             t = np.arange(len(m)) * dt - change
-            rec = o["recovery_time_s"]["median"]
-            label = f"{name} (recovery {rec:.2f} s, {o['recovered']})" if np.isfinite(rec) else f"{name} (not recovered)"
+            ad = o["adaptation_time_s"]["median"]
+            label = f"{name} (adapts in {ad:.2f} s, {o['adapted']})" if np.isfinite(ad) else f"{name} (never settled)"
             ax.plot(t, m, color=colors.get(name), label=label, lw=1.2)
         ax.axvline(0, color="k", ls="--", lw=0.8)
         ax.set_xlabel("time since payload change [s]")

@@ -3,8 +3,9 @@
 On the held-out test split of the run's family:
 - episodic: the return of episode k = 1..K in a new task, context carried across episodes;
 - online: one episode that starts with no payload and switches, at `change_time_s`, to the test task's
-  held-out payload; tracking error vs time since the change, and the time to recover to within 10% of
-  the pre-change error;
+  held-out payload; tracking error vs time since the change; the adaptation time to the same policy's
+  steady error on that payload (from an episode that starts with it) and the excess over the oracle's
+  error on the same task and starts (`deploy.metrics`);
 - the same numbers for every baseline, through the same collector.
 
 A method is anything that makes an `Actor` for a batched env (`Method.actor`). Numbers are reported per
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.metrics import recovery_stats
+from deploy.metrics import adaptation_time, change_stats, excess_over, steady_error
 from robot_meta.collector import CollectorState, collect
 from sim_tasks import BatchedTaskEnv
 
@@ -73,11 +74,17 @@ def episodic_returns(method: Method, family: Any, tasks: list[Any], episodes: in
     return np.array(out)
 
 
-def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: float, seed: int) -> np.ndarray:
+def online_errors(
+    method: Method, family: Any, tasks: list[Any], change_time_s: float, seed: int, steady: bool = False
+) -> np.ndarray:
     """Tracking error per step (n_tasks, episode_steps) in one episode whose payload switches from 0 to the
-    task's own payload at `change_time_s`."""
-    starts = [t.replace(payload_mass=0.0) for t in tasks]
-    schedules = [[(change_time_s, t.payload_mass)] for t in tasks]
+    task's own payload at `change_time_s`; with `steady`, the same episode with the task's payload from the
+    start (the reference the adaptation time is measured against; same starts and sensor noise)."""
+    if steady:
+        starts, schedules = list(tasks), [[] for _ in tasks]
+    else:
+        starts = [t.replace(payload_mass=0.0) for t in tasks]
+        schedules = [[(change_time_s, t.payload_mass)] for t in tasks]
     if method.per_task:
         groups = [(i, [s], [c]) for i, (s, c) in enumerate(zip(starts, schedules, strict=True))]
     else:
@@ -91,6 +98,22 @@ def online_errors(method: Method, family: Any, tasks: list[Any], change_time_s: 
         roll = collect(state, actor, family.episode_steps)
         out.append(roll.tracking_error.T)
     return np.concatenate(out, 0)
+
+
+def online_stats(
+    errors: np.ndarray, steady_errors: np.ndarray, change_step: int, family: Any, oracle: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The protocol's online numbers for one method, per run: pre/post/peak error (description), its steady
+    error on the new payload, the adaptation time to it, and the excess over the oracle's error when given."""
+    steady = steady_error(steady_errors, change_step)
+    out: dict[str, Any] = {
+        **change_stats(errors, change_step, family.ctrl_dt),
+        "steady_error": steady.tolist(),
+        "adaptation_time_s": adaptation_time(errors, change_step, family.ctrl_dt, steady, family.adaptation_floor),
+    }
+    if oracle is not None:
+        out.update(excess_over(errors, oracle, change_step, family.ctrl_dt))
+    return out
 
 
 def held_out_returns(method: Method, family: Any, tasks: list[Any], episodes: int) -> dict[str, float]:
@@ -132,9 +155,15 @@ def evaluate(
         change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
         change_step = round(change / family.ctrl_dt)
         out["online_change_time_s"] = change
+        runs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for m in methods:
             if progress:
                 progress(f"online {m.name}")
             errors = np.concatenate([online_errors(m, family, online_tasks, change, s) for s in seeds], 0)
-            out["online"][m.name] = {"errors": errors.tolist(), **recovery_stats(errors, change_step, family.ctrl_dt)}
+            steady = np.concatenate([online_errors(m, family, online_tasks, change, s, steady=True) for s in seeds], 0)
+            runs[m.name] = (errors, steady)
+        oracle = runs["oracle"][0] if "oracle" in runs else None
+        for name, (errors, steady) in runs.items():
+            stats = online_stats(errors, steady, change_step, family, oracle if name != "oracle" else None)
+            out["online"][name] = {"errors": errors.tolist(), **stats}
     return out

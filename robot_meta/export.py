@@ -200,6 +200,7 @@ def build_manifest(
             for p in family.params
         ],
         "opset": OPSET,
+        "tracking_error_floor": family.adaptation_floor,
         "graphs": {name: {"file": path.name, "sha256": _sha256(path), **_io(path)} for name, path in graphs.items()},
     }
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.metrics import recovery_stats, summarize
+from deploy.metrics import adaptation_time, change_stats, steady_error, summarize
 from deploy.runtime import load_adapter, read_manifest
 from robot_meta.collector import CollectorState, collect
 from sim_tasks import BatchedTaskEnv, get_family
@@ -71,7 +71,8 @@ def run_sim2sim(
     latency: int | None = None,
     sim_dt: float | None = None,
 ) -> dict[str, Any]:
-    """Run the policy dir on held-out tasks of its family; returns returns, tracking error over time, recovery."""
+    """Run the policy dir on held-out tasks of its family: returns, tracking error over time, and after a payload
+    change its description and the adaptation time to the policy's own steady error with the new payload."""
 
     manifest = read_manifest(policy_dir)
     family = get_family(task or manifest.family)
@@ -89,29 +90,27 @@ def run_sim2sim(
     if latency is not None:
         tasks = [t.replace(action_latency=latency) for t in tasks]
     change_time = None
+    after: list[Any] = []  # per task, the task as it is after the (first) change: the steady reference's
     if family.payload_parent is not None:
         if schedule is None:  # eval's online protocol: no payload, then the task's own at mid-episode
             change_time = 0.5 * family.episode_steps * family.ctrl_dt
             schedules = [[(change_time, t.payload_mass)] for t in tasks]
+            after = list(tasks)
             tasks = [t.replace(payload_mass=0.0) for t in tasks]
         else:
             schedules = [schedule] * len(tasks)
             first = schedule[0][1] if schedule and schedule[0][0] == 0 else None
             if first is not None:
                 tasks = [t.replace(payload_mass=first) for t in tasks]
-            change_time = next((s for s, _ in schedule if s > 0), None)
+            change = next(((s, kg) for s, kg in schedule if s > 0), None)
+            if change is not None:
+                change_time = change[0]
+                after = [t.replace(payload_mass=change[1]) for t in tasks]
     else:
         schedules = None
     for t in tasks:
         family.validate(t)
-    env = BatchedTaskEnv(family, tasks, seed=seed)
-    if schedules:
-        for sim, sch in zip(env.sims, schedules, strict=True):
-            sim.schedule_payload(sch)
-    actor = RuntimeActor(policy_dir, len(tasks))
-    state = CollectorState(env)
-    state.reset(seed=seed)
-    roll = collect(state, actor, family.episode_steps)
+    roll, actor = _run(policy_dir, family, tasks, schedules, seed)
     errors = roll.tracking_error.T  # (tasks, T)
     returns = roll.reward.sum(0)
     out: dict[str, Any] = {
@@ -136,14 +135,28 @@ def run_sim2sim(
         },
     }
     if change_time is not None:
-        stats = recovery_stats(errors, round(change_time / family.ctrl_dt), family.ctrl_dt)
-        rec = stats["recovery_time_s"]
+        change_step = round(change_time / family.ctrl_dt)
+        steady_roll, _ = _run(policy_dir, family, after, None, seed)  # the same starts, with that payload throughout
+        steady = steady_error(steady_roll.tracking_error.T, change_step)
+        stats = change_stats(errors, change_step, family.ctrl_dt)
+        adapt = adaptation_time(errors, change_step, family.ctrl_dt, steady, family.adaptation_floor)
         out["change_time_s"] = change_time
         out["online"] = {
-            "pre_error": summarize(stats["pre_error"]),
-            "post_error": summarize(stats["post_error"]),
-            "peak_error": summarize(stats["peak_error"]),
-            "recovery_time_s": summarize(np.array([np.nan if r is None else r for r in rec])),
-            "recovered": f"{sum(r is not None for r in rec)}/{len(rec)}",
+            **{k: summarize(v) for k, v in stats.items()},
+            "steady_error": summarize(steady),
+            "adaptation_time_s": summarize(np.array([np.nan if r is None else r for r in adapt])),
+            "adapted": f"{sum(r is not None for r in adapt)}/{len(adapt)}",
         }
     return out
+
+
+def _run(policy_dir: Path, family: Any, tasks: list[Any], schedules: list | None, seed: int) -> tuple[Any, RuntimeActor]:
+    """One episode of each task through the runtime's adapters (fresh ones), with optional payload schedules."""
+    env = BatchedTaskEnv(family, tasks, seed=seed)
+    if schedules:
+        for sim, sch in zip(env.sims, schedules, strict=True):
+            sim.schedule_payload(sch)
+    actor = RuntimeActor(policy_dir, len(tasks))
+    state = CollectorState(env)
+    state.reset(seed=seed)
+    return collect(state, actor, family.episode_steps), actor

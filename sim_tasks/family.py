@@ -73,6 +73,9 @@ class TaskFamily(ABC):
     # The reward the adapter needs, computed robot-side: {"kind": "velocity_tracking", "slice": obs slice,
     # "target": task parameter the operator sets, "action_cost": weight of |a|^2}; None: not computable.
     robot_reward: ClassVar[dict[str, Any] | None] = None
+    # The absolute floor of the adaptation band (deploy.metrics.adaptation_time), in the tracking error's unit:
+    # a near-perfect policy's band does not shrink below it. 0.02 m/s for the velocity-tracking families.
+    adaptation_floor: ClassVar[float] = 0.02
     max_tilt_deg: ClassVar[float] = 60.0  # deg, deploy e-stops when the body tilts further from upright
 
     # ---- model stage -------------------------------------------------------------------------

@@ -37,8 +37,8 @@ def cmd_sim2sim(args: argparse.Namespace) -> int:
         o = out["online"]
         lines.append(
             f"payload change at {out['change_time_s']:.1f} s: error pre {o['pre_error']['mean']:.3f}, post "
-            f"{o['post_error']['mean']:.3f}, peak {o['peak_error']['mean']:.3f}; recovery median "
-            f"{o['recovery_time_s']['median']:.2f} s ({o['recovered']} recovered)"
+            f"{o['post_error']['mean']:.3f}, peak {o['peak_error']['mean']:.3f}, steady {o['steady_error']['mean']:.3f}; "
+            f"adaptation median {o['adaptation_time_s']['median']:.2f} s ({o['adapted']} settled)"
         )
     lines.append(f"safety filter: {out['safety']}")
     emit(args, out, "\n".join(lines))
@@ -171,7 +171,7 @@ def add_parsers(sub: Any) -> None:
         help="run an exported policy dir through the torch-free runtime in MuJoCo, with a payload schedule",
         description="The gate before hardware: the policy dir through deploy.runtime (onnxruntime, no torch) on "
         "held-out tasks of its family, with payload changes; reports return, tracking error over time and the "
-        "recovery after a change, comparable with robot-meta eval's online numbers.",
+        "adaptation time after a change, comparable with robot-meta eval's online numbers.",
     )
     p.add_argument("policy_dir", metavar="POLICY_DIR")
     p.add_argument("--task", metavar="NAME", help="task family (default: the manifest's)")

@@ -107,10 +107,16 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
     if report.get("online"):
         lines.append(f"online: payload change at {report['online_change_time_s']:.1f} s")
         for name, o in report["online"].items():
-            rec = o["recovery_time_s"]
+            ad = o["adaptation_time_s"]
+            excess = (
+                f"  excess over oracle {o['excess_first']['mean']:+.3f} (first 2 s, x s), {o['excess_steady']['mean']:+.3f} after"
+                if "excess_first" in o
+                else ""
+            )
             lines.append(
                 f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
-                f"{o['peak_error']['mean']:.3f}  recovery median {rec['median']:.2f} s ({o['recovered']} recovered)"
+                f"{o['peak_error']['mean']:.3f}  steady {o['steady_error']['mean']:.3f}  adaptation median "
+                f"{ad['median']:.2f} s ({o['adapted']} settled){excess}"
             )
     # The rise and the gain over prior-only need no baselines: printed whenever the report has them.
     adapted = report["episodic"].get(report["algo"], {})
@@ -236,7 +242,8 @@ def add_parsers(sub: Any) -> None:
         "eval",
         help="evaluate trained runs on held-out tasks (episodic + online), optionally against baselines",
         description="The evaluation protocol on the test split of the run's family: return of episode 1..K with "
-        "context carried, and online adaptation to a mid-episode payload change (tracking error, recovery time). "
+        "context carried, and online adaptation to a mid-episode payload change (tracking error, adaptation time to "
+        "the same policy's steady error on the new payload, excess over the oracle). "
         "Several RUN_DIRs (seeds) are aggregated. --baselines adds prior-only, domain-randomized and oracle SAC, "
         "and SAC from scratch on test tasks; they are trained once and cached in RUN_DIR/baselines/.",
     )
@@ -292,7 +299,7 @@ def add_parsers(sub: Any) -> None:
         "compare",
         help="several algorithms' eval reports (PEARL, RL², MAML) in one table and one figure",
         description="Reads eval.json files written by robot-meta eval on the same task family and prints one table "
-        "(return of episode 1 and K, prior-only, online recovery; DR/oracle/from-scratch baselines) and one figure.",
+        "(return of episode 1 and K, prior-only, online adaptation; DR/oracle/from-scratch baselines) and one figure.",
     )
     p.add_argument("report", nargs="+", metavar="EVAL.json")
     p.add_argument("--plot", default="compare.png", metavar="FILE.png", help="figure path (default compare.png)")

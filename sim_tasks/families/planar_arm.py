@@ -34,6 +34,7 @@ class PlanarArmPayload(TaskFamily):
     n_train = 60
     n_test = 20
     payload_parent = "gripper"
+    adaptation_floor = 0.002  # m: the arm holds its goal to a few mm
     payload_mount = (0.1, 0.0, 0.0)  # m, at the gripper tip
     params = (
         ParamSpec(

@@ -25,7 +25,8 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     for name in ("pearl", "dr"):
         c = entry[name]
         assert c["complete"] and c["pre_error"] > 0 and c["peak_error"] >= c["post_error"]
-        assert c["recovery_time_s"] is None or 0 <= c["recovery_time_s"] <= plan.hold_s
+        assert c["adaptation_time_s"] is None or 0 <= c["adaptation_time_s"] <= plan.hold_s
+        assert c["steady_error"] > 0
         assert report["sessions"][name]["reason"] == "stopped"
     assert "latent_shift" in entry["pearl"] and "latent_shift" not in entry["dr"]
     assert len(report["verdicts"]) == 1 and report["verdicts"][0].startswith("9 kg: ")

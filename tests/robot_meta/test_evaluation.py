@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from deploy.metrics import PRE_WINDOW_S, pre_change_window_s, recovery_stats
+from deploy.metrics import PRE_WINDOW_S, adaptation_time, change_stats, excess_over, pre_change_window_s, steady_error
 from robot_meta.cli import main
 from robot_meta.eval_run import aggregate
 from robot_meta.evaluation import Method, episodic_returns, evaluate, online_errors
@@ -13,23 +13,54 @@ from sim_tasks import get_family
 from tests.tiny import PEARL_SETS
 
 
-def test_recovery_time_on_a_known_error_trace():
-    dt = 0.05  # s; smoothing window 0.5 s = 10 steps, pre window 2 s = 40 steps
+def test_adaptation_time_on_a_known_error_trace():
+    dt = 0.05  # s; smoothing window 0.5 s = 10 steps, settling 1 s = 20 steps
     pre = np.ones(60)
-    post = np.concatenate([np.full(20, 3.0), np.ones(60)])  # back to the pre-change level 20 steps (1 s) after the change
-    stats = recovery_stats(np.concatenate([pre, post])[None], change_step=60, ctrl_dt=dt)
-    # the 10-step average reaches <= 1.1 first when at most 0.5 of its 10 samples are 3.0 -> window start at step 20
-    assert stats["pre_error"] == [1.0]
-    assert stats["recovery_time_s"] == [pytest.approx(1.0)]
-    assert stats["peak_error"] == [3.0]
-    never = recovery_stats(np.concatenate([pre, np.full(80, 2.0)])[None], change_step=60, ctrl_dt=dt)
-    assert never["recovery_time_s"] == [None]
-    # The error rises half a second after the change: recovery is counted from the change to the return into
-    # the band after the rise (windows free of the 3.0 samples start at step 30), not 0 s.
-    late = np.concatenate([np.ones(10), np.full(20, 3.0), np.ones(60)])
-    assert recovery_stats(np.concatenate([pre, late])[None], 60, dt)["recovery_time_s"] == [pytest.approx(1.5)]
-    calm = recovery_stats(np.concatenate([pre, np.ones(80)])[None], 60, dt)
-    assert calm["recovery_time_s"] == [0.0]
+    post = np.concatenate([np.full(20, 3.0), np.ones(60)])  # back to its steady 1.0 20 steps (1 s) after the change
+    trace = np.concatenate([pre, post])[None]
+    # the 10-step average reaches <= 1.1 first when at most 0.5 of its 10 samples are 3.0: window start at step 20
+    assert adaptation_time(trace, 60, dt, steady=np.array([1.0]), floor=0.0) == [pytest.approx(1.0)]
+    stats = change_stats(trace, 60, dt)
+    assert stats["pre_error"] == [1.0] and stats["peak_error"] == [3.0]
+    never = np.concatenate([pre, np.full(80, 2.0)])[None]
+    assert adaptation_time(never, 60, dt, steady=np.array([1.0]), floor=0.0) == [None]
+    # The error rises half a second after the change: it is in the band at first but does not stay there, so
+    # the time counts to where it settles (windows free of the 3.0 samples start at step 30), not 0 s.
+    late = np.concatenate([pre, np.ones(10), np.full(20, 3.0), np.ones(60)])[None]
+    assert adaptation_time(late, 60, dt, steady=np.array([1.0]), floor=0.0) == [pytest.approx(1.5)]
+    calm = np.concatenate([pre, np.ones(80)])[None]
+    assert adaptation_time(calm, 60, dt, steady=np.array([1.0]), floor=0.0) == [0.0]
+    # The floor (the tracking error's unit) widens the band: with 0.2 a window may hold one more 3.0 sample
+    assert adaptation_time(trace, 60, dt, steady=np.array([1.0]), floor=0.2) == [pytest.approx(0.95)]
+
+
+def test_the_better_policy_is_not_ranked_slower():
+    """The old recovery time compared each policy with its own pre-change error, so the more accurate one got
+    the tighter band and 'recovered' later. Measured against each policy's steady error with the new payload,
+    the one that settles first is the faster one, whatever its accuracy before the change."""
+    dt = 0.05
+    # accurate: 0.2 before, 1.0 for 0.5 s after the change, then its steady 0.3
+    accurate = np.concatenate([np.full(60, 0.2), np.full(10, 1.0), np.full(70, 0.3)])[None]
+    # sloppy: 1.0 before, 1.5 for 1.5 s after the change, then its steady 1.1
+    sloppy = np.concatenate([np.full(60, 1.0), np.full(30, 1.5), np.full(50, 1.1)])[None]
+    t_acc = adaptation_time(accurate, 60, dt, steady=np.array([0.3]), floor=0.02)[0]
+    t_slo = adaptation_time(sloppy, 60, dt, steady=np.array([1.1]), floor=0.02)[0]
+    # accurate: band 0.35, a 10-step window holding no 1.0 sample starts at step 10 (0.5 s); sloppy: band 1.23,
+    # a window holds at most three 1.5 samples from step 27 (1.35 s)
+    assert t_acc == pytest.approx(0.5) and t_slo == pytest.approx(1.35) and t_acc < t_slo
+    # the old measure, against each one's own pre-change error, had the accurate policy never recover (its
+    # steady 0.3 is above 1.1 x 0.2) and the sloppy one recover after its bump: the ranking reversed
+    assert change_stats(accurate, 60, dt)["pre_error"] == [pytest.approx(0.2)]
+
+
+def test_excess_over_the_oracle_integrates_the_first_seconds_and_averages_the_rest():
+    dt = 0.05
+    oracle = np.concatenate([np.full(60, 0.2), np.full(80, 0.3)])[None]
+    policy = np.concatenate([np.full(60, 0.4), np.full(40, 1.3), np.full(40, 0.5)])[None]  # 2 s at +1.0, then +0.2
+    out = excess_over(policy, oracle, 60, dt)
+    assert out["excess_first"] == [pytest.approx(2.0)]  # 40 steps x 1.0 x 0.05 s
+    assert out["excess_steady"] == [pytest.approx(0.2)]
+    assert steady_error(oracle, 60).tolist() == [pytest.approx(0.3)]
 
 
 def test_the_pre_change_error_leaves_out_the_approach_from_the_start():
@@ -38,12 +69,10 @@ def test_the_pre_change_error_leaves_out_the_approach_from_the_start():
     approach = np.linspace(1.0, 0.1, 30)
     trace = np.concatenate([approach, np.full(45, 0.1), np.full(15, 0.3), np.full(60, 0.1)])[None]
     assert pre_change_window_s(1.5) == pytest.approx(0.75) and pre_change_window_s(5.0) == PRE_WINDOW_S
-    whole = recovery_stats(trace, 75, dt, pre_window_s=1.5)
-    assert whole["pre_error"][0] > 0.25 and whole["recovery_time_s"] == [0.0]  # the bump hides in the approach
-    steady = recovery_stats(trace, 75, dt, pre_window_s=pre_change_window_s(1.5))
-    assert steady["pre_error"] == [pytest.approx(0.1)]
-    # 25-step (0.5 s) average back within 0.11 once it holds at most one 0.3 sample: window start at step 14
-    assert steady["recovery_time_s"] == [pytest.approx(14 * dt)]
+    assert change_stats(trace, 75, dt, pre_window_s=1.5)["pre_error"][0] > 0.25  # the approach inflates it
+    assert change_stats(trace, 75, dt)["pre_error"] == [pytest.approx(0.1)]
+    # against the steady 0.1: the 25-step (0.5 s) average is within 0.11 once it holds at most one 0.3 sample
+    assert adaptation_time(trace, 75, dt, steady=np.array([0.1]), floor=0.0) == [pytest.approx(14 * dt)]
 
 
 class RecordingActor:
