@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from deploy.manifest import PolicyManifest
-from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
+from deploy.robot_io import CommandMapper, Commands, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError, SafetyFilter, load_adapter, read_manifest
 from deploy.telemetry import TelemetryLog
 from firmware_bridge import protocol as p
@@ -48,7 +48,8 @@ class DeployConfig:
 
     Attributes:
         duration_s: stop (disarm) after this long in ACTIVE; None runs until Ctrl-C.
-        targets: operator-set task values the reward needs, e.g. {"target_velocity": 1.5} (m/s).
+        commands: what the operator sets, e.g. {"target_velocity": 1.5} (m/s): every command the policy
+            observes or its reward tracks, each inside its allowed range (checked before arming).
         max_delta: rate limit on the normalized action per tick (2.0 = none).
         stale_periods: e-stop when the newest STATE is older than this many control periods.
         max_tilt_deg: e-stop beyond this tilt from upright; None takes the manifest's `robot.safety`.
@@ -58,7 +59,7 @@ class DeployConfig:
     """
 
     duration_s: float | None = None
-    targets: dict[str, float] = field(default_factory=dict)
+    commands: dict[str, float] = field(default_factory=dict)
     max_delta: float = 1.0
     stale_periods: float = 3.0
     max_tilt_deg: float | None = None
@@ -134,29 +135,25 @@ class Deployment:
         self.manifest = self.adapter.manifest
         self.robot = robot = manifest.robot
         self.kind = self.manifest.kind
-        self.obs = ObservationBuilder(self.manifest)
+        self.commands = Commands(self.manifest, self.cfg.commands)  # refused by name before anything is armed
+        self.obs = ObservationBuilder(self.manifest, self.commands)
         self.mapper = CommandMapper.from_manifest(self.manifest)
         spec = robot.reward
-        if spec is not None and spec.target not in self.cfg.targets:
-            param = self.manifest.param(spec.target)
-            if param is None:
-                raise PolicyDirError(f"give the reward's target {spec.target!r}")
-            lo, hi = param.train
-            raise PolicyDirError(
-                f"this policy tracks {spec.target!r} (trained on {lo}..{hi}); give the value to track, "
-                f"e.g. --target {spec.target}={(lo + hi) / 2:g}"
-            )
         if spec is None and self.kind != "none":
             raise PolicyDirError(
                 f"{policy_dir}: an adaptive policy needs a robot-side reward and the manifest defines none "
                 f"(family {self.manifest.family!r})"
             )
-        self.reward = RewardEstimator(self.manifest, self.cfg.targets) if spec is not None else None
+        self.reward = RewardEstimator(self.manifest, self.commands) if spec is not None else None
         self.period = self.manifest.ctrl_dt
         self.max_tilt = self.cfg.max_tilt_deg or robot.safety.max_tilt_deg
         self.port = port
         self.log = log
         self._stop_reason: str | None = None
+
+    def set_command(self, name: str, value: float) -> None:
+        """Change a command while running (a field plan's schedule); refused by name like the first ones."""
+        self.commands.set(name, value)
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask the loop to stop at its next tick (thread-safe: a flag)."""
@@ -214,7 +211,7 @@ class Deployment:
                 "policy": {k: getattr(self.manifest, k) for k in ("algo", "family", "git_sha", "trained", "ctrl_dt")},
                 "adaptation": self.kind,
                 "robot": {"joints": [j.name for j in ack.joints], "rate_hz": ack.rate_hz, "watchdog_ms": ack.watchdog_ms},
-                "targets": self.cfg.targets,
+                "commands": dict(self.commands.values),
                 "port": self.port,
                 "observation": [dataclasses.asdict(sl) for sl in self.manifest.observation],
                 "tracking_error_floor": self.manifest.tracking_error_floor,

@@ -43,7 +43,10 @@ class FieldPlan:
     """What a field session does (YAML or JSON file; every field optional).
 
     Attributes:
-        targets: operator-set task values the reward needs, e.g. {"target_velocity": 1.5} m/s.
+        commands: what the operator sets at the start, e.g. {"target_velocity": 1.5} m/s ("targets" is its
+            old name in plan files).
+        command_schedule: later commands, [[t_s, {name: value}], ...], t_s from arming, applied in order
+            (a planner's changing command; the payload changes stay the plan's experiment).
         payloads_kg: payloads to test, in order, kg.
         base_payload_kg: the payload before each change and between changes, kg.
         settle_s: after arming and after each restore, not scored, s.
@@ -54,7 +57,8 @@ class FieldPlan:
             (None: the last quarter of the hold).
     """
 
-    targets: dict[str, float] = field(default_factory=lambda: {"target_velocity": 1.5})
+    commands: dict[str, float] = field(default_factory=lambda: {"target_velocity": 1.5})
+    command_schedule: list[list[Any]] = field(default_factory=list)
     payloads_kg: list[float] = field(default_factory=lambda: [9.0])
     base_payload_kg: float = 0.0
     settle_s: float = 4.0
@@ -76,6 +80,8 @@ class FieldPlan:
             raw = json.loads(text)
         if not isinstance(raw, dict):
             raise PlanError(f"{path}: a field plan is a mapping of the fields of FieldPlan, got {type(raw).__name__}")
+        if "targets" in raw and "commands" not in raw:  # the old name
+            raw["commands"] = raw.pop("targets")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -91,6 +97,18 @@ class FieldPlan:
                 raise PlanError(f"{where}: {name}={v!r} must be a positive number of seconds")
         if not self.payloads_kg or not all(isinstance(k, int | float) and k >= 0 for k in self.payloads_kg):
             raise PlanError(f"{where}: payloads_kg={self.payloads_kg!r} must be a non-empty list of masses >= 0 kg")
+        if not isinstance(self.commands, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) for k, v in self.commands.items()
+        ):
+            raise PlanError(f"{where}: commands={self.commands!r} must map command names to numbers")
+        last = -1.0
+        for entry in self.command_schedule:
+            ok = isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[0], int | float)
+            if not ok or not isinstance(entry[1], dict) or entry[0] < last:
+                raise PlanError(
+                    f"{where}: command_schedule entry {entry!r} must be [t_s, {{name: value}}] with t_s increasing"
+                )
+            last = entry[0]
         if self.steady_s is not None and self.steady_s > self.hold_s / 2:
             raise PlanError(f"{where}: steady_s={self.steady_s} should be at most half of hold_s={self.hold_s}")
         if self.baseline_s < 2 * self.smooth_s:
@@ -126,6 +144,7 @@ class PlanSchedule:
     def __init__(self, plan: FieldPlan, deployment: Deployment, robot: SimulatedRobot | None = None) -> None:
         self.p, self.d, self.robot = plan, deployment, robot
         self.i = 0
+        self.next_command = 0
         self.phase = "settle"
         self.t_phase = 0.0
         self._enter = threading.Event()
@@ -148,6 +167,12 @@ class PlanSchedule:
 
     def __call__(self, k: int, t: float) -> dict[str, Any] | None:
         p = self.p
+        if self.next_command < len(p.command_schedule) and t >= p.command_schedule[self.next_command][0]:
+            values = p.command_schedule[self.next_command][1]
+            for name, value in values.items():
+                self.d.set_command(name, value)
+            self.next_command += 1
+            return {"event": "command", **values}
         elapsed = t - self.t_phase
         if self.phase == "settle" and elapsed >= p.settle_s:
             self.phase, self.t_phase = "baseline", t
@@ -188,10 +213,13 @@ def run_session(
     # The plan ends the session; on a simulated robot a cap guards against a schedule that never ends, on
     # hardware the operator's prompts set the pace, so there is no cap (Ctrl-C e-stops).
     cap = plan.duration_s + 60.0 if robot is not None else None
-    cfg = DeployConfig(duration_s=cap, targets=dict(plan.targets), status=status, max_delta=max_delta)
+    cfg = DeployConfig(duration_s=cap, commands=dict(plan.commands), status=status, max_delta=max_delta)
     log = TelemetryLog(log_path)
     try:
         d = Deployment(policy_dir, robot.port if robot is not None else port, cfg, log=log)
+        for _, values in plan.command_schedule:  # every later command is checked before anything is armed
+            for name, value in values.items():
+                d.commands.check(name, value)
         if robot is None:  # hardware: nothing arms before the operator confirms the starting payload
             print(
                 f"[field] Set the payload to the base {plan.base_payload_kg:g} kg, clear the area, then press Enter to arm "
@@ -427,7 +455,7 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
     lines = [
         "# Field test report",
         "",
-        f"Plan: targets {p['targets']}; per payload: settle {p['settle_s']:g} s, baseline {p['baseline_s']:g} s, "
+        f"Plan: commands {p['commands']}; per payload: settle {p['settle_s']:g} s, baseline {p['baseline_s']:g} s, "
         f"change, hold {p['hold_s']:g} s; base payload {p['base_payload_kg']:g} kg.",
         "",
     ]

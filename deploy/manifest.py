@@ -169,11 +169,15 @@ ADAPTATIONS: dict[str, type] = {"pearl": PearlAdaptation, "rl2": RL2Adaptation, 
 
 @dataclass(frozen=True)
 class TaskParamRange:
+    """A task parameter the policy was trained over; role "command" is set by the operator at run time
+    (manifests written before roles existed have none: hidden)."""
+
     name: str
     unit: str
     allowed: tuple[float, float]
     train: tuple[float, float]
     test_only: tuple[tuple[float, float], ...]
+    role: Literal["hidden", "command"] | None = field(default=None, metadata=OMIT_NONE)  # None: hidden
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,11 @@ class PolicyManifest:
     def kind(self) -> str:
         """The adaptation kind: "pearl", "rl2" or "none"."""
         return self.adaptation.kind
+
+    @property
+    def commands(self) -> tuple[TaskParamRange, ...]:
+        """The commands the policy observes, in observation order."""
+        return tuple(p for p in self.task_params if p.role == "command")
 
     def param(self, name: str) -> TaskParamRange | None:
         return next((p for p in self.task_params if p.name == name), None)

@@ -6,8 +6,10 @@ is written once, in sim_tasks, and a policy never meets an observation assembled
 
 - `ObservationBuilder`: each observation slice names a robot signal (`SIGNALS`), optionally a subset of its
   components (`index`) and an additive `offset`;
-- `RewardEstimator`: the reward the adapter needs, from the observation and the operator's targets
-  (the hidden task parameters of simulation, e.g. the speed to track, are set by the operator on a robot);
+- `Commands`: what the operator or a planner sets at run time (a target velocity, a goal position), checked
+  by name and range against the manifest before anything is armed; command slices of the observation and
+  the reward read them;
+- `RewardEstimator`: the reward the adapter needs, from the observation and the commands;
 - `CommandMapper`: normalized action -> physical command (torque N m, or position rad with gains);
 - `tilt_deg`: the body's angle from upright, for the attitude e-stop.
 """
@@ -20,6 +22,51 @@ from typing import Any
 import numpy as np
 
 from deploy.manifest import PolicyDirError, PolicyManifest
+
+
+class Commands:
+    """The commands of one deployment: every one the policy observes or its reward tracks, set and in range.
+
+    A policy dir names its commands as task parameters with role "command" (and, in manifests written before
+    roles existed, the parameter its robot-side reward tracks). `set` refuses a name the policy lacks or a
+    value outside the parameter's allowed range, naming both; construction also refuses a missing command
+    with an example value, so a deployment cannot arm without its commands.
+    """
+
+    def __init__(self, manifest: PolicyManifest, values: dict[str, float]) -> None:
+        self.ranges = {p.name: p for p in manifest.task_params if p.role == "command"}
+        reward = manifest.robot.reward if manifest.robot is not None else None
+        if reward is not None and reward.target not in self.ranges:
+            param = manifest.param(reward.target)
+            if param is None:
+                raise PolicyDirError(f"the manifest's reward tracks {reward.target!r}, which is not a task parameter")
+            self.ranges[reward.target] = param
+        self.values: dict[str, float] = {}
+        for name, value in values.items():
+            self.set(name, value)
+        missing = [n for n in self.ranges if n not in self.values]
+        if missing:
+            examples = " ".join(f"--command {n}={(self.ranges[n].train[0] + self.ranges[n].train[1]) / 2:g}" for n in missing)
+            trained = ", ".join(f"{n} trained on {self.ranges[n].train[0]:g}..{self.ranges[n].train[1]:g}" for n in missing)
+            raise PolicyDirError(f"this policy needs the command(s) {missing} ({trained}); give them, e.g. {examples}")
+
+    def set(self, name: str, value: float) -> None:
+        self.values[name] = self.check(name, value)
+
+    def check(self, name: str, value: float) -> float:
+        """`value` as a float if `name` is a command of this policy and the value is in its allowed range."""
+        if name not in self.ranges:
+            raise PolicyDirError(
+                f"command {name!r}: this policy takes no such command; its commands are {sorted(self.ranges)}"
+            )
+        value = float(value)
+        lo, hi = self.ranges[name].allowed
+        if not (np.isfinite(value) and lo <= value <= hi):
+            raise PolicyDirError(f"command {name}={value:g} is outside its allowed range [{lo:g}, {hi:g}]")
+        return value
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
 
 
 def _rotation(quat: np.ndarray) -> np.ndarray:
@@ -54,10 +101,15 @@ SIGNALS: dict[str, Any] = {
 class ObservationBuilder:
     """`build(state) -> obs` (float32, shape (obs_dim,)) exactly as the manifest's layout orders it."""
 
-    def __init__(self, manifest: PolicyManifest) -> None:
+    def __init__(self, manifest: PolicyManifest, commands: Commands | None = None) -> None:
         sources = manifest.robot.observation if manifest.robot is not None else {}
         self.parts: list[tuple[str, Any, np.ndarray | None, np.ndarray | None, int, int]] = []
         for sl in manifest.observation:
+            if sl.source == "command":  # what the operator set, not a sensor
+                if commands is None or sl.name not in commands.ranges:
+                    raise PolicyDirError(f"observation slice {sl.name!r} is a command: give it (--command {sl.name}=VALUE)")
+                self.parts.append((sl.name, lambda s, name=sl.name: commands[name], None, None, sl.start, sl.size))
+                continue
             spec = sources.get(sl.name)
             if spec is None:
                 raise PolicyDirError(
@@ -96,7 +148,7 @@ class RewardEstimator:
     |obs[slice] - target|, as the family's simulated reward (the manifest's `reward.definition` says it in words).
     """
 
-    def __init__(self, manifest: PolicyManifest, targets: dict[str, float]) -> None:
+    def __init__(self, manifest: PolicyManifest, commands: Commands) -> None:
         spec = manifest.robot.reward if manifest.robot is not None else None
         if spec is None:
             raise PolicyDirError(
@@ -110,13 +162,16 @@ class RewardEstimator:
             raise PolicyDirError(f"robot.reward.slice {spec.slice!r} is not an observation slice")
         self.index = sl.start
         self.target_name = spec.target
-        if self.target_name not in targets:
+        self.commands = commands
+        if self.target_name not in commands.ranges:
             raise PolicyDirError(
-                f"the reward tracks the task parameter {self.target_name!r}: give it (e.g. --target "
-                f"{self.target_name}=1.5 or in the field protocol)"
+                f"the reward tracks {self.target_name!r}: give it as a command (--command {self.target_name}=VALUE)"
             )
-        self.target = float(targets[self.target_name])
         self.action_cost = spec.action_cost
+
+    @property
+    def target(self) -> float:
+        return self.commands[self.target_name]
 
     def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None) -> tuple[float, float]:
         """(reward, tracking error) for the action that led to `obs`."""

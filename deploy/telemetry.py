@@ -5,7 +5,7 @@ Topics (JSON messages, one JSON schema each):
   (PEARL z mean and variance, RL² hidden-state norm), timing (period, compute time, lateness), link age;
 - `/link`: link statistics once a second (frames, CRC/COBS errors, sequence gaps, round-trip p50/p99);
 - `/event`: arm, payload change, e-stop with its reason, fault, end;
-- `/session`: once at the start: the manifest summary, the robot's HELLO_ACK, the operator's targets.
+- `/session`: once at the start: the manifest summary, the robot's HELLO_ACK, the operator's commands.
 
 The writer closes its chunk and flushes the file every `flush_s` seconds, so that a crash or a
 kill loses at most the last chunk (the last second): `read_log` reads a file that never got its footer.

@@ -69,7 +69,7 @@ class MetaAlgorithm(ABC):
         cfg.validate()
         if self.cpu_only and torch.device(device).type != "cpu":
             raise ConfigError(f"{self.name} runs on the CPU only; pass --device cpu (got {device})")
-        self.cfg, self.device, self.seed = cfg, torch.device(device), seed
+        self.cfg, self.device, self.seed, self.make_env = cfg, torch.device(device), seed, make_env
         self.train_tasks = list(train_tasks)
         self.test_tasks = list(test_tasks or [])[: cfg.eval_tasks]
         self.rng = np.random.default_rng(seed)

@@ -60,8 +60,8 @@ def oracle_features(family: Any, vectors: np.ndarray) -> np.ndarray:
         float32 array of the same shape; test-only values past the training range fall outside [-1, 1]
         (not clipped: the oracle is told the truth).
     """
-    lo = np.array([p.train[0] for p in family.params], dtype=np.float64)
-    hi = np.array([p.train[1] for p in family.params], dtype=np.float64)
+    lo = np.array([p.train[0] for p in family.hidden_params], dtype=np.float64)
+    hi = np.array([p.train[1] for p in family.hidden_params], dtype=np.float64)
     half = np.maximum((hi - lo) / 2.0, 1e-6)
     return ((np.asarray(vectors, dtype=np.float64) - (lo + hi) / 2.0) / half).astype(np.float32)
 
@@ -75,11 +75,11 @@ class TaskDistributionEnv(gym.Wrapper):
 
     def __init__(self, family: Any, tasks: list[Any], seed: int, oracle: bool = False) -> None:
 
-        super().__init__(TaskEnv(family, tasks[0]))
+        super().__init__(TaskEnv(family, tasks[0], resample_commands=True))
         self.tasks, self.oracle = list(tasks), oracle
         self._rng = np.random.default_rng(seed)
         if oracle:
-            n = len(family.params)
+            n = len(family.hidden_params)
             inner = self.env.observation_space
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(inner.shape[0] + n,), dtype=np.float32)
 

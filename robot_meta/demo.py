@@ -171,7 +171,7 @@ def pipeline_check(out: Path, seconds: float, seed: int, progress: bool, sets: t
     fw = VirtualFirmware(fam, config=FirmwareConfig(rate_hz=round(1 / fam.ctrl_dt), watchdog_ms=150))
     log = TelemetryLog(out / "deploy_small.mcap")
     with VirtualRobotThread(fw) as vr:
-        cfg = DeployConfig(duration_s=3.0, targets={"target_velocity": 1.5}, status=False)
+        cfg = DeployConfig(duration_s=3.0, commands={"target_velocity": 1.5}, status=False)
         result = Deployment(policy, vr.port, cfg, log=log).run()
     log.close()
     return {

@@ -196,6 +196,7 @@ def build_manifest(
                 "allowed": list(p.allowed),
                 "train": list(p.train),
                 "test_only": [list(i) for i in p.test_only],
+                "role": p.role,
             }
             for p in family.params
         ],

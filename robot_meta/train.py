@@ -45,7 +45,7 @@ def git_sha() -> str:
 def make_batched_env(family: Any):
 
     def make(tasks, seed):
-        return BatchedTaskEnv(family, list(tasks), seed=seed)
+        return BatchedTaskEnv(family, list(tasks), seed=seed, resample_commands=True)
 
     return make
 

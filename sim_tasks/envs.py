@@ -23,6 +23,7 @@ class TaskEnv(gym.Env):
         family: a family name or instance.
         task: the task; the family's nominal task when None.
         payload_schedule: [(time_s, mass_kg), ...] mid-episode payload changes.
+        resample_commands: draw new commands during episodes (training; `TaskSim`).
     """
 
     metadata = {"render_modes": []}
@@ -32,9 +33,10 @@ class TaskEnv(gym.Env):
         family: str | TaskFamily,
         task: TaskParams | None = None,
         payload_schedule: list[tuple[float, float]] | None = None,
+        resample_commands: bool = False,
     ) -> None:
         self.family = get_family(family) if isinstance(family, str) else family
-        self.sim = TaskSim(self.family, task if task is not None else self.family.default_task())
+        self.sim = TaskSim(self.family, task if task is not None else self.family.default_task(), resample_commands)
         if payload_schedule:
             self.sim.schedule_payload(payload_schedule)
         obs_dim, act_dim = self.family.obs_layout.dim, self.sim.actions.dim

@@ -51,7 +51,7 @@ class TaskFamily(ABC):
     name: ClassVar[str]
     env_id: ClassVar[str]
     summary: ClassVar[str]
-    params: ClassVar[tuple[ParamSpec, ...]]  # the parameters it varies, in the order of the oracle's task vector
+    params: ClassVar[tuple[ParamSpec, ...]]  # the parameters it varies; the hidden ones are the oracle's task vector
     # Integer seeds a task carries so that it is reproducible from its JSON (not varied by ranges, not in the
     # task vector), drawn after the parameters when a task is sampled: e.g. the quadruped's terrain pattern.
     seeds: ClassVar[tuple[str, ...]] = ()
@@ -73,6 +73,9 @@ class TaskFamily(ABC):
     # The reward the adapter needs, computed robot-side: {"kind": "velocity_tracking", "slice": obs slice,
     # "target": task parameter the operator sets, "action_cost": weight of |a|^2}; None: not computable.
     robot_reward: ClassVar[dict[str, Any] | None] = None
+    # Commands (ParamSpec role "command") are the last slices of `obs_layout`, one per command in declared
+    # order, source "command"; training envs draw new ones from their training ranges every this many s.
+    command_resample_s: ClassVar[float] = 4.0
     # The absolute floor of the adaptation band (deploy.metrics.adaptation_time), in the tracking error's unit:
     # a near-perfect policy's band does not shrink below it. 0.02 m/s for the velocity-tracking families.
     adaptation_floor: ClassVar[float] = 0.02
@@ -120,7 +123,7 @@ class TaskFamily(ABC):
 
     @abstractmethod
     def observe(self, model: mujoco.MjModel, data: mujoco.MjData, task: TaskParams) -> np.ndarray:
-        """Noise-free observation in `obs_layout`, shape (obs_layout.dim,), float64."""
+        """Noise-free read-outs: the slices of `obs_layout` before the commands, float64."""
 
     @abstractmethod
     def reward(
@@ -130,6 +133,13 @@ class TaskFamily(ABC):
 
         `before` is what `before_step` returned for this step (per-sim state lives in the sim, not here).
         """
+
+    def observation(self, model: mujoco.MjModel, data: mujoco.MjData, task: TaskParams) -> np.ndarray:
+        """The full observation in `obs_layout`: the family's read-outs (`observe`), then the commands."""
+        sensors = self.observe(model, data, task)
+        if not self.command_params:
+            return sensors
+        return np.concatenate([sensors, [getattr(task, p.name) for p in self.command_params]])
 
     def terminated(self, model: mujoco.MjModel, data: mujoco.MjData) -> bool:
         """True when the episode must end early (a fall)."""
@@ -143,6 +153,20 @@ class TaskFamily(ABC):
     @property
     def substeps(self) -> int:
         return round(self.ctrl_dt / self.sim_dt)
+
+    @property
+    def command_params(self) -> tuple[ParamSpec, ...]:
+        """What the operator or a planner sets at run time, in observation order."""
+        return tuple(p for p in self.params if p.role == "command")
+
+    @property
+    def hidden_params(self) -> tuple[ParamSpec, ...]:
+        """The dynamics a policy must infer: the oracle's task vector, in this order."""
+        return tuple(p for p in self.params if p.role == "hidden")
+
+    def sample_commands(self, rng: np.random.Generator) -> dict[str, float]:
+        """New command values from their training ranges (held-out regions excluded)."""
+        return {p.name: p.sample_train(rng) for p in self.command_params}
 
     def has_param(self, name: str) -> bool:
         return any(p.name == name for p in self.params)
@@ -220,8 +244,9 @@ class TaskFamily(ABC):
         return self.task_from_dict(TaskParams.parse_json(text))
 
     def task_vector(self, task: TaskParams) -> np.ndarray:
-        """The varied parameters in declared order, shape (len(params),), float32: the oracle's input."""
-        return np.array([getattr(task, p.name) for p in self.params], dtype=np.float32)
+        """The hidden parameters in declared order, shape (len(hidden_params),), float32: the oracle's input
+        (commands are in the observation already)."""
+        return np.array([getattr(task, p.name) for p in self.hidden_params], dtype=np.float32)
 
     def sample_train_task(self, rng: np.random.Generator) -> TaskParams:
         values = {p.name: p.sample_train(rng) for p in self.params}
@@ -287,6 +312,7 @@ class TaskFamily(ABC):
                     "train": list(p.train),
                     "test_only": [list(i) for i in p.test_only],
                     "default": p.default,
+                    "role": p.role,
                     "doc": p.doc,
                 }
                 for p in self.params

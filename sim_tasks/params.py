@@ -136,6 +136,7 @@ def _rebuild(family: str, items: tuple[tuple[str, float], ...]) -> TaskParams:
 
 
 Interval = tuple[float, float]
+ROLES = ("hidden", "command")
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,9 @@ class ParamSpec:
         default: the value when the family's nominal task is asked for.
         doc: one line for `robot-meta tasks`.
         integer: the parameter takes integer values (e.g. a latency in control steps).
+        role: "hidden", the dynamics a policy must infer (payload, terrain, friction, motors, latency,
+            noise), or "command", what the operator or a planner sets at run time (a target velocity, a
+            goal position): an observation slice of the same name, resampled during training episodes.
     """
 
     name: str
@@ -162,8 +166,11 @@ class ParamSpec:
     default: float = 0.0
     doc: str = ""
     integer: bool = False
+    role: str = "hidden"
 
     def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise TaskParamError(f"ParamSpec {self.name!r}: role {self.role!r} is not one of {ROLES}")
         if not self.name.isidentifier() or self.name == "family" or self.name.startswith("_"):
             raise TaskParamError(f"ParamSpec name {self.name!r} must be a Python identifier, not 'family'")
         lo, hi = self.allowed

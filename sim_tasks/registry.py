@@ -41,6 +41,7 @@ def register_family(cls: type[TaskFamily]) -> type[TaskFamily]:
     for attr in ("name", "env_id", "params", "obs_layout"):
         if not hasattr(cls, attr):
             raise TaskParamError(f"family class {cls.__name__} has no {attr!r}; see sim_tasks.family.TaskFamily")
+    _check_commands(cls)
     taken = _FAMILIES.get(cls.name)
     if taken is not None and taken is not cls:
         raise TaskParamError(f"a family named {cls.name!r} is already registered ({taken.__module__}.{taken.__name__})")
@@ -48,6 +49,19 @@ def register_family(cls: type[TaskFamily]) -> type[TaskFamily]:
     if cls.env_id not in gym.registry:
         gym.register(id=cls.env_id, entry_point="sim_tasks.envs:make_env", kwargs={"family": cls.name})
     return cls
+
+
+def _check_commands(cls: type[TaskFamily]) -> None:
+    """The observation's last slices are the commands, one per command parameter, in declared order."""
+    commands = [p for p in cls.params if p.role == "command"]
+    tail = [s for s in cls.obs_layout.slices if s.source == "command"]
+    expected = [(p.name, 1, p.unit) for p in commands]
+    got = [(s.name, s.size, s.unit) for s in tail]
+    if got != expected or list(cls.obs_layout.slices[len(cls.obs_layout.slices) - len(tail) :]) != tail:
+        raise TaskParamError(
+            f"family {cls.name!r}: the observation must end with one 'command' slice per command parameter "
+            f"(name, size 1, unit) {expected}, got {got}"
+        )
 
 
 for _cls in BUILTIN:

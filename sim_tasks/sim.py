@@ -24,10 +24,14 @@ class TaskSim:
     Args:
         family: the task family.
         task: the task (validated; the model is compiled for it).
+        resample_commands: draw new commands from their training ranges every `family.command_resample_s`
+            of an episode (training envs: the policy learns to follow a changing command, as legged_gym
+            resamples its velocity commands); every episode starts with the task's own commands.
     """
 
-    def __init__(self, family: TaskFamily, task: TaskParams) -> None:
+    def __init__(self, family: TaskFamily, task: TaskParams, resample_commands: bool = False) -> None:
         self.family = family
+        self.resample_commands = resample_commands and bool(family.command_params)
         self.rng = np.random.default_rng(0)
         self._schedule: list[tuple[float, float]] = []
         self.set_task(task)
@@ -37,7 +41,7 @@ class TaskSim:
         """Switch to `task`, recompiling the model (model-stage parameters may differ)."""
         task = self.family.validate(task)
         model = self.family.build_model(task)  # raises before anything is replaced
-        self.task = task
+        self.task = self._task0 = task
         self.model = model
         self.data = mujoco.MjData(model)
         self._scratch = mujoco.MjData(model)
@@ -94,6 +98,8 @@ class TaskSim:
             self.rng = rng
         self._noise_block = self._noise_block[:0]
         self._noise_at = 0
+        if self.task is not self._task0:  # commands resampled in the last episode: back to the task's own
+            self.task = self._task0
         m0 = self.task.payload_mass
         c0 = np.array([self.task.payload_com_x, self.task.payload_com_y, self.task.payload_com_z])
         if self.family.payload_parent is not None and (self._payload[0] != m0 or not np.array_equal(self._payload[1], c0)):
@@ -152,14 +158,21 @@ class TaskSim:
         reward, error = fam.reward(self.model, self.data, action, self.task, before)
         terminated = fam.terminated(self.model, self.data)
         truncated = self.steps >= fam.episode_steps and not terminated
+        if self.resample_commands and self.steps % self._resample_every == 0 and not (terminated or truncated):
+            # after this step's reward, before the observation that carries the new command
+            self.task = self.task.replace(**fam.sample_commands(self.rng))
         return self._observe(), reward, terminated, truncated, error
+
+    @property
+    def _resample_every(self) -> int:
+        return max(1, round(self.family.command_resample_s / self.family.ctrl_dt))
 
     def task_vector(self) -> np.ndarray:
         return self.family.task_vector(self.current_task())
 
     def _observe(self) -> np.ndarray:
         """The observation with sensor noise, float64 (callers cast to float32 where they store it)."""
-        obs = self.family.observe(self.model, self.data, self.task)
+        obs = self.family.observation(self.model, self.data, self.task)
         if self._noisy:
             if self._noise_at == len(self._noise_block):
                 # Drawn in blocks: one generator call per 256 steps instead of one per step.

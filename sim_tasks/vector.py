@@ -37,6 +37,8 @@ class BatchedTaskEnv(VectorEnv):
         on_episode_end: optional callable(i) -> TaskParams | None, called when sub-env i ends an episode and
             before its autoreset; a task it returns replaces sub-env i's task for the next episode (RL²'s
             trials switch tasks this way).
+        resample_commands: training envs draw new commands during episodes (`TaskSim`); evaluation keeps each
+            task's own.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -48,11 +50,12 @@ class BatchedTaskEnv(VectorEnv):
         seed: int = 0,
         first_child: int = 0,
         on_episode_end: Any = None,
+        resample_commands: bool = False,
     ) -> None:
         if not tasks:
             raise TaskParamError("BatchedTaskEnv needs at least one task")
         self.family = get_family(family) if isinstance(family, str) else family
-        self.sims = [TaskSim(self.family, t) for t in tasks]
+        self.sims = [TaskSim(self.family, t, resample_commands) for t in tasks]
         self.num_envs = len(self.sims)
         obs_dim, act_dim = self.family.obs_layout.dim, self.sims[0].actions.dim
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)

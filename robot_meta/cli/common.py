@@ -39,7 +39,7 @@ def read_text(path: str) -> str:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def parse_targets(items: Sequence[str] | None) -> dict[str, float]:
+def parse_commands(items: Sequence[str] | None) -> dict[str, float]:
     """`["target_velocity=1.5"]` -> {"target_velocity": 1.5}; a malformed item is a usage error naming it."""
     out = {}
     for item in items or ():
@@ -49,7 +49,7 @@ def parse_targets(items: Sequence[str] | None) -> dict[str, float]:
                 raise ValueError
             out[key] = float(value)
         except ValueError:
-            raise UsageError(f"--target takes NAME=VALUE like target_velocity=1.5, got {item!r}") from None
+            raise UsageError(f"--command takes NAME=VALUE like target_velocity=1.5, got {item!r}") from None
     return out
 
 

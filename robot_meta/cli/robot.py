@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, emit, parse_targets
+from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, emit, parse_commands
 
 
 def cmd_sim2sim(args: argparse.Namespace) -> int:
@@ -113,7 +113,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration must be > 0 s, got {args.duration}")
     cfg = DeployConfig(
         duration_s=args.duration,
-        targets=parse_targets(args.target),
+        commands=parse_commands(args.commands),
         max_delta=args.max_delta,
         status=sys.stderr.isatty() and not args.json,
         baud=args.baud,
@@ -144,8 +144,8 @@ def cmd_field(args: argparse.Namespace) -> int:
     from deploy.field import FieldPlan, run_field
 
     plan = FieldPlan.load(args.plan)
-    if args.target:
-        plan.targets.update(parse_targets(args.target))
+    if args.commands:
+        plan.commands.update(parse_commands(args.commands))
     policies = {args.name: Path(args.policy_dir)}
     if args.compare:
         policies[args.compare_name] = Path(args.compare)
@@ -219,10 +219,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
     p.add_argument("--log", metavar="FILE.mcap", help="log every tick to this MCAP file")
     p.add_argument(
+        "--command",
         "--target",
+        dest="commands",
         action="append",
         metavar="NAME=VALUE",
-        help="operator-set task value the reward needs (target_velocity=1.5)",
+        help="a command the policy observes or its reward tracks, e.g. target_velocity=1.5 (repeatable; refused "
+        "before arming when the policy has no such command or the value is outside its range; --target is its old "
+        "name)",
     )
     p.add_argument("--max-delta", type=float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)")
     p.add_argument("--baud", type=int, default=1_000_000, help="serial baud rate (default 1000000)")
@@ -255,6 +259,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
     p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")
     p.add_argument("--compare-name", default="non_adaptive", help="name of --compare in the report (default non_adaptive)")
-    p.add_argument("--target", action="append", metavar="NAME=VALUE", help="override the plan's targets")
+    p.add_argument(
+        "--command",
+        "--target",
+        dest="commands",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a command of the plan, e.g. target_velocity=2.0 (repeatable; --target is its old name)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=cmd_field)

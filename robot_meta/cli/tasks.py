@@ -58,12 +58,18 @@ def _describe_one(fam: Any, d: dict[str, Any]) -> str:
     lines.append(f"  action ({len(a['names'])}) in [-1, 1] -> ctrl = offset + scale*a, unit {a['unit']}:")
     lines.append("    " + ", ".join(a["names"]))
     lines.append(f"  reward: {d['reward']}")
-    lines.append("  parameters:                 allowed            train              test only")
+    lines.append("  parameters:        role     unit   allowed            train              test only")
     for p in d["params"]:
         test_only = " ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p["test_only"]) or "-"
         allowed = f"[{p['allowed'][0]:g}, {p['allowed'][1]:g}]"
         train = f"[{p['train'][0]:g}, {p['train'][1]:g}]"
-        lines.append(f"    {p['name']:<16} {p['unit']:<6} {allowed:<18} {train:<18} {test_only}")
+        lines.append(f"    {p['name']:<16} {p['role']:<8} {p['unit']:<6} {allowed:<18} {train:<18} {test_only}")
+    commands = [p["name"] for p in d["params"] if p["role"] == "command"]
+    lines.append(
+        f"  commands (observed, set by the operator at run time): {', '.join(commands)}"
+        if commands
+        else "  no commands: every parameter is hidden (a literature benchmark's hidden goal, or the dynamics)"
+    )
     split = fam.split()
     counts: dict[str, int] = {}
     for t in split.test:

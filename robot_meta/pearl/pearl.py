@@ -309,7 +309,7 @@ class PEARL(MetaAlgorithm):
             return {}
         tasks = [self.train_tasks[i] for i in task_ids]
         if len(tasks) != self.env.num_envs:
-            self.env = type(self.env)(self.env.family, tasks, seed=int(self.rng.integers(2**31)))
+            self.env = self.make_env(tasks, int(self.rng.integers(2**31)))
             self.state = CollectorState(self.env)
         else:
             self.env.set_tasks(tasks)

@@ -1,4 +1,4 @@
-"""Planar arm with a payload in the gripper: reach a hidden goal in a vertical plane under gravity.
+"""Planar arm with a payload in the gripper: reach a commanded goal in a vertical plane under gravity.
 
 Torque-controlled, so an unknown payload changes how much torque holds the arm up: the case where
 adaptation matters for manipulation.
@@ -27,7 +27,7 @@ VELOCITY_COST = 0.001  # per |qvel|^2, (rad/s)^-2: damps oscillation at the goal
 class PlanarArmPayload(TaskFamily):
     name = "planar_arm"
     env_id = "sim_tasks/PlanarArmPayload-v0"
-    summary = "3-link arm in a vertical plane: payload mass in the gripper, hidden goal position"
+    summary = "3-link arm in a vertical plane: payload mass in the gripper, commanded goal position"
     sim_dt = 0.005  # s
     ctrl_dt = 0.02  # s (50 Hz)
     episode_steps = 150  # 3 s
@@ -35,6 +35,7 @@ class PlanarArmPayload(TaskFamily):
     n_test = 20
     payload_parent = "gripper"
     adaptation_floor = 0.002  # m: the arm holds its goal to a few mm
+    command_resample_s = 1.5  # s: one new goal in the middle of a 3 s training episode (a reach takes ~0.6 s)
     payload_mount = (0.1, 0.0, 0.0)  # m, at the gripper tip
     params = (
         ParamSpec(
@@ -54,8 +55,11 @@ class PlanarArmPayload(TaskFamily):
             test_only=((0.3, 0.35),),
             default=0.4,
             doc="goal x from the shoulder",
+            role="command",
         ),
-        ParamSpec("goal_z", "m", allowed=(-0.4, 0.4), train=(-0.3, 0.3), default=0.1, doc="goal z from the shoulder"),
+        ParamSpec(
+            "goal_z", "m", allowed=(-0.4, 0.4), train=(-0.3, 0.3), default=0.1, doc="goal z from the shoulder", role="command"
+        ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="motor torque multiplier"),
         ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
         ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
@@ -65,6 +69,8 @@ class PlanarArmPayload(TaskFamily):
             ObsSlice("joint_pos", 3, "rad", 0.01, "encoder"),
             ObsSlice("joint_vel", 3, "rad/s", 0.5, "encoder"),
             ObsSlice("ee_pos", 2, "m", 0.005, "kinematics"),  # (x, z) of the gripper tip from the shoulder
+            ObsSlice("goal_x", 1, "m", 0.0, "command"),  # the commanded target position, from the shoulder
+            ObsSlice("goal_z", 1, "m", 0.0, "command"),
         )
     )
     reward_doc = "-|ee_pos - goal| - 0.01*|a|^2 - 0.001*|qvel|^2; tracking error |ee_pos - goal| (m)"

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from sim_tasks.families.planar_arm import PlanarArmPayload
+from sim_tasks.layout import ObsLayout
 from sim_tasks.params import ParamSpec
 
 GOAL_X = 0.45  # m, the goal line's distance in front of the shoulder (the arm reaches 0.65 m)
@@ -32,6 +33,8 @@ class PlanarArmSparse(PlanarArmPayload):
     name = "planar_arm_sparse"
     env_id = "sim_tasks/PlanarArmSparse-v0"
     summary = "3-link arm: payload in the gripper, hidden goal height on a line, success-only reward"
+    # The goal stays hidden (no command slices): finding it is what this literature benchmark tests.
+    obs_layout = ObsLayout(tuple(s for s in PlanarArmPayload.obs_layout.slices if s.source != "command"))
     params = (
         dataclasses.replace(_ARM["payload_mass"], test_only=((1.8, 2.5),)),  # only the heavier-than-training region
         _ARM["payload_com_x"],

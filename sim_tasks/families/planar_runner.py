@@ -27,7 +27,7 @@ _RESET_QVEL_NOISE = 0.1  # rad/s (m/s), std
 class PlanarRunnerPayload(TaskFamily):
     name = "planar_runner"
     env_id = "sim_tasks/PlanarRunnerPayload-v0"
-    summary = "dm_control cheetah: payload on the torso, slope, ground friction, target speed"
+    summary = "dm_control cheetah: payload on the torso, slope, ground friction; commanded speed"
     sim_dt = 0.01  # s, dm_control's cheetah timestep
     ctrl_dt = 0.05  # s (20 Hz), as gymnasium's HalfCheetah (frame skip 5)
     episode_steps = 200  # 10 s
@@ -55,7 +55,9 @@ class PlanarRunnerPayload(TaskFamily):
             doc="incline along the direction of travel, uphill positive",
         ),
         ParamSpec("friction", "1", allowed=(0.05, 2.0), train=(0.2, 1.0), default=0.4, doc="ground sliding friction"),
-        ParamSpec("target_velocity", "m/s", allowed=(0.0, 4.0), train=(0.5, 3.0), default=1.5, doc="speed to track"),
+        ParamSpec(
+            "target_velocity", "m/s", allowed=(0.0, 4.0), train=(0.5, 3.0), default=1.5, doc="speed to track", role="command"
+        ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="actuator force multiplier"),
         ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
         ParamSpec("obs_noise", "x", allowed=(0.0, 3.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
@@ -67,6 +69,7 @@ class PlanarRunnerPayload(TaskFamily):
             ObsSlice("torso_velocity", 1, "m/s", 0.1, "state_estimator"),  # forward speed
             ObsSlice("joint_pos", 6, "rad", 0.01, "encoder"),
             ObsSlice("joint_vel", 6, "rad/s", 1.5, "encoder"),
+            ObsSlice("target_velocity", 1, "m/s", 0.0, "command"),  # the operator's command
         )
     )
     reward_doc = (

@@ -1,10 +1,10 @@
-"""Quadruped on rough terrain: a 12-joint robot with PD servos, payload on the torso, hidden velocity goal.
+"""Quadruped on rough terrain: a 12-joint robot with PD servos, payload on the torso, commanded velocity.
 
 The robot the deploy and field-test path targets. Terrain is a heightfield built from the task's
 `roughness` and `terrain_seed` when the model is compiled; slope tilts gravity along x. The policy commands
-joint position targets around the standing pose; the goal (speed and direction of travel in the body
-frame) is hidden and reaches the policy only through the reward, which a robot computes from its velocity
-estimate.
+joint position targets around the standing pose; the operator commands the speed and direction of travel
+in the body frame (observation slices, as legged_gym's velocity commands), and the robot computes the
+reward from its velocity estimate. The dynamics (payload, terrain, friction, motors, latency) are hidden.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ ACTION_COST = 0.005  # per |a|^2 (12 joints)
 class QuadrupedTerrain(TaskFamily):
     name = "quadruped"
     env_id = "sim_tasks/QuadrupedTerrain-v0"
-    summary = "12-joint quadruped: heightfield roughness, slope, friction, torso payload, hidden velocity/heading goal"
+    summary = "12-joint quadruped: heightfield roughness, slope, friction, torso payload; commanded velocity and heading"
     sim_dt = 0.004  # s
     ctrl_dt = 0.02  # s (50 Hz), as legged_gym and Playground
     episode_steps = 500  # 10 s
@@ -71,13 +71,16 @@ class QuadrupedTerrain(TaskFamily):
         ),
         ParamSpec("slope", "deg", allowed=(-12.0, 12.0), train=(-5.0, 5.0), doc="incline along x, uphill positive"),
         ParamSpec("friction", "1", allowed=(0.1, 2.0), train=(0.4, 1.0), default=0.8, doc="ground sliding friction"),
-        ParamSpec("target_velocity", "m/s", allowed=(0.0, 1.5), train=(0.2, 1.0), default=0.5, doc="speed to track"),
+        ParamSpec(
+            "target_velocity", "m/s", allowed=(0.0, 1.5), train=(0.2, 1.0), default=0.5, doc="speed to track", role="command"
+        ),
         ParamSpec(
             "target_heading",
             "rad",
             allowed=(-math.pi, math.pi),
             train=(-0.5, 0.5),
             doc="direction of travel in the body frame (0 forward, +pi/2 left)",
+            role="command",
         ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="servo force multiplier"),
         ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),
@@ -90,6 +93,8 @@ class QuadrupedTerrain(TaskFamily):
             ObsSlice("base_velocity", 3, "m/s", 0.1, "state_estimator"),  # torso linear velocity, torso frame
             ObsSlice("joint_pos", 12, "rad", 0.01, "encoder"),  # relative to DEFAULT_POSE
             ObsSlice("joint_vel", 12, "rad/s", 1.5, "encoder"),
+            ObsSlice("target_velocity", 1, "m/s", 0.0, "command"),  # the operator's commands
+            ObsSlice("target_heading", 1, "rad", 0.0, "command"),
         )
     )
     robot_signals = {

@@ -27,7 +27,7 @@ def firmware(cls=VirtualFirmware, rate=20):
 
 
 def deploy(policy, port, log=None, **kw):
-    cfg = DeployConfig(targets=TARGETS, status=False, **kw)
+    cfg = DeployConfig(commands=TARGETS, status=False, **kw)
     return Deployment(policy, port, cfg, log=log)
 
 
@@ -50,7 +50,7 @@ def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
     msgs = read_log(tmp_path / "run.mcap")
     assert len(msgs["/session"]) == 1 and len(msgs["/tick"]) == res.ticks
     tick = msgs["/tick"][-1]
-    assert len(tick["obs"]) == 16 and len(tick["action"]) == 6 and "z" in tick["latent"]
+    assert len(tick["obs"]) == 17 and len(tick["action"]) == 6 and "z" in tick["latent"]
     assert [e["event"] for e in msgs["/event"]] == ["armed", "disarm"]
 
 
@@ -148,7 +148,7 @@ def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_p
     log = tmp_path / "killed.mcap"
     with VirtualRobotThread(fw) as vr:
         cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(tiny_policies / "pearl"), "--port", vr.port]
-        cmd += ["--target", "target_velocity=1.5", "--log", str(log)]
+        cmd += ["--command", "target_velocity=1.5", "--log", str(log)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while fw.commands_applied < 60 and time.monotonic() < deadline:  # ~3 s of control
@@ -165,13 +165,29 @@ def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_p
     assert ks == list(range(1, len(ks) + 1))  # complete chunks, in order, no hole
 
 
+def fw_state_of(vr):
+    return vr.firmware.state
+
+
 def test_deploy_cli(tiny_policies, tmp_path, capsys):
     from robot_meta.cli import main
 
     with VirtualRobotThread(firmware()) as vr:
         base = ["deploy", str(tiny_policies / "pearl"), "--port", vr.port]
         assert main([*base, "--duration", "1"]) == 2  # no target: refused before connecting
-        assert "give the value to track, e.g. --target target_velocity=1.75" in capsys.readouterr().err
+        assert "needs the command(s) ['target_velocity']" in (err := capsys.readouterr().err)
+        assert "--command target_velocity=1.75" in err
+        # a command the policy lacks, or out of its range: one line naming it, nothing armed, no log written
+        bad_log = tmp_path / "bad.mcap"
+        for bad, msg in (
+            (["--command", "target_heading=0.3"], "command 'target_heading': this policy takes no such command"),
+            (["--command", "target_velocity=9"], "command target_velocity=9 is outside its allowed range [0, 4]"),
+            (["--command", "target_velocity=nan"], "command target_velocity=nan is outside its allowed range"),
+        ):
+            assert main([*base, "--duration", "1", "--command", "target_velocity=1.5", *bad, "--log", str(bad_log)]) == 2
+            err = capsys.readouterr().err
+            assert msg in err and len(err.strip().splitlines()) == 1, err
+            assert fw_state_of(vr) == p.FirmwareState.DISARMED
         log = tmp_path / "cli.mcap"
         assert main([*base, "--duration", "1", "--target", "target_velocity=1.5", "--log", str(log), "--json"]) == 0
         out = json.loads(capsys.readouterr().out)

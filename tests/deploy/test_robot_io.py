@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deploy.manifest import PolicyManifest
-from deploy.robot_io import CommandMapper, ObservationBuilder, RewardEstimator, tilt_deg
+from deploy.robot_io import CommandMapper, Commands, ObservationBuilder, RewardEstimator, tilt_deg
 from deploy.runtime import PolicyDirError
 from firmware_bridge import protocol as p
 from firmware_bridge.virtual_robot import VirtualFirmware
@@ -30,8 +30,10 @@ def test_observation_from_the_robots_state_equals_the_simulators(name):
     fw.data.qpos[3:7] = [0.96, 0.1, 0.2, 0.15] if name == "quadruped" else fw.data.qpos[3:7]
     mujoco.mj_forward(fw.model, fw.data)
     state = p.State.unpack(fw.read_state().pack())  # through the wire format (float32)
-    got = ObservationBuilder(manifest_of(fam))(state)
-    want = fam.observe(fw.model, fw.data, fw.sim.task)
+    m = manifest_of(fam)
+    commands = Commands(m, {c.name: getattr(fw.sim.task, c.name) for c in m.commands})
+    got = ObservationBuilder(m, commands)(state)
+    want = fam.observation(fw.model, fw.data, fw.sim.task)  # the read-outs and the commands
     np.testing.assert_allclose(got, want, atol=2e-5)
 
 
@@ -44,10 +46,10 @@ def test_a_family_without_robot_signals_is_refused_by_slice_name():
 def test_reward_matches_the_simulated_reward_and_needs_its_target():
     fam = get_family("planar_runner")
     m = manifest_of(fam)
-    with pytest.raises(PolicyDirError, match="target_velocity"):
-        RewardEstimator(m, {})
-    est = RewardEstimator(m, {"target_velocity": 2.0})
-    obs = np.zeros(16, np.float32)
+    with pytest.raises(PolicyDirError, match="needs the command"):
+        RewardEstimator(m, Commands(m, {}))
+    est = RewardEstimator(m, Commands(m, {"target_velocity": 2.0}))
+    obs = np.zeros(17, np.float32)
     obs[3] = 1.25
     a = np.full(6, 0.5)
     r, err = est(obs, a)

@@ -77,7 +77,7 @@ def test_window_sums_stay_equal_to_the_direct_product(dirs):
     obs_seq = []
     rewards = []
     for _ in range(27):
-        obs_seq.append(rng.normal(size=16).astype(np.float32))
+        obs_seq.append(rng.normal(size=17).astype(np.float32))
         rewards.append(float(rng.normal()))
     actions = []
     for t in range(27):
@@ -143,28 +143,28 @@ def test_bad_policy_dirs_are_refused_by_name(dirs, tmp_path):
         load_adapter(d)
     d = copy("inconsistent")
     m = json.loads((d / "manifest.json").read_text())
-    m["obs_dim"] = 17
+    m["obs_dim"] = 18
     (d / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(PolicyDirError, match=r"obs_dim=17 is not the sum of the observation slices' sizes"):
+    with pytest.raises(PolicyDirError, match=r"obs_dim=18 is not the sum of the observation slices' sizes"):
         load_adapter(d)
     d = copy("layout")
     m = json.loads((d / "manifest.json").read_text())
-    m["obs_dim"] = 17
+    m["obs_dim"] = 18
     m["observation"][-1]["size"] += 1
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(
         PolicyDirError,
-        match=r"graphs\.encoder\.input 'transitions' has shape \['batch', 39\], the manifest's layout needs \['batch', 41\]",
+        match=r"graphs\.encoder\.input 'transitions' has shape \['batch', 41\], the manifest's layout needs \['batch', 43\]",
     ):
         load_adapter(d)
 
 
 def test_wrong_observations_are_refused(dirs):
     ad = load_adapter(dirs / "p_rl2")
-    with pytest.raises(ObservationError, match="observation has 15 entries, the manifest's layout has 16"):
-        ad.act(np.zeros(15))
+    with pytest.raises(ObservationError, match="observation has 16 entries, the manifest's layout has 17"):
+        ad.act(np.zeros(16))
     with pytest.raises(ObservationError, match=r"not finite at indices \[3\]"):
-        bad = np.zeros(16)
+        bad = np.zeros(17)
         bad[3] = np.nan
         ad.act(bad)
 

@@ -13,14 +13,14 @@ TINY = BaselineConfig(steps=64, n_envs=2, hidden=(8,), batch_size=16, learning_s
 
 def test_oracle_features_map_the_training_range_to_unit_interval():
     fam = get_family("planar_runner")
-    lo = np.array([p.train[0] for p in fam.params])
-    hi = np.array([p.train[1] for p in fam.params])
+    lo = np.array([p.train[0] for p in fam.hidden_params])  # the oracle is told the hidden ones; commands are observed
+    hi = np.array([p.train[1] for p in fam.hidden_params])
     np.testing.assert_allclose(oracle_features(fam, lo), -1.0, atol=1e-6)
     np.testing.assert_allclose(oracle_features(fam, hi), 1.0, atol=1e-6)
     heavy = fam.task_vector(fam.split().test[0]).copy()
     heavy[0] = 9.0  # kg, past the 6 kg training maximum: beyond 1, not clipped
     assert oracle_features(fam, heavy)[0] > 1.0
-    assert oracle_features(fam, np.stack([lo, hi])).shape == (2, len(fam.params))
+    assert oracle_features(fam, np.stack([lo, hi])).shape == (2, len(fam.hidden_params))
 
 
 def test_oracle_sees_the_same_features_in_training_and_in_evaluation():

@@ -50,7 +50,8 @@ def test_tasks_json_is_one_object(capsys):
 def test_tasks_one_family_json(capsys):
     assert main(["tasks", "quadruped", "--json"]) == 0
     fam = json.loads(capsys.readouterr().out)["family"]
-    assert fam["obs_dim"] == 33 and len(fam["action"]["names"]) == 12
+    assert fam["obs_dim"] == 35 and len(fam["action"]["names"]) == 12  # 33 read-outs, 2 commands
+    assert [p["name"] for p in fam["params"] if p["role"] == "command"] == ["target_velocity", "target_heading"]
 
 
 def test_tasks_check_validates_a_task_file(tmp_path, capsys):

@@ -26,7 +26,7 @@ def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo
     assert on_disk == json.loads(json.dumps(manifest))
     for g in manifest["graphs"].values():
         assert hashlib.sha256((out / g["file"]).read_bytes()).hexdigest() == g["sha256"]
-    assert manifest["obs_dim"] == 16 and len(manifest["action"]["names"]) == 6 == len(manifest["joints"])
+    assert manifest["obs_dim"] == 17 and len(manifest["action"]["names"]) == 6 == len(manifest["joints"])
     assert manifest["ctrl_dt"] == 0.05 and manifest["opset"] == 18 and manifest["format_version"] == 1
     assert max(manifest["parity"]["max_abs_diff"].values()) <= PARITY_TOL
     assert manifest["adaptation"]["kind"] == algo
@@ -41,7 +41,7 @@ def test_exported_graphs_take_any_batch_and_match_torch(runs, tmp_path):
     for n in (1, 7):
         rng = np.random.default_rng(n)
         feed = {
-            "obs": rng.normal(size=(n, 16)).astype(np.float32),
+            "obs": rng.normal(size=(n, 17)).astype(np.float32),
             "prev_action": rng.uniform(-1, 1, (n, 6)).astype(np.float32),
             "prev_reward": rng.normal(size=n).astype(np.float32),
             "done": np.zeros(n, np.float32),

@@ -124,3 +124,41 @@ def test_sparse_arm_rewards_only_inside_the_goal_radius_and_hides_the_goal():
         o, _ = env.reset(seed=2)
         obs.append([o] + [env.step(np.full(3, 0.3))[0] for _ in range(10)])
     np.testing.assert_array_equal(obs[0], obs[1])
+
+
+@pytest.mark.parametrize("name", ["planar_runner", "quadruped", "planar_arm"])
+def test_commands_are_observed_and_resampled_only_in_training_envs(name):
+    """A robot family's commands are its last observation slices; a training env draws new ones every
+    `command_resample_s` (inside their training ranges), an evaluation env keeps the task's own, and every
+    episode starts with the task's own."""
+    from sim_tasks import BatchedTaskEnv
+
+    fam = get_family(name)
+    commands = fam.command_params
+    assert commands and [s.name for s in fam.obs_layout.slices[-len(commands) :]] == [p.name for p in commands]
+    assert all(s.source == "command" and s.noise == 0.0 for s in fam.obs_layout.slices[-len(commands) :])
+    tasks = list(fam.split().train[:3])
+    own = np.array([[getattr(t, p.name) for p in commands] for t in tasks])
+    steps = 2 * round(fam.command_resample_s / fam.ctrl_dt) + 1
+    seen = {}
+    for resample in (False, True):
+        env = BatchedTaskEnv(fam, tasks, seed=0, resample_commands=resample)
+        obs, _ = env.reset(seed=0)
+        np.testing.assert_allclose(obs[:, -len(commands) :], own, rtol=1e-6)
+        cmds = []
+        for _ in range(steps):
+            obs, *_ = env.step(np.zeros(env.action_space.shape))
+            cmds.append(obs[:, -len(commands) :].copy())
+        seen[resample] = np.array(cmds)
+    assert np.allclose(seen[False], own[None], rtol=1e-6)  # evaluation: the task's own command throughout
+    changed = ~np.isclose(seen[True], own[None], rtol=1e-6)
+    assert changed.any()
+    for j, p in enumerate(commands):
+        lo, hi = p.train
+        assert np.all((seen[True][..., j] >= lo - 1e-6) & (seen[True][..., j] <= hi + 1e-6))
+
+
+def test_literature_benchmarks_keep_their_goals_hidden():
+    for name in ("half_cheetah_vel", "planar_arm_sparse"):
+        fam = get_family(name)
+        assert not fam.command_params and not any(s.source == "command" for s in fam.obs_layout.slices)

@@ -74,7 +74,7 @@ def test_maml_cli_train_eval_export_compare(tmp_path, capsys):
     assert main(["export", str(run), "--out", str(tmp_path / "q"), "--adapt-task", "99"]) == 2
     from deploy.runtime import load_adapter
 
-    assert load_adapter(tmp_path / "p").act(np.zeros(16)).shape == (6,)
+    assert load_adapter(tmp_path / "p").act(np.zeros(17)).shape == (6,)
     png = tmp_path / "cmp.png"
     assert main(["compare", str(run / "eval.json"), str(run / "eval.json"), "--plot", str(png), "--json"]) == 0
     c = json.loads(capsys.readouterr().out)

@@ -133,10 +133,10 @@ def test_episodic_actor_uses_the_prior_first_then_the_posterior():
     rng = np.random.default_rng(1)
     for _ in range(5):
         actor.observe(
-            rng.normal(size=(1, 8)).astype(np.float32),
+            rng.normal(size=(1, 10)).astype(np.float32),  # the arm: 8 read-outs, 2 goal commands
             rng.uniform(-1, 1, (1, 3)).astype(np.float32),
             np.array([0.5], np.float32),
-            rng.normal(size=(1, 8)).astype(np.float32),
+            rng.normal(size=(1, 10)).astype(np.float32),
             np.zeros(1, bool),
         )
     actor.reset(np.ones(1, bool))

@@ -80,7 +80,9 @@ def test_trial_wrapper_switches_task_every_k_episodes():
     state.reset(seed=0)
     for _ in range(4):  # four episodes per env
         seen.append([s.task for s in env.sims])
-        collect(state, RL2Actor(RL2Policy(8, 3, TINY), 2, torch.Generator(), schedule=sched), fam.episode_steps)
+        collect(
+            state, RL2Actor(RL2Policy(fam.obs_layout.dim, 3, TINY), 2, torch.Generator(), schedule=sched), fam.episode_steps
+        )
     assert seen[0] == seen[1] and seen[2] == seen[3]  # a trial keeps its task for K = 2 episodes
     assert seen[1] != seen[2]  # and the next trial draws a new one
 
