@@ -50,7 +50,7 @@ def _errors(command: str) -> tuple[tuple[type[BaseException], ...], tuple[type[B
 
     usage: tuple[type[BaseException], ...] = (UsageError, TaskParamError, UnknownFamilyError)
     runtime: tuple[type[BaseException], ...] = ()
-    if command in ("train", "eval", "export"):
+    if command in ("train", "eval", "export", "sensitivity"):
         from robot_meta.checkpoint import CheckpointError
         from robot_meta.config import ConfigError
         from robot_meta.export_spec import ExportError

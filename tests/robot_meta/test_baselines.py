@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, TaskDistributionEnv, oracle_features
@@ -54,3 +56,24 @@ def test_an_oracle_cached_with_raw_vectors_is_retrained(tmp_path):
     before = path.stat().st_mtime_ns
     ensure_population_baseline(tmp_path / "baselines", "oracle", fam, tasks, TINY, seed=0, quiet=True)
     assert path.stat().st_mtime_ns != before and ORACLE_INPUT in torch.load(path, weights_only=True)["meta"]
+
+
+def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path, capsys):
+    """`robot-meta sensitivity` on tiny baselines: the grid, the report, the plot and the verdict's arithmetic
+    (the numbers of tiny policies mean nothing; the real ones are in docs/commands.md)."""
+    from robot_meta.cli import main
+    from robot_meta.sensitivity import REQUIRED_RATIO, command_grid, payload_grid, verdict
+
+    fam = get_family("planar_runner")
+    assert payload_grid(fam)[0] == 0.0 and payload_grid(fam)[-1] == 10.0  # the heaviest held-out payload
+    assert command_grid(fam) == [{"target_velocity": 1.125}, {"target_velocity": 2.375}]
+    v = verdict([0.0, 10.0], np.array([0.2, 0.6]), np.array([0.2, 0.3]))
+    assert v["ratio_at_heaviest"] == 2.0 and v["passes"] and REQUIRED_RATIO == 1.5
+    assert not verdict([0.0, 10.0], np.array([0.2, 0.6]), np.array([0.3, 0.3]))["passes"]  # oracle worse at 0 kg
+    out = tmp_path / "s.json"
+    args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64"]
+    assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["steady_error"]["dr"]) == 6 and len(report["steady_error"]["oracle"][0]) == 2
+    assert out.exists() and out.with_suffix(".png").stat().st_size > 5_000
+    assert isinstance(report["verdict"]["passes"], bool)

@@ -1,0 +1,162 @@
+"""`robot-meta sensitivity`: does the payload matter on this family? DR and oracle steady error vs payload.
+
+Before anything adaptive is trained on a family, the family has to make the payload matter: at a heavy
+payload an oracle (told the true hidden parameters, trained over their whole allowed range) must track
+better than the domain-randomized policy (trained on the training range, told nothing), or there is nothing
+to adapt to. For each payload from 0 to the heaviest held-out one, under fixed commands (a few values across
+each command's training range) and nominal other dynamics, every policy runs episodes that start with that
+payload; its steady error is the mean tracking error over the second half of the episode, averaged over
+seeds (independent starts and sensor noise).
+
+Acceptance (issue 15): at the heaviest held-out payload DR's steady error is at least `REQUIRED_RATIO` times
+the oracle's, and the oracle is nowhere worse than DR (beyond a tolerance of `ORACLE_SLACK`, the noise of
+the seed mean).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_meta.baselines import BaselineConfig, SB3Actor
+from robot_meta.collector import CollectorState, collect
+from robot_meta.eval_run import baseline_tasks, ensure_population_baseline
+from robot_meta.evaluation import eval_env
+from robot_meta.train import family_of
+
+REQUIRED_RATIO = 1.5  # DR's steady error over the oracle's at the heaviest held-out payload
+ORACLE_SLACK = 0.05  # relative: the oracle may exceed DR by this much at a payload before it counts as worse
+N_PAYLOADS = 6
+COMMANDS_PER_AXIS = 2  # values per command, spread over its training range
+
+
+def payload_grid(family: Any, n: int = N_PAYLOADS) -> list[float]:
+    """0 kg to the heaviest held-out payload (the training maximum when nothing heavier is held out)."""
+    spec = family.spec_of("payload_mass")
+    heaviest = max([spec.train[1], *(hi for _, hi in spec.test_only)])
+    return [round(float(x), 3) for x in np.linspace(0.0, heaviest, n)]
+
+
+def command_grid(family: Any, per_axis: int = COMMANDS_PER_AXIS) -> list[dict[str, float]]:
+    """Fixed commands: `per_axis` values inside each command's training range (a quarter in from each end),
+    every combination."""
+    axes = []
+    for p in family.command_params:
+        lo, hi = p.train
+        axes.append([round(float(v), 3) for v in np.linspace(lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo), per_axis)])
+    return [dict(zip([p.name for p in family.command_params], combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def steady_errors(
+    policies: dict[str, Any], family: Any, payloads: list[float], commands: list[dict], seeds: list[int]
+) -> dict[str, np.ndarray]:
+    """Per policy, steady error (payloads, commands, seeds): the mean tracking error over the second half of an
+    episode that starts with the payload, other dynamics nominal. `policies` maps a name to `actor(env)`."""
+    tasks = [family.task(payload_mass=kg, **cmd) for kg in payloads for cmd in commands]
+    half = family.episode_steps // 2
+    out = {}
+    for name, make_actor in policies.items():
+        runs = []
+        for seed in seeds:
+            env = eval_env(family, tasks, seed)
+            state = CollectorState(env)
+            state.reset(seed=seed)
+            roll = collect(state, make_actor(env), family.episode_steps)
+            runs.append(roll.tracking_error[half:].mean(0))  # (tasks,)
+        out[name] = np.stack(runs, -1).reshape(len(payloads), len(commands), len(seeds))
+    return out
+
+
+def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[str, Any]:
+    """The acceptance check on (payloads,) means: the ratio at the heaviest payload, and where the oracle is worse."""
+    ratio = float(dr[-1] / max(oracle[-1], 1e-12))
+    worse = [kg for kg, d, o in zip(payloads, dr, oracle, strict=True) if o > (1 + ORACLE_SLACK) * d]
+    ok = ratio >= REQUIRED_RATIO and not worse
+    text = (
+        f"at {payloads[-1]:g} kg DR's steady error is {ratio:.2f}x the oracle's (needed >= {REQUIRED_RATIO}); "
+        + (f"the oracle is worse than DR at {worse} kg" if worse else "the oracle is nowhere worse than DR")
+        + (": the payload matters here" if ok else ": the payload does NOT matter enough on this family as it stands")
+    )
+    return {"ratio_at_heaviest": ratio, "oracle_worse_at_kg": worse, "passes": ok, "text": text}
+
+
+def run_sensitivity(
+    run_dir: Path,
+    seeds: int = 2,
+    baseline_steps: int | None = None,
+    baseline_dir: Path | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """DR and oracle (trained once and cached like `eval --baselines`) across payloads; returns the report."""
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    family = family_of(record["task"], record.get("family_module"))
+    if family.payload_parent is None:
+        raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
+    cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
+    cfg = BaselineConfig() if baseline_steps is None else BaselineConfig(steps=baseline_steps)
+    models = {
+        name: ensure_population_baseline(cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet)
+        for name in ("dr", "oracle")
+    }
+    policies = {"dr": lambda env: SB3Actor(models["dr"]), "oracle": lambda env: SB3Actor(models["oracle"], env)}
+    payloads, commands = payload_grid(family), command_grid(family)
+    errors = steady_errors(policies, family, payloads, commands, list(range(seeds)))
+    means = {k: v.mean((1, 2)) for k, v in errors.items()}
+    spec = family.spec_of("payload_mass")
+    return {
+        "family": family.name,
+        "run_dir": str(run_dir),
+        "baseline_dir": str(cache),
+        "baseline_steps": cfg.steps,
+        "payloads_kg": payloads,
+        "train_payload_kg": list(spec.train),
+        "commands": commands,
+        "seeds": seeds,
+        "steady_error": {k: v.tolist() for k, v in errors.items()},  # (payloads, commands, seeds)
+        "steady_error_mean": {k: v.tolist() for k, v in means.items()},
+        "steady_error_std_over_seeds": {k: v.mean(1).std(-1).tolist() for k, v in errors.items()},
+        "verdict": verdict(payloads, means["dr"], means["oracle"]),
+        "definition": "steady error = mean tracking error over the second half of an episode that starts with the "
+        "payload, commands fixed, other dynamics nominal; DR trained on the training range, the oracle over the whole "
+        "allowed range with the true hidden parameters",
+    }
+
+
+def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    kg = np.array(report["payloads_kg"])
+    for name, color in (("dr", "tab:orange"), ("oracle", "tab:green")):
+        m = np.array(report["steady_error_mean"][name])
+        s = np.array(report["steady_error_std_over_seeds"][name])
+        ax.plot(kg, m, "o-", color=color, label=name)
+        ax.fill_between(kg, m - s, m + s, color=color, alpha=0.2)
+    lo, hi = report["train_payload_kg"]
+    ax.axvspan(lo, hi, color="k", alpha=0.06, label="training payloads")
+    ax.set_xlabel("payload (kg)")
+    ax.set_ylabel("steady tracking error")
+    ax.set_title(f"{report['family']}: {report['verdict']['ratio_at_heaviest']:.2f}x at {kg[-1]:g} kg")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"{report['family']}: steady tracking error, commands {report['commands']}, {report['seeds']} seeds"]
+    lines.append(f"{'payload kg':>10} {'DR':>8} {'oracle':>8} {'DR/oracle':>10}")
+    for kg, d, o in zip(
+        report["payloads_kg"], report["steady_error_mean"]["dr"], report["steady_error_mean"]["oracle"], strict=True
+    ):
+        lines.append(f"{kg:>10g} {d:>8.3f} {o:>8.3f} {d / max(o, 1e-12):>10.2f}")
+    lines.append(report["verdict"]["text"])
+    return "\n".join(lines)
