@@ -1,4 +1,4 @@
-"""A user's own robot as a task family, defined outside the package: a torque-driven pendulum holding an angle.
+"""A user's own robot as a task family, defined outside the package: a torque pendulum holding a commanded angle.
 
 The worked example of docs/architecture.md ("adding a robot"). Everything about this robot is in this one
 module: its MJCF, its parameters (one of them, `joint_damping`, is a knob no built-in family has), its
@@ -42,7 +42,7 @@ MJCF = """
 class MyPendulum(TaskFamily):
     name = "my_pendulum"
     env_id = "my_robots/Pendulum-v0"
-    summary = "a torque pendulum holding a hidden angle, with a payload at its tip and a joint damping of its own"
+    summary = "a torque pendulum holding a commanded angle, with a payload at its tip and a joint damping of its own"
     sim_dt = 0.005  # s
     ctrl_dt = 0.02  # s (50 Hz)
     episode_steps = 100  # 2 s
@@ -52,12 +52,19 @@ class MyPendulum(TaskFamily):
     params = (
         ParamSpec("payload_mass", "kg", allowed=(0.0, 2.0), train=(0.0, 1.0), test_only=((1.2, 1.6),), doc="mass at the tip"),
         ParamSpec("joint_damping", "N m s/rad", allowed=(0.0, 1.0), train=(0.0, 0.5), default=0.05, doc="hinge damping"),
-        ParamSpec("target_angle", "rad", allowed=(-1.5, 1.5), train=(-1.0, 1.0), doc="angle to hold (0: horizontal)"),
+        ParamSpec(
+            "target_angle", "rad", allowed=(-1.5, 1.5), train=(-1.0, 1.0), doc="angle to hold (0: horizontal)", role="command"
+        ),
         ParamSpec("obs_noise", "x", allowed=(0.0, 2.0), train=(0.0, 1.0), doc="multiplier on nominal sensor noise"),
     )
     obs_layout = ObsLayout(
-        (ObsSlice("joint_pos", 1, "rad", 0.01, "encoder"), ObsSlice("joint_vel", 1, "rad/s", 0.1, "encoder"))
+        (
+            ObsSlice("joint_pos", 1, "rad", 0.01, "encoder"),
+            ObsSlice("joint_vel", 1, "rad/s", 0.1, "encoder"),
+            ObsSlice("target_angle", 1, "rad", 0.0, "command"),  # the command: the operator sets it
+        )
     )
+    command_resample_s = 1.0  # s: two angles in a 2 s training episode
     reward_doc = "-|angle - target_angle| - 0.05*|a|^2; tracking error |angle - target_angle| (rad)"
 
     def base_spec(self) -> mujoco.MjSpec:

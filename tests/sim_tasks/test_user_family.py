@@ -48,7 +48,7 @@ from sim_tasks import TaskFamily, TaskParamError, get_family, register_family
 
 assert get_family("my_pendulum").default_task().joint_damping == 0.05
 obs, _ = gym.make("my_robots/Pendulum-v0").reset(seed=0)
-assert obs.shape == (2,)
+assert obs.shape == (3,)  # angle, rate, and the commanded angle
 register_family(my_pendulum.MyPendulum)  # the same class again: a no-op
 
 
