@@ -18,7 +18,7 @@ import numpy as np
 from deploy.metrics import summarize
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
 from robot_meta.checkpoint import atomic_write_text
-from robot_meta.evaluation import Method, evaluate
+from robot_meta.evaluation import Method, belief_probe, evaluate
 from robot_meta.logger import read_metrics
 from robot_meta.train import load_run
 from sim_tasks import get_family
@@ -150,6 +150,9 @@ def run_eval(
                 whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet), repeats=repeats
             )
         )
+        probe = belief_probe(by_name[record["algo"]], family, tasks, [eval_seed + r for r in range(repeats)])
+        if probe is not None:
+            result["belief"] = probe
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
         if scratch:
             sub = evaluate(
@@ -242,6 +245,17 @@ def aggregate(
         # start and sensor noise: what the context adds, free of the start-to-start noise that moves the rise
         # (on the runner prior-only, the same policy each episode, "rises" by ±5).
         report["episodic"][algo]["vs_prior_only"] = _paired(rows[algo][:, -1] - rows["prior_only"][:, -1])
+    if all("belief" in r for r in per_seed):
+        r2 = [r["belief"]["payload_r2"] for r in per_seed]
+        report["belief"] = {
+            "payload_r2": summarize(np.array(r2, dtype=float)),
+            "payload_r2_by_seed": r2,
+            "samples_per_seed": per_seed[0]["belief"]["samples"],
+            "belief_dim": per_seed[0]["belief"]["belief_dim"],
+            "definition": "out-of-fold R² (5 folds by task) of a ridge linear fit of payload mass from the belief "
+            "(PEARL's posterior mean, RL²'s hidden state) averaged over the second half of episodes that start with "
+            "the task's payload, held-out tasks",
+        }
     if per_seed[0].get("online"):
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
         for name in per_seed[0]["online"]:

@@ -100,6 +100,67 @@ def online_errors(
     return np.concatenate(out, 0)
 
 
+def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int], folds: int = 5) -> dict[str, Any] | None:
+    """How well the method's belief (PEARL's posterior mean, RL²'s hidden state) encodes the payload: the
+    cross-validated R² of a ridge-regularized linear fit of payload mass from the belief averaged over the
+    second half of episodes that start with the task's payload; folds split by task, so a task is never in
+    its own fit. None when the method's actor has no `belief()` (a non-adaptive policy)."""
+    if family.payload_parent is None or method.per_task:
+        return None
+    xs, ys, groups = [], [], []
+    for seed in seeds:
+        env = eval_env(family, tasks, seed)
+        state = CollectorState(env)
+        state.reset(seed=seed)
+        actor = method.actor("online", env)
+        if not hasattr(actor, "belief"):
+            return None
+        recorder = _BeliefRecorder(actor)
+        collect(state, recorder, family.episode_steps)
+        xs.append(np.mean(recorder.beliefs[family.episode_steps // 2 :], 0))
+        ys.append([t.payload_mass for t in tasks])
+        groups.append(np.arange(len(tasks)))
+    x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
+    return {"payload_r2": _cv_r2(x, y, g, folds), "samples": len(y), "belief_dim": int(x.shape[1])}
+
+
+class _BeliefRecorder:
+    def __init__(self, actor: Any) -> None:
+        self.actor, self.beliefs = actor, []
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.actor.reset(mask)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action = self.actor.act(obs)
+        self.beliefs.append(self.actor.belief())
+        return action
+
+    def observe(self, *args: Any) -> None:
+        self.actor.observe(*args)
+
+
+def _cv_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, ridge: float = 1e-2) -> float:
+    """Out-of-fold R² of ridge regression on standardized features, folds by group."""
+    order = np.unique(groups)
+    fold_of = {gid: i % folds for i, gid in enumerate(order)}
+    pred = np.zeros_like(y, dtype=float)
+    for f in range(min(folds, len(order))):
+        test = np.array([fold_of[gid] == f for gid in groups])
+        train = ~test
+        mu, sd = x[train].mean(0), x[train].std(0) + 1e-8
+        a = (x[train] - mu) / sd
+        a = np.concatenate([a, np.ones((len(a), 1))], 1)
+        reg = ridge * len(a) * np.eye(a.shape[1])
+        reg[-1, -1] = 0.0  # the intercept is not shrunk
+        w = np.linalg.solve(a.T @ a + reg, a.T @ y[train])
+        b = np.concatenate([(x[test] - mu) / sd, np.ones((int(test.sum()), 1))], 1)
+        pred[test] = b @ w
+    ss_res = float(((y - pred) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
 def online_stats(
     errors: np.ndarray, steady_errors: np.ndarray, change_step: int, family: Any, oracle: np.ndarray | None = None
 ) -> dict[str, Any]:

@@ -119,6 +119,12 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
                 f"{o['peak_error']['mean']:.3f}  steady {o['steady_error']['mean']:.3f}  adaptation median "
                 f"{ad['median']:.2f} s ({o['adapted']} settled){excess}"
             )
+    if "belief" in report:
+        b = report["belief"]["payload_r2"]
+        lines.append(
+            f"belief probe: payload R² {b['mean']:.2f} ± {b['std']:.2f} over seeds (linear fit from the "
+            f"{report['belief']['belief_dim']}-dim belief, out of fold)"
+        )
     # The rise and the gain over prior-only need no baselines: printed whenever the report has them.
     adapted = report["episodic"].get(report["algo"], {})
     for key, label in (

@@ -181,6 +181,10 @@ class PearlActor:
         self.episode[mask] = 0
         self.started[mask] = False
 
+    def belief(self) -> np.ndarray:
+        """What the actor believes about the task now: the posterior mean of z per env, (N, L)."""
+        return self.posterior()[0].numpy().copy()
+
     def posterior(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Current q(z | context) per env, (N, L) each; the prior where there is no context."""
         prec = self._prec.sum(1)

@@ -245,6 +245,10 @@ class RL2Actor:
             ended = np.zeros(self.n, dtype=bool) if self.schedule is None else (np.asarray(done) & self.schedule.trial_start)
             self.log["trial_end"].append(torch.as_tensor(ended, device=self.device))
 
+    def belief(self) -> np.ndarray:
+        """What the actor believes about the task now: its hidden state per env, (N, H)."""
+        return self.h.detach().cpu().numpy().copy()
+
     @torch.no_grad()
     def value(self, obs: np.ndarray) -> torch.Tensor:
         """V of the next step from the current memory (bootstrap at the end of a rollout)."""

@@ -183,6 +183,10 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     assert set(out["episodic"]) == {"pearl", "prior_only", "dr", "oracle", "scratch_1x", "scratch_100x"}
     assert len(out["episodic"]["pearl"]["by_episode"]["mean"]) == 2
     assert set(out["online"]) == {"pearl", "prior_only", "dr", "oracle"}
+    online = out["online"]["pearl"]
+    assert online["adapted"].endswith(f"/{online['steady_error']['n']}") and "excess_first" in online
+    assert "excess_first" not in out["online"]["oracle"]  # the reference itself
+    assert np.isfinite(out["belief"]["payload_r2"]["mean"]) and out["belief"]["belief_dim"] == 5  # PEARL's latent
     assert "gap_closed" in out["summary"]
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
@@ -259,3 +263,14 @@ def test_eval_text_prints_the_rise_and_the_gain_over_prior_only_without_baseline
     assert "in-context rise, episode 2 - episode 1 in the same task: +8.5 ± 2.1 (s.e., n=4)" in text
     assert "minus prior-only, same task and starts: +9.3 ± 2.0" in text
     assert "gap closed" not in text
+
+
+def test_the_belief_probe_recovers_a_payload_that_is_linearly_encoded_and_not_noise():
+    from robot_meta.evaluation import _cv_r2
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(20), 3)
+    y = rng.uniform(0, 10, 20)[groups]
+    encoded = np.stack([0.3 * y + 0.01 * rng.normal(size=60), rng.normal(size=60)], 1)
+    assert _cv_r2(encoded, y, groups, folds=5) > 0.95
+    assert _cv_r2(rng.normal(size=(60, 2)), y, groups, folds=5) < 0.2
