@@ -84,3 +84,33 @@ def test_on_hardware_the_operator_marks_the_change(tiny_policies, tmp_path, monk
     assert "Put the payload to 9 kg now, then press Enter" in err
     ev = {e["event"]: e for e in read_log(tmp_path / "hw.mcap")["/event"]}
     assert ev["payload_change"]["payload_kg"] == 9.0 and ev["payload_change"]["t"] >= plan.settle_s + plan.baseline_s
+
+
+def test_a_command_schedule_is_checked_and_applied_at_its_times(tmp_path):
+    from deploy.field import PlanSchedule
+
+    bad = tmp_path / "p.yaml"
+    bad.write_text("command_schedule: [[5, {target_velocity: 2.0}], [3, {target_velocity: 1.0}]]\n")
+    with pytest.raises(PlanError, match="t_s increasing"):
+        FieldPlan.load(bad)
+    old = tmp_path / "old.yaml"
+    old.write_text("targets: {target_velocity: 2.5}\n")  # the old name of commands
+    assert FieldPlan.load(old).commands == {"target_velocity": 2.5}
+
+    class Deployment:  # what PlanSchedule asks of a deployment: commands and a stop
+        def __init__(self):
+            self.set, self.stopped = [], None
+
+        def set_command(self, name, value):
+            self.set.append((name, value))
+
+        def stop(self, reason):
+            self.stopped = reason
+
+    plan = FieldPlan(**{**SHORT, "command_schedule": [[1.0, {"target_velocity": 2.0}], [1.5, {"target_velocity": 1.0}]]})
+    d = Deployment()
+    schedule = PlanSchedule(plan, d, robot=None)
+    events = [schedule(k, k * 0.05) for k in range(40)]
+    commands = [e for e in events if e and e["event"] == "command"]
+    assert commands == [{"event": "command", "target_velocity": 2.0}, {"event": "command", "target_velocity": 1.0}]
+    assert d.set == [("target_velocity", 2.0), ("target_velocity", 1.0)]
