@@ -76,12 +76,18 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     ratio = float(dr[-1] / max(oracle[-1], 1e-12))
     worse = [kg for kg, d, o in zip(payloads, dr, oracle, strict=True) if o > (1 + ORACLE_SLACK) * d]
     ok = ratio >= REQUIRED_RATIO and not worse
+    if ok:
+        status, conclusion = "passes", "the payload matters here"
+    elif worse:  # an upper bound below DR says the baselines are weak, not that the payload does not matter
+        status, conclusion = "inconclusive", "the baselines are too weak to judge the family (more steps, or PPO)"
+    else:
+        status, conclusion = "fails", "the payload does NOT matter enough on this family as it stands"
     text = (
         f"at {payloads[-1]:g} kg DR's steady error is {ratio:.2f}x the oracle's (needed >= {REQUIRED_RATIO}); "
         + (f"the oracle is worse than DR at {worse} kg" if worse else "the oracle is nowhere worse than DR")
-        + (": the payload matters here" if ok else ": the payload does NOT matter enough on this family as it stands")
+        + f": {conclusion}"
     )
-    return {"ratio_at_heaviest": ratio, "oracle_worse_at_kg": worse, "passes": ok, "text": text}
+    return {"ratio_at_heaviest": ratio, "oracle_worse_at_kg": worse, "passes": ok, "status": status, "text": text}
 
 
 def run_sensitivity(
