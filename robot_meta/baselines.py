@@ -35,6 +35,9 @@ class BaselineConfig:
             of about `n_envs` env steps per update.
         hidden: actor and critic widths.
         batch_size, lr, buffer_size, learning_starts: SB3 SAC arguments.
+        algo: "sac" or "ppo": which stable-baselines3 algorithm trains the population baselines (the issue's bar
+            is the stronger of the two at the same wall time).
+        ppo_n_steps, ppo_batch_size, ppo_epochs: SB3 PPO arguments (per env rollout length, minibatch, epochs).
     """
 
     steps: int = 400_000
@@ -44,6 +47,14 @@ class BaselineConfig:
     lr: float = 3e-4
     buffer_size: int = 500_000
     learning_starts: int = 5_000
+    algo: str = "sac"
+    ppo_n_steps: int = 256
+    ppo_batch_size: int = 256
+    ppo_epochs: int = 10
+
+    def __post_init__(self) -> None:
+        if self.algo not in ("sac", "ppo"):
+            raise ValueError(f"baseline algo {self.algo!r} is not one of sac, ppo")
 
 
 ORACLE_INPUT = "train_range_unit"  # recorded in saved oracles; a cache with another encoding is retrained
@@ -102,15 +113,28 @@ class TaskDistributionEnv(gym.Wrapper):
         return self._obs(obs), reward, terminated, truncated, info
 
 
-def make_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, device: str = "cpu"):
-    """An SB3 SAC on a DummyVecEnv of `TaskDistributionEnv`s."""
-    from stable_baselines3 import SAC
+def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, device: str = "cpu"):
+    """An SB3 SAC or PPO (`cfg.algo`) on a DummyVecEnv of `TaskDistributionEnv`s."""
+    from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     def factory(i: int):
         return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
 
     venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    if cfg.algo == "ppo":
+        return PPO(
+            "MlpPolicy",
+            venv,
+            learning_rate=cfg.lr,
+            n_steps=cfg.ppo_n_steps,
+            batch_size=cfg.ppo_batch_size,
+            n_epochs=cfg.ppo_epochs,
+            seed=seed,
+            device=device,
+            policy_kwargs={"net_arch": list(cfg.hidden)},
+            verbose=0,
+        )
     return SAC(
         "MlpPolicy",
         venv,
@@ -127,7 +151,7 @@ def make_sac(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, orac
     )
 
 
-def train_sac(
+def train_model(
     family: Any,
     tasks: list[Any],
     cfg: BaselineConfig,
@@ -137,7 +161,7 @@ def train_sac(
     progress: bool = False,
     device: str = "cpu",
 ):
-    model = make_sac(family, tasks, cfg, seed, oracle, device)
+    model = make_model(family, tasks, cfg, seed, oracle, device)
     model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
     return model
 
@@ -153,15 +177,20 @@ def save_policy(model: Any, path: Path, meta: dict[str, Any]) -> None:
 
 
 def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool):
-    """Rebuild an SB3 SAC of the same shape and load its weights (no unpickling)."""
+    """Rebuild an SB3 model of the same algorithm and shape and load its weights (no unpickling)."""
     import json
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     meta = json.loads(state["meta"])
     saved = meta.get("config", {})
     hidden = tuple(saved["hidden"]) if "hidden" in saved else cfg.hidden  # the shape it was trained with
-    model = make_sac(
-        family, tasks[:1], BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden}), seed=0, oracle=oracle
+    algo = saved.get("algo", "sac")  # caches from before PPO existed are SAC
+    model = make_model(
+        family,
+        tasks[:1],
+        BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden, "algo": algo}),
+        seed=0,
+        oracle=oracle,
     )
     model.policy.load_state_dict(state["policy"])
     return model, meta

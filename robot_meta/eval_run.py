@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from deploy.metrics import summarize
-from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_sac
+from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_model
 from robot_meta.checkpoint import atomic_write_text
 from robot_meta.evaluation import Method, belief_probe, evaluate
 from robot_meta.logger import read_metrics
@@ -50,7 +50,7 @@ def ensure_population_baseline(
 ) -> Any:
     """DR or oracle SAC: loaded from `cache_dir/NAME.pt` (by default RUN_DIR/baselines), trained and saved when
     missing."""
-    path = Path(cache_dir) / f"{name}.pt"
+    path = Path(cache_dir) / (f"{name}.pt" if cfg.algo == "sac" else f"{name}_{cfg.algo}.pt")
     oracle = name == "oracle"
     if path.exists():
         model, meta = load_policy(path, family, train_tasks, cfg, oracle)
@@ -58,9 +58,15 @@ def ensure_population_baseline(
         if not oracle or current:
             return model
         _say(f"{path} was trained before the oracle's {ORACLE_INPUT!r} inputs over {ORACLE_TASKS!r}: retraining it", quiet)
-    _say(f"training the {name} baseline (SB3 SAC, {cfg.steps} env steps) into {path}", quiet)
-    model = train_sac(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
-    meta = {"name": name, "steps": cfg.steps, "seed": seed, "config": {**cfg.__dict__, "hidden": list(cfg.hidden)}}
+    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {cfg.steps} env steps) into {path}", quiet)
+    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
+    meta = {
+        "name": name,
+        "algo": cfg.algo,
+        "steps": cfg.steps,
+        "seed": seed,
+        "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
+    }
     if oracle:
         meta["oracle_input"] = ORACLE_INPUT
         meta["oracle_tasks"] = ORACLE_TASKS
@@ -82,7 +88,7 @@ def scratch_method(
             model, _ = load_policy(path, family, [task], small, oracle=False)
         else:
             _say(f"training {name} on test task {i} ({budget} env steps)", quiet)
-            model = train_sac(family, [task], small, seed=seed + i, oracle=False, steps=budget)
+            model = train_model(family, [task], small, seed=seed + i, oracle=False, steps=budget)
             save_policy(model, path, {"name": name, "task": task.to_dict(), "steps": budget})
         models.append(model)
     return Method(name, lambda mode, env: SB3Actor(models[env.first_child]), per_task=True)

@@ -96,6 +96,7 @@ def run_sensitivity(
     baseline_steps: int | None = None,
     baseline_dir: Path | None = None,
     quiet: bool = False,
+    baseline_algo: str = "sac",
 ) -> dict[str, Any]:
     """DR and oracle (trained once and cached like `eval --baselines`) across payloads; returns the report."""
     record = json.loads((Path(run_dir) / "config.json").read_text())
@@ -103,7 +104,11 @@ def run_sensitivity(
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    cfg = BaselineConfig() if baseline_steps is None else BaselineConfig(steps=baseline_steps)
+    cfg = (
+        BaselineConfig(algo=baseline_algo)
+        if baseline_steps is None
+        else BaselineConfig(steps=baseline_steps, algo=baseline_algo)
+    )
     models = {
         name: ensure_population_baseline(cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet)
         for name in ("dr", "oracle")
@@ -118,6 +123,7 @@ def run_sensitivity(
         "run_dir": str(run_dir),
         "baseline_dir": str(cache),
         "baseline_steps": cfg.steps,
+        "baseline_algo": cfg.algo,
         "payloads_kg": payloads,
         "train_payload_kg": list(spec.train),
         "commands": commands,

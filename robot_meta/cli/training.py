@@ -231,6 +231,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             baseline_steps=args.baseline_steps,
             baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
             quiet=args.json,
+            baseline_algo=args.baseline_algo,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -318,6 +319,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=2, help="episodes per payload and command, independent starts (default 2)")
     p.add_argument("--baseline-steps", type=int, metavar="N", help="SAC env steps for DR and oracle (default 400000)")
     p.add_argument("--baseline-dir", metavar="DIR", help="baseline cache (default RUN_DIR/baselines)")
+    p.add_argument(
+        "--baseline-algo",
+        choices=["sac", "ppo"],
+        default="sac",
+        help="stable-baselines3 algorithm of DR and the oracle (default sac; ppo caches as dr_ppo.pt, oracle_ppo.pt)",
+    )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -78,4 +78,9 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     report = json.loads(capsys.readouterr().out)
     assert len(report["steady_error"]["dr"]) == 6 and len(report["steady_error"]["oracle"][0]) == 2
     assert out.exists() and out.with_suffix(".png").stat().st_size > 5_000
-    assert isinstance(report["verdict"]["passes"], bool)
+    assert isinstance(report["verdict"]["passes"], bool) and report["baseline_algo"] == "sac"
+    # the same with PPO baselines, cached beside the SAC ones under their own names
+    ppo = [*args, "--baseline-algo", "ppo", "--baseline-dir", str(tmp_path / "b"), "--out", str(tmp_path / "p.json")]
+    assert main([*ppo, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["baseline_algo"] == "ppo"
+    assert (tmp_path / "b" / "dr_ppo.pt").exists() and (tmp_path / "b" / "oracle_ppo.pt").exists()
