@@ -418,12 +418,13 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                     f"{a_name} settled at its steady error {_fmt(ea.get('steady_error'))} in {_fmt(ta, ' s')}, "
                     f"{s_name} at {_fmt(es.get('steady_error'))} in {_fmt(ts, ' s')}"
                 )
+                tie = 0.25 * plan["smooth_s"]  # s: below the smoothing's resolution a difference is no ranking
                 if ta_ == ts_ == float("inf"):
                     v = f"neither {a_name} nor {s_name} settled within the hold; {who}"
+                elif abs(ta_ - ts_) <= tie:
+                    v = f"{a_name} and {s_name} adapted equally fast (within {tie:g} s): {who}"
                 elif ta_ < ts_:
                     v = f"{a_name} adapted faster than {s_name}: {who}"
-                elif ta_ == ts_:
-                    v = f"{a_name} and {s_name} adapted equally fast: {who}"
                 else:
                     v = f"{a_name} did NOT adapt faster than {s_name}: {who}"
                 entry.setdefault("verdict", []).append(v)
