@@ -131,9 +131,10 @@ class Deployment:
         manifest = read_manifest(Path(policy_dir))
         if manifest.robot is None:
             raise PolicyDirError(f"{policy_dir}: the manifest has no robot section; re-export it with robot-meta export")
-        self.adapter = load_adapter(policy_dir, safety=SafetyFilter(manifest.action.dim, max_delta=self.cfg.max_delta))
-        self.manifest = self.adapter.manifest
-        self.robot = robot = manifest.robot
+        safety = SafetyFilter(manifest.action.dim, max_delta=self.cfg.max_delta)
+        self.adapter = load_adapter(policy_dir, safety=safety, manifest=manifest)
+        self.manifest = manifest
+        robot = manifest.robot
         self.kind = self.manifest.kind
         self.commands = Commands(self.manifest, self.cfg.commands)  # refused by name before anything is armed
         self.obs = ObservationBuilder(self.manifest, self.commands)

@@ -77,12 +77,12 @@ def adaptation_time(
     for i in range(len(errors)):
         smooth = np.convolve(errors[i, change_step:], kernel, mode="valid")
         inside = smooth <= (1 + tolerance) * float(steady[i]) + floor
-        # stays[j]: inside from j through min(j + m, end); a suffix scan of the first index outside after j
-        outside_after = np.full(len(inside) + 1, len(inside))
-        for j in range(len(inside) - 1, -1, -1):
-            outside_after[j] = j if not inside[j] else outside_after[j + 1]
-        stays = [j for j in range(len(inside)) if outside_after[j] >= min(j + m, len(inside))]
-        out.append(float(stays[0] * ctrl_dt) if stays else None)
+        # j settles when windows j .. min(j + m, end) - 1 are all inside: a sliding count of inside windows
+        n = len(inside)
+        counts = np.concatenate([[0], np.cumsum(inside)])
+        ends = np.minimum(np.arange(n) + m, n)
+        stays = np.flatnonzero(counts[ends] - counts[:n] == ends - np.arange(n))
+        out.append(float(stays[0] * ctrl_dt) if stays.size else None)
     return out
 
 

@@ -34,7 +34,7 @@ class Commands:
     """
 
     def __init__(self, manifest: PolicyManifest, values: dict[str, float]) -> None:
-        self.ranges = {p.name: p for p in manifest.task_params if p.role == "command"}
+        self.ranges = {p.name: p for p in manifest.commands}
         reward = manifest.robot.reward if manifest.robot is not None else None
         if reward is not None and reward.target not in self.ranges:
             param = manifest.param(reward.target)

@@ -25,9 +25,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from deploy.manifest import FORMAT_VERSION, PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation
+from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation
 
-SUPPORTED_FORMAT = FORMAT_VERSION
 __all__ = ["PolicyDirError", "PolicyManifest", "load_adapter", "read_manifest"]
 
 
@@ -339,11 +338,16 @@ class StaticAdapter(_Adapter):
 
 
 def load_adapter(
-    policy_dir: str | Path, threads: int = 1, safety: SafetyFilter | None = None, verify_hash: bool = True, **kwargs: Any
+    policy_dir: str | Path,
+    threads: int = 1,
+    safety: SafetyFilter | None = None,
+    verify_hash: bool = True,
+    manifest: PolicyManifest | None = None,
+    **kwargs: Any,
 ) -> PearlAdapter | RL2Adapter | StaticAdapter:
-    """The adapter for a policy dir, after checking the manifest against its graphs."""
+    """The adapter for a policy dir, after checking the manifest (read here unless given) against its graphs."""
     policy_dir = Path(policy_dir)
-    manifest = read_manifest(policy_dir)
+    manifest = manifest if manifest is not None else read_manifest(policy_dir)
     kind = manifest.kind
     if kind == "pearl":
         return PearlAdapter(policy_dir, manifest, threads, safety, verify_hash, **kwargs)

@@ -122,32 +122,26 @@ def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, or
         return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
 
     venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    common = {
+        "learning_rate": cfg.lr,
+        "seed": seed,
+        "device": device,
+        "policy_kwargs": {"net_arch": list(cfg.hidden)},
+        "verbose": 0,
+    }
     if cfg.algo == "ppo":
         return PPO(
-            "MlpPolicy",
-            venv,
-            learning_rate=cfg.lr,
-            n_steps=cfg.ppo_n_steps,
-            batch_size=cfg.ppo_batch_size,
-            n_epochs=cfg.ppo_epochs,
-            seed=seed,
-            device=device,
-            policy_kwargs={"net_arch": list(cfg.hidden)},
-            verbose=0,
+            "MlpPolicy", venv, n_steps=cfg.ppo_n_steps, batch_size=cfg.ppo_batch_size, n_epochs=cfg.ppo_epochs, **common
         )
     return SAC(
         "MlpPolicy",
         venv,
-        learning_rate=cfg.lr,
         buffer_size=cfg.buffer_size,
         batch_size=cfg.batch_size,
         learning_starts=cfg.learning_starts,
         train_freq=1,
         gradient_steps=1,
-        seed=seed,
-        device=device,
-        policy_kwargs={"net_arch": list(cfg.hidden)},
-        verbose=0,
+        **common,
     )
 
 

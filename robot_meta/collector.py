@@ -26,6 +26,22 @@ class Actor(Protocol):
         """The transitions just made; `next_obs` is the true next observation (the final one at an episode end)."""
 
 
+class ActorWrapper:
+    """An actor around another that forwards everything; subclasses override what they watch or record."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+    def reset(self, mask: np.ndarray) -> None:
+        self.actor.reset(mask)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.actor.act(obs)
+
+    def observe(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: np.ndarray) -> None:
+        self.actor.observe(obs, action, reward, next_obs, done)
+
+
 class Rollout(NamedTuple):
     """Steps of N sub-envs, shapes (T, N, ...); float32 except the flags.
 

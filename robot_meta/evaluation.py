@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from deploy.metrics import adaptation_time, change_stats, excess_over, steady_error
-from robot_meta.collector import CollectorState, collect
+from robot_meta.collector import ActorWrapper, CollectorState, collect
 from sim_tasks import BatchedTaskEnv
 
 
@@ -124,20 +124,15 @@ def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int]
     return {"payload_r2": _cv_r2(x, y, g, folds), "samples": len(y), "belief_dim": int(x.shape[1])}
 
 
-class _BeliefRecorder:
+class _BeliefRecorder(ActorWrapper):
     def __init__(self, actor: Any) -> None:
-        self.actor, self.beliefs = actor, []
-
-    def reset(self, mask: np.ndarray) -> None:
-        self.actor.reset(mask)
+        super().__init__(actor)
+        self.beliefs: list[np.ndarray] = []
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         action = self.actor.act(obs)
         self.beliefs.append(self.actor.belief())
         return action
-
-    def observe(self, *args: Any) -> None:
-        self.actor.observe(*args)
 
 
 def _cv_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, ridge: float = 1e-2) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robot_meta.collector import CollectorState, collect
+from robot_meta.collector import ActorWrapper, CollectorState, collect
 from sim_tasks import BatchedTaskEnv
 
 
@@ -82,6 +82,17 @@ class RowRecorder:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate(v, 0) for k, v in self.rows.items()}
+
+
+class ActorRecorder(ActorWrapper):
+    """An actor that records rows while it acts (`recorded()` returns them): the parity recorders' base."""
+
+    def __init__(self, actor: Any) -> None:
+        super().__init__(actor)
+        self.rec = RowRecorder()
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        return self.rec.arrays()
 
 
 def record_online_rollout(make_recorder: Callable[[Any], Any], family: Any, seed: int = 0) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ The step loop itself lives in `sim_tasks.sim.TaskSim`, the same for every family
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -154,12 +155,12 @@ class TaskFamily(ABC):
     def substeps(self) -> int:
         return round(self.ctrl_dt / self.sim_dt)
 
-    @property
+    @functools.cached_property
     def command_params(self) -> tuple[ParamSpec, ...]:
         """What the operator or a planner sets at run time, in observation order."""
         return tuple(p for p in self.params if p.role == "command")
 
-    @property
+    @functools.cached_property
     def hidden_params(self) -> tuple[ParamSpec, ...]:
         """The dynamics a policy must infer: the oracle's task vector, in this order."""
         return tuple(p for p in self.params if p.role == "hidden")

@@ -57,21 +57,19 @@ class TaskParams:
     task must hold and their ranges are the family's to check (`TaskFamily.validate`).
     """
 
-    __slots__ = ("_items", "family")
-
     def __init__(self, family: str, **values: float) -> None:
         object.__setattr__(self, "family", family)
         object.__setattr__(self, "_items", tuple(values.items()))
+        for name, value in values.items():  # plain attributes: read every control step, so no lookup code
+            object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"TaskParams is immutable; use task.replace({name}=...)")
 
     def __getattr__(self, name: str) -> Any:
+        """Only for names the task does not hold: a shared knob reads as nominal, anything else is an error."""
         if name.startswith("_"):
             raise AttributeError(name)
-        for k, v in self._items:
-            if k == name:
-                return v
         if name in SHARED_NOMINAL:
             return SHARED_NOMINAL[name]
         raise AttributeError(f"a {self.family} task has no parameter {name!r}; it has {list(self.names)}")
@@ -171,8 +169,15 @@ class ParamSpec:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise TaskParamError(f"ParamSpec {self.name!r}: role {self.role!r} is not one of {ROLES}")
-        if not self.name.isidentifier() or self.name == "family" or self.name.startswith("_"):
-            raise TaskParamError(f"ParamSpec name {self.name!r} must be a Python identifier, not 'family'")
+        if (
+            not self.name.isidentifier()
+            or self.name.startswith("_")
+            or hasattr(TaskParams, self.name)
+            or self.name == "family"
+        ):
+            raise TaskParamError(
+                f"ParamSpec name {self.name!r} must be a Python identifier that is not a TaskParams attribute or 'family'"
+            )
         lo, hi = self.allowed
         for a, b in (self.train, *self.test_only):
             if not (lo <= a <= b <= hi):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, emit, progress_bar
+from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit, progress_bar
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -122,5 +122,5 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_bench)

@@ -32,6 +32,15 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
         print(human)
 
 
+def add_json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_command_option(p: argparse.ArgumentParser, what: str) -> None:
+    """`--command NAME=VALUE` (repeatable; `--target` is its old name) into `args.commands`."""
+    p.add_argument("--command", "--target", dest="commands", action="append", metavar="NAME=VALUE", help=what)
+
+
 def read_text(path: str) -> str:
     try:
         return Path(path).read_text()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, emit
+from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -48,5 +48,5 @@ def add_parsers(sub: Any) -> None:
         help="field plan (default: 1.5 m/s, 9 kg, 8 s baseline, 16 s hold; --protocol is its old name)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_demo)

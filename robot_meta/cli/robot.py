@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, emit, parse_commands
+from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, add_command_option, add_json_option, emit, parse_commands
 
 
 def cmd_sim2sim(args: argparse.Namespace) -> int:
@@ -182,7 +182,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--latency", type=int, metavar="STEPS", help="action latency in control steps (extra realism)")
     p.add_argument("--sim-dt", type=float, metavar="S", help="physics step finer than training (must divide ctrl_dt)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_sim2sim)
 
     p = sub.add_parser(
@@ -218,19 +218,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyUSB0, socket://host:port, rfc2217://...")
     p.add_argument("--duration", type=float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
     p.add_argument("--log", metavar="FILE.mcap", help="log every tick to this MCAP file")
-    p.add_argument(
-        "--command",
-        "--target",
-        dest="commands",
-        action="append",
-        metavar="NAME=VALUE",
-        help="a command the policy observes or its reward tracks, e.g. target_velocity=1.5 (repeatable; refused "
-        "before arming when the policy has no such command or the value is outside its range; --target is its old "
-        "name)",
+    add_command_option(
+        p,
+        "a command the policy observes or its reward tracks, e.g. target_velocity=1.5 (repeatable; refused before "
+        "arming when the policy has no such command or the value is outside its range; --target is its old name)",
     )
     p.add_argument("--max-delta", type=float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)")
     p.add_argument("--baud", type=int, default=1_000_000, help="serial baud rate (default 1000000)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser(
@@ -259,13 +254,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
     p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")
     p.add_argument("--compare-name", default="non_adaptive", help="name of --compare in the report (default non_adaptive)")
-    p.add_argument(
-        "--command",
-        "--target",
-        dest="commands",
-        action="append",
-        metavar="NAME=VALUE",
-        help="override a command of the plan, e.g. target_velocity=2.0 (repeatable; --target is its old name)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_command_option(p, "override a command of the plan, e.g. target_velocity=2.0 (repeatable; --target is its old name)")
+    add_json_option(p)
     p.set_defaults(func=cmd_field)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, emit, read_text
+from robot_meta.cli.common import EXIT_OK, add_json_option, emit, read_text
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -91,5 +91,5 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("name", nargs="?", help="a family name to show in full")
     p.add_argument("--check", metavar="FILE", help="validate a task JSON file ('-' for stdin) against its family")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_tasks)

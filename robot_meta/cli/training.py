@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, emit
+from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -269,7 +269,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     p.add_argument("--max-minutes", type=float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -303,21 +303,22 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
         "sensitivity",
         help="does the payload matter on the run's family? DR vs oracle steady error across payloads",
-        description="Trains (or loads from the run's baseline cache, like eval --baselines) the domain-randomized SAC "
-        "(training range) and the oracle SAC (true hidden parameters, whole allowed range), then measures each one's "
+        description="Trains (or loads from the run's baseline cache, like eval --baselines) the domain-randomized "
+        "policy (training range) and the oracle (true hidden parameters, whole allowed range), stable-baselines3 SAC "
+        "or PPO (--baseline-algo), then measures each one's "
         "steady tracking error at payloads from 0 to the heaviest held-out one, under fixed commands and nominal other "
         "dynamics, over --seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
         "oracle is nowhere worse: measure this before training anything adaptive on a family.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run of the family (its seed and baseline cache are used)")
     p.add_argument("--seeds", type=int, default=2, help="episodes per payload and command, independent starts (default 2)")
-    p.add_argument("--baseline-steps", type=int, metavar="N", help="SAC env steps for DR and oracle (default 400000)")
+    p.add_argument("--baseline-steps", type=int, metavar="N", help="env steps for DR and for the oracle (default 400000)")
     p.add_argument("--baseline-dir", metavar="DIR", help="baseline cache (default RUN_DIR/baselines)")
     p.add_argument(
         "--baseline-algo",
@@ -327,7 +328,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser(
@@ -350,7 +351,7 @@ def add_parsers(sub: Any) -> None:
         "--adapt-task", type=int, metavar="I", help="MAML runs: adapt on held-out task I in simulation before exporting"
     )
     p.add_argument("--adapt-episodes", type=int, default=1, help="MAML runs: inner steps (one episode each) (default 1)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
@@ -361,7 +362,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("report", nargs="+", metavar="EVAL.json")
     p.add_argument("--plot", default="compare.png", metavar="FILE.png", help="figure path (default compare.png)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -375,5 +376,5 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--out", default="gridworld_out", help="output directory (default gridworld_out)")
     p.add_argument("--iterations", type=int, default=150, help="outer iterations (default 150)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_json_option(p)
     p.set_defaults(func=cmd_maml_gridworld)

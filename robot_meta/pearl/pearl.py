@@ -28,7 +28,7 @@ from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.evaluation import episodic_returns
-from robot_meta.export_spec import ExportSpec, GraphSpec, ParityCheck, RowRecorder, record_online_rollout
+from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
 from robot_meta.torch_utils import RunningNorm, polyak
 
@@ -571,15 +571,9 @@ class _PolicyGraph(nn.Module):
         return self.policy(obs, z)
 
 
-class _PearlRecorder:
+class _PearlRecorder(ActorRecorder):
     """The online actor, recording each graph's inputs and torch's outputs: obs, z -> action per step, and
     the transitions the encoder sees."""
-
-    def __init__(self, actor: PearlActor) -> None:
-        self.actor, self.rec = actor, RowRecorder()
-
-    def reset(self, mask: np.ndarray) -> None:
-        self.actor.reset(mask)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         z = self.actor.z.clone().cpu().numpy()
@@ -591,6 +585,3 @@ class _PearlRecorder:
         nxt = next_obs if self.actor.cfg.use_next_obs else np.zeros_like(next_obs)
         self.rec.add(transitions=np.concatenate([obs, action, np.asarray(reward, np.float32)[:, None], nxt], -1))
         self.actor.observe(obs, action, reward, next_obs, done)
-
-    def recorded(self) -> dict[str, np.ndarray]:
-        return self.rec.arrays()

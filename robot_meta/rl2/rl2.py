@@ -25,7 +25,7 @@ from torch import nn
 from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
-from robot_meta.export_spec import ExportSpec, GraphSpec, ParityCheck, RowRecorder, record_online_rollout
+from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.torch_utils import RunningNorm
 
 
@@ -484,14 +484,8 @@ class _StepGraph(nn.Module):
         return mean.clamp(-1.0, 1.0), h_out
 
 
-class _RL2Recorder:
+class _RL2Recorder(ActorRecorder):
     """The online actor, recording the step graph's inputs and torch's outputs at every step."""
-
-    def __init__(self, actor: RL2Actor) -> None:
-        self.actor, self.rec = actor, RowRecorder()
-
-    def reset(self, mask: np.ndarray) -> None:
-        self.actor.reset(mask)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         a = self.actor
@@ -505,12 +499,6 @@ class _RL2Recorder:
         action = a.act(obs)
         self.rec.add(**inputs, action=action, h_out=a.h.cpu().numpy())
         return action
-
-    def observe(self, obs, action, reward, next_obs, done) -> None:
-        self.actor.observe(obs, action, reward, next_obs, done)
-
-    def recorded(self) -> dict[str, np.ndarray]:
-        return self.rec.arrays()
 
 
 def _trial_episode_returns(roll: Any, k: int) -> list[list[float]]:
