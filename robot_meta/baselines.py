@@ -1,4 +1,4 @@
-"""Baselines of the evaluation protocol, all stable-baselines3 SAC on the same tasks:
+"""Baselines of the evaluation protocol, stable-baselines3 SAC or PPO (`BaselineConfig.algo`) on the same tasks:
 
 - domain-randomized (DR): one policy trained over the training distribution, no context;
 - oracle: the same with the true task-parameter vector appended to the observation, each parameter
@@ -7,8 +7,11 @@
   training then lands far outside what the first layer has seen;
 - from scratch: SAC trained on the single test task, with the adaptation budget and with 100x it.
 
-SB3 trains them with its own rollout loop; they are evaluated through our collector (`SB3Actor`), like
-every method. Policies are saved as state_dicts (`torch.save`, loaded with `weights_only=True`): SB3's
+SB3 trains them with its own rollout loop, with observations normalized by running statistics (SB3's
+`VecNormalize`, as RL Zoo trains PPO and SAC on MuJoCo: joint velocities of 10 rad/s beside a command of
+1 m/s otherwise dominate the first layer); the statistics are frozen at the end of training and become part
+of the policy (`Baseline`), so evaluation, export and the robot see the same function. They are evaluated
+through our collector (`SB3Actor`), like every method. Policies are saved as state_dicts (`torch.save`, loaded with `weights_only=True`): SB3's
 zip format unpickles objects on load, which our checkpoints never do.
 """
 
@@ -38,6 +41,7 @@ class BaselineConfig:
         algo: "sac" or "ppo": which stable-baselines3 algorithm trains the population baselines (the issue's bar
             is the stronger of the two at the same wall time).
         ppo_n_steps, ppo_batch_size, ppo_epochs: SB3 PPO arguments (per env rollout length, minibatch, epochs).
+        normalize: observations (and, during training, rewards) normalized by running statistics.
     """
 
     steps: int = 400_000
@@ -51,6 +55,7 @@ class BaselineConfig:
     ppo_n_steps: int = 256
     ppo_batch_size: int = 256
     ppo_epochs: int = 10
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "ppo"):
@@ -113,15 +118,90 @@ class TaskDistributionEnv(gym.Wrapper):
         return self._obs(obs), reward, terminated, truncated, info
 
 
+OBS_CLIP = 10.0  # normalized observations are clipped to +-this (SB3 VecNormalize's default)
+OBS_EPS = 1e-8  # added to the variance before the square root (VecNormalize's default)
+
+
+@dataclass(frozen=True)
+class ObsNormalizer:
+    """Frozen observation statistics: obs -> clip((obs - mean) / sqrt(var + eps), +-clip).
+
+    Attributes:
+        mean, var: float32 arrays of shape (obs_dim,), in the observation's units (and their squares).
+        clip: bound on the normalized value.
+    """
+
+    mean: np.ndarray
+    var: np.ndarray
+    clip: float = OBS_CLIP
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        out = (np.asarray(obs, dtype=np.float32) - self.mean) / np.sqrt(self.var + OBS_EPS)
+        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+
+class Baseline:
+    """A trained SB3 model and the observation statistics it was trained with (None: raw observations).
+
+    `predict` is the deterministic action of the policy on raw observations, shape (N, obs_dim) -> (N, act_dim);
+    `graph()` is the same function as a torch module (export).
+    """
+
+    def __init__(self, model: Any, normalizer: ObsNormalizer | None) -> None:
+        self.model, self.normalizer = model, normalizer
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
+        action, _ = self.model.predict(obs, deterministic=True)
+        return action
+
+    def graph(self) -> torch.nn.Module:
+        return SB3PolicyGraph(self.model, self.normalizer)
+
+
+class SB3PolicyGraph(torch.nn.Module):
+    """The deterministic action of an SB3 SAC or PPO policy on raw observations, as one module (export).
+
+    SAC: tanh(mu(latent_pi(x))); PPO: clip(action_net(policy_net(x)), -1, 1) (SB3 clips a Gaussian policy's
+    mean to the action space); x = clip((obs - mean) / sqrt(var + eps), +-clip) when normalized, else obs.
+    Shapes: obs (N, obs_dim) -> action (N, act_dim) in [-1, 1].
+    """
+
+    def __init__(self, model: Any, normalizer: ObsNormalizer | None) -> None:
+        super().__init__()
+        policy = model.policy
+        self.is_sac = hasattr(policy, "actor")
+        if self.is_sac:
+            self.body, self.head = policy.actor.latent_pi, policy.actor.mu
+        else:
+            self.body, self.head = policy.mlp_extractor.policy_net, policy.action_net
+        self.normalized = normalizer is not None
+        if normalizer is not None:
+            self.register_buffer("mean", torch.as_tensor(normalizer.mean, dtype=torch.float32))
+            self.register_buffer("inv_std", 1.0 / torch.sqrt(torch.as_tensor(normalizer.var, dtype=torch.float32) + OBS_EPS))
+            self.clip = float(normalizer.clip)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs
+        if self.normalized:
+            x = torch.clamp((obs - self.mean) * self.inv_std, -self.clip, self.clip)
+        y = self.head(self.body(x))
+        return torch.tanh(y) if self.is_sac else torch.clamp(y, -1.0, 1.0)
+
+
 def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, oracle: bool, device: str = "cpu"):
-    """An SB3 SAC or PPO (`cfg.algo`) on a DummyVecEnv of `TaskDistributionEnv`s."""
+    """An SB3 SAC or PPO (`cfg.algo`) on a DummyVecEnv of `TaskDistributionEnv`s (normalized when
+    `cfg.normalize`)."""
     from stable_baselines3 import PPO, SAC
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     def factory(i: int):
         return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
 
     venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    if cfg.normalize:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=OBS_CLIP, epsilon=OBS_EPS)
     common = {
         "learning_rate": cfg.lr,
         "seed": seed,
@@ -155,22 +235,32 @@ def train_model(
     progress: bool = False,
     device: str = "cpu",
 ):
+    """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics."""
     model = make_model(family, tasks, cfg, seed, oracle, device)
     model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
-    return model
+    vec_norm = model.get_vec_normalize_env()
+    if vec_norm is None:
+        return Baseline(model, None)
+    rms = vec_norm.obs_rms
+    return Baseline(model, ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32), float(vec_norm.clip_obs)))
 
 
-def save_policy(model: Any, path: Path, meta: dict[str, Any]) -> None:
+def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:
+    """Weights, statistics and `meta` as one state_dict file (written whole or not at all)."""
     import json
     import os
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"policy": model.policy.state_dict(), "meta": json.dumps(meta)}, tmp)
+    state: dict[str, Any] = {"policy": policy.model.policy.state_dict(), "meta": json.dumps(meta)}
+    if policy.normalizer is not None:
+        norm = policy.normalizer
+        state["obs_norm"] = {"mean": torch.as_tensor(norm.mean), "var": torch.as_tensor(norm.var), "clip": norm.clip}
+    torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool):
+def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool) -> tuple[Baseline, dict]:
     """Rebuild an SB3 model of the same algorithm and shape and load its weights (no unpickling)."""
     import json
 
@@ -182,22 +272,24 @@ def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, 
     model = make_model(
         family,
         tasks[:1],
-        BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden, "algo": algo}),
+        BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden, "algo": algo, "normalize": False}),
         seed=0,
         oracle=oracle,
     )
     model.policy.load_state_dict(state["policy"])
-    return model, meta
+    norm = state.get("obs_norm")  # caches from before normalization have none: raw observations
+    normalizer = None if norm is None else ObsNormalizer(norm["mean"].numpy(), norm["var"].numpy(), float(norm["clip"]))
+    return Baseline(model, normalizer), meta
 
 
 class SB3Actor:
-    """A trained SB3 policy as an `Actor` of the collector (deterministic actions).
+    """A trained baseline as an `Actor` of the collector (deterministic actions).
 
     With `env` given, the oracle's task vectors are read from it at every step (current payload included).
     """
 
-    def __init__(self, model: Any, env: Any = None) -> None:
-        self.model, self.env = model, env
+    def __init__(self, policy: Baseline, env: Any = None) -> None:
+        self.policy, self.env = policy, env
 
     def reset(self, mask: np.ndarray) -> None:
         pass
@@ -206,8 +298,7 @@ class SB3Actor:
         if self.env is not None:
             obs = np.concatenate([obs, oracle_features(self.env.family, self.env.task_vectors())], axis=1)
             obs = obs.astype(np.float32)
-        action, _ = self.model.predict(obs, deterministic=True)
-        return action
+        return self.policy.predict(obs)
 
     def observe(self, obs, action, reward, next_obs, done) -> None:
         pass

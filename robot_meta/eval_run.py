@@ -45,19 +45,28 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
     return [family.sample_allowed_task(rng) for _ in range(ORACLE_TRAIN_TASKS)]
 
 
+def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
+    """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise."""
+    return Path(cache_dir) / (f"{name}.pt" if algo == "sac" else f"{name}_{algo}.pt")
+
+
 def ensure_population_baseline(
     cache_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig, seed: int, quiet: bool = False
 ) -> Any:
-    """DR or oracle SAC: loaded from `cache_dir/NAME.pt` (by default RUN_DIR/baselines), trained and saved when
-    missing."""
-    path = Path(cache_dir) / (f"{name}.pt" if cfg.algo == "sac" else f"{name}_{cfg.algo}.pt")
+    """DR or oracle (SB3 `cfg.algo`): loaded from `baseline_path` (by default under RUN_DIR/baselines); trained
+    and saved when missing or trained another way (normalization, the oracle's inputs)."""
+    path = baseline_path(cache_dir, name, cfg.algo)
     oracle = name == "oracle"
     if path.exists():
         model, meta = load_policy(path, family, train_tasks, cfg, oracle)
-        current = meta.get("oracle_input") == ORACLE_INPUT and meta.get("oracle_tasks") == ORACLE_TASKS
-        if not oracle or current:
+        stale = []
+        if meta.get("config", {}).get("normalize", False) != cfg.normalize:
+            stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
+        if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
+            stale.append(f"the oracle's inputs other than {ORACLE_INPUT!r} over {ORACLE_TASKS!r}")
+        if not stale:
             return model
-        _say(f"{path} was trained before the oracle's {ORACLE_INPUT!r} inputs over {ORACLE_TASKS!r}: retraining it", quiet)
+        _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
     _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {cfg.steps} env steps) into {path}", quiet)
     model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
     meta = {
@@ -79,8 +88,8 @@ def scratch_method(
 ) -> Method:
     """SAC trained from scratch on each task with `budget` env steps (cached per task)."""
     models = []
-    small = replace(
-        cfg, n_envs=1, learning_starts=min(cfg.learning_starts, max(budget // 4, 1)), buffer_size=max(budget, 1000)
+    small = replace(  # always SAC: off-policy is what a from-scratch learner on one task's small budget uses
+        cfg, algo="sac", n_envs=1, learning_starts=min(cfg.learning_starts, max(budget // 4, 1)), buffer_size=max(budget, 1000)
     )
     for i, task in enumerate(tasks):
         path = Path(cache_dir) / f"{name}_task{i:02d}.pt"
@@ -106,6 +115,7 @@ def run_eval(
     scratch_multipliers: tuple[int, int] = (1, 100),
     baseline_dir: Path | None = None,
     repeats: int = 1,
+    baseline_algo: str = "sac",
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
 
@@ -130,7 +140,9 @@ def run_eval(
         methods = algorithm.eval_methods(seed=eval_seed, prior_episodes=prior_episodes)
         if baselines:
             cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-            cfg = BaselineConfig() if baseline_steps is None else BaselineConfig(steps=baseline_steps)
+            cfg = BaselineConfig(algo=baseline_algo)
+            if baseline_steps is not None:
+                cfg = replace(cfg, steps=baseline_steps)
             for name in ("dr", "oracle"):
                 model = ensure_population_baseline(
                     cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet
@@ -149,7 +161,7 @@ def run_eval(
         by_name = {m.name: m for m in methods}
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
         if baselines:
-            result["baseline_dir"] = str(cache)
+            result["baseline_dir"], result["baseline_algo"] = str(cache), baseline_algo
         whole = [m for m in methods if not m.per_task]
         result.update(
             evaluate(

@@ -33,6 +33,7 @@ from torch import nn
 from deploy.manifest import FORMAT_VERSION, PolicyManifest
 from robot_meta import __version__
 from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
+from robot_meta.eval_run import baseline_path
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.train import family_of, load_run
 
@@ -40,17 +41,6 @@ OPSET = 18
 PARITY_TOL = 1e-5  # max |action_onnx - action_torch| on the recorded rollout
 
 __all__ = ["OPSET", "PARITY_TOL", "ExportError", "export_algorithm", "export_baseline", "export_run"]
-
-
-class SB3PolicyGraph(nn.Module):
-    """SB3 SAC's deterministic action: tanh(mu(latent_pi(flatten(obs)))), in [-1, 1] (the action space)."""
-
-    def __init__(self, actor: nn.Module) -> None:
-        super().__init__()
-        self.latent_pi, self.mu = actor.latent_pi, actor.mu
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.mu(self.latent_pi(obs)))
 
 
 def _export_graph(
@@ -275,8 +265,9 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **option
     return write_policy_dir(spec, record, trained, algorithm.family, out)
 
 
-def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
-    """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (DR: non-adaptive) into the policy dir `out`.
+def export_baseline(run_dir: Path, name: str, out: Path, algo: str | None = None) -> PolicyManifest:
+    """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (SAC) or `NAME_ppo.pt` (DR: non-adaptive) into
+    the policy dir `out`; `algo` None takes the one cached, and refuses to guess when both are.
 
     The oracle is not exportable: on a robot nobody hands it the true task parameters."""
 
@@ -286,13 +277,19 @@ def export_baseline(run_dir: Path, name: str, out: Path) -> PolicyManifest:
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} already exists and is not empty; choose a new --out")
     record = json.loads((Path(run_dir) / "config.json").read_text())
-    path = Path(run_dir) / "baselines" / f"{name}.pt"
+    cache = Path(run_dir) / "baselines"
+    if algo is None:
+        cached = [a for a in ("sac", "ppo") if baseline_path(cache, name, a).exists()]
+        if len(cached) > 1:
+            raise ExportError(f"{cache} holds both a SAC and a PPO {name!r}: choose one with --baseline-algo sac|ppo")
+        algo = cached[0] if cached else "sac"
+    path = baseline_path(cache, name, algo)
     if not path.exists():
         raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
     family = family_of(record["task"], record.get("family_module"))
     model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
     adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
-    spec = static_policy_spec(SB3PolicyGraph(model.policy.actor), family.obs_layout.dim, adaptation, act=SB3Actor(model).act)
+    spec = static_policy_spec(model.graph(), family.obs_layout.dim, adaptation, act=SB3Actor(model).act)
     rec = {"algo": name, "git_sha": record.get("git_sha", "unknown")}
     trained = {"run_seed": meta.get("seed", record["seed"]), "env_steps": meta.get("steps"), "source": str(path)}
     return write_policy_dir(spec, rec, trained, family, out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,9 @@ def run_sensitivity(
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    cfg = (
-        BaselineConfig(algo=baseline_algo)
-        if baseline_steps is None
-        else BaselineConfig(steps=baseline_steps, algo=baseline_algo)
-    )
+    cfg = BaselineConfig(algo=baseline_algo)
+    if baseline_steps is not None:
+        cfg = replace(cfg, steps=baseline_steps)
     models = {
         name: ensure_population_baseline(cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet)
         for name in ("dr", "oracle")

@@ -36,6 +36,15 @@ def add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
+def add_baseline_algo_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--baseline-algo",
+        choices=["sac", "ppo"],
+        default="sac",
+        help="stable-baselines3 algorithm of DR and the oracle (default sac; ppo caches as dr_ppo.pt, oracle_ppo.pt)",
+    )
+
+
 def add_command_option(p: argparse.ArgumentParser, what: str) -> None:
     """`--command NAME=VALUE` (repeatable; `--target` is its old name) into `args.commands`."""
     p.add_argument("--command", "--target", dest="commands", action="append", metavar="NAME=VALUE", help=what)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit
+from robot_meta.cli.common import EXIT_OK, UsageError, add_baseline_algo_option, add_json_option, emit
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -80,6 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         scratch_multipliers=mults,
         baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
         repeats=args.repeats,
+        baseline_algo=args.baseline_algo,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -162,7 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not (Path(args.run_dir) / "config.json").exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
     if args.baseline:
-        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out))
+        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out), algo=args.baseline_algo)
     else:
         manifest = export_run(Path(args.run_dir), Path(args.out), args.adapt_task, args.adapt_episodes)
     graphs = ", ".join(g.file for g in manifest.graphs.values())
@@ -278,8 +279,9 @@ def add_parsers(sub: Any) -> None:
         description="The evaluation protocol on the test split of the run's family: return of episode 1..K with "
         "context carried, and online adaptation to a mid-episode payload change (tracking error, adaptation time to "
         "the same policy's steady error on the new payload, excess over the oracle). "
-        "Several RUN_DIRs (seeds) are aggregated. --baselines adds prior-only, domain-randomized and oracle SAC, "
-        "and SAC from scratch on test tasks; they are trained once and cached in RUN_DIR/baselines/.",
+        "Several RUN_DIRs (seeds) are aggregated. --baselines adds prior-only, domain-randomized and oracle "
+        "stable-baselines3 policies (SAC or PPO, --baseline-algo; observations normalized), and SAC from scratch on "
+        "test tasks; they are trained once and cached in RUN_DIR/baselines/.",
     )
     p.add_argument("run_dir", nargs="+", metavar="RUN_DIR", help="run directories of one algorithm and family (seeds)")
     p.add_argument("--baselines", action="store_true", help="also evaluate DR, oracle and from-scratch SAC")
@@ -287,12 +289,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--prior-episodes", type=int, default=1, help="leading episodes with z from the prior (PEARL's paper: 2)")
     p.add_argument("--scratch-tasks", type=int, default=3, help="test tasks for the from-scratch baseline (default 3)")
     p.add_argument("--scratch-multipliers", default="1,100", help="budgets of from-scratch SAC in adaptation budgets")
-    p.add_argument("--baseline-steps", type=int, help="env steps for DR and oracle SAC (default 400000)")
+    p.add_argument("--baseline-steps", type=int, help="env steps for DR and the oracle (default 400000)")
     p.add_argument(
         "--baseline-dir",
         metavar="DIR",
         help="one baseline cache for every RUN_DIR (default: each RUN_DIR/baselines, trained with that run's seed)",
     )
+    add_baseline_algo_option(p)
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (env noise, z draws)")
     p.add_argument(
         "--repeats",
@@ -320,12 +323,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--seeds", type=int, default=2, help="episodes per payload and command, independent starts (default 2)")
     p.add_argument("--baseline-steps", type=int, metavar="N", help="env steps for DR and for the oracle (default 400000)")
     p.add_argument("--baseline-dir", metavar="DIR", help="baseline cache (default RUN_DIR/baselines)")
-    p.add_argument(
-        "--baseline-algo",
-        choices=["sac", "ppo"],
-        default="sac",
-        help="stable-baselines3 algorithm of DR and the oracle (default sac; ppo caches as dr_ppo.pt, oracle_ppo.pt)",
-    )
+    add_baseline_algo_option(p)
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
     add_json_option(p)
@@ -344,8 +342,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--baseline",
         choices=["dr"],
-        help="export the run's cached domain-randomized SAC baseline (RUN_DIR/baselines/dr.pt, from eval --baselines) "
-        "instead of the run's policy: the non-adaptive side of a field test",
+        help="export the run's cached domain-randomized baseline (RUN_DIR/baselines/dr.pt or dr_ppo.pt, from eval "
+        "--baselines or sensitivity) instead of the run's policy: the non-adaptive side of a field test",
+    )
+    p.add_argument(
+        "--baseline-algo",
+        choices=["sac", "ppo"],
+        help="with --baseline: which cached DR (default: the one that exists; both: say which)",
     )
     p.add_argument(
         "--adapt-task", type=int, metavar="I", help="MAML runs: adapt on held-out task I in simulation before exporting"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, TaskDistributionEnv, oracle_features
 from robot_meta.eval_run import ensure_population_baseline
@@ -34,9 +36,9 @@ def test_oracle_sees_the_same_features_in_training_and_in_evaluation():
     seen = []
 
     class Spy:
-        def predict(self, x, deterministic):
+        def predict(self, x):
             seen.append(x)
-            return np.zeros((x.shape[0], venv.single_action_space.shape[0]), np.float32), None
+            return np.zeros((x.shape[0], venv.single_action_space.shape[0]), np.float32)
 
     SB3Actor(Spy(), venv).act(np.zeros((1, fam.obs_layout.dim), np.float32))
     np.testing.assert_allclose(seen[0][0, fam.obs_layout.dim :], obs[fam.obs_layout.dim :], atol=1e-6)
@@ -56,6 +58,16 @@ def test_an_oracle_cached_with_raw_vectors_is_retrained(tmp_path):
     before = path.stat().st_mtime_ns
     ensure_population_baseline(tmp_path / "baselines", "oracle", fam, tasks, TINY, seed=0, quiet=True)
     assert path.stat().st_mtime_ns != before and ORACLE_INPUT in torch.load(path, weights_only=True)["meta"]
+
+
+def test_a_cache_trained_without_normalization_is_retrained(tmp_path):
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train)[:2]
+    raw = ensure_population_baseline(tmp_path, "dr", fam, tasks, replace(TINY, normalize=False), seed=0, quiet=True)
+    assert raw.normalizer is None
+    again = ensure_population_baseline(tmp_path, "dr", fam, tasks, TINY, seed=0, quiet=True)
+    assert again.normalizer is not None
+    assert ensure_population_baseline(tmp_path, "dr", fam, tasks, TINY, seed=0, quiet=True).normalizer is not None
 
 
 def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path, capsys):
@@ -84,3 +96,48 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert main([*ppo, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["baseline_algo"] == "ppo"
     assert (tmp_path / "b" / "dr_ppo.pt").exists() and (tmp_path / "b" / "oracle_ppo.pt").exists()
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_a_baseline_carries_its_observation_statistics_into_the_cache_and_the_graph(algo, tmp_path):
+    """Normalized training: the frozen statistics are part of the policy; loading the cache and the torch graph
+    (what export writes to ONNX) give the same action as the trained policy on raw observations."""
+    import torch
+
+    from robot_meta.baselines import Baseline, load_policy, save_policy, train_model
+
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train)[:2]
+    cfg = replace(TINY, algo=algo, ppo_n_steps=32, ppo_batch_size=32, ppo_epochs=1)
+    trained = train_model(fam, tasks, cfg, seed=0, oracle=False)
+    assert isinstance(trained, Baseline) and trained.normalizer is not None
+    assert np.any(trained.normalizer.mean != 0.0) and np.all(trained.normalizer.var > 0.0)
+    save_policy(trained, tmp_path / "dr.pt", {"config": {**cfg.__dict__, "hidden": list(cfg.hidden)}})
+    loaded, _ = load_policy(tmp_path / "dr.pt", fam, tasks, cfg, oracle=False)
+    np.testing.assert_array_equal(loaded.normalizer.mean, trained.normalizer.mean)
+    obs = np.random.default_rng(0).normal(size=(5, fam.obs_layout.dim)).astype(np.float32) * 3.0
+    np.testing.assert_allclose(loaded.predict(obs), trained.predict(obs), atol=1e-6)
+    with torch.no_grad():
+        graph = loaded.graph()(torch.as_tensor(obs)).numpy()
+    np.testing.assert_allclose(graph, trained.predict(obs), atol=1e-5)
+    raw = Baseline(trained.model, None)  # the same weights without the statistics act differently
+    assert not np.allclose(raw.predict(obs), trained.predict(obs), atol=1e-4)
+
+
+def test_export_takes_the_cached_ppo_dr_and_refuses_to_guess_between_two(tmp_path, tiny_runs):
+    import shutil
+
+    from robot_meta.export import ExportError, export_baseline
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs / "pearl", run, ignore=shutil.ignore_patterns("baselines"))
+    fam = get_family(json.loads((run / "config.json").read_text())["task"])
+    cfg = replace(TINY, algo="ppo", ppo_n_steps=32, ppo_batch_size=32, ppo_epochs=1)
+    ensure_population_baseline(run / "baselines", "dr", fam, list(fam.split().train)[:2], cfg, seed=0, quiet=True)
+    assert (run / "baselines" / "dr_ppo.pt").exists()
+    manifest = export_baseline(run, "dr", tmp_path / "out")  # parity-checked through onnxruntime inside
+    assert manifest.adaptation.kind == "none"
+    ensure_population_baseline(run / "baselines", "dr", fam, list(fam.split().train)[:2], TINY, seed=0, quiet=True)
+    with pytest.raises(ExportError, match="both a SAC and a PPO"):
+        export_baseline(run, "dr", tmp_path / "out2")
+    assert export_baseline(run, "dr", tmp_path / "out3", algo="sac").adaptation.kind == "none"
