@@ -147,8 +147,9 @@ class Baseline:
     `graph()` is the same function as a torch module (export).
     """
 
-    def __init__(self, model: Any, normalizer: ObsNormalizer | None) -> None:
+    def __init__(self, model: Any, normalizer: ObsNormalizer | None, meta: dict[str, Any] | None = None) -> None:
         self.model, self.normalizer = model, normalizer
+        self.meta = meta or {}  # what the cache recorded: algorithm, env steps, wall time, seed, config
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         if self.normalizer is not None:
@@ -279,7 +280,7 @@ def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, 
     model.policy.load_state_dict(state["policy"])
     norm = state.get("obs_norm")  # caches from before normalization have none: raw observations
     normalizer = None if norm is None else ObsNormalizer(norm["mean"].numpy(), norm["var"].numpy(), float(norm["clip"]))
-    return Baseline(model, normalizer), meta
+    return Baseline(model, normalizer, meta), meta
 
 
 class SB3Actor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,13 @@ def ensure_population_baseline(
             return model
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
     _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {cfg.steps} env steps) into {path}", quiet)
+    start = time.monotonic()
     model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
     meta = {
         "name": name,
         "algo": cfg.algo,
         "steps": cfg.steps,
+        "wall_s": round(time.monotonic() - start, 1),  # the bar compares baselines at the same wall time
         "seed": seed,
         "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
     }
@@ -80,6 +83,7 @@ def ensure_population_baseline(
         meta["oracle_input"] = ORACLE_INPUT
         meta["oracle_tasks"] = ORACLE_TASKS
     save_policy(model, path, meta)
+    model.meta = meta
     return model
 
 

@@ -127,6 +127,10 @@ def run_sensitivity(
         "train_payload_kg": list(spec.train),
         "commands": commands,
         "seeds": seeds,
+        "baselines": {
+            name: {k: model.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"cache": str(cache)}
+            for name, model in models.items()
+        },
         "steady_error": {k: v.tolist() for k, v in errors.items()},  # (payloads, commands, seeds)
         "steady_error_mean": {k: v.tolist() for k, v in means.items()},
         "steady_error_std_over_seeds": {k: v.mean(1).std(-1).tolist() for k, v in errors.items()},
@@ -164,6 +168,9 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
 
 def table(report: dict[str, Any]) -> str:
     lines = [f"{report['family']}: steady tracking error, commands {report['commands']}, {report['seeds']} seeds"]
+    for name, b in report.get("baselines", {}).items():
+        wall = f", {b['wall_s'] / 60:.0f} min" if b.get("wall_s") is not None else ""
+        lines.append(f"  {name}: SB3 {str(b.get('algo')).upper()}, {b.get('steps')} env steps{wall}, seed {b.get('seed')}")
     lines.append(f"{'payload kg':>10} {'DR':>8} {'oracle':>8} {'DR/oracle':>10}")
     for kg, d, o in zip(
         report["payloads_kg"], report["steady_error_mean"]["dr"], report["steady_error_mean"]["oracle"], strict=True

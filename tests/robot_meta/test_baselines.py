@@ -89,6 +89,8 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["steady_error"]["dr"]) == 6 and len(report["steady_error"]["oracle"][0]) == 2
+    assert report["baselines"]["dr"]["algo"] == "sac" and report["baselines"]["dr"]["steps"] == 64
+    assert report["baselines"]["oracle"]["wall_s"] > 0.0
     assert out.exists() and out.with_suffix(".png").stat().st_size > 5_000
     assert isinstance(report["verdict"]["passes"], bool) and report["baseline_algo"] == "sac"
     # the same with PPO baselines, cached beside the SAC ones under their own names
