@@ -32,18 +32,25 @@ def _say(msg: str, quiet: bool) -> None:
         print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
-ORACLE_TASKS = "allowed_range"  # recorded in saved oracles; one trained on the training split only is retrained
-ORACLE_TRAIN_TASKS = 200  # tasks drawn over the allowed ranges for the oracle
+ORACLE_TASKS = "allowed_range_half_evaluated"  # recorded in saved oracles; one trained on other tasks is retrained
+ORACLE_TRAIN_TASKS = 200  # tasks drawn for the oracle: half over the allowed ranges, half over the evaluated ranges
 
 
 def baseline_tasks(family: Any, name: str) -> list[Any]:
     """What a population baseline trains on: DR the split's training tasks (as the adaptive methods); the
     oracle, an upper bound and not a competitor, tasks over the whole allowed range, held-out regions included
-    (an oracle told a value it never trained on extrapolates worse than DR)."""
+    (an oracle told a value it never trained on extrapolates worse than DR).
+
+    Half of the oracle's tasks are drawn over the whole allowed range of each hidden parameter and half over
+    its evaluated range (the training range and the held-out regions, where DR and the oracle are compared):
+    measured on the arm (docs/commands.md), an oracle with all 200 over the allowed ranges (3 steps of
+    latency, 3x sensor noise, 0.5x motors) tracked 4-10x worse than DR everywhere after the same 2.5M PPO
+    steps, so it bounded nothing.
+    """
     if name != "oracle":
         return list(family.split().train)
     rng = np.random.default_rng(family.default_split_seed + 7919)  # fixed: every run's oracle sees the same tasks
-    return [family.sample_allowed_task(rng) for _ in range(ORACLE_TRAIN_TASKS)]
+    return [family.sample_allowed_task(rng, evaluated_only=i % 2 == 1) for i in range(ORACLE_TRAIN_TASKS)]
 
 
 def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
@@ -64,7 +71,7 @@ def ensure_population_baseline(
         if meta.get("config", {}).get("normalize", False) != cfg.normalize:
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
         if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
-            stale.append(f"the oracle's inputs other than {ORACLE_INPUT!r} over {ORACLE_TASKS!r}")
+            stale.append(f"an older oracle's inputs or tasks (now {ORACLE_INPUT!r} over {ORACLE_TASKS!r})")
         if not stale:
             return model
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)

@@ -205,6 +205,11 @@ class ParamSpec:
         if not (lo <= value <= hi):
             raise TaskParamError(f"task parameter {self.name}={value} {self.unit} is outside its allowed range [{lo}, {hi}]")
 
+    @property
+    def evaluated(self) -> Interval:
+        """The hull of the training range and the held-out regions: every value evaluation asks for."""
+        return (min([self.train[0], *(a for a, _ in self.test_only)]), max([self.train[1], *(b for _, b in self.test_only)]))
+
     def sample_train(self, rng: np.random.Generator) -> float:
         """Uniform over `train` minus the test-only intervals (rejection; the held-out share is small)."""
         lo, hi = self.train
