@@ -1,9 +1,9 @@
 """`robot-meta sensitivity`: does the payload matter on this family? DR and oracle steady error vs payload.
 
 Before anything adaptive is trained on a family, the family has to make the payload matter: at a heavy
-payload an oracle (told the true hidden parameters, trained over their whole allowed range) must track
-better than the domain-randomized policy (trained on the training range, told nothing), or there is nothing
-to adapt to. For each payload from 0 to the heaviest held-out one, under fixed commands (a few values across
+payload an oracle (told the true hidden parameters, trained over their evaluated ranges, held-out regions
+included) must track better than the domain-randomized policy (trained on the training range, told nothing),
+or there is nothing to adapt to. For each payload from 0 to the heaviest held-out one, under fixed commands (a few values across
 each command's training range) and nominal other dynamics, every policy runs episodes that start with that
 payload; its steady error is the mean tracking error over the second half of the episode, averaged over
 seeds (independent starts and sensor noise).
@@ -136,8 +136,8 @@ def run_sensitivity(
         "steady_error_std_over_seeds": {k: v.mean(1).std(-1).tolist() for k, v in errors.items()},
         "verdict": verdict(payloads, means["dr"], means["oracle"]),
         "definition": "steady error = mean tracking error over the second half of an episode that starts with the "
-        "payload, commands fixed, other dynamics nominal; DR trained on the training range, the oracle over the whole "
-        "allowed range with the true hidden parameters",
+        "payload, commands fixed, other dynamics nominal; DR trained on the training range, the oracle over the "
+        "evaluated range (training range and held-out regions) with the true hidden parameters",
     }
 
 

@@ -313,7 +313,7 @@ def add_parsers(sub: Any) -> None:
         "sensitivity",
         help="does the payload matter on the run's family? DR vs oracle steady error across payloads",
         description="Trains (or loads from the run's baseline cache, like eval --baselines) the domain-randomized "
-        "policy (training range) and the oracle (true hidden parameters, whole allowed range), stable-baselines3 SAC "
+        "policy (training range) and the oracle (true hidden parameters, training range and held-out regions), stable-baselines3 SAC "
         "or PPO (--baseline-algo), then measures each one's "
         "steady tracking error at payloads from 0 to the heaviest held-out one, under fixed commands and nominal other "
         "dynamics, over --seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "

@@ -145,19 +145,15 @@ def test_export_takes_the_cached_ppo_dr_and_refuses_to_guess_between_two(tmp_pat
     assert export_baseline(run, "dr", tmp_path / "out3", algo="sac").adaptation.kind == "none"
 
 
-def test_the_oracle_trains_over_the_allowed_ranges_and_half_its_tasks_over_the_evaluated_ones():
+def test_the_oracle_trains_over_the_evaluated_ranges_held_out_regions_included():
     from robot_meta.eval_run import ORACLE_TRAIN_TASKS, baseline_tasks
 
     fam = get_family("planar_arm")
     mass = fam.spec_of("payload_mass")
     assert mass.evaluated == (0.0, 2.5) and fam.spec_of("motor_strength").evaluated == (0.9, 1.1)  # no held-out region
     tasks = baseline_tasks(fam, "oracle")
-    assert len(tasks) == ORACLE_TRAIN_TASKS and tasks == baseline_tasks(fam, "oracle")  # fixed draw
-    motors = np.array([t.motor_strength for t in tasks])
-    kg = np.array([t.payload_mass for t in tasks])
-    assert motors.min() < 0.6 and motors.max() > 1.4 and kg.max() > 2.6  # the whole allowed range is covered
-    evaluated = tasks[1::2]  # the other half: hidden parameters inside the evaluated range only
-    assert all(0.9 <= t.motor_strength <= 1.1 and t.action_latency <= 1 and t.payload_mass <= 2.5 for t in evaluated)
-    assert max(t.payload_mass for t in evaluated) > 1.8  # held-out payloads included
+    assert len(tasks) == ORACLE_TRAIN_TASKS and tasks == baseline_tasks(fam, "oracle")  # a fixed draw
+    assert all(0.9 <= t.motor_strength <= 1.1 and t.action_latency <= 1 and t.payload_mass <= 2.5 for t in tasks)
+    assert max(t.payload_mass for t in tasks) > 2.3  # held-out payloads, heavier than any DR trains on
     assert all(fam.spec_of("goal_x").train[0] <= t.goal_x <= fam.spec_of("goal_x").train[1] for t in tasks)  # commands
     assert baseline_tasks(fam, "dr") == list(fam.split().train)
