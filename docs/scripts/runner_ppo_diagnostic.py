@@ -4,7 +4,8 @@ Trains SB3 PPO directly (not through the baseline cache) on the training split o
 steady error with `robot_meta.sensitivity.steady_errors` (the same grid as `robot-meta sensitivity`), and, for
 one seed, splits the runner's per-step error into the error of the mean speed and the speed's oscillation
 within the gait. Variants are words joined by `_`: `norm` (VecNormalize), `16` (16 envs, else 8), `ep` (one
-command per episode instead of every `command_resample_s`).
+command per episode instead of every `command_resample_s`), `clean` (training tasks without action latency and
+sensor noise).
 
     python docs/scripts/runner_ppo_diagnostic.py norm16ep 2500000 planar_runner OUT.json
 
@@ -33,6 +34,8 @@ def main(variant: str, steps: int, family_name: str, out: str) -> None:
     if "ep" in variant:
         family.command_resample_s = 1e9
     tasks = list(family.split().train)
+    if "clean" in variant:  # no action latency and no sensor noise in training
+        tasks = [t.replace(obs_noise=0.0, action_latency=0) for t in tasks]
     norm = "norm" in variant
     venv = DummyVecEnv([(lambda i=i: TaskDistributionEnv(family, tasks, seed=i)) for i in range(16 if "16" in variant else 8)])
     if norm:
