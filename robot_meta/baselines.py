@@ -42,6 +42,8 @@ class BaselineConfig:
             is the stronger of the two at the same wall time).
         ppo_n_steps, ppo_batch_size, ppo_epochs: SB3 PPO arguments (per env rollout length, minibatch, epochs).
         normalize: observations (and, during training, rewards) normalized by running statistics.
+        oracle_steps: env steps for the oracle (None: `steps`); an upper bound may take more than DR, whose
+            budget is the one the adaptive methods are compared at.
     """
 
     steps: int = 400_000
@@ -56,10 +58,15 @@ class BaselineConfig:
     ppo_batch_size: int = 256
     ppo_epochs: int = 10
     normalize: bool = True
+    oracle_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "ppo"):
             raise ValueError(f"baseline algo {self.algo!r} is not one of sac, ppo")
+        for name in ("steps", "oracle_steps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"baseline {name}={value!r} must be a positive number of env steps")
 
 
 ORACLE_INPUT = "train_range_unit"  # recorded in saved oracles; a cache with another encoding is retrained

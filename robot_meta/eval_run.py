@@ -53,6 +53,14 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
     return [family.sample_allowed_task(rng, evaluated_only=True) for _ in range(ORACLE_TRAIN_TASKS)]
 
 
+def population_config(algo: str, steps: int | None, oracle_steps: int | None) -> BaselineConfig:
+    """The baselines' config from the CLI's --baseline-algo, --baseline-steps and --oracle-steps (None: default)."""
+    cfg = BaselineConfig(algo=algo)
+    if steps is not None:
+        cfg = replace(cfg, steps=steps)
+    return replace(cfg, oracle_steps=oracle_steps)
+
+
 def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
     """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise."""
     return Path(cache_dir) / (f"{name}.pt" if algo == "sac" else f"{name}_{algo}.pt")
@@ -65,9 +73,12 @@ def ensure_population_baseline(
     and saved when missing or trained another way (normalization, the oracle's inputs)."""
     path = baseline_path(cache_dir, name, cfg.algo)
     oracle = name == "oracle"
+    steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
     if path.exists():
         model, meta = load_policy(path, family, train_tasks, cfg, oracle)
         stale = []
+        if meta.get("steps", steps) < steps:
+            stale.append(f"{meta['steps']} env steps, fewer than the {steps} asked for")
         if meta.get("config", {}).get("normalize", False) != cfg.normalize:
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
         if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
@@ -75,13 +86,14 @@ def ensure_population_baseline(
         if not stale:
             return model
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
-    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {cfg.steps} env steps) into {path}", quiet)
+    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps) into {path}", quiet)
     start = time.monotonic()
-    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, progress=not quiet and sys.stderr.isatty())
+    progress = not quiet and sys.stderr.isatty()
+    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress)
     meta = {
         "name": name,
         "algo": cfg.algo,
-        "steps": cfg.steps,
+        "steps": steps,
         "wall_s": round(time.monotonic() - start, 1),  # the issue's bar compares baselines at the same wall time
         "seed": seed,
         "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
@@ -127,6 +139,7 @@ def run_eval(
     baseline_dir: Path | None = None,
     repeats: int = 1,
     baseline_algo: str = "sac",
+    oracle_steps: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
 
@@ -151,9 +164,7 @@ def run_eval(
         methods = algorithm.eval_methods(seed=eval_seed, prior_episodes=prior_episodes)
         if baselines:
             cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-            cfg = BaselineConfig(algo=baseline_algo)
-            if baseline_steps is not None:
-                cfg = replace(cfg, steps=baseline_steps)
+            cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
             for name in ("dr", "oracle"):
                 model = ensure_population_baseline(
                     cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet

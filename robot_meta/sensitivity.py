@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robot_meta.baselines import BaselineConfig, SB3Actor
+from robot_meta.baselines import SB3Actor
 from robot_meta.collector import CollectorState, collect
-from robot_meta.eval_run import baseline_tasks, ensure_population_baseline
+from robot_meta.eval_run import baseline_tasks, ensure_population_baseline, population_config
 from robot_meta.evaluation import eval_env
 from robot_meta.train import family_of
 
@@ -98,6 +97,7 @@ def run_sensitivity(
     baseline_dir: Path | None = None,
     quiet: bool = False,
     baseline_algo: str = "sac",
+    oracle_steps: int | None = None,
 ) -> dict[str, Any]:
     """DR and oracle (trained once and cached like `eval --baselines`) across payloads; returns the report."""
     record = json.loads((Path(run_dir) / "config.json").read_text())
@@ -105,9 +105,7 @@ def run_sensitivity(
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    cfg = BaselineConfig(algo=baseline_algo)
-    if baseline_steps is not None:
-        cfg = replace(cfg, steps=baseline_steps)
+    cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
     models = {
         name: ensure_population_baseline(cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet)
         for name in ("dr", "oracle")

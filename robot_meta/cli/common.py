@@ -43,6 +43,20 @@ def add_baseline_algo_option(p: argparse.ArgumentParser) -> None:
         default="sac",
         help="stable-baselines3 algorithm of DR and the oracle (default sac; ppo caches as dr_ppo.pt, oracle_ppo.pt)",
     )
+    p.add_argument(
+        "--oracle-steps",
+        type=int,
+        metavar="N",
+        help="env steps for the oracle, an upper bound that may take more than DR (default: --baseline-steps)",
+    )
+
+
+def check_baseline_steps(args: argparse.Namespace) -> None:
+    """--baseline-steps and --oracle-steps, where given, are positive numbers of env steps."""
+    for flag in ("baseline_steps", "oracle_steps"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} takes a positive number of env steps, got {value}")
 
 
 def add_command_option(p: argparse.ArgumentParser, what: str) -> None:

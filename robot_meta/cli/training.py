@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_baseline_algo_option, add_json_option, emit
+from robot_meta.cli.common import EXIT_OK, UsageError, add_baseline_algo_option, add_json_option, check_baseline_steps, emit
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -65,6 +65,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError(f"{p} is not a run directory (no config.json); train one with robot-meta train")
     if args.repeats < 1:
         raise UsageError(f"--repeats takes a positive integer, got {args.repeats}")
+    check_baseline_steps(args)
     mults = tuple(int(x) for x in args.scratch_multipliers.split(","))
     if len(mults) != 2 or min(mults) < 1:
         raise UsageError(f"--scratch-multipliers takes two positive integers like 1,100, got {args.scratch_multipliers!r}")
@@ -81,6 +82,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
         repeats=args.repeats,
         baseline_algo=args.baseline_algo,
+        oracle_steps=args.oracle_steps,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -225,6 +227,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
     if args.seeds < 1:
         raise UsageError(f"--seeds takes a positive integer, got {args.seeds}")
+    check_baseline_steps(args)
     try:
         report = run_sensitivity(
             Path(args.run_dir),
@@ -233,6 +236,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
             quiet=args.json,
             baseline_algo=args.baseline_algo,
+            oracle_steps=args.oracle_steps,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

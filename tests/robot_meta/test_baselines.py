@@ -157,3 +157,23 @@ def test_the_oracle_trains_over_the_evaluated_ranges_held_out_regions_included()
     assert max(t.payload_mass for t in tasks) > 2.3  # held-out payloads, heavier than any DR trains on
     assert all(fam.spec_of("goal_x").train[0] <= t.goal_x <= fam.spec_of("goal_x").train[1] for t in tasks)  # commands
     assert baseline_tasks(fam, "dr") == list(fam.split().train)
+
+
+def test_the_oracle_may_train_longer_and_a_shorter_cache_is_retrained(tmp_path):
+    fam = get_family("planar_arm")
+    cfg = replace(TINY, oracle_steps=96)
+    oracle = ensure_population_baseline(tmp_path, "oracle", fam, list(fam.split().train)[:2], TINY, seed=0, quiet=True)
+    assert oracle.meta["steps"] == 64
+    longer = ensure_population_baseline(tmp_path, "oracle", fam, list(fam.split().train)[:2], cfg, seed=0, quiet=True)
+    assert longer.meta["steps"] == 96 and longer.meta["wall_s"] >= 0.0
+    dr = ensure_population_baseline(tmp_path, "dr", fam, list(fam.split().train)[:2], cfg, seed=0, quiet=True)
+    assert dr.meta["steps"] == 64  # DR keeps --baseline-steps
+    with pytest.raises(ValueError, match="oracle_steps=0 must be a positive"):
+        replace(TINY, oracle_steps=0)
+
+
+def test_sensitivity_refuses_a_bad_step_count_by_name(tiny_runs, capsys):
+    from robot_meta.cli import main
+
+    assert main(["sensitivity", str(tiny_runs / "pearl"), "--oracle-steps", "0"]) == 2
+    assert "--oracle-steps takes a positive number of env steps, got 0" in capsys.readouterr().err
