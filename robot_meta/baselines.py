@@ -11,8 +11,8 @@ SB3 trains them with its own rollout loop, with observations normalized by runni
 `VecNormalize`, as RL Zoo trains PPO and SAC on MuJoCo: joint velocities of 10 rad/s beside a command of
 1 m/s otherwise dominate the first layer); the statistics are frozen at the end of training and become part
 of the policy (`Baseline`), so evaluation, export and the robot see the same function. They are evaluated
-through our collector (`SB3Actor`), like every method. Policies are saved as state_dicts (`torch.save`, loaded with `weights_only=True`): SB3's
-zip format unpickles objects on load, which our checkpoints never do.
+through our collector (`SB3Actor`), like every method. Policies are saved as state_dicts (`torch.save`,
+loaded with `weights_only=True`): SB3's zip format unpickles objects on load, which our checkpoints never do.
 """
 
 from __future__ import annotations
@@ -253,6 +253,11 @@ def train_model(
     return Baseline(model, ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32), float(vec_norm.clip_obs)))
 
 
+def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
+    """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise."""
+    return Path(cache_dir) / (f"{name}.pt" if algo == "sac" else f"{name}_{algo}.pt")
+
+
 def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:
     """Weights, statistics and `meta` as one state_dict file (written whole or not at all)."""
     import json
@@ -268,8 +273,9 @@ def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool) -> tuple[Baseline, dict]:
-    """Rebuild an SB3 model of the same algorithm and shape and load its weights (no unpickling)."""
+def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool) -> Baseline:
+    """Rebuild an SB3 model of the same algorithm and shape and load its weights and statistics (no unpickling);
+    what the cache recorded is the returned policy's `meta`."""
     import json
 
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -287,7 +293,7 @@ def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, 
     model.policy.load_state_dict(state["policy"])
     norm = state.get("obs_norm")  # caches from before normalization have none: raw observations
     normalizer = None if norm is None else ObsNormalizer(norm["mean"].numpy(), norm["var"].numpy(), float(norm["clip"]))
-    return Baseline(model, normalizer, meta), meta
+    return Baseline(model, normalizer, meta)
 
 
 class SB3Actor:

@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from deploy.metrics import summarize
-from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, load_policy, save_policy, train_model
+from robot_meta.baselines import (
+    ORACLE_INPUT,
+    BaselineConfig,
+    SB3Actor,
+    baseline_path,
+    load_policy,
+    save_policy,
+    train_model,
+)
 from robot_meta.checkpoint import atomic_write_text
 from robot_meta.evaluation import Method, belief_probe, evaluate
 from robot_meta.logger import read_metrics
@@ -50,7 +58,7 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
     if name != "oracle":
         return list(family.split().train)
     rng = np.random.default_rng(family.default_split_seed + 7919)  # fixed: every run's oracle sees the same tasks
-    return [family.sample_allowed_task(rng, evaluated_only=True) for _ in range(ORACLE_TRAIN_TASKS)]
+    return [family.sample_evaluated_task(rng) for _ in range(ORACLE_TRAIN_TASKS)]
 
 
 def population_config(algo: str, steps: int | None, oracle_steps: int | None) -> BaselineConfig:
@@ -59,11 +67,6 @@ def population_config(algo: str, steps: int | None, oracle_steps: int | None) ->
     if steps is not None:
         cfg = replace(cfg, steps=steps)
     return replace(cfg, oracle_steps=oracle_steps)
-
-
-def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
-    """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise."""
-    return Path(cache_dir) / (f"{name}.pt" if algo == "sac" else f"{name}_{algo}.pt")
 
 
 def ensure_population_baseline(
@@ -75,7 +78,8 @@ def ensure_population_baseline(
     oracle = name == "oracle"
     steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
     if path.exists():
-        model, meta = load_policy(path, family, train_tasks, cfg, oracle)
+        model = load_policy(path, family, train_tasks, cfg, oracle)
+        meta = model.meta
         stale = []
         if meta.get("steps", steps) < steps:
             stale.append(f"{meta['steps']} env steps, fewer than the {steps} asked for")
@@ -117,7 +121,7 @@ def scratch_method(
     for i, task in enumerate(tasks):
         path = Path(cache_dir) / f"{name}_task{i:02d}.pt"
         if path.exists():
-            model, _ = load_policy(path, family, [task], small, oracle=False)
+            model = load_policy(path, family, [task], small, oracle=False)
         else:
             _say(f"training {name} on test task {i} ({budget} env steps)", quiet)
             model = train_model(family, [task], small, seed=seed + i, oracle=False, steps=budget)

@@ -32,8 +32,7 @@ from torch import nn
 
 from deploy.manifest import FORMAT_VERSION, PolicyManifest
 from robot_meta import __version__
-from robot_meta.baselines import BaselineConfig, SB3Actor, load_policy
-from robot_meta.eval_run import baseline_path
+from robot_meta.baselines import BaselineConfig, SB3Actor, baseline_path, load_policy
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.train import family_of, load_run
 
@@ -287,9 +286,9 @@ def export_baseline(run_dir: Path, name: str, out: Path, algo: str | None = None
     if not path.exists():
         raise ExportError(f"{path} does not exist: train it with robot-meta eval {run_dir} --baselines")
     family = family_of(record["task"], record.get("family_module"))
-    model, meta = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
+    model = load_policy(path, family, list(family.split().train[:1]), BaselineConfig(), oracle=False)
     adaptation = {"kind": "none", "note": "a non-adaptive policy: the action depends on the observation only"}
     spec = static_policy_spec(model.graph(), family.obs_layout.dim, adaptation, act=SB3Actor(model).act)
     rec = {"algo": name, "git_sha": record.get("git_sha", "unknown")}
-    trained = {"run_seed": meta.get("seed", record["seed"]), "env_steps": meta.get("steps"), "source": str(path)}
+    trained = {"run_seed": model.meta.get("seed", record["seed"]), "env_steps": model.meta.get("steps"), "source": str(path)}
     return write_policy_dir(spec, rec, trained, family, out)

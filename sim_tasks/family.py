@@ -255,15 +255,13 @@ class TaskFamily(ABC):
             values[seed] = int(rng.integers(0, 2**31 - 1))
         return TaskParams(self.name, **values)
 
-    def sample_allowed_task(self, rng: np.random.Generator, evaluated_only: bool = False) -> TaskParams:
-        """A task with every hidden parameter uniform over its whole allowed range (held-out regions included),
-        or with `evaluated_only` over its evaluated range (training range and held-out regions), and the
-        commands over their training ranges: the oracle's training distribution (an upper bound is told the
-        truth everywhere it may be asked)."""
+    def sample_evaluated_task(self, rng: np.random.Generator) -> TaskParams:
+        """A task with every hidden parameter uniform over its evaluated range (`ParamSpec.evaluated`: the training
+        range and the held-out regions) and the commands over their training ranges: the oracle's training
+        distribution (an upper bound is told the truth everywhere it is asked)."""
         values: dict[str, float] = {}
         for p in self.params:
-            hidden = p.evaluated if evaluated_only else p.allowed
-            lo, hi = hidden if p.role == "hidden" else p.train
+            lo, hi = p.evaluated if p.role == "hidden" else p.train
             values[p.name] = int(rng.integers(int(lo), int(hi) + 1)) if p.is_int else float(rng.uniform(lo, hi))
         for seed in self.seeds:
             values[seed] = int(rng.integers(0, 2**31 - 1))

@@ -115,7 +115,7 @@ def test_a_baseline_carries_its_observation_statistics_into_the_cache_and_the_gr
     assert isinstance(trained, Baseline) and trained.normalizer is not None
     assert np.any(trained.normalizer.mean != 0.0) and np.all(trained.normalizer.var > 0.0)
     save_policy(trained, tmp_path / "dr.pt", {"config": {**cfg.__dict__, "hidden": list(cfg.hidden)}})
-    loaded, _ = load_policy(tmp_path / "dr.pt", fam, tasks, cfg, oracle=False)
+    loaded = load_policy(tmp_path / "dr.pt", fam, tasks, cfg, oracle=False)
     np.testing.assert_array_equal(loaded.normalizer.mean, trained.normalizer.mean)
     obs = np.random.default_rng(0).normal(size=(5, fam.obs_layout.dim)).astype(np.float32) * 3.0
     np.testing.assert_allclose(loaded.predict(obs), trained.predict(obs), atol=1e-6)
