@@ -44,6 +44,10 @@ class BaselineConfig:
         normalize: observations (and, during training, rewards) normalized by running statistics.
         oracle_steps: env steps for the oracle (None: `steps`); an upper bound may take more than DR, whose
             budget is the one the adaptive methods are compared at.
+        oracle_init: "dr": the oracle starts as the trained DR policy, its task inputs wired in with zero weights
+            (`warm_start`), and trains `oracle_steps` more over its own tasks, so it starts exactly as good as DR
+            where DR trained and only has to learn what knowing the task adds; "scratch": it trains from random
+            weights.
     """
 
     steps: int = 400_000
@@ -59,10 +63,13 @@ class BaselineConfig:
     ppo_epochs: int = 10
     normalize: bool = True
     oracle_steps: int | None = None
+    oracle_init: str = "dr"
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "ppo"):
             raise ValueError(f"baseline algo {self.algo!r} is not one of sac, ppo")
+        if self.oracle_init not in ("dr", "scratch"):
+            raise ValueError(f"oracle_init {self.oracle_init!r} is not one of dr, scratch")
         for name in ("steps", "oracle_steps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -233,6 +240,61 @@ def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, or
     )
 
 
+def widen_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], at: int, extra: int) -> dict:
+    """`source`'s weights in `target`'s shapes, for a network whose input gained `extra` features at column `at`.
+
+    A first-layer weight (rows equal, `extra` more columns) gets zero columns inserted at `at`: the new inputs have
+    no effect until training gives them one (the columns after `at`, SAC's action inputs, keep their weights).
+    Every other tensor must match in shape. Shapes: weight (out, in) -> (out, in + extra).
+    """
+    out = {}
+    for key, new in target.items():
+        old = source[key]
+        if old.shape == new.shape:
+            out[key] = old.clone()
+        elif old.ndim == 2 and new.shape == (old.shape[0], old.shape[1] + extra):
+            wide = torch.zeros_like(new)
+            wide[:, :at], wide[:, at + extra :] = old[:, :at], old[:, at:]
+            out[key] = wide
+        else:
+            raise ValueError(f"cannot warm start {key}: shape {tuple(old.shape)} -> {tuple(new.shape)}")
+    return out
+
+
+STATS_WARMUP_ROLLOUTS = 4  # rollouts of n_steps per env that estimate the reward scale before a warm start trains
+
+
+def warm_start(model: Any, source: Baseline, family: Any, tasks: list[Any], cfg: BaselineConfig) -> None:
+    """Make an oracle `model` compute what the DR policy `source` computes, its task inputs ignored.
+
+    Weights: `widen_state_dict`. Observation statistics: DR's for the observation, the task features' exact
+    mean and variance over `tasks` for the appended inputs, with DR's weight (a count of `cfg.steps`) so that
+    they drift only as the oracle's own states pull them. The reward scale (SB3's running return variance, not
+    saved with DR) is estimated by `STATS_WARMUP_ROLLOUTS` rollouts of the warm-started policy before training:
+    a value function warm-started on one scale and trained on another would mislead the first updates.
+    """
+    obs_dim = source.model.observation_space.shape[0]
+    extra = model.observation_space.shape[0] - obs_dim
+    model.policy.load_state_dict(
+        widen_state_dict(source.model.policy.state_dict(), model.policy.state_dict(), obs_dim, extra)
+    )
+    vec_norm = model.get_vec_normalize_env()
+    if (vec_norm is None) != (source.normalizer is None):
+        raise ValueError("the DR policy and the oracle differ in observation normalization: train them alike")
+    if vec_norm is None:
+        return
+    feats = oracle_features(family, np.stack([family.task_vector(t) for t in tasks]))
+    mean = np.concatenate([source.normalizer.mean, feats.mean(0)]).astype(np.float64)
+    var = np.concatenate([source.normalizer.var, feats.var(0) + 1e-6]).astype(np.float64)
+    rms = vec_norm.obs_rms
+    rms.mean, rms.var, rms.count = mean.copy(), var.copy(), float(cfg.steps)
+    obs = vec_norm.reset()
+    for _ in range(STATS_WARMUP_ROLLOUTS * (cfg.ppo_n_steps if cfg.algo == "ppo" else 256)):
+        action, _ = model.predict(obs, deterministic=False)
+        obs, _, _, _ = vec_norm.step(action)
+    rms.mean, rms.var, rms.count = mean, var, float(cfg.steps)  # the warm-up only measured the reward scale
+
+
 def train_model(
     family: Any,
     tasks: list[Any],
@@ -242,9 +304,14 @@ def train_model(
     steps: int | None = None,
     progress: bool = False,
     device: str = "cpu",
+    init: Baseline | None = None,
 ):
-    """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics."""
+    """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics.
+
+    `init`: a trained DR policy the oracle starts from (`warm_start`)."""
     model = make_model(family, tasks, cfg, seed, oracle, device)
+    if init is not None:
+        warm_start(model, init, family, tasks, cfg)
     model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
     vec_norm = model.get_vec_normalize_env()
     if vec_norm is None:

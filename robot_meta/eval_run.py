@@ -69,14 +69,31 @@ def population_config(algo: str, steps: int | None, oracle_steps: int | None) ->
     return replace(cfg, oracle_steps=oracle_steps)
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def ensure_population_baseline(
-    cache_dir: Path, name: str, family: Any, train_tasks: list[Any], cfg: BaselineConfig, seed: int, quiet: bool = False
+    cache_dir: Path,
+    name: str,
+    family: Any,
+    train_tasks: list[Any],
+    cfg: BaselineConfig,
+    seed: int,
+    quiet: bool = False,
+    init_path: Path | None = None,
 ) -> Any:
     """DR or oracle (SB3 `cfg.algo`): loaded from `baseline_path` (by default under RUN_DIR/baselines); trained
-    and saved when missing or trained another way (normalization, the oracle's inputs)."""
+    and saved when missing or trained another way (normalization, the oracle's inputs, tasks or start).
+
+    `init_path`: the cached DR policy the oracle starts from (`cfg.oracle_init == "dr"`); an oracle started from
+    another DR file than the one there now is retrained."""
     path = baseline_path(cache_dir, name, cfg.algo)
     oracle = name == "oracle"
     steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
+    init_sha = _file_sha256(init_path) if oracle and init_path is not None else None
     if path.exists():
         model = load_policy(path, family, train_tasks, cfg, oracle)
         meta = model.meta
@@ -87,13 +104,17 @@ def ensure_population_baseline(
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
         if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
             stale.append(f"an older oracle's inputs or tasks (now {ORACLE_INPUT!r} over {ORACLE_TASKS!r})")
+        if oracle and meta.get("init_sha256") != init_sha:
+            stale.append("another start (now " + ("the DR policy in " + str(init_path) if init_sha else "from scratch") + ")")
         if not stale:
             return model
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
-    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps) into {path}", quiet)
+    init = load_policy(init_path, family, train_tasks, cfg, oracle=False) if init_sha else None
+    start_text = f", starting from the DR policy {init_path}" if init else ""
+    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps{start_text}) into {path}", quiet)
     start = time.monotonic()
     progress = not quiet and sys.stderr.isatty()
-    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress)
+    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress, init=init)
     meta = {
         "name": name,
         "algo": cfg.algo,
@@ -105,9 +126,22 @@ def ensure_population_baseline(
     if oracle:
         meta["oracle_input"] = ORACLE_INPUT
         meta["oracle_tasks"] = ORACLE_TASKS
+        meta["init_sha256"] = init_sha
+        if init is not None:  # the oracle's whole training is DR's and its own
+            meta["init"] = {k: init.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"path": str(init_path)}
     save_policy(model, path, meta)
     model.meta = meta
     return model
+
+
+def ensure_population_baselines(cache_dir: Path, family: Any, cfg: BaselineConfig, seed: int, quiet: bool = False) -> dict:
+    """DR, then the oracle (started from that DR when `cfg.oracle_init == "dr"`), each on `baseline_tasks`."""
+    dr = ensure_population_baseline(cache_dir, "dr", family, baseline_tasks(family, "dr"), cfg, seed, quiet)
+    init_path = baseline_path(cache_dir, "dr", cfg.algo) if cfg.oracle_init == "dr" else None
+    oracle = ensure_population_baseline(
+        cache_dir, "oracle", family, baseline_tasks(family, "oracle"), cfg, seed, quiet, init_path=init_path
+    )
+    return {"dr": dr, "oracle": oracle}
 
 
 def scratch_method(
@@ -169,14 +203,9 @@ def run_eval(
         if baselines:
             cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
             cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
-            for name in ("dr", "oracle"):
-                model = ensure_population_baseline(
-                    cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet
-                )
-                if name == "dr":
-                    methods.append(Method("dr", lambda mode, env, m=model: SB3Actor(m)))
-                else:
-                    methods.append(Method("oracle", lambda mode, env, m=model: SB3Actor(m, env)))
+            models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
+            methods.append(Method("dr", lambda mode, env, m=models["dr"]: SB3Actor(m)))
+            methods.append(Method("oracle", lambda mode, env, m=models["oracle"]: SB3Actor(m, env)))
             chosen = tasks[:scratch_tasks]
             budget = (episodes - 1) * family.episode_steps  # the experience the adapted method had before its last episode
             for mult, name in zip(scratch_multipliers, ("scratch_1x", "scratch_100x"), strict=True):

@@ -24,7 +24,7 @@ import numpy as np
 
 from robot_meta.baselines import SB3Actor
 from robot_meta.collector import CollectorState, collect
-from robot_meta.eval_run import baseline_tasks, ensure_population_baseline, population_config
+from robot_meta.eval_run import ensure_population_baselines, population_config
 from robot_meta.evaluation import eval_env
 from robot_meta.train import family_of
 
@@ -106,10 +106,7 @@ def run_sensitivity(
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
     cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
-    models = {
-        name: ensure_population_baseline(cache, name, family, baseline_tasks(family, name), cfg, record["seed"], quiet)
-        for name in ("dr", "oracle")
-    }
+    models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
     policies = {"dr": lambda env: SB3Actor(models["dr"]), "oracle": lambda env: SB3Actor(models["oracle"], env)}
     payloads, commands = payload_grid(family), command_grid(family)
     errors = steady_errors(policies, family, payloads, commands, list(range(seeds)))

@@ -177,3 +177,44 @@ def test_sensitivity_refuses_a_bad_step_count_by_name(tiny_runs, capsys):
 
     assert main(["sensitivity", str(tiny_runs / "pearl"), "--oracle-steps", "0"]) == 2
     assert "--oracle-steps takes a positive number of env steps, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_a_warm_started_oracle_acts_as_the_dr_policy_it_starts_from(algo):
+    """Before it trains, the oracle started from DR is DR: same actions on any task inputs (zero weights on them),
+    DR's observation statistics on the shared inputs, the task features' exact statistics on the new ones."""
+    from robot_meta.baselines import Baseline, ObsNormalizer, make_model, train_model, warm_start
+
+    fam = get_family("planar_arm")
+    cfg = replace(TINY, algo=algo, ppo_n_steps=16, ppo_batch_size=16)
+    dr = train_model(fam, list(fam.split().train)[:2], cfg, seed=0, oracle=False)
+    tasks = list(fam.split().test)[:3]
+    model = make_model(fam, tasks, cfg, seed=1, oracle=True)
+    warm_start(model, dr, fam, tasks, cfg)
+    rms = model.get_vec_normalize_env().obs_rms
+    n = fam.obs_layout.dim
+    np.testing.assert_allclose(rms.mean[:n], dr.normalizer.mean, rtol=1e-6)
+    feats = oracle_features(fam, np.stack([fam.task_vector(t) for t in tasks]))
+    np.testing.assert_allclose(rms.mean[n:], feats.mean(0), rtol=1e-5, atol=1e-6)
+    oracle = Baseline(model, ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32)))
+    obs = np.random.default_rng(0).normal(size=(5, n)).astype(np.float32)
+    told = np.concatenate([obs, np.random.default_rng(1).normal(size=(5, feats.shape[1]))], 1).astype(np.float32)
+    np.testing.assert_allclose(oracle.predict(told), dr.predict(obs), atol=1e-6)
+
+
+def test_the_oracle_starts_from_the_cached_dr_and_is_retrained_when_dr_changes(tmp_path):
+    from robot_meta.baselines import baseline_path
+    from robot_meta.eval_run import ensure_population_baselines
+
+    fam = get_family("planar_arm")
+    models = ensure_population_baselines(tmp_path, fam, TINY, seed=0, quiet=True)
+    assert models["oracle"].meta["init"]["steps"] == TINY.steps and models["oracle"].meta["init_sha256"]
+    path = baseline_path(tmp_path, "oracle", TINY.algo)
+    before = path.stat().st_mtime_ns
+    ensure_population_baselines(tmp_path, fam, TINY, seed=0, quiet=True)
+    assert path.stat().st_mtime_ns == before  # same DR: cached
+    baseline_path(tmp_path, "dr", TINY.algo).unlink()
+    ensure_population_baselines(tmp_path, fam, replace(TINY, lr=1e-3), seed=1, quiet=True)  # another DR
+    assert path.stat().st_mtime_ns != before
+    scratch = ensure_population_baselines(tmp_path, fam, replace(TINY, oracle_init="scratch"), seed=1, quiet=True)
+    assert "init" not in scratch["oracle"].meta  # from scratch: the DR-started cache was retrained
