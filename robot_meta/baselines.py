@@ -275,9 +275,7 @@ def warm_start(model: Any, source: Baseline, family: Any, tasks: list[Any], cfg:
     """
     obs_dim = source.model.observation_space.shape[0]
     extra = model.observation_space.shape[0] - obs_dim
-    model.policy.load_state_dict(
-        widen_state_dict(source.model.policy.state_dict(), model.policy.state_dict(), obs_dim, extra)
-    )
+    model.policy.load_state_dict(widen_state_dict(source.model.policy.state_dict(), model.policy.state_dict(), obs_dim, extra))
     vec_norm = model.get_vec_normalize_env()
     if (vec_norm is None) != (source.normalizer is None):
         raise ValueError("the DR policy and the oracle differ in observation normalization: train them alike")
