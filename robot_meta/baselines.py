@@ -48,6 +48,9 @@ class BaselineConfig:
             (`warm_start`), and trains `oracle_steps` more over its own tasks, so it starts exactly as good as DR
             where DR trained and only has to learn what knowing the task adds; "scratch": it trains from random
             weights.
+        lr_schedule: "linear": the learning rate falls linearly from `lr` to 0 over the run (RL Zoo's `lin_`
+            schedules), so that a policy ends settled rather than wherever a constant step size leaves its last
+            update (measured: constant-rate PPO with twice the steps ended worse on both families); "constant".
     """
 
     steps: int = 400_000
@@ -64,10 +67,13 @@ class BaselineConfig:
     normalize: bool = True
     oracle_steps: int | None = None
     oracle_init: str = "dr"
+    lr_schedule: str = "linear"
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "ppo"):
             raise ValueError(f"baseline algo {self.algo!r} is not one of sac, ppo")
+        if self.lr_schedule not in ("linear", "constant"):
+            raise ValueError(f"lr_schedule {self.lr_schedule!r} is not one of linear, constant")
         if self.oracle_init not in ("dr", "scratch"):
             raise ValueError(f"oracle_init {self.oracle_init!r} is not one of dr, scratch")
         for name in ("steps", "oracle_steps"):
@@ -217,8 +223,9 @@ def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, or
     venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
     if cfg.normalize:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=OBS_CLIP, epsilon=OBS_EPS)
+    lr = cfg.lr
     common = {
-        "learning_rate": cfg.lr,
+        "learning_rate": (lambda remaining: remaining * lr) if cfg.lr_schedule == "linear" else lr,
         "seed": seed,
         "device": device,
         "policy_kwargs": {"net_arch": list(cfg.hidden)},

@@ -102,6 +102,8 @@ def ensure_population_baseline(
             stale.append(f"{meta['steps']} env steps, fewer than the {steps} asked for")
         if meta.get("config", {}).get("normalize", False) != cfg.normalize:
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
+        if meta.get("config", {}).get("lr_schedule", "constant") != cfg.lr_schedule:
+            stale.append(f"a learning rate schedule other than {cfg.lr_schedule!r}")
         if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
             stale.append(f"an older oracle's inputs or tasks (now {ORACLE_INPUT!r} over {ORACLE_TASKS!r})")
         if oracle and meta.get("init_sha256") != init_sha:

@@ -218,3 +218,21 @@ def test_the_oracle_starts_from_the_cached_dr_and_is_retrained_when_dr_changes(t
     assert path.stat().st_mtime_ns != before
     scratch = ensure_population_baselines(tmp_path, fam, replace(TINY, oracle_init="scratch"), seed=1, quiet=True)
     assert "init" not in scratch["oracle"].meta  # from scratch: the DR-started cache was retrained
+
+
+def test_the_learning_rate_anneals_and_a_constant_rate_cache_is_retrained(tmp_path):
+    from robot_meta.baselines import make_model
+
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train)[:2]
+    for algo in ("sac", "ppo"):
+        model = make_model(fam, tasks, replace(TINY, algo=algo), seed=0, oracle=False)
+        assert model.lr_schedule(1.0) == pytest.approx(TINY.lr) and model.lr_schedule(0.25) == pytest.approx(TINY.lr / 4)
+    constant = replace(TINY, lr_schedule="constant")
+    assert make_model(fam, tasks, constant, seed=0, oracle=False).lr_schedule(0.25) == pytest.approx(TINY.lr)
+    first = ensure_population_baseline(tmp_path, "dr", fam, tasks, constant, seed=0, quiet=True)
+    assert first.meta["config"]["lr_schedule"] == "constant"
+    again = ensure_population_baseline(tmp_path, "dr", fam, tasks, TINY, seed=0, quiet=True)
+    assert again.meta["config"]["lr_schedule"] == "linear"
+    with pytest.raises(ValueError, match="lr_schedule 'cosine' is not one of"):
+        replace(TINY, lr_schedule="cosine")
