@@ -325,9 +325,11 @@ def train_model(
     return Baseline(model, ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32), float(vec_norm.clip_obs)))
 
 
-def baseline_path(cache_dir: Path, name: str, algo: str) -> Path:
-    """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise."""
-    return Path(cache_dir) / (f"{name}.pt" if algo == "sac" else f"{name}_{algo}.pt")
+def baseline_path(cache_dir: Path, name: str, algo: str, replica: int = 0) -> Path:
+    """Where a cached population baseline lives: NAME.pt for SAC (the first algorithm), NAME_ALGO.pt otherwise;
+    training seed `replica` > 0 (another training run of the same baseline) adds _rREPLICA."""
+    stem = name if algo == "sac" else f"{name}_{algo}"
+    return Path(cache_dir) / (f"{stem}.pt" if replica == 0 else f"{stem}_r{replica}.pt")
 
 
 def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:

@@ -84,13 +84,16 @@ def ensure_population_baseline(
     seed: int,
     quiet: bool = False,
     init_path: Path | None = None,
+    replica: int = 0,
 ) -> Any:
     """DR or oracle (SB3 `cfg.algo`): loaded from `baseline_path` (by default under RUN_DIR/baselines); trained
     and saved when missing or trained another way (normalization, the oracle's inputs, tasks or start).
 
     `init_path`: the cached DR policy the oracle starts from (`cfg.oracle_init == "dr"`); an oracle started from
-    another DR file than the one there now is retrained."""
-    path = baseline_path(cache_dir, name, cfg.algo)
+    another DR file than the one there now is retrained. `replica` > 0: another training run, seed `seed + replica`.
+    """
+    path = baseline_path(cache_dir, name, cfg.algo, replica)
+    seed = seed + replica
     oracle = name == "oracle"
     steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
     init_sha = _file_sha256(init_path) if oracle and init_path is not None else None
@@ -136,12 +139,15 @@ def ensure_population_baseline(
     return model
 
 
-def ensure_population_baselines(cache_dir: Path, family: Any, cfg: BaselineConfig, seed: int, quiet: bool = False) -> dict:
-    """DR, then the oracle (started from that DR when `cfg.oracle_init == "dr"`), each on `baseline_tasks`."""
-    dr = ensure_population_baseline(cache_dir, "dr", family, baseline_tasks(family, "dr"), cfg, seed, quiet)
-    init_path = baseline_path(cache_dir, "dr", cfg.algo) if cfg.oracle_init == "dr" else None
+def ensure_population_baselines(
+    cache_dir: Path, family: Any, cfg: BaselineConfig, seed: int, quiet: bool = False, replica: int = 0
+) -> dict:
+    """DR, then the oracle (started from that DR when `cfg.oracle_init == "dr"`), each on `baseline_tasks`;
+    `replica` > 0 is another training run of both (seed `seed + replica`, its own cache files)."""
+    dr = ensure_population_baseline(cache_dir, "dr", family, baseline_tasks(family, "dr"), cfg, seed, quiet, replica=replica)
+    init_path = baseline_path(cache_dir, "dr", cfg.algo, replica) if cfg.oracle_init == "dr" else None
     oracle = ensure_population_baseline(
-        cache_dir, "oracle", family, baseline_tasks(family, "oracle"), cfg, seed, quiet, init_path=init_path
+        cache_dir, "oracle", family, baseline_tasks(family, "oracle"), cfg, seed, quiet, init_path=init_path, replica=replica
     )
     return {"dr": dr, "oracle": oracle}
 

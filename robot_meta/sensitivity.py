@@ -71,10 +71,35 @@ def steady_errors(
     return out
 
 
+def _interval(x: np.ndarray) -> np.ndarray | None:
+    """95% Student-t half-width of the mean over axis 0 (training seeds); None for a single run."""
+    from scipy import stats
+
+    n = x.shape[0]
+    if n < 2:
+        return None
+    return stats.t.ppf(0.975, n - 1) * x.std(0, ddof=1) / np.sqrt(n)
+
+
 def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[str, Any]:
-    """The acceptance check on (payloads,) means: the ratio at the heaviest payload, and where the oracle is worse."""
-    ratio = float(dr[-1] / max(oracle[-1], 1e-12))
-    worse = [kg for kg, d, o in zip(payloads, dr, oracle, strict=True) if o > (1 + ORACLE_SLACK) * d]
+    """The acceptance check on steady errors of shape (payloads,) or (training seeds, payloads).
+
+    The ratio at the heaviest payload is that of the means over training seeds (with the 95% interval of the
+    per-seed ratios when there are several). The oracle is worse than DR at a payload when its mean exceeds DR's
+    by more than `ORACLE_SLACK` and, with several training seeds, when the 95% interval of the paired difference
+    (oracle k was started from DR k) lies above zero: one PPO run to the next differs by more than the slack.
+    """
+    dr, oracle = np.atleast_2d(dr), np.atleast_2d(oracle)
+    d_mean, o_mean = dr.mean(0), oracle.mean(0)
+    ratio = float(d_mean[-1] / max(o_mean[-1], 1e-12))
+    ratios = dr[:, -1] / np.maximum(oracle[:, -1], 1e-12)
+    half = _interval(ratios[:, None])
+    diff_half = _interval(oracle - dr)
+    worse = [
+        kg
+        for i, kg in enumerate(payloads)
+        if o_mean[i] > (1 + ORACLE_SLACK) * d_mean[i] and (diff_half is None or (oracle - dr)[:, i].mean() - diff_half[i] > 0)
+    ]
     ok = ratio >= REQUIRED_RATIO and not worse
     if ok:
         status, conclusion = "passes", "the payload matters here"
@@ -82,12 +107,21 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
         status, conclusion = "inconclusive", "the baselines are too weak to judge the family (more steps, or PPO)"
     else:
         status, conclusion = "fails", "the payload does NOT matter enough on this family as it stands"
+    spread = f" (95% interval over {dr.shape[0]} training seeds +-{float(half[0]):.2f})" if half is not None else ""
     text = (
-        f"at {payloads[-1]:g} kg DR's steady error is {ratio:.2f}x the oracle's (needed >= {REQUIRED_RATIO}); "
+        f"at {payloads[-1]:g} kg DR's steady error is {ratio:.2f}x the oracle's{spread} (needed >= {REQUIRED_RATIO}); "
         + (f"the oracle is worse than DR at {worse} kg" if worse else "the oracle is nowhere worse than DR")
         + f": {conclusion}"
     )
-    return {"ratio_at_heaviest": ratio, "oracle_worse_at_kg": worse, "passes": ok, "status": status, "text": text}
+    return {
+        "ratio_at_heaviest": ratio,
+        "ratio_at_heaviest_ci95": None if half is None else [ratio - float(half[0]), ratio + float(half[0])],
+        "training_seeds": int(dr.shape[0]),
+        "oracle_worse_at_kg": worse,
+        "passes": ok,
+        "status": status,
+        "text": text,
+    }
 
 
 def run_sensitivity(
@@ -98,19 +132,29 @@ def run_sensitivity(
     quiet: bool = False,
     baseline_algo: str = "sac",
     oracle_steps: int | None = None,
+    train_seeds: int = 1,
 ) -> dict[str, Any]:
-    """DR and oracle (trained once and cached like `eval --baselines`) across payloads; returns the report."""
+    """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
+    the report. `train_seeds` > 1 trains DR and the oracle that many times (seeds run seed + k) and reports the
+    means with 95% intervals over training runs, the spread that decides whether a baseline is strong."""
+    if train_seeds < 1:
+        raise ValueError(f"--train-seeds takes a positive integer, got {train_seeds}")
     record = json.loads((Path(run_dir) / "config.json").read_text())
     family = family_of(record["task"], record.get("family_module"))
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
     cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
-    models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
-    policies = {"dr": lambda env: SB3Actor(models["dr"]), "oracle": lambda env: SB3Actor(models["oracle"], env)}
     payloads, commands = payload_grid(family), command_grid(family)
-    errors = steady_errors(policies, family, payloads, commands, list(range(seeds)))
-    means = {k: v.mean((1, 2)) for k, v in errors.items()}
+    replicas = [ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=k) for k in range(train_seeds)]
+    errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}
+    for models in replicas:
+        policies = {"dr": lambda env, m=models["dr"]: SB3Actor(m), "oracle": lambda env, m=models["oracle"]: SB3Actor(m, env)}
+        for name, err in steady_errors(policies, family, payloads, commands, list(range(seeds))).items():
+            errors[name].append(err)
+    stacked = {k: np.stack(v) for k, v in errors.items()}  # (training seeds, payloads, commands, eval seeds)
+    per_run = {k: v.mean((2, 3)) for k, v in stacked.items()}  # (training seeds, payloads)
+    means = {k: v.mean(0) for k, v in per_run.items()}
     spec = family.spec_of("payload_mass")
     return {
         "family": family.name,
@@ -122,17 +166,23 @@ def run_sensitivity(
         "train_payload_kg": list(spec.train),
         "commands": commands,
         "seeds": seeds,
+        "train_seeds": train_seeds,
         "baselines": {
-            name: {k: model.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"cache": str(cache)}
-            for name, model in models.items()
+            name: {k: replicas[0][name].meta.get(k) for k in ("algo", "steps", "wall_s", "seed")}
+            | {"cache": str(cache), "seeds": [m[name].meta.get("seed") for m in replicas]}
+            for name in ("dr", "oracle")
         },
-        "steady_error": {k: v.tolist() for k, v in errors.items()},  # (payloads, commands, seeds)
+        "steady_error": {k: v[0].tolist() for k, v in stacked.items()},  # first training seed: (payloads, commands, seeds)
+        "steady_error_per_training_seed": {k: v.tolist() for k, v in per_run.items()},  # (training seeds, payloads)
         "steady_error_mean": {k: v.tolist() for k, v in means.items()},
-        "steady_error_std_over_seeds": {k: v.mean(1).std(-1).tolist() for k, v in errors.items()},
-        "verdict": verdict(payloads, means["dr"], means["oracle"]),
+        "steady_error_ci95_over_training_seeds": {
+            k: (None if (h := _interval(v)) is None else h.tolist()) for k, v in per_run.items()
+        },
+        "steady_error_std_over_seeds": {k: v.mean(2).std(-1).mean(0).tolist() for k, v in stacked.items()},
+        "verdict": verdict(payloads, per_run["dr"], per_run["oracle"]),
         "definition": "steady error = mean tracking error over the second half of an episode that starts with the "
         "payload, commands fixed, other dynamics nominal; DR trained on the training range, the oracle over the "
-        "evaluated range (training range and held-out regions) with the true hidden parameters",
+        "evaluated range (training range and held-out regions) with the true hidden parameters, started from DR",
     }
 
 
@@ -144,10 +194,13 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     kg = np.array(report["payloads_kg"])
+    ci = report.get("steady_error_ci95_over_training_seeds", {})
     for name, color in (("dr", "tab:orange"), ("oracle", "tab:green")):
         m = np.array(report["steady_error_mean"][name])
-        s = np.array(report["steady_error_std_over_seeds"][name])
-        ax.plot(kg, m, "o-", color=color, label=name)
+        over_training = ci.get(name) is not None
+        s = np.array(ci[name] if over_training else report["steady_error_std_over_seeds"][name])
+        band = "95% over training seeds" if over_training else "std over starts"
+        ax.plot(kg, m, "o-", color=color, label=f"{name} ({band})")
         ax.fill_between(kg, m - s, m + s, color=color, alpha=0.2)
     lo, hi = report["train_payload_kg"]
     ax.axvspan(lo, hi, color="k", alpha=0.06, label="training payloads")
@@ -162,14 +215,22 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = [f"{report['family']}: steady tracking error, commands {report['commands']}, {report['seeds']} seeds"]
+    n_train = report.get("train_seeds", 1)
+    lines = [
+        f"{report['family']}: steady tracking error, commands {report['commands']}, {report['seeds']} seeds"
+        + (f", mean and 95% interval over {n_train} training seeds" if n_train > 1 else "")
+    ]
     for name, b in report.get("baselines", {}).items():
         wall = f", {b['wall_s'] / 60:.0f} min" if b.get("wall_s") is not None else ""
-        lines.append(f"  {name}: SB3 {str(b.get('algo')).upper()}, {b.get('steps')} env steps{wall}, seed {b.get('seed')}")
-    lines.append(f"{'payload kg':>10} {'DR':>8} {'oracle':>8} {'DR/oracle':>10}")
-    for kg, d, o in zip(
-        report["payloads_kg"], report["steady_error_mean"]["dr"], report["steady_error_mean"]["oracle"], strict=True
+        seeds = b.get("seeds") or [b.get("seed")]
+        lines.append(f"  {name}: SB3 {str(b.get('algo')).upper()}, {b.get('steps')} env steps{wall}, seeds {seeds}")
+    ci = report.get("steady_error_ci95_over_training_seeds") or {}
+    width = 16 if ci.get("dr") is not None else 8
+    lines.append(f"{'payload kg':>10} {'DR':>{width}} {'oracle':>{width}} {'DR/oracle':>10}")
+    for i, (kg, d, o) in enumerate(
+        zip(report["payloads_kg"], report["steady_error_mean"]["dr"], report["steady_error_mean"]["oracle"], strict=True)
     ):
-        lines.append(f"{kg:>10g} {d:>8.3f} {o:>8.3f} {d / max(o, 1e-12):>10.2f}")
+        cells = [f"{v:.3f}" + (f" +-{ci[k][i]:.3f}" if ci.get(k) is not None else "") for k, v in (("dr", d), ("oracle", o))]
+        lines.append(f"{kg:>10g} {cells[0]:>{width}} {cells[1]:>{width}} {d / max(o, 1e-12):>10.2f}")
     lines.append(report["verdict"]["text"])
     return "\n".join(lines)

@@ -236,3 +236,34 @@ def test_the_learning_rate_anneals_and_a_constant_rate_cache_is_retrained(tmp_pa
     assert again.meta["config"]["lr_schedule"] == "linear"
     with pytest.raises(ValueError, match="lr_schedule 'cosine' is not one of"):
         replace(TINY, lr_schedule="cosine")
+
+
+def test_the_verdict_over_training_seeds_counts_the_oracle_worse_only_where_the_interval_says_so():
+    from robot_meta.sensitivity import verdict
+
+    dr = np.array([[0.30, 0.60], [0.40, 0.62], [0.35, 0.58]])  # (training seeds, payloads)
+    noisy = np.array([[0.45, 0.28], [0.30, 0.33], [0.33, 0.29]])  # mean 0.36 > 1.05 * 0.35 at 0 kg, within the spread
+    v = verdict([0.0, 10.0], dr, noisy)
+    assert v["oracle_worse_at_kg"] == [] and v["passes"] and v["training_seeds"] == 3
+    lo, hi = v["ratio_at_heaviest_ci95"]
+    assert v["ratio_at_heaviest"] == pytest.approx(1.80 / 0.90) and lo < v["ratio_at_heaviest"] < hi
+    worse = verdict([0.0, 10.0], dr, dr * [[1.3, 0.5]] + [[0.01, 0.0], [0.0, 0.0], [0.02, 0.0]])  # always ~30% worse
+    assert worse["oracle_worse_at_kg"] == [0.0] and worse["status"] == "inconclusive"
+    one = verdict([0.0, 10.0], dr[:1], noisy[:1])  # one training seed: the slack alone decides
+    assert one["oracle_worse_at_kg"] == [0.0] and one["ratio_at_heaviest_ci95"] is None
+
+
+def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
+    from robot_meta.cli import main
+
+    out = tmp_path / "s.json"
+    args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64", "--train-seeds", "2"]
+    assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert np.array(report["steady_error_per_training_seed"]["oracle"]).shape == (2, 6)
+    assert len(report["steady_error_ci95_over_training_seeds"]["dr"]) == 6
+    seeds = report["baselines"]["oracle"]["seeds"]
+    assert len(seeds) == 2 and seeds[1] == seeds[0] + 1
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.pt")) == ["dr.pt", "dr_r1.pt", "oracle.pt", "oracle_r1.pt"]
+    assert main([*args[:-1], "0"]) == 2
+    assert "--train-seeds takes a positive integer, got 0" in capsys.readouterr().err
