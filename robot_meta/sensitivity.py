@@ -104,7 +104,10 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     if ok:
         status, conclusion = "passes", "the payload matters here"
     elif worse:  # an upper bound below DR says the baselines are weak, not that the payload does not matter
-        status, conclusion = "inconclusive", "the baselines are too weak to judge the family (more steps, or PPO)"
+        status, conclusion = (
+            "inconclusive",
+            "the baselines are too weak to judge the family (more steps or training seeds, --train-seeds)",
+        )
     else:
         status, conclusion = "fails", "the payload does NOT matter enough on this family as it stands"
     spread = f" (95% interval over {dr.shape[0]} training seeds +-{float(half[0]):.2f})" if half is not None else ""
