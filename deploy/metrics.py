@@ -97,8 +97,10 @@ def excess_over(
 ) -> dict[str, list[float]]:
     """Per row, the error in excess of a reference policy's (the oracle's) on the same task and starts:
     integrated over the first `window_s` after the change (error unit x s) and averaged after it (error unit).
-    It measures how good the adaptation is, where `adaptation_time` measures how fast."""
-    n = max(1, round(window_s / ctrl_dt))
+    It measures how good the adaptation is, where `adaptation_time` measures how fast. When less than twice
+    `window_s` follows the change (the arm's 3 s episodes change at 1.5 s), the window is the first half of
+    what follows, so that the steady part is never empty."""
+    n = max(1, min(round(window_s / ctrl_dt), (errors.shape[1] - change_step) // 2))
     diff = errors[:, change_step:] - reference[:, change_step:]
     return {"excess_first": (diff[:, :n].sum(1) * ctrl_dt).tolist(), "excess_steady": diff[:, n:].mean(1).tolist()}
 

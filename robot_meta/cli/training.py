@@ -113,7 +113,7 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
         for name, o in report["online"].items():
             ad = o["adaptation_time_s"]
             excess = (
-                f"  excess over oracle {o['excess_first']['mean']:+.3f} (first 2 s, x s), {o['excess_steady']['mean']:+.3f} after"
+                f"  excess over oracle {o['excess_first']['mean']:+.3f} (first 2 s or half of what follows, x s), {o['excess_steady']['mean']:+.3f} after"
                 if "excess_first" in o
                 else ""
             )

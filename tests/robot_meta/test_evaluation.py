@@ -61,6 +61,9 @@ def test_excess_over_the_oracle_integrates_the_first_seconds_and_averages_the_re
     assert out["excess_first"] == [pytest.approx(2.0)]  # 40 steps x 1.0 x 0.05 s
     assert out["excess_steady"] == [pytest.approx(0.2)]
     assert steady_error(oracle, 60).tolist() == [pytest.approx(0.3)]
+    # 1.5 s after the change (the arm's episodes): the window is its first half, the steady part the rest
+    short = excess_over(policy[:, :90], oracle[:, :90], 60, dt)
+    assert short["excess_first"] == [pytest.approx(15 * 1.0 * dt)] and short["excess_steady"] == [pytest.approx(1.0)]
 
 
 def test_the_pre_change_error_leaves_out_the_approach_from_the_start():
