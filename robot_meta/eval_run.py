@@ -26,7 +26,7 @@ from robot_meta.baselines import (
     save_policy,
     train_model,
 )
-from robot_meta.checkpoint import atomic_write_text
+from robot_meta.checkpoint import atomic_write_text, file_sha256
 from robot_meta.evaluation import Method, belief_probe, evaluate
 from robot_meta.logger import read_metrics
 from robot_meta.train import load_run
@@ -69,12 +69,6 @@ def population_config(algo: str, steps: int | None, oracle_steps: int | None) ->
     return replace(cfg, oracle_steps=oracle_steps)
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def ensure_population_baseline(
     cache_dir: Path,
     name: str,
@@ -96,7 +90,7 @@ def ensure_population_baseline(
     seed = seed + replica
     oracle = name == "oracle"
     steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
-    init_sha = _file_sha256(init_path) if oracle and init_path is not None else None
+    init_sha = file_sha256(init_path) if oracle and init_path is not None else None
     if path.exists():
         model = load_policy(path, family, train_tasks, cfg, oracle)
         meta = model.meta

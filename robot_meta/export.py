@@ -18,7 +18,6 @@ temporary name and renamed when complete.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from torch import nn
 from deploy.manifest import FORMAT_VERSION, PolicyManifest
 from robot_meta import __version__
 from robot_meta.baselines import BaselineConfig, SB3Actor, baseline_path, load_policy
+from robot_meta.checkpoint import file_sha256
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.train import family_of, load_run
 
@@ -78,10 +78,6 @@ def _policy_dir(out: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _io(session_path: Path) -> dict[str, Any]:
@@ -191,7 +187,7 @@ def build_manifest(
         ],
         "opset": OPSET,
         "tracking_error_floor": family.adaptation_floor,
-        "graphs": {name: {"file": path.name, "sha256": _sha256(path), **_io(path)} for name, path in graphs.items()},
+        "graphs": {name: {"file": path.name, "sha256": file_sha256(path), **_io(path)} for name, path in graphs.items()},
     }
 
 

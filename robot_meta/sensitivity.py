@@ -94,11 +94,12 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     ratio = float(d_mean[-1] / max(o_mean[-1], 1e-12))
     ratios = dr[:, -1] / np.maximum(oracle[:, -1], 1e-12)
     half = _interval(ratios[:, None])
-    diff_half = _interval(oracle - dr)
+    diff = oracle - dr  # paired: oracle k was started from DR k
+    diff_half = _interval(diff)
     worse = [
         kg
         for i, kg in enumerate(payloads)
-        if o_mean[i] > (1 + ORACLE_SLACK) * d_mean[i] and (diff_half is None or (oracle - dr)[:, i].mean() - diff_half[i] > 0)
+        if o_mean[i] > (1 + ORACLE_SLACK) * d_mean[i] and (diff_half is None or diff[:, i].mean() - diff_half[i] > 0)
     ]
     ok = ratio >= REQUIRED_RATIO and not worse
     if ok:

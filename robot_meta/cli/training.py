@@ -227,8 +227,6 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
     if args.seeds < 1:
         raise UsageError(f"--seeds takes a positive integer, got {args.seeds}")
-    if args.train_seeds < 1:
-        raise UsageError(f"--train-seeds takes a positive integer, got {args.train_seeds}")
     check_baseline_steps(args)
     try:
         report = run_sensitivity(
