@@ -260,9 +260,12 @@ def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **option
     return write_policy_dir(spec, record, trained, algorithm.family, out)
 
 
-def export_baseline(run_dir: Path, name: str, out: Path, algo: str | None = None) -> PolicyManifest:
+def export_baseline(
+    run_dir: Path, name: str, out: Path, algo: str | None = None, cache_dir: Path | None = None
+) -> PolicyManifest:
     """Export the cached SB3 baseline `RUN_DIR/baselines/NAME.pt` (SAC) or `NAME_ppo.pt` (DR: non-adaptive) into
-    the policy dir `out`; `algo` None takes the one cached, and refuses to guess when both are.
+    the policy dir `out`; `algo` None takes the one cached, and refuses to guess when both are. `cache_dir`: the
+    cache `eval --baseline-dir` or `sensitivity --baseline-dir` trained it into (default RUN_DIR/baselines).
 
     The oracle is not exportable: on a robot nobody hands it the true task parameters."""
 
@@ -272,7 +275,7 @@ def export_baseline(run_dir: Path, name: str, out: Path, algo: str | None = None
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} already exists and is not empty; choose a new --out")
     record = json.loads((Path(run_dir) / "config.json").read_text())
-    cache = Path(run_dir) / "baselines"
+    cache = Path(cache_dir) if cache_dir is not None else Path(run_dir) / "baselines"
     if algo is None:
         cached = [a for a in ("sac", "ppo") if baseline_path(cache, name, a).exists()]
         if len(cached) > 1:

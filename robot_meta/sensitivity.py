@@ -166,6 +166,7 @@ def run_sensitivity(
         "baseline_dir": str(cache),
         "baseline_steps": cfg.steps,
         "baseline_algo": cfg.algo,
+        "error_unit": family.error_unit,
         "payloads_kg": payloads,
         "train_payload_kg": list(spec.train),
         "commands": commands,
@@ -209,7 +210,7 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
     lo, hi = report["train_payload_kg"]
     ax.axvspan(lo, hi, color="k", alpha=0.06, label="training payloads")
     ax.set_xlabel("payload (kg)")
-    ax.set_ylabel("steady tracking error")
+    ax.set_ylabel(f"steady tracking error ({report.get('error_unit', '?')})")
     ax.set_title(f"{report['family']}: {report['verdict']['ratio_at_heaviest']:.2f}x at {kg[-1]:g} kg")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -221,7 +222,7 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
 def table(report: dict[str, Any]) -> str:
     n_train = report.get("train_seeds", 1)
     lines = [
-        f"{report['family']}: steady tracking error, commands {report['commands']}, {report['seeds']} seeds"
+        f"{report['family']}: steady tracking error ({report.get('error_unit', '?')}), commands {report['commands']}, {report['seeds']} seeds"
         + (f", mean and 95% interval over {n_train} training seeds" if n_train > 1 else "")
     ]
     for name, b in report.get("baselines", {}).items():

@@ -80,6 +80,7 @@ class TaskFamily(ABC):
     # The absolute floor of the adaptation band (deploy.metrics.adaptation_time), in the tracking error's unit:
     # a near-perfect policy's band does not shrink below it. 0.02 m/s for the velocity-tracking families.
     adaptation_floor: ClassVar[float] = 0.02
+    error_unit: ClassVar[str] = "m/s"  # unit of the tracking error (`reward` returns it; plots and tables show it)
     max_tilt_deg: ClassVar[float] = 60.0  # deg, deploy e-stops when the body tilts further from upright
 
     # ---- model stage -------------------------------------------------------------------------

@@ -164,8 +164,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not (Path(args.run_dir) / "config.json").exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
+    if args.baseline_dir is not None and not args.baseline:
+        raise UsageError("--baseline-dir goes with --baseline dr (the cache a baseline was trained into)")
     if args.baseline:
-        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out), algo=args.baseline_algo)
+        cache = None if args.baseline_dir is None else Path(args.baseline_dir)
+        manifest = export_baseline(Path(args.run_dir), args.baseline, Path(args.out), args.baseline_algo, cache)
     else:
         manifest = export_run(Path(args.run_dir), Path(args.out), args.adapt_task, args.adapt_episodes)
     graphs = ", ".join(g.file for g in manifest.graphs.values())
@@ -362,6 +365,11 @@ def add_parsers(sub: Any) -> None:
         "--baseline-algo",
         choices=["sac", "ppo"],
         help="with --baseline: which cached DR (default: the one that exists; both: say which)",
+    )
+    p.add_argument(
+        "--baseline-dir",
+        metavar="DIR",
+        help="with --baseline: the cache it was trained into (eval or sensitivity --baseline-dir; default RUN_DIR/baselines)",
     )
     p.add_argument(
         "--adapt-task", type=int, metavar="I", help="MAML runs: adapt on held-out task I in simulation before exporting"

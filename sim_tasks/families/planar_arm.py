@@ -73,6 +73,7 @@ class PlanarArmPayload(TaskFamily):
             ObsSlice("goal_z", 1, "m", 0.0, "command"),
         )
     )
+    error_unit = "m"  # end-effector distance to the goal
     reward_doc = "-|ee_pos - goal| - 0.01*|a|^2 - 0.001*|qvel|^2; tracking error |ee_pos - goal| (m)"
     # ee_pos needs the arm's forward kinematics on the robot computer: not a STATE signal yet, so the arm
     # runs in simulation only (deploy names ee_pos when it refuses).

@@ -93,6 +93,7 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert report["baselines"]["oracle"]["wall_s"] > 0.0
     assert out.exists() and out.with_suffix(".png").stat().st_size > 5_000
     assert isinstance(report["verdict"]["passes"], bool) and report["baseline_algo"] == "sac"
+    assert report["error_unit"] == "m/s" and get_family("planar_arm").error_unit == "m"  # the axis label's unit
     # the same with PPO baselines, cached beside the SAC ones under their own names
     ppo = [*args, "--baseline-algo", "ppo", "--baseline-dir", str(tmp_path / "b"), "--out", str(tmp_path / "p.json")]
     assert main([*ppo, "--json"]) == 0
@@ -143,6 +144,15 @@ def test_export_takes_the_cached_ppo_dr_and_refuses_to_guess_between_two(tmp_pat
     with pytest.raises(ExportError, match="both a SAC and a PPO"):
         export_baseline(run, "dr", tmp_path / "out2")
     assert export_baseline(run, "dr", tmp_path / "out3", algo="sac").adaptation.kind == "none"
+    shutil.move(run / "baselines", tmp_path / "cache")  # a cache elsewhere (eval or sensitivity --baseline-dir)
+    with pytest.raises(ExportError, match="does not exist"):
+        export_baseline(run, "dr", tmp_path / "out4", algo="ppo")
+    moved = export_baseline(run, "dr", tmp_path / "out4", algo="ppo", cache_dir=tmp_path / "cache")
+    assert moved.trained["source"] == str(tmp_path / "cache" / "dr_ppo.pt")
+    from robot_meta.cli import main
+
+    assert main(["export", str(run), "--out", str(tmp_path / "out5"), "--baseline-dir", str(tmp_path / "cache")]) == 2
+    assert not (tmp_path / "out5").exists()  # --baseline-dir without --baseline: refused, nothing written
 
 
 def test_the_oracle_trains_over_the_evaluated_ranges_held_out_regions_included():
