@@ -1,0 +1,51 @@
+"""Experiments (issue 15): the planar runner with its motors scaled or its payload moved, as a family module.
+
+Each candidate change of `planar_runner` is measured with `robot-meta sensitivity` on a family module like this
+one before the family itself changes (docs/commands.md has the numbers):
+
+- RUNNER_GEAR_SCALE (x dm_control's gears 120, 90, 60, 90, 60, 30 N*m at full command, default 1): the
+  cheetah's gears are several times what the motors of a 14 kg legged robot give. 0.5 was not enough (1.36x).
+- RUNNER_MOUNT_X (m ahead of the torso's centre, default 0): a payload carried at the front, as a sensor head
+  or a manipulator is, loads the front leg and the pitch balance of every stride; its offset payload_com_x then
+  ranges over +-0.15 m (training +-0.1 m). 0.4 m made both baselines fall at the 2.4 m/s command.
+
+The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m).
+
+    RUNNER_GEAR_SCALE=0.5 PYTHONPATH=docs/scripts robot-meta --family-module runner_variant_family \\
+        train --algo rl2 --task planar_runner_g50 --out runs/g50 --steps 1
+    RUNNER_GEAR_SCALE=0.5 PYTHONPATH=docs/scripts robot-meta --family-module runner_variant_family \\
+        sensitivity runs/g50 --baseline-algo ppo --baseline-steps 2500000 --baseline-dir runs/g50/baselines_lin
+"""
+
+import os
+from dataclasses import replace
+
+from sim_tasks import model_edit, register_family
+from sim_tasks.families.planar_runner import PlanarRunnerPayload
+
+SCALE = float(os.environ.get("RUNNER_GEAR_SCALE", "1"))  # x dm_control's gears
+MOUNT_X = float(os.environ.get("RUNNER_MOUNT_X", "0"))  # m ahead of the torso's centre
+_SUFFIX = (f"_g{round(SCALE * 100)}" if SCALE != 1 else "") + (f"_front{round(MOUNT_X * 100)}" if MOUNT_X else "")
+if not _SUFFIX:
+    raise ValueError("set RUNNER_GEAR_SCALE and/or RUNNER_MOUNT_X: with neither this is planar_runner itself")
+
+
+def _params() -> tuple:
+    if not MOUNT_X:
+        return PlanarRunnerPayload.params
+    offset = dict(allowed=(-0.15, 0.15), train=(-0.1, 0.1), doc="payload offset along the torso from its mount")
+    return tuple(replace(p, **offset) if p.name == "payload_com_x" else p for p in PlanarRunnerPayload.params)
+
+
+@register_family
+class PlanarRunnerVariant(PlanarRunnerPayload):
+    name = f"planar_runner{_SUFFIX}"
+    env_id = f"sim_tasks/PlanarRunner{_SUFFIX.title().replace('_', '')}-v0"
+    payload_mount = (MOUNT_X, 0.0, 0.06)  # m, on top of the torso capsule
+    params = _params()
+
+    def base_spec(self):
+        spec = super().base_spec()
+        if SCALE != 1:
+            model_edit.scale_motor_strength(spec, SCALE)  # the same joint torques as scaling each gear
+        return spec
