@@ -9,7 +9,12 @@ one before the family itself changes (docs/commands.md has the numbers):
   or a manipulator is, loads the front leg and the pitch balance of every stride; its offset payload_com_x then
   ranges over +-0.15 m (training +-0.1 m). 0.4 m made both baselines fall at the 2.4 m/s command.
 
-The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m).
+- RUNNER_STIFFNESS (x the cheetah's passive joint springs, 240/180/120/180/120/60 N*m/rad, default 1): the
+  springs carry much of its weight; a real robot's joints have none, so its motors carry the load, and what they
+  must give depends on the payload, as on the arm.
+
+The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m),
+planar_runner_k25 (springs x0.25).
 
     RUNNER_GEAR_SCALE=0.5 PYTHONPATH=docs/scripts robot-meta --family-module runner_variant_family \\
         train --algo rl2 --task planar_runner_g50 --out runs/g50 --steps 1
@@ -25,9 +30,15 @@ from sim_tasks.families.planar_runner import PlanarRunnerPayload
 
 SCALE = float(os.environ.get("RUNNER_GEAR_SCALE", "1"))  # x dm_control's gears
 MOUNT_X = float(os.environ.get("RUNNER_MOUNT_X", "0"))  # m ahead of the torso's centre
-_SUFFIX = (f"_g{round(SCALE * 100)}" if SCALE != 1 else "") + (f"_front{round(MOUNT_X * 100)}" if MOUNT_X else "")
+STIFFNESS = float(os.environ.get("RUNNER_STIFFNESS", "1"))  # x the joints' passive stiffness
+_SUFFIX = (
+    (f"_g{round(SCALE * 100)}" if SCALE != 1 else "")
+    + (f"_front{round(MOUNT_X * 100)}" if MOUNT_X else "")
+    + (f"_k{round(STIFFNESS * 100)}" if STIFFNESS != 1 else "")
+)
 if not _SUFFIX:
-    raise ValueError("set RUNNER_GEAR_SCALE and/or RUNNER_MOUNT_X: with neither this is planar_runner itself")
+    raise ValueError("set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X or RUNNER_STIFFNESS: with none this is planar_runner")
+_LEG_JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 
 
 def _params() -> tuple:
@@ -48,4 +59,7 @@ class PlanarRunnerVariant(PlanarRunnerPayload):
         spec = super().base_spec()
         if SCALE != 1:
             model_edit.scale_motor_strength(spec, SCALE)  # the same joint torques as scaling each gear
+        for joint in spec.joints:
+            if joint.name in _LEG_JOINTS:
+                joint.stiffness = joint.stiffness * STIFFNESS
         return spec
