@@ -88,6 +88,9 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     per-seed ratios when there are several). The oracle is worse than DR at a payload when its mean exceeds DR's
     by more than `ORACLE_SLACK` and, with several training seeds, when the 95% interval of the paired difference
     (oracle k was started from DR k) lies above zero: one PPO run to the next differs by more than the slack.
+    With several training seeds the ratio is judged the same way: the family passes when the 95% interval of
+    the paired margin DR k - REQUIRED_RATIO * oracle k at the heaviest payload lies above zero, fails when it lies
+    below, and is inconclusive when the seeds disagree (one seed passing and another failing is not a result).
     """
     dr, oracle = np.atleast_2d(dr), np.atleast_2d(oracle)
     d_mean, o_mean = dr.mean(0), oracle.mean(0)
@@ -101,13 +104,22 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
         for i, kg in enumerate(payloads)
         if o_mean[i] > (1 + ORACLE_SLACK) * d_mean[i] and (diff_half is None or diff[:, i].mean() - diff_half[i] > 0)
     ]
-    ok = ratio >= REQUIRED_RATIO and not worse
+    margin = dr[:, -1] - REQUIRED_RATIO * oracle[:, -1]  # paired, per training seed
+    margin_half = _interval(margin[:, None])
+    lo, hi = (0.0, 0.0) if margin_half is None else (margin.mean() - margin_half[0], margin.mean() + margin_half[0])
+    ok = ratio >= REQUIRED_RATIO and not worse and lo >= 0.0
     if ok:
         status, conclusion = "passes", "the payload matters here"
     elif worse:  # an upper bound below DR says the baselines are weak, not that the payload does not matter
         status, conclusion = (
             "inconclusive",
             "the baselines are too weak to judge the family (more steps or training seeds, --train-seeds)",
+        )
+    elif lo < 0.0 < hi:
+        status, conclusion = (
+            "inconclusive",
+            f"the training seeds disagree (95% interval of DR - {REQUIRED_RATIO} x oracle at {payloads[-1]:g} kg: "
+            f"[{lo:.3g}, {hi:.3g}]; more training seeds)",
         )
     else:
         status, conclusion = "fails", "the payload does NOT matter enough on this family as it stands"
@@ -120,6 +132,7 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     return {
         "ratio_at_heaviest": ratio,
         "ratio_at_heaviest_ci95": None if half is None else [ratio - float(half[0]), ratio + float(half[0])],
+        "margin_at_heaviest_ci95": None if margin_half is None else [float(lo), float(hi)],  # DR - 1.5 x oracle
         "training_seeds": int(dr.shape[0]),
         "oracle_worse_at_kg": worse,
         "passes": ok,

@@ -261,6 +261,16 @@ def test_the_verdict_over_training_seeds_counts_the_oracle_worse_only_where_the_
     assert worse["oracle_worse_at_kg"] == [0.0] and worse["status"] == "inconclusive"
     one = verdict([0.0, 10.0], dr[:1], noisy[:1])  # one training seed: the slack alone decides
     assert one["oracle_worse_at_kg"] == [0.0] and one["ratio_at_heaviest_ci95"] is None
+    # Two seeds that disagree (the runner with its payload 0.4 m forward, docs/commands.md): 0.88x and 2.97x,
+    # 1.68x on the means, is no pass; three seeds that all clear 1.5x (the arm, in mm) are.
+    split = verdict([0.0, 10.0], np.array([[0.52, 0.427], [0.55, 0.891]]), np.array([[0.45, 0.487], [0.48, 0.300]]))
+    assert split["ratio_at_heaviest"] > 1.5 and split["status"] == "inconclusive" and "seeds disagree" in split["text"]
+    arm = verdict(
+        [0.0, 2.5], np.array([[16.3, 31.6], [15.0, 37.1], [20.5, 29.8]]), np.array([[8.1, 6.0], [7.8, 11.6], [7.1, 9.2]])
+    )
+    assert arm["passes"] and arm["status"] == "passes"
+    low = verdict([0.0, 10.0], np.array([[0.3, 0.31], [0.3, 0.33]]), np.array([[0.3, 0.25], [0.3, 0.26]]))
+    assert low["status"] == "fails"  # 1.25x in both seeds
 
 
 def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
