@@ -5,6 +5,8 @@ and payloads, nominal other dynamics, and prints per (policy, payload, command) 
 second half of the episode, its standard deviation within strides, and the steady tracking error.
 
     python docs/scripts/runner_speed_trace.py runs/sens_planar_runner/baselines_lin [--payloads 0,5,10,15]
+    RUNNER_STIFFNESS=0.25 PYTHONPATH=docs/scripts python docs/scripts/runner_speed_trace.py RUN/baselines_lin \
+        --family planar_runner_k25 --family-module runner_variant_family
 """
 
 import argparse
@@ -16,31 +18,36 @@ from robot_meta.baselines import SB3Actor, load_policy
 from robot_meta.collector import CollectorState, collect
 from robot_meta.eval_run import baseline_tasks, population_config
 from robot_meta.evaluation import eval_env
-from sim_tasks import get_family
+from sim_tasks import get_family, load_family_module
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("baseline_dir", type=Path)
     ap.add_argument("--family", default="planar_runner")
+    ap.add_argument("--family-module", help="module that registers --family (e.g. runner_variant_family)")
     ap.add_argument("--payloads", default="0,5,10,15", help="kg, comma-separated")
     ap.add_argument("--commands", default="1.125,2.375", help="m/s, comma-separated")
     args = ap.parse_args()
+    if args.family_module:
+        load_family_module(args.family_module)
     fam = get_family(args.family)
     cfg = population_config("ppo", None, None)
-    dr = load_policy(args.baseline_dir / "dr_ppo.pt", fam, baseline_tasks(fam, "dr"), cfg, oracle=False)
-    oracle = load_policy(args.baseline_dir / "oracle_ppo.pt", fam, baseline_tasks(fam, "oracle"), cfg, oracle=True)
+    policies = {"dr": load_policy(args.baseline_dir / "dr_ppo.pt", fam, baseline_tasks(fam, "dr"), cfg, oracle=False)}
+    if (args.baseline_dir / "oracle_ppo.pt").exists():  # DR is trained first: look at it alone meanwhile
+        path = args.baseline_dir / "oracle_ppo.pt"
+        policies["oracle"] = load_policy(path, fam, baseline_tasks(fam, "oracle"), cfg, oracle=True)
     kgs = [float(v) for v in args.payloads.split(",")]
     speeds = [float(v) for v in args.commands.split(",")]
     tasks = [fam.task(payload_mass=kg, target_velocity=v) for kg in kgs for v in speeds]
     half = fam.episode_steps // 2
     speed_at = fam.obs_layout.index("torso_velocity").start
     print(f"{'policy':>7} {'kg':>5} {'command':>8} {'mean v':>7} {'std v':>6} {'error':>6}  (m/s)")
-    for name, make in (("dr", lambda env: SB3Actor(dr)), ("oracle", lambda env: SB3Actor(oracle, env))):
+    for name, policy in policies.items():
         env = eval_env(fam, tasks, 0)
         state = CollectorState(env)
         state.reset(seed=0)
-        roll = collect(state, make(env), fam.episode_steps)
+        roll = collect(state, SB3Actor(policy, env if name == "oracle" else None), fam.episode_steps)
         v = np.asarray(roll.obs)[half:, :, speed_at]  # (steps, tasks)
         err = np.asarray(roll.tracking_error)[half:].mean(0)
         for i, t in enumerate(tasks):
