@@ -2,11 +2,14 @@
 
 Runs a cached DR and oracle (annealed PPO, `robot-meta sensitivity ... --baseline-dir DIR`) on fixed commands
 and payloads, nominal other dynamics, and prints per (policy, payload, command) the mean forward speed over the
-second half of the episode, its standard deviation within strides, and the steady tracking error.
+second half of the episode, its standard deviation within strides, the steady tracking error, and the fraction
+of that time the torso is upside down (gravity's z in the torso frame above zero: the runner went over).
 
     python docs/scripts/runner_speed_trace.py runs/sens_planar_runner/baselines_lin [--payloads 0,5,10,15]
     RUNNER_STIFFNESS=0.25 PYTHONPATH=docs/scripts python docs/scripts/runner_speed_trace.py RUN/baselines_lin \
         --family planar_runner_k25 --family-module runner_variant_family
+    RUNNER_MOUNT_X=0.4 PYTHONPATH=docs/scripts python docs/scripts/runner_speed_trace.py RUN/baselines_lin \
+        --family planar_runner_front40 --family-module runner_variant_family --payloads 0,2,4,6,8,10 --commands 2.375
 """
 
 import argparse
@@ -42,16 +45,18 @@ def main() -> None:
     tasks = [fam.task(payload_mass=kg, target_velocity=v) for kg in kgs for v in speeds]
     half = fam.episode_steps // 2
     speed_at = fam.obs_layout.index("torso_velocity").start
-    print(f"{'policy':>7} {'kg':>5} {'command':>8} {'mean v':>7} {'std v':>6} {'error':>6}  (m/s)")
+    up_z = fam.obs_layout.index("torso_gravity").start + 1  # (x, z) of gravity in the torso frame
+    print(f"{'policy':>7} {'kg':>5} {'command':>8} {'mean v':>7} {'std v':>6} {'error':>6} {'over':>5}  (m/s)")
     for name, policy in policies.items():
         env = eval_env(fam, tasks, 0)
         state = CollectorState(env)
         state.reset(seed=0)
         roll = collect(state, SB3Actor(policy, env if name == "oracle" else None), fam.episode_steps)
-        v = np.asarray(roll.obs)[half:, :, speed_at]  # (steps, tasks)
+        obs = np.asarray(roll.obs)[half:]  # (steps, tasks, obs)
+        v, over = obs[:, :, speed_at], (obs[:, :, up_z] > 0).mean(0)
         err = np.asarray(roll.tracking_error)[half:].mean(0)
         for i, t in enumerate(tasks):
-            row = f"{v[:, i].mean():7.2f} {v[:, i].std():6.2f} {err[i]:6.2f}"
+            row = f"{v[:, i].mean():7.2f} {v[:, i].std():6.2f} {err[i]:6.2f} {over[i]:5.2f}"
             print(f"{name:>7} {t.payload_mass:5g} {t.target_velocity:8.3f} {row}")
 
 
