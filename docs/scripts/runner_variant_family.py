@@ -13,8 +13,14 @@ one before the family itself changes (docs/commands.md has the numbers):
   springs carry much of its weight; a real robot's joints have none, so its motors carry the load, and what they
   must give depends on the payload, as on the arm.
 
+- RUNNER_PD (x each motor's peak torque per rad, default off): joint position servos in place of torque motors,
+  as legged_gym and the quadruped here run a legged robot. The policy sets joint targets (around the standing
+  pose, +-0.8 rad); each servo's stiffness is RUNNER_PD times its motor's peak torque per rad (1: 120 N*m/rad at
+  the back thigh), damping a twentieth of that, torque clipped at the motor's peak. A load sags the legs by its
+  torque over the stiffness, as gravity sags the arm, and the targets that hold a stride depend on the mass.
+
 The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m),
-planar_runner_k25 (springs x0.25).
+planar_runner_k25 (springs x0.25), planar_runner_pd100 (servos, 1 x the peak torque per rad).
 
     RUNNER_GEAR_SCALE=0.5 PYTHONPATH=docs/scripts robot-meta --family-module runner_variant_family \\
         train --algo rl2 --task planar_runner_g50 --out runs/g50 --steps 1
@@ -25,16 +31,24 @@ planar_runner_k25 (springs x0.25).
 import os
 from dataclasses import replace
 
+import mujoco
+import numpy as np
+
 from sim_tasks import model_edit, register_family
 from sim_tasks.families.planar_runner import PlanarRunnerPayload
+from sim_tasks.families.readout import motor_layout_arrays
+from sim_tasks.layout import ActionLayout
 
 SCALE = float(os.environ.get("RUNNER_GEAR_SCALE", "1"))  # x dm_control's gears
 MOUNT_X = float(os.environ.get("RUNNER_MOUNT_X", "0"))  # m ahead of the torso's centre
 STIFFNESS = float(os.environ.get("RUNNER_STIFFNESS", "1"))  # x the joints' passive stiffness
+PD = float(os.environ.get("RUNNER_PD", "0"))  # servo stiffness, x each motor's peak torque per rad; 0: torque
+PD_RANGE = 0.8  # rad, targets reach the standing pose +- this (clipped to the joint's range)
 _SUFFIX = (
     (f"_g{round(SCALE * 100)}" if SCALE != 1 else "")
     + (f"_front{round(MOUNT_X * 100)}" if MOUNT_X else "")
     + (f"_k{round(STIFFNESS * 100)}" if STIFFNESS != 1 else "")
+    + (f"_pd{round(PD * 100)}" if PD else "")
 )
 if not _SUFFIX:
     raise ValueError("set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X or RUNNER_STIFFNESS: with none this is planar_runner")
@@ -62,4 +76,25 @@ class PlanarRunnerVariant(PlanarRunnerPayload):
         for joint in spec.joints:
             if joint.name in _LEG_JOINTS:
                 joint.stiffness = joint.stiffness * STIFFNESS
+        if PD:
+            to_rad = np.pi / 180 if spec.compiler.degree else 1.0  # cheetah.xml states its ranges in degrees
+            ranges = {j.name: np.array(j.range) * to_rad for j in spec.joints}
+            for act in spec.actuators:  # each motor drives the joint of its name
+                peak = float(act.gear[0])  # N*m at full command
+                kp = PD * peak  # N*m/rad
+                lo, hi = ranges[act.target]
+                act.gear = [1.0, 0, 0, 0, 0, 0]
+                act.gaintype, act.biastype = mujoco.mjtGain.mjGAIN_FIXED, mujoco.mjtBias.mjBIAS_AFFINE
+                act.gainprm = [kp] + [0.0] * 9
+                act.biasprm = [0.0, -kp, -kp / 20] + [0.0] * 7
+                act.ctrlrange = [max(lo, -PD_RANGE), min(hi, PD_RANGE)]
+                act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+                act.forcerange = [-peak, peak]
         return spec
+
+    def action_layout(self, model):
+        if not PD:
+            return super().action_layout(model)
+        names, lo, hi = motor_layout_arrays(model)
+        n = len(names)
+        return ActionLayout(names, "rad (joint position target)", np.full(n, PD_RANGE), np.zeros(n), lo, hi)
