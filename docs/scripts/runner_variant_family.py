@@ -51,7 +51,7 @@ _SUFFIX = (
     + (f"_pd{round(PD * 100)}" if PD else "")
 )
 if not _SUFFIX:
-    raise ValueError("set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X or RUNNER_STIFFNESS: with none this is planar_runner")
+    raise ValueError("set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS or RUNNER_PD: with none this is planar_runner")
 _LEG_JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 
 

@@ -1,0 +1,63 @@
+"""The runner experiments of docs/commands.md (docs/scripts/runner_variant_family.py) still build what they say:
+each variant is a family module whose environment variables change the physics named in its family name."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "docs" / "scripts"
+PROBE = """
+import json, numpy as np
+import runner_variant_family as r
+from robot_meta.evaluation import eval_env
+from sim_tasks import get_family
+fam = get_family(r.PlanarRunnerVariant.name)
+model = fam.build_model(fam.task(payload_mass=5.0))
+layout = fam.action_layout(model)
+env = eval_env(fam, [fam.task(payload_mass=5.0)], 0)
+env.reset(seed=0)
+_, reward, *_ = env.step(np.zeros((1, layout.dim), np.float32))
+print(json.dumps({"name": fam.name, "gain": model.actuator_gainprm[:, 0].tolist(), "gear": model.actuator_gear[:, 0].tolist(),
+    "stiffness": model.jnt_stiffness[3:].tolist(), "payload_x": float(model.body("payload").pos[0]),
+    "unit": layout.unit, "com_train": list(fam.spec_of("payload_com_x").train), "reward": float(reward[0])}))
+"""
+
+
+def probe(**variables: str) -> dict:
+    env = {**os.environ, **variables, "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "variables, name",
+    [
+        ({"RUNNER_GEAR_SCALE": "0.5"}, "planar_runner_g50"),
+        ({"RUNNER_MOUNT_X": "0.4"}, "planar_runner_front40"),
+        ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
+    ],
+)
+def test_a_runner_variant_changes_what_its_name_says(variables, name):
+    got = probe(**variables)
+    assert got["name"] == name and abs(got["reward"]) < 100.0
+    peak = [120.0, 90.0, 60.0, 90.0, 60.0, 30.0]  # N*m, dm_control's gears
+    if "RUNNER_GEAR_SCALE" in variables:
+        assert got["gain"] == [0.5] * 6 and got["gear"] == peak  # half the torque per unit command
+    if "RUNNER_MOUNT_X" in variables:
+        assert got["payload_x"] == 0.4 and got["com_train"] == [-0.1, 0.1]
+    if "RUNNER_PD" in variables:
+        assert got["unit"] == "rad (joint position target)" and got["gain"] == [0.5 * p for p in peak]  # N*m/rad
+        assert got["stiffness"] == [0.25 * k for k in (240.0, 180.0, 120.0, 180.0, 120.0, 60.0)]  # N*m/rad
+
+
+def test_the_variant_module_refuses_to_be_planar_runner_itself():
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD"):
+        env.pop(k, None)
+    out = subprocess.run([sys.executable, "-c", "import runner_variant_family"], capture_output=True, text=True, env=env)
+    assert out.returncode != 0 and "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS or RUNNER_PD" in out.stderr
