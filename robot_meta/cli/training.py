@@ -325,7 +325,8 @@ def add_parsers(sub: Any) -> None:
         "or PPO (--baseline-algo), then measures each one's "
         "steady tracking error at payloads from 0 to the heaviest held-out one, under fixed commands and nominal other "
         "dynamics, over --seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
-        "oracle is nowhere worse: measure this before training anything adaptive on a family.",
+        "oracle is nowhere worse (with --train-seeds N > 1: the 95% interval of DR k - 1.5 x oracle k above zero; "
+        "seeds that disagree are inconclusive): measure this before training anything adaptive on a family.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run of the family (its seed and baseline cache are used)")
     p.add_argument("--seeds", type=int, default=2, help="episodes per payload and command, independent starts (default 2)")
