@@ -106,7 +106,8 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     ]
     margin = dr[:, -1] - REQUIRED_RATIO * oracle[:, -1]  # paired, per training seed
     margin_half = _interval(margin[:, None])
-    lo, hi = (0.0, 0.0) if margin_half is None else (margin.mean() - margin_half[0], margin.mean() + margin_half[0])
+    spread_of_margin = 0.0 if margin_half is None else float(margin_half[0])  # one seed: the margin itself
+    lo, hi = float(margin.mean()) - spread_of_margin, float(margin.mean()) + spread_of_margin
     ok = ratio >= REQUIRED_RATIO and not worse and lo >= 0.0
     if ok:
         status, conclusion = "passes", "the payload matters here"
