@@ -17,6 +17,7 @@ loaded with `weights_only=True`): SB3's zip format unpickles objects on load, wh
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,11 +348,14 @@ def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """What a cached baseline recorded (algorithm, steps, family, tasks' fingerprint), without rebuilding it."""
+    return json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+
+
 def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool) -> Baseline:
     """Rebuild an SB3 model of the same algorithm and shape and load its weights and statistics (no unpickling);
     what the cache recorded is the returned policy's `meta`."""
-    import json
-
     state = torch.load(path, map_location="cpu", weights_only=True)
     meta = json.loads(state["meta"])
     saved = meta.get("config", {})

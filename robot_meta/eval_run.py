@@ -7,6 +7,7 @@ once per run dir and cached under `RUN_DIR/baselines/` (state_dicts).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ from robot_meta.baselines import (
     SB3Actor,
     baseline_path,
     load_policy,
+    read_meta,
     save_policy,
     train_model,
 )
@@ -69,6 +71,16 @@ def population_config(algo: str, steps: int | None, oracle_steps: int | None) ->
     return replace(cfg, oracle_steps=oracle_steps)
 
 
+def tasks_fingerprint(family: Any, tasks: list[Any]) -> str:
+    """sha256 of what a baseline was trained for: the family's name, parameter declarations (ranges, defaults,
+    roles) and observation layout, and its training tasks. A cache made for another family, or before a family
+    changed (the runner's slopes in the tenth session), is retrained rather than measured as if it were this one."""
+    h = hashlib.sha256()
+    for part in (family.name, repr(family.params), repr(family.obs_layout), *(repr(t) for t in tasks)):
+        h.update(part.encode())
+    return h.hexdigest()
+
+
 def ensure_population_baseline(
     cache_dir: Path,
     name: str,
@@ -91,10 +103,12 @@ def ensure_population_baseline(
     oracle = name == "oracle"
     steps = cfg.oracle_steps if oracle and cfg.oracle_steps is not None else cfg.steps
     init_sha = file_sha256(init_path) if oracle and init_path is not None else None
+    trained_for = tasks_fingerprint(family, train_tasks)
     if path.exists():
-        model = load_policy(path, family, train_tasks, cfg, oracle)
-        meta = model.meta
+        meta = read_meta(path)
         stale = []
+        if meta.get("tasks_sha256") != trained_for:  # checked first: another family's policy may not even load
+            stale.append(f"another family or other tasks (it was trained for {meta.get('family', 'an unrecorded family')!r})")
         if meta.get("steps", steps) < steps:
             stale.append(f"{meta['steps']} env steps, fewer than the {steps} asked for")
         if meta.get("config", {}).get("normalize", False) != cfg.normalize:
@@ -106,7 +120,7 @@ def ensure_population_baseline(
         if oracle and meta.get("init_sha256") != init_sha:
             stale.append("another start (now " + ("the DR policy in " + str(init_path) if init_sha else "from scratch") + ")")
         if not stale:
-            return model
+            return load_policy(path, family, train_tasks, cfg, oracle)
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
     init = load_policy(init_path, family, train_tasks, cfg, oracle=False) if init_sha else None
     start_text = f", starting from the DR policy {init_path}" if init else ""
@@ -121,6 +135,8 @@ def ensure_population_baseline(
         "wall_s": round(time.monotonic() - start, 1),  # the issue's bar compares baselines at the same wall time
         "seed": seed,
         "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
+        "family": family.name,
+        "tasks_sha256": trained_for,
     }
     if oracle:
         meta["oracle_input"] = ORACLE_INPUT

@@ -51,6 +51,13 @@ def command_grid(family: Any, per_axis: int = COMMANDS_PER_AXIS) -> list[dict[st
     return [dict(zip([p.name for p in family.command_params], combo, strict=True)) for combo in itertools.product(*axes)]
 
 
+def nominal_dynamics(family: Any) -> dict[str, float]:
+    """The hidden parameters other than the payload's mass at which every payload is measured: the family's
+    declared defaults (on the runner an 8 deg uphill grade, which is what makes its payload matter)."""
+    task = family.task()
+    return {p.name: float(getattr(task, p.name)) for p in family.hidden_params if p.name != "payload_mass"}
+
+
 def steady_errors(
     policies: dict[str, Any], family: Any, payloads: list[float], commands: list[dict], seeds: list[int]
 ) -> dict[str, np.ndarray]:
@@ -184,6 +191,7 @@ def run_sensitivity(
         "payloads_kg": payloads,
         "train_payload_kg": list(spec.train),
         "commands": commands,
+        "nominal": nominal_dynamics(family),
         "seeds": seeds,
         "train_seeds": train_seeds,
         "baselines": {
@@ -239,6 +247,8 @@ def table(report: dict[str, Any]) -> str:
         f"{report['family']}: steady tracking error ({report.get('error_unit', '?')}), commands {report['commands']}, {report['seeds']} seeds"
         + (f", mean and 95% interval over {n_train} training seeds" if n_train > 1 else "")
     ]
+    if report.get("nominal"):
+        lines.append("  other dynamics: " + ", ".join(f"{k}={v:g}" for k, v in report["nominal"].items()))
     for name, b in report.get("baselines", {}).items():
         wall = f", {b['wall_s'] / 60:.0f} min" if b.get("wall_s") is not None else ""
         seeds = b.get("seeds") or [b.get("seed")]

@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--family-module", help="module that registers --family (e.g. runner_variant_family)")
     ap.add_argument("--payloads", default="0,5,10,15", help="kg, comma-separated")
     ap.add_argument("--commands", default="1.125,2.375", help="m/s, comma-separated")
+    ap.add_argument("--slope", type=float, default=0.0, help="deg uphill, the same for every run (default flat)")
     args = ap.parse_args()
     if args.family_module:
         load_family_module(args.family_module)
@@ -42,7 +43,7 @@ def main() -> None:
         policies["oracle"] = load_policy(path, fam, baseline_tasks(fam, "oracle"), cfg, oracle=True)
     kgs = [float(v) for v in args.payloads.split(",")]
     speeds = [float(v) for v in args.commands.split(",")]
-    tasks = [fam.task(payload_mass=kg, target_velocity=v) for kg in kgs for v in speeds]
+    tasks = [fam.task(payload_mass=kg, target_velocity=v, slope=args.slope) for kg in kgs for v in speeds]
     half = fam.episode_steps // 2
     speed_at = fam.obs_layout.index("torso_velocity").start
     up_z = fam.obs_layout.index("torso_gravity").start + 1  # (x, z) of gravity in the torso frame

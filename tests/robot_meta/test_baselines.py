@@ -94,6 +94,8 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert out.exists() and out.with_suffix(".png").stat().st_size > 5_000
     assert isinstance(report["verdict"]["passes"], bool) and report["baseline_algo"] == "sac"
     assert report["error_unit"] == "m/s" and get_family("planar_arm").error_unit == "m"  # the axis label's unit
+    assert report["nominal"]["slope"] == 8.0 and "payload_mass" not in report["nominal"]  # measured uphill
+    assert "target_velocity" not in report["nominal"]  # a command, set by the grid
     # the same with PPO baselines, cached beside the SAC ones under their own names
     ppo = [*args, "--baseline-algo", "ppo", "--baseline-dir", str(tmp_path / "b"), "--out", str(tmp_path / "p.json")]
     assert main([*ppo, "--json"]) == 0
@@ -167,6 +169,31 @@ def test_the_oracle_trains_over_the_evaluated_ranges_held_out_regions_included()
     assert max(t.payload_mass for t in tasks) > 2.3  # held-out payloads, heavier than any DR trains on
     assert all(fam.spec_of("goal_x").train[0] <= t.goal_x <= fam.spec_of("goal_x").train[1] for t in tasks)  # commands
     assert baseline_tasks(fam, "dr") == list(fam.split().train)
+
+
+def test_a_cache_trained_for_another_family_or_other_tasks_is_retrained(tmp_path, capsys):
+    """The cache records what it was trained for (family, parameter declarations, tasks): a DR trained for the
+    runner is not measured as the arm's, and a family whose ranges changed retrains (tenth session)."""
+    from robot_meta.baselines import read_meta
+    from robot_meta.eval_run import tasks_fingerprint
+
+    arm, runner = get_family("planar_arm"), get_family("planar_runner")
+    ensure_population_baseline(tmp_path, "dr", runner, list(runner.split().train)[:2], TINY, seed=0, quiet=True)
+    path = tmp_path / "dr.pt"
+    meta = read_meta(path)
+    assert meta["family"] == "planar_runner" and meta["tasks_sha256"] == tasks_fingerprint(
+        runner, list(runner.split().train)[:2]
+    )
+    before = path.stat().st_mtime_ns
+    arm_tasks = list(arm.split().train)[:2]
+    model = ensure_population_baseline(tmp_path, "dr", arm, arm_tasks, TINY, seed=0)
+    assert "trained for 'planar_runner'" in capsys.readouterr().err and path.stat().st_mtime_ns != before
+    assert model.meta["family"] == "planar_arm"
+    after = path.stat().st_mtime_ns
+    ensure_population_baseline(tmp_path, "dr", arm, arm_tasks, TINY, seed=0, quiet=True)  # the same: kept
+    assert path.stat().st_mtime_ns == after
+    ensure_population_baseline(tmp_path, "dr", arm, list(arm.split().train)[2:4], TINY, seed=0, quiet=True)
+    assert path.stat().st_mtime_ns != after  # other tasks of the same family: retrained
 
 
 def test_the_oracle_may_train_longer_and_a_shorter_cache_is_retrained(tmp_path):
