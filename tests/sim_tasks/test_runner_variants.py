@@ -23,7 +23,8 @@ env.reset(seed=0)
 _, reward, *_ = env.step(np.zeros((1, layout.dim), np.float32))
 print(json.dumps({"name": fam.name, "gain": model.actuator_gainprm[:, 0].tolist(), "gear": model.actuator_gear[:, 0].tolist(),
     "stiffness": model.jnt_stiffness[3:].tolist(), "payload_x": float(model.body("payload").pos[0]),
-    "unit": layout.unit, "com_train": list(fam.spec_of("payload_com_x").train), "reward": float(reward[0])}))
+    "unit": layout.unit, "com_train": list(fam.spec_of("payload_com_x").train), "reward": float(reward[0]),
+    "slopes": [list(fam.spec_of("slope").train), [list(r) for r in fam.spec_of("slope").test_only], fam.task().slope]}))
 """
 
 
@@ -40,6 +41,7 @@ def probe(**variables: str) -> dict:
         ({"RUNNER_GEAR_SCALE": "0.5"}, "planar_runner_g50"),
         ({"RUNNER_MOUNT_X": "0.4"}, "planar_runner_front40"),
         ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
+        ({"RUNNER_SLOPES": "6,10"}, "planar_runner_s6to10"),
     ],
 )
 def test_a_runner_variant_changes_what_its_name_says(variables, name):
@@ -53,11 +55,15 @@ def test_a_runner_variant_changes_what_its_name_says(variables, name):
     if "RUNNER_PD" in variables:
         assert got["unit"] == "rad (joint position target)" and got["gain"] == [0.5 * p for p in peak]  # N*m/rad
         assert got["stiffness"] == [0.25 * k for k in (240.0, 180.0, 120.0, 180.0, 120.0, 60.0)]  # N*m/rad
+    if "RUNNER_SLOPES" in variables:
+        assert got["slopes"] == [[6.0, 10.0], [[11.0, 12.0]], 8.0]  # deg: training, held out, nominal
+    else:
+        assert got["slopes"] == [[2.0, 12.0], [[13.0, 15.0]], 8.0]  # the family's hill
 
 
 def test_the_variant_module_refuses_to_be_planar_runner_itself():
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD"):
+    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES"):
         env.pop(k, None)
     out = subprocess.run([sys.executable, "-c", "import runner_variant_family"], capture_output=True, text=True, env=env)
-    assert out.returncode != 0 and "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS or RUNNER_PD" in out.stderr
+    assert out.returncode != 0 and "RUNNER_PD or RUNNER_SLOPES: with none" in out.stderr
