@@ -222,17 +222,25 @@ def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     kg = np.array(report["payloads_kg"])
     ci = report.get("steady_error_ci95_over_training_seeds", {})
+    per_seed = report.get("steady_error_per_training_seed", {})
+    top = 0.0
     for name, color in (("dr", "tab:orange"), ("oracle", "tab:green")):
         m = np.array(report["steady_error_mean"][name])
         over_training = ci.get(name) is not None
         s = np.array(ci[name] if over_training else report["steady_error_std_over_seeds"][name])
         band = "95% over training seeds" if over_training else "std over starts"
         ax.plot(kg, m, "o-", color=color, label=f"{name} ({band})")
-        ax.fill_between(kg, m - s, m + s, color=color, alpha=0.2)
+        ax.fill_between(kg, np.maximum(m - s, 0.0), m + s, color=color, alpha=0.1)  # an error is never below 0
+        runs = np.array(per_seed.get(name, [m]))
+        if over_training:  # each training run too: with 2 or 3 runs the t interval alone hides what they did
+            for k, run in enumerate(runs):
+                ax.plot(kg, run, "-", lw=0.8, alpha=0.6, color=color, label=f"{name}, each training seed" if k == 0 else None)
+        top = max(top, float(runs.max()), float(m.max()))
     lo, hi = report["train_payload_kg"]
     ax.axvspan(lo, hi, color="k", alpha=0.06, label="training payloads")
     ax.set_xlabel("payload (kg)")
     ax.set_ylabel(f"steady tracking error ({report.get('error_unit', '?')})")
+    ax.set_ylim(0.0, 1.4 * top)  # the runs, not a 2-seed t interval (x12.7 the spread), set the scale
     ax.set_title(f"{report['family']}: {report['verdict']['ratio_at_heaviest']:.2f}x at {kg[-1]:g} kg")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
