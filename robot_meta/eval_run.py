@@ -53,7 +53,7 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
     than DR), so that it is trained wherever DR and the adaptive methods are measured.
 
     Not over the whole allowed range (the validation bounds: 3 steps of latency, 3x sensor noise, 0.5x motors,
-    on the runner ice and 15 degree slopes): measured with 2.5M PPO steps (docs/commands.md), such an oracle
+    on the runner ice and steep slopes): measured with 2.5M PPO steps (docs/commands.md), such an oracle
     tracked the runner no better than standing still and the arm 3-6x worse than DR, and one with half its tasks
     there still 2-4x worse than DR on the arm; neither bounded anything.
     """
