@@ -13,6 +13,9 @@ the nominal 8 deg grade (14%, a steep road) a 10 kg payload adds 14 N to the rob
 does not know the payload answers it only through its speed error, as a proportional controller does, and
 runs slow with a heavy load; one that knows (or infers) it pushes harder. So the nominal task climbs, the
 training slopes span 2-12 deg around it (downhill and flat are allowed, for evaluation and the field).
+Measured over 3 training seeds (`robot-meta sensitivity`, docs/commands.md "The runner climbs"): the oracle
+bounds DR at every payload, but DR's error is 1.40x the oracle's at 10 kg, short of the 1.5x the issue asks:
+trained over these slopes, DR meets every drag the heavy payload makes here and answers it by speed feedback.
 """
 
 from __future__ import annotations
