@@ -324,7 +324,7 @@ def add_parsers(sub: Any) -> None:
         "policy (training range) and the oracle (true hidden parameters, training range and held-out regions), stable-baselines3 SAC "
         "or PPO (--baseline-algo), then measures each one's "
         "steady tracking error at payloads from 0 to the heaviest held-out one, under fixed commands and the family's "
-        "nominal other dynamics (its declared defaults, printed with the table: the runner climbs 8 deg), over --seeds seeds.  Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
+        "nominal other dynamics (its declared defaults, printed with the table: the runner climbs 8 deg), over --seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
         "oracle is nowhere worse (with --train-seeds N > 1: the 95% interval of DR k - 1.5 x oracle k above zero; "
         "seeds that disagree are inconclusive): measure this before training anything adaptive on a family.",
     )
