@@ -58,12 +58,15 @@ def _describe_one(fam: Any, d: dict[str, Any]) -> str:
     lines.append(f"  action ({len(a['names'])}) in [-1, 1] -> ctrl = offset + scale*a, unit {a['unit']}:")
     lines.append("    " + ", ".join(a["names"]))
     lines.append(f"  reward: {d['reward']}")
-    lines.append("  parameters:        role     unit   allowed            train              test only")
+    # nominal: the default task's value (the virtual robot's, and sensitivity's other dynamics)
+    lines.append("  parameters:        role     unit   nominal  allowed            train              test only")
     for p in d["params"]:
         test_only = " ".join(f"[{lo:g}, {hi:g}]" for lo, hi in p["test_only"]) or "-"
         allowed = f"[{p['allowed'][0]:g}, {p['allowed'][1]:g}]"
         train = f"[{p['train'][0]:g}, {p['train'][1]:g}]"
-        lines.append(f"    {p['name']:<16} {p['role']:<8} {p['unit']:<6} {allowed:<18} {train:<18} {test_only}")
+        lines.append(
+            f"    {p['name']:<16} {p['role']:<8} {p['unit']:<6} {p['default']:<8g} {allowed:<18} {train:<18} {test_only}"
+        )
     commands = [p["name"] for p in d["params"] if p["role"] == "command"]
     lines.append(
         f"  commands (observed, set by the operator at run time): {', '.join(commands)}"

@@ -54,6 +54,14 @@ def test_tasks_one_family_json(capsys):
     assert [p["name"] for p in fam["params"] if p["role"] == "command"] == ["target_velocity", "target_heading"]
 
 
+def test_tasks_shows_each_parameters_nominal_value(capsys):
+    """The nominal task is what the virtual robot runs and where sensitivity holds the other dynamics: the
+    runner's climbs 8 deg, and the table says so."""
+    assert main(["tasks", "planar_runner"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("    ")}
+    assert rows["slope"][1:4] == ["hidden", "deg", "8"] and rows["target_velocity"][1:4] == ["command", "m/s", "1.5"]
+
+
 def test_tasks_check_validates_a_task_file(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text('{"family": "planar_runner", "payload_mass": 8.0}')
