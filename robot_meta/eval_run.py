@@ -42,7 +42,6 @@ def _say(msg: str, quiet: bool) -> None:
         print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
-ORACLE_TASKS = "evaluated_range"  # recorded in saved oracles; one trained on other tasks is retrained
 ORACLE_TRAIN_TASKS = 200  # tasks drawn for the oracle over the evaluated ranges
 
 
@@ -115,8 +114,8 @@ def ensure_population_baseline(
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
         if meta.get("config", {}).get("lr_schedule", "constant") != cfg.lr_schedule:
             stale.append(f"a learning rate schedule other than {cfg.lr_schedule!r}")
-        if oracle and (meta.get("oracle_input"), meta.get("oracle_tasks")) != (ORACLE_INPUT, ORACLE_TASKS):
-            stale.append(f"an older oracle's inputs or tasks (now {ORACLE_INPUT!r} over {ORACLE_TASKS!r})")
+        if oracle and meta.get("oracle_input") != ORACLE_INPUT:  # its tasks are in tasks_sha256
+            stale.append(f"an older oracle's input encoding (now {ORACLE_INPUT!r})")
         if oracle and meta.get("init_sha256") != init_sha:
             stale.append("another start (now " + ("the DR policy in " + str(init_path) if init_sha else "from scratch") + ")")
         if not stale:
@@ -140,7 +139,6 @@ def ensure_population_baseline(
     }
     if oracle:
         meta["oracle_input"] = ORACLE_INPUT
-        meta["oracle_tasks"] = ORACLE_TASKS
         meta["init_sha256"] = init_sha
         if init is not None:  # the oracle's whole training is DR's and its own
             meta["init"] = {k: init.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"path": str(init_path)}

@@ -324,7 +324,8 @@ def add_parsers(sub: Any) -> None:
         "policy (training range) and the oracle (true hidden parameters, training range and held-out regions), stable-baselines3 SAC "
         "or PPO (--baseline-algo), then measures each one's "
         "steady tracking error at payloads from 0 to the heaviest held-out one, under fixed commands and the family's "
-        "nominal other dynamics (its declared defaults, printed with the table: the runner climbs 8 deg), over --seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
+        "nominal other dynamics (its declared defaults, printed with the table: the runner climbs 8 deg), over "
+        "--seeds seeds. Passes when DR's error at the heaviest payload is >= 1.5x the oracle's and the "
         "oracle is nowhere worse (with --train-seeds N > 1: the 95% interval of DR k - 1.5 x oracle k above zero; "
         "seeds that disagree are inconclusive): measure this before training anything adaptive on a family.",
     )
@@ -338,7 +339,8 @@ def add_parsers(sub: Any) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="train DR and the oracle N times (seeds RUN_SEED..RUN_SEED+N-1, cached as dr_r1.pt...; a cache trained for another family or other tasks is retrained) and report the means "
+        help="train DR and the oracle N times (seeds RUN_SEED..RUN_SEED+N-1, cached as dr_r1.pt...; a cache trained "
+        "for another family or other tasks is retrained) and report the means "
         "with 95%% intervals over training runs; the oracle counts as worse only where the interval says so (default 1)",
     )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")

@@ -11,8 +11,8 @@ neither a domain-randomized policy nor one told the payload tracks differently (
 along the slope, (14 kg + payload) * 9.81 m/s^2 * sin(slope), is a drag that a policy must push against: at
 the nominal 8 deg grade (14%, a steep road) a 10 kg payload adds 14 N to the robot's own 19 N. A policy that
 does not know the payload can answer it only through its speed error, as a proportional controller does; one
-that knows (or infers) it can push harder from the start. So the nominal task climbs, the
-training slopes span 2-12 deg around it (downhill and flat are allowed, for evaluation and the field).
+that knows (or infers) it can push harder from the start. So the nominal task climbs, and the training slopes
+span 2-12 deg around it (downhill and flat are allowed, for evaluation and the field).
 Measured over 3 training seeds (`robot-meta sensitivity`, docs/commands.md "The runner climbs"): the oracle
 bounds DR at every payload, but DR's error is 1.40x the oracle's at 10 kg, short of the 1.5x the issue asks:
 trained over these slopes, DR meets every drag the heavy payload makes here and answers it by speed feedback.
