@@ -301,6 +301,79 @@ def warm_start(model: Any, source: Baseline, family: Any, tasks: list[Any], cfg:
     rms.mean, rms.var, rms.count = mean, var, float(cfg.steps)  # the warm-up only measured the reward scale
 
 
+CHECKPOINT_EVERY = 100_000  # env steps between a PPO baseline's partial checkpoints (about 30-60 s on one core)
+
+
+def _partial_state(model: Any, key: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    """What resuming a PPO baseline needs: weights, optimizer, running statistics and the env steps done."""
+    state: dict[str, Any] = {
+        "policy": model.policy.state_dict(),
+        "optimizer": model.policy.optimizer.state_dict(),
+        "num_timesteps": int(model.num_timesteps),
+        "key": json.dumps(key, sort_keys=True),
+        "wall_s": float(wall_s),
+    }
+    vec_norm = model.get_vec_normalize_env()
+    if vec_norm is not None:
+        state["vec_norm"] = {
+            f"{name}_{field}": torch.as_tensor(np.asarray(getattr(getattr(vec_norm, name), field), dtype=np.float64))
+            for name in ("obs_rms", "ret_rms")
+            for field in ("mean", "var", "count")
+        }
+    return state
+
+
+def read_partial(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The partial checkpoint at `path` if it was written for a training with the same `key`, else None."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state if state.get("key") == json.dumps(key, sort_keys=True) else None
+
+
+def _restore_partial(model: Any, state: dict[str, Any]) -> None:
+    model.policy.load_state_dict(state["policy"])
+    model.policy.optimizer.load_state_dict(state["optimizer"])
+    model.num_timesteps = int(state["num_timesteps"])
+    vec_norm = model.get_vec_normalize_env()
+    if vec_norm is not None:
+        for name in ("obs_rms", "ret_rms"):
+            rms = getattr(vec_norm, name)
+            rms.mean = state["vec_norm"][f"{name}_mean"].numpy().astype(np.float64)
+            rms.var = state["vec_norm"][f"{name}_var"].numpy().astype(np.float64)
+            rms.count = float(state["vec_norm"][f"{name}_count"])
+
+
+def _checkpoint_callback(path: Path, every: int, key: dict[str, Any], wall_before: float):
+    """An SB3 callback that writes `_partial_state` at the start of a rollout (after the previous update) once
+    `every` env steps have passed since the last one; written to a temporary file and renamed, so a kill leaves
+    the previous checkpoint or the new one, never half of one."""
+    import os
+    import time
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Checkpointer(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.last, self.start = None, time.monotonic()
+
+        def _on_rollout_start(self) -> None:
+            done = self.model.num_timesteps
+            if self.last is None:
+                self.last = done
+            elif done - self.last >= every:
+                tmp = path.with_name(path.name + ".tmp")
+                torch.save(_partial_state(self.model, key, wall_before + time.monotonic() - self.start), tmp)
+                os.replace(tmp, path)
+                self.last = done
+
+        def _on_step(self) -> bool:
+            return True
+
+    return Checkpointer()
+
+
 def train_model(
     family: Any,
     tasks: list[Any],
@@ -311,19 +384,48 @@ def train_model(
     progress: bool = False,
     device: str = "cpu",
     init: Baseline | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_key: dict[str, Any] | None = None,
+    checkpoint_every: int | None = None,
 ):
     """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics.
 
-    `init`: a trained DR policy the oracle starts from (`warm_start`)."""
+    `init`: a trained DR policy the oracle starts from (`warm_start`).
+    `checkpoint` (PPO only): a partial checkpoint written every `checkpoint_every` env steps (None: `CHECKPOINT_EVERY`); when one exists
+    for the same `checkpoint_key` (what is trained, how, for how long), training resumes from it instead of
+    starting over: weights, optimizer, normalization statistics and the learning rate schedule continue where
+    they were, the environments start new episodes (with seeds drawn from the steps done), so a resumed policy
+    is not bit-identical to an uninterrupted one. SAC's replay buffer is not saved, so SAC always starts over.
+    The returned policy's `meta` says whether and where it resumed (`resumed_at`, env steps; `wall_s_before`).
+    """
+    import time
+
+    total = steps if steps is not None else cfg.steps
     model = make_model(family, tasks, cfg, seed, oracle, device)
-    if init is not None:
+    partial = None
+    if checkpoint is not None and cfg.algo == "ppo":
+        partial = read_partial(checkpoint, checkpoint_key or {})
+    if partial is not None:
+        _restore_partial(model, partial)
+        model.set_random_seed(seed + model.num_timesteps)  # new episodes, not a replay of the first ones
+    elif init is not None:
         warm_start(model, init, family, tasks, cfg)
-    model.learn(total_timesteps=steps if steps is not None else cfg.steps, progress_bar=progress)
+    callback = None
+    if checkpoint is not None and cfg.algo == "ppo":
+        wall_before = float(partial["wall_s"]) if partial is not None else 0.0
+        every = checkpoint_every if checkpoint_every is not None else CHECKPOINT_EVERY
+        callback = _checkpoint_callback(checkpoint, every, checkpoint_key or {}, wall_before)
+    done = model.num_timesteps
+    start = time.monotonic()
+    model.learn(total_timesteps=total - done, progress_bar=progress, callback=callback, reset_num_timesteps=partial is None)
+    info = {"resumed_at": done, "wall_s_before": float(partial["wall_s"])} if partial is not None else {}
+    info["wall_s_this"] = round(time.monotonic() - start, 1)
     vec_norm = model.get_vec_normalize_env()
     if vec_norm is None:
-        return Baseline(model, None)
+        return Baseline(model, None, info)
     rms = vec_norm.obs_rms
-    return Baseline(model, ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32), float(vec_norm.clip_obs)))
+    norm = ObsNormalizer(rms.mean.astype(np.float32), rms.var.astype(np.float32), float(vec_norm.clip_obs))
+    return Baseline(model, norm, info)
 
 
 def baseline_path(cache_dir: Path, name: str, algo: str, replica: int = 0) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from robot_meta.baselines import (
     baseline_path,
     load_policy,
     read_meta,
+    read_partial,
     save_policy,
     train_model,
 )
@@ -123,26 +123,40 @@ def ensure_population_baseline(
         _say(f"{path} was trained with {' and '.join(stale)}: retraining it", quiet)
     init = load_policy(init_path, family, train_tasks, cfg, oracle=False) if init_sha else None
     start_text = f", starting from the DR policy {init_path}" if init else ""
-    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps{start_text}) into {path}", quiet)
-    start = time.monotonic()
-    progress = not quiet and sys.stderr.isatty()
-    model = train_model(family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress, init=init)
-    meta = {
+    # What a partial checkpoint must have been written for to be resumed: the same training in every respect.
+    key = {
         "name": name,
         "algo": cfg.algo,
         "steps": steps,
-        "wall_s": round(time.monotonic() - start, 1),  # the bar compares baselines at the same wall time
         "seed": seed,
         "config": {**cfg.__dict__, "hidden": list(cfg.hidden)},
         "family": family.name,
         "tasks_sha256": trained_for,
     }
     if oracle:
-        meta["oracle_input"] = ORACLE_INPUT
-        meta["init_sha256"] = init_sha
-        if init is not None:  # the oracle's whole training is DR's and its own
-            meta["init"] = {k: init.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"path": str(init_path)}
+        key["oracle_input"] = ORACLE_INPUT
+        key["init_sha256"] = init_sha
+    partial_path = path.with_name(path.name + ".partial")
+    partial = read_partial(partial_path, key) if cfg.algo == "ppo" else None
+    if partial is not None:
+        start_text += f", resuming at {partial['num_timesteps']} env steps from {partial_path}"
+    elif partial_path.exists():
+        start_text += f" ({partial_path} was written for another training and is replaced)"
+    _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps{start_text}) into {path}", quiet)
+    progress = not quiet and sys.stderr.isatty()
+    model = train_model(
+        family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress, init=init,
+        checkpoint=partial_path if cfg.algo == "ppo" else None, checkpoint_key=key,
+    )  # fmt: skip
+    run = model.meta
+    # the bar compares baselines at the same wall time: a resumed training counts its earlier part too
+    meta = dict(key, wall_s=round(run.get("wall_s_before", 0.0) + run["wall_s_this"], 1))
+    if "resumed_at" in run:
+        meta["resumed_at"] = run["resumed_at"]
+    if init is not None:  # the oracle's whole training is DR's and its own
+        meta["init"] = {k: init.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"path": str(init_path)}
     save_policy(model, path, meta)
+    partial_path.unlink(missing_ok=True)
     model.meta = meta
     return model
 

@@ -314,3 +314,63 @@ def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "b").glob("*.pt")) == ["dr.pt", "dr_r1.pt", "oracle.pt", "oracle_r1.pt"]
     assert main([*args[:-1], "0"]) == 2
     assert "--train-seeds takes a positive integer, got 0" in capsys.readouterr().err
+
+
+_KILLED_TRAINING = """
+import sys
+from pathlib import Path
+from dataclasses import replace
+import robot_meta.baselines as b
+from robot_meta.eval_run import ensure_population_baseline
+from sim_tasks import get_family
+b.CHECKPOINT_EVERY = 128
+fam = get_family("planar_arm")
+cfg = b.BaselineConfig(steps=int(sys.argv[2]), n_envs=2, hidden=(8,), algo="ppo", ppo_n_steps=32, ppo_batch_size=32, ppo_epochs=1)
+ensure_population_baseline(Path(sys.argv[1]), "dr", fam, list(fam.split().train)[:2], cfg, seed=0, quiet=True)
+"""
+
+
+def test_a_killed_ppo_baseline_resumes_from_its_partial_checkpoint(tmp_path, capsys, monkeypatch):
+    """A long baseline training (5M env steps: most of an hour) killed with SIGKILL resumes where its last partial
+    checkpoint left it: the env steps done are not trained again, the schedule continues, the partial file goes
+    once the policy is saved, and a partial written for another training is not resumed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    import robot_meta.baselines as b
+    from robot_meta.baselines import read_meta, read_partial
+
+    steps = 3000
+    partial = tmp_path / "dr_ppo.pt.partial"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_TRAINING, str(tmp_path), str(steps)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert partial.exists(), "no partial checkpoint was written"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (tmp_path / "dr_ppo.pt").exists()  # killed before the end: only the partial is there
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train)[:2]
+    cfg = BaselineConfig(steps=steps, n_envs=2, hidden=(8,), algo="ppo", ppo_n_steps=32, ppo_batch_size=32, ppo_epochs=1)
+
+    done = int(torch.load(partial, weights_only=True)["num_timesteps"])
+    assert 128 <= done < steps
+    wrong = dict(json.loads(torch.load(partial, weights_only=True)["key"]), steps=steps + 1)
+    assert read_partial(partial, wrong) is None  # another training's partial is not resumed
+    monkeypatch.setattr(b, "CHECKPOINT_EVERY", 10**9)  # no further partials in this process
+    model = ensure_population_baseline(tmp_path, "dr", fam, tasks, cfg, seed=0)
+    assert f"resuming at {done} env steps" in capsys.readouterr().err
+    assert model.model.num_timesteps >= steps and model.model.num_timesteps - done < steps  # not all trained again
+    meta = read_meta(tmp_path / "dr_ppo.pt")
+    assert meta["resumed_at"] == done and meta["steps"] == steps and not partial.exists()
+    # The learning rate ran down its schedule across the interruption (linear: 0 at the end).
+    assert model.model.policy.optimizer.param_groups[0]["lr"] < cfg.lr * 0.1
