@@ -62,11 +62,14 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
     return [family.sample_evaluated_task(rng) for _ in range(ORACLE_TRAIN_TASKS)]
 
 
+# Env steps of each population baseline when the CLI does not say: PPO needs more samples than SAC, and 2.5M
+# (20-25 min on one core) is where the measured PPO baselines of issue 15 were trained (docs/commands.md).
+DEFAULT_BASELINE_STEPS = {"ppo": 2_500_000, "sac": 400_000}
+
+
 def population_config(algo: str, steps: int | None, oracle_steps: int | None) -> BaselineConfig:
     """The baselines' config from the CLI's --baseline-algo, --baseline-steps and --oracle-steps (None: default)."""
-    cfg = BaselineConfig(algo=algo)
-    if steps is not None:
-        cfg = replace(cfg, steps=steps)
+    cfg = BaselineConfig(algo=algo, steps=steps if steps is not None else DEFAULT_BASELINE_STEPS[algo])
     return replace(cfg, oracle_steps=oracle_steps)
 
 
@@ -206,7 +209,7 @@ def run_eval(
     scratch_multipliers: tuple[int, int] = (1, 100),
     baseline_dir: Path | None = None,
     repeats: int = 1,
-    baseline_algo: str = "sac",
+    baseline_algo: str = "ppo",
     oracle_steps: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).

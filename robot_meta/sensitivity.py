@@ -155,7 +155,7 @@ def run_sensitivity(
     baseline_steps: int | None = None,
     baseline_dir: Path | None = None,
     quiet: bool = False,
-    baseline_algo: str = "sac",
+    baseline_algo: str = "ppo",
     oracle_steps: int | None = None,
     train_seeds: int = 1,
 ) -> dict[str, Any]:

@@ -288,7 +288,7 @@ def add_parsers(sub: Any) -> None:
         "context carried, and online adaptation to a mid-episode payload change (tracking error, adaptation time to "
         "the same policy's steady error on the new payload, excess over the oracle). "
         "Several RUN_DIRs (seeds) are aggregated. --baselines adds prior-only, domain-randomized and oracle "
-        "stable-baselines3 policies (SAC or PPO, --baseline-algo; observations normalized), and SAC from scratch on "
+        "stable-baselines3 policies (PPO or SAC, --baseline-algo; observations normalized), and SAC from scratch on "
         "test tasks; they are trained once and cached in RUN_DIR/baselines/.",
     )
     p.add_argument("run_dir", nargs="+", metavar="RUN_DIR", help="run directories of one algorithm and family (seeds)")
@@ -297,7 +297,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--prior-episodes", type=int, default=1, help="leading episodes with z from the prior (PEARL's paper: 2)")
     p.add_argument("--scratch-tasks", type=int, default=3, help="test tasks for the from-scratch baseline (default 3)")
     p.add_argument("--scratch-multipliers", default="1,100", help="budgets of from-scratch SAC in adaptation budgets")
-    p.add_argument("--baseline-steps", type=int, help="env steps for DR and the oracle (default 400000)")
+    p.add_argument(
+        "--baseline-steps", type=int, help="env steps for DR and for the oracle (default 2500000 for ppo, 400000 for sac)"
+    )
     p.add_argument(
         "--baseline-dir",
         metavar="DIR",
@@ -331,7 +333,12 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run of the family (its seed and baseline cache are used)")
     p.add_argument("--seeds", type=int, default=2, help="episodes per payload and command, independent starts (default 2)")
-    p.add_argument("--baseline-steps", type=int, metavar="N", help="env steps for DR and for the oracle (default 400000)")
+    p.add_argument(
+        "--baseline-steps",
+        type=int,
+        metavar="N",
+        help="env steps for DR and for the oracle (default 2500000 for ppo, 400000 for sac)",
+    )
     p.add_argument("--baseline-dir", metavar="DIR", help="baseline cache (default RUN_DIR/baselines)")
     add_baseline_algo_option(p)
     p.add_argument(

@@ -86,7 +86,7 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert verdict([0.0, 10.0], np.array([0.2, 0.4]), np.array([0.2, 0.3]))["status"] == "fails"  # 1.33x < 1.5x
     out = tmp_path / "s.json"
     args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64"]
-    assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
+    assert main([*args, "--baseline-algo", "sac", "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["steady_error"]["dr"]) == 6 and len(report["steady_error"]["oracle"][0]) == 2
     assert report["baselines"]["dr"]["algo"] == "sac" and report["baselines"]["dr"]["steps"] == 64
@@ -96,8 +96,8 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
     assert report["error_unit"] == "m/s" and get_family("planar_arm").error_unit == "m"  # the axis label's unit
     assert report["nominal"]["slope"] == 8.0 and "payload_mass" not in report["nominal"]  # measured uphill
     assert "target_velocity" not in report["nominal"]  # a command, set by the grid
-    # the same with PPO baselines, cached beside the SAC ones under their own names
-    ppo = [*args, "--baseline-algo", "ppo", "--baseline-dir", str(tmp_path / "b"), "--out", str(tmp_path / "p.json")]
+    # the same with PPO baselines (the default: it beat SAC wherever measured), cached beside SAC's under their own names
+    ppo = [*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(tmp_path / "p.json")]
     assert main([*ppo, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["baseline_algo"] == "ppo"
     assert (tmp_path / "b" / "dr_ppo.pt").exists() and (tmp_path / "b" / "oracle_ppo.pt").exists()
@@ -304,7 +304,8 @@ def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
     from robot_meta.cli import main
 
     out = tmp_path / "s.json"
-    args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64", "--train-seeds", "2"]
+    args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64", "--baseline-algo", "sac"]
+    args += ["--train-seeds", "2"]
     assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert np.array(report["steady_error_per_training_seed"]["oracle"]).shape == (2, 6)

@@ -172,7 +172,21 @@ def test_gap_closed_arithmetic():
 
 def _eval_with_baselines(run, *extra: str) -> int:
     """`robot-meta eval` with tiny baselines (64 env steps) and 2-episode trials, JSON on stdout."""
-    return main(["eval", str(run), "--baselines", "--episodes", "2", "--baseline-steps", "64", *extra, "--json"])
+    return main(
+        [
+            "eval",
+            str(run),
+            "--baselines",
+            "--episodes",
+            "2",
+            "--baseline-steps",
+            "64",
+            "--baseline-algo",
+            "sac",
+            *extra,
+            "--json",
+        ]
+    )
 
 
 def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
@@ -229,7 +243,7 @@ def test_eval_without_scratch_tasks(tmp_path, capsys):
         (shared / name).write_bytes((run / "baselines" / name).read_bytes())
     stamps = {p.name: p.stat().st_mtime_ns for p in shared.iterdir()}
     args = ["eval", str(run), "--baselines", "--baseline-dir", str(shared), "--episodes", "2", "--scratch-tasks", "0"]
-    assert main([*args, "--baseline-steps", "64", "--json"]) == 0
+    assert main([*args, "--baseline-steps", "64", "--baseline-algo", "sac", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {p.name: p.stat().st_mtime_ns for p in shared.iterdir()} == stamps
     assert "oracle" in out["episodic"]
