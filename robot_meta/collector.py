@@ -57,6 +57,7 @@ class Rollout(NamedTuple):
     episode_start: np.ndarray
     tracking_error: np.ndarray
     payload_mass: np.ndarray
+    task_vector: np.ndarray  # (T, N, n_hidden) the hidden parameters in effect at each step, declared units
 
     def episode_returns(self) -> list[list[float]]:
         """Per env, the returns of the episodes that finished inside the rollout, in order."""
@@ -112,12 +113,14 @@ def collect(state: CollectorState, actor: Actor, n_steps: int) -> Rollout:
         "episode_start": np.zeros((n_steps, n), bool),
         "tracking_error": np.zeros((n_steps, n), np.float32),
         "payload_mass": np.zeros((n_steps, n), np.float32),
+        "task_vector": np.zeros((n_steps, n, len(env.family.hidden_params)), np.float32),
     }
     obs = state.obs
     for t in range(n_steps):
         if state.starting.any():
             actor.reset(state.starting.copy())
         action = np.asarray(actor.act(obs), dtype=np.float32)
+        buf["task_vector"][t] = env.task_vectors()  # before the step: the task the step runs under
         next_obs, reward, terminated, truncated, info = env.step(action)
         done = terminated | truncated
         true_next = np.where(info["_final_obs"][:, None], info["final_obs"], next_obs)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
+from robot_meta.belief import TaskHead, check_weight, task_targets
 from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
@@ -57,7 +58,10 @@ class PearlConfig(MetaConfig):
         use_next_obs: include s' in the context (oyster does for dynamics tasks; payload is one).
         window: context window of the online mode, transitions (the runtime's window).
         eval_prior_episodes: leading episodes of the held-out check's trial with z from the prior (PEARL's
-            paper protocol: 3 episodes, 2 of them prior). The run's rhythm and threads: `MetaConfig`.
+            paper protocol: 3 episodes, 2 of them prior).
+        task_supervision: weight of the task-parameter regression from the posterior mean (`robot_meta.belief`;
+            0: off, oyster's PEARL). Its gradient trains the encoder and a training-only head, not the policy or
+            the critics. The run's rhythm and threads: `MetaConfig`.
     """
 
     latent_dim: int = 5
@@ -80,10 +84,12 @@ class PearlConfig(MetaConfig):
     use_next_obs: bool = True
     window: int = 64
     eval_prior_episodes: int = 1
+    task_supervision: float = 0.0
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window")
+        check_weight("task_supervision", self.task_supervision)
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
         if self.kl_lambda < 0 or self.lr <= 0:
@@ -104,9 +110,11 @@ REFERENCE = PearlConfig(
 class PearlNetworks(torch.nn.Module):
     """Everything PEARL learns, in one module so that one state_dict holds it."""
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: PearlConfig) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, cfg: PearlConfig, n_task_params: int = 0) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, cfg.latent_dim
+        # training-only, never exported; present only when the config asks for it (older checkpoints load as before)
+        self.task_head = TaskHead(cfg.latent_dim, n_task_params) if cfg.task_supervision > 0 else None
         self.norm = RunningNorm(obs_dim)
         self.encoder = ContextEncoder(obs_dim, act_dim, cfg.latent_dim, cfg.encoder_hidden, self.norm)
         self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, act_dim, cfg.hidden, self.norm)
@@ -287,13 +295,17 @@ class PEARL(MetaAlgorithm):
         self.state = CollectorState(self.env)
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
-        self.nets = self.seeded(lambda: PearlNetworks(obs_dim, act_dim, cfg).to(self.device))
+        n_params = len(self.family.hidden_params)
+        self.nets = self.seeded(lambda: PearlNetworks(obs_dim, act_dim, cfg, n_params).to(self.device))
+        # each training task's supervision target, (n_tasks, n_hidden): the parameters it was declared with
+        self.task_targets = task_targets(self.family, np.stack([self.family.task_vector(t) for t in self.train_tasks]))
         n = len(self.train_tasks)
         self.rl_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
         self.enc_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
         nets = self.nets
         self.opt_q = torch.optim.Adam(nets.q.parameters(), lr=cfg.lr, foreach=True)
-        self.opt_enc = torch.optim.Adam(nets.encoder.parameters(), lr=cfg.lr, foreach=True)
+        enc_params = list(nets.encoder.parameters()) + (list(nets.task_head.parameters()) if nets.task_head else [])
+        self.opt_enc = torch.optim.Adam(enc_params, lr=cfg.lr, foreach=True)
         self.opt_pi = torch.optim.Adam(nets.policy.parameters(), lr=cfg.lr, foreach=True)
         self.opt_alpha = torch.optim.Adam([nets.log_alpha], lr=cfg.lr)
         self.target_entropy = -float(act_dim)
@@ -380,9 +392,15 @@ class PEARL(MetaAlgorithm):
             target = cfg.reward_scale * rew + cfg.gamma * (1.0 - term) * (torch.min(q1t, q2t) - alpha * logp2)
         q1, q2 = nets.q(obs, act, z)  # the encoder learns through the critic, as in oyster
         q_loss = ((q1 - target) ** 2).mean() + ((q2 - target) ** 2).mean()
+        enc_loss = cfg.kl_lambda * kl
+        extra = {}
+        if nets.task_head is not None:  # and through the task parameters, when asked to
+            task_loss = nets.task_head.loss(post_mu, self.task_targets[torch.as_tensor(ids)].to(dev))
+            enc_loss = enc_loss + cfg.task_supervision * task_loss
+            extra["loss_task"] = task_loss.item()
         self.opt_q.zero_grad()
         self.opt_enc.zero_grad()
-        (q_loss + cfg.kl_lambda * kl).backward()
+        (q_loss + enc_loss).backward()
         self.opt_q.step()
         self.opt_enc.step()
 
@@ -409,6 +427,7 @@ class PEARL(MetaAlgorithm):
             "z_mean_abs": post_mu.abs().mean().item(),
             "z_var": post_var.mean().item(),
             "q_mean": q1.mean().item(),
+            **extra,
         }
 
     def _train_iteration(self) -> dict[str, float]:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
+from robot_meta.belief import TaskHead, check_weight, task_targets
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
@@ -53,6 +54,9 @@ class RL2Config(MetaConfig):
             excluded, as in Duan et al.'s sampling of MDPs per trial) instead of one of the split's fixed
             training tasks, so that the memory carried across episodes cannot learn a fixed set of tasks by
             heart (docs/rl2.md measures it on the arm).
+        task_supervision: weight of the task-parameter regression from the hidden state at every step
+            (`robot_meta.belief`; 0: off). Its gradient trains a training-only head and, through the hidden
+            state, the GRU and its input layer (the memory the policy reads), not the action or value heads.
         The run's rhythm and threads: `MetaConfig`.
     """
 
@@ -73,9 +77,11 @@ class RL2Config(MetaConfig):
     max_grad_norm: float = 0.5
     init_log_std: float = -0.5
     fresh_tasks: bool = False
+    task_supervision: float = 0.0
 
     def validate(self) -> None:
         super().validate()
+        check_weight("task_supervision", self.task_supervision)
         self.require_positive("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt")
         if self.target_kl < 0:
             raise ConfigError(f"config target_kl={self.target_kl} must be >= 0 (0 disables early stopping)")
@@ -108,8 +114,9 @@ class RL2Policy(nn.Module):
         h = h[0]
         return self.pi(h), self.v(h).squeeze(-1), h
 
-    def sequence(self, obs, prev_action, prev_reward, done, h0, reset) -> tuple[torch.Tensor, torch.Tensor]:
+    def sequence(self, obs, prev_action, prev_reward, done, h0, reset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Unroll over (T, N, ...) from h0 (N, H), zeroing h before step t where `reset[t]` (a trial starts).
+        Returns (action mean (T, N, A), value (T, N), hidden state after each step (T, N, H)).
 
         Without a reset after the first step the whole sequence is one fused GRU call; otherwise it is
         stepped, which gives the same numbers.
@@ -125,7 +132,7 @@ class RL2Policy(nn.Module):
                 o, h = self.core(e[t : t + 1], h)
                 outs.append(o[0])
             out = torch.stack(outs)
-        return self.pi(out), self.v(out).squeeze(-1)
+        return self.pi(out), self.v(out).squeeze(-1), out
 
 
 class TrialSchedule:
@@ -302,7 +309,12 @@ class RL2(MetaAlgorithm):
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
         self.policy = self.seeded(lambda: RL2Policy(obs_dim, act_dim, cfg).to(self.device))
-        self.opt = torch.optim.Adam(self.policy.parameters(), lr=cfg.lr, eps=1e-5)
+        params = list(self.policy.parameters())
+        if cfg.task_supervision > 0:  # training-only, never exported (the exported graph is `policy.step`)
+            n_params = len(self.family.hidden_params)
+            self.task_head = self.seeded(lambda: TaskHead(cfg.hidden, n_params).to(self.device))
+            params += list(self.task_head.parameters())
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
         self.ret_var, self.ret_count = 1.0, 1e-4  # running variance of discounted returns, for reward scaling
 
     @property
@@ -339,6 +351,8 @@ class RL2(MetaAlgorithm):
         self.env_steps += self.rollout_steps * cfg.num_envs
         t1 = time.perf_counter()
         log = {k: torch.stack(v) for k, v in actor.log.items()}
+        if cfg.task_supervision > 0:
+            log["task"] = task_targets(self.family, roll.task_vector, self.device)  # (T, N, n_hidden)
         rewards = torch.as_tensor(roll.reward, device=self.device)
         cut = log["trial_end"]
         scaled = self._scale_rewards(rewards, cut)
@@ -379,7 +393,7 @@ class RL2(MetaAlgorithm):
             return x.reshape(n_chunks, L, n, *x.shape[2:]).transpose(0, 1).reshape(L, n_chunks * n, *x.shape[2:])
 
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)
-        data = {k: seqs(log[k]) for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp")}
+        data = {k: seqs(log[k]) for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp", "task") if k in log}
         data["reset"] = data["reset"].float()
         data["adv"], data["ret"] = seqs(adv_n), seqs(ret)
         h0 = log["h"][torch.arange(n_chunks, device=adv.device) * L].reshape(
@@ -394,7 +408,7 @@ class RL2(MetaAlgorithm):
             for mb in np.array_split(self.rng.permutation(n_seq), min(cfg.minibatches, n_seq)):
                 idx = torch.as_tensor(mb, device=adv.device)
                 d = {k: v[:, idx] for k, v in data.items()}
-                mean, value = self.policy.sequence(d["obs"], d["prev_a"], d["prev_r"], d["done"], h0[idx], d["reset"])
+                mean, value, hidden = self.policy.sequence(d["obs"], d["prev_a"], d["prev_r"], d["done"], h0[idx], d["reset"])
                 std = self.policy.log_std.exp()
                 logp = (-0.5 * ((d["action"] - mean) / std) ** 2 - self.policy.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
                 ratio = (logp - d["logp"]).exp()
@@ -402,6 +416,9 @@ class RL2(MetaAlgorithm):
                 v_loss = ((value - d["ret"]) ** 2).mean()
                 entropy = (self.policy.log_std + 0.5 * np.log(2 * np.pi * np.e)).sum()
                 loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                if "task" in d:
+                    task_loss = self.task_head.loss(hidden, d["task"])
+                    loss = loss + cfg.task_supervision * task_loss
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - ratio.log()).mean().item()  # Schulman's k3 estimator
                 if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
@@ -418,6 +435,8 @@ class RL2(MetaAlgorithm):
                     acc["loss_v"].append(v_loss.item())
                     acc["entropy"].append(entropy.item())
                     acc["approx_kl"].append(approx_kl)
+                    if "task" in d:
+                        acc.setdefault("loss_task", []).append(task_loss.item())
                     acc["clip_frac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
         self.updates += updates
         out = {k: float(np.mean(v)) for k, v in acc.items()}
@@ -468,7 +487,7 @@ class RL2(MetaAlgorithm):
 
     # ---- checkpoint state ----------------------------------------------------------------------------
     def _get_torch_save_params(self) -> list[str]:
-        return ["policy", "opt"]
+        return ["policy", "opt", *(["task_head"] if self.cfg.task_supervision > 0 else [])]
 
     def _get_json_save_params(self) -> list[str]:
         return [*super()._get_json_save_params(), "ret_var", "ret_count"]

@@ -34,7 +34,7 @@ def test_fused_and_stepped_unrolls_agree():
     T, N = 12, 3
     args = (torch.randn(T, N, 5), torch.randn(T, N, 2), torch.randn(T, N), torch.zeros(T, N), torch.randn(N, 16))
     no_reset = torch.zeros(T, N)
-    m1, _ = p.sequence(*args, no_reset)
+    m1, _, _ = p.sequence(*args, no_reset)
     h, ms = args[4], []
     for t in range(T):
         m, _, h = p.step(args[0][t], args[1][t], args[2][t], args[3][t], h)
@@ -42,7 +42,7 @@ def test_fused_and_stepped_unrolls_agree():
     assert torch.allclose(m1, torch.stack(ms), atol=1e-6)
     reset = no_reset.clone()
     reset[5, 1] = 1.0  # a trial starts inside the sequence for env 1: its memory is zeroed there
-    m2, _ = p.sequence(*args, reset)
+    m2, _, _ = p.sequence(*args, reset)
     assert torch.allclose(m2[:5], m1[:5], atol=1e-6) and torch.allclose(m2[:, [0, 2]], m1[:, [0, 2]], atol=1e-6)
     assert not torch.allclose(m2[5:, 1], m1[5:, 1])
 

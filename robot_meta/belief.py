@@ -1,0 +1,58 @@
+"""Belief objectives: asking an adaptive policy's belief to represent the dynamics (issue 16).
+
+PEARL's encoder learns only through the critic's loss and RL²'s memory learns whatever PPO rewards; neither is
+asked to carry the payload, and measured on the arm neither acts on it (docs/commands.md, Part 4). The
+objective here is **task-parameter supervision**: during meta-training only, a linear head regresses the hidden
+task parameters from the belief (PEARL's posterior mean, RL²'s hidden state), and its squared error is added to
+the algorithm's loss with a weight (`task_supervision` in PEARL's and RL²'s configs; 0 turns it off). The
+simulator knows the parameters; the robot never needs them: the head is not exported. It is DREAM's use of a
+task identifier at meta-training time (Liu et al., ICML 2021) and what RMA's adaptation module regresses
+(Kumar et al., RSS 2021).
+
+Targets are the oracle's inputs (`robot_meta.baselines.oracle_features`): each hidden parameter scaled so that
+its training range maps to [-1, 1], so that a payload in kg and a latency in steps weigh alike in the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_meta.baselines import oracle_features
+from robot_meta.config import ConfigError
+
+
+def check_weight(name: str, value: float) -> None:
+    """A loss weight is a finite number >= 0; refused by name otherwise."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"config {name}={value!r} must be a finite number >= 0 (0 turns the objective off)")
+
+
+def task_targets(family: Any, vectors: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Regression targets from raw task vectors (..., n_hidden) in declared units: (..., n_hidden) float32,
+    the training range of each parameter mapped to [-1, 1]."""
+    return torch.as_tensor(oracle_features(family, np.asarray(vectors)), device=device)
+
+
+class TaskHead(nn.Module):
+    """Training-only linear read-out of the hidden task parameters from a belief.
+
+    Shapes: belief (..., belief_dim) -> (..., n_params), in the units of `task_targets`. Linear on purpose: the
+    belief must carry the parameters in a form a linear probe reads (the issue's measure is a linear fit's R²),
+    not in one a deep head could untangle.
+    """
+
+    def __init__(self, belief_dim: int, n_params: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(belief_dim, n_params)
+
+    def forward(self, belief: torch.Tensor) -> torch.Tensor:
+        return self.out(belief)
+
+    def loss(self, belief: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over every element; gradients reach the head and whatever made `belief`."""
+        return ((self(belief) - targets) ** 2).mean()
