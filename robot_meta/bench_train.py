@@ -27,7 +27,11 @@ def bench_pearl(
 
     family = get_family(task)
     tasks = list(family.split().train)
-    configs = configs or {"cpu_default": PearlConfig(), "reference": REFERENCE}
+    configs = configs or {
+        "cpu_default": PearlConfig(),
+        "cpu_default+task_supervision": PearlConfig(task_supervision=1.0),  # the belief objective's cost (issue 16)
+        "reference": REFERENCE,
+    }
     results = []
     for label, cfg in configs.items():
         cfg = replace(cfg, initial_steps=family.episode_steps, updates_per_iteration=0, steps_prior=0, steps_posterior=0)
@@ -69,33 +73,43 @@ def bench_pearl(
     return results
 
 
-def bench_rl2(task: str, device: torch.device, seconds: float = 5.0, seed: int = 0, cfg: Any = None) -> list[dict[str, Any]]:
+def bench_rl2(
+    task: str, device: torch.device, seconds: float = 5.0, seed: int = 0, configs: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """RL²: env steps/s of collection (GRU step per env step) and PPO minibatch updates/s (a `bptt`-step unroll
-    over a minibatch of sequences, forward and backward), from whole training iterations."""
+    over a minibatch of sequences, forward and backward), from whole training iterations; `seconds` per config
+    (default: RL²'s defaults, and the same with the task-supervision objective)."""
 
     family = get_family(task)
-    cfg = cfg or RL2Config(eval_every=0)
-    algo = RL2(make_batched_env(family), list(family.split().train), cfg, seed=seed, device=device)
-    steps = updates = 0
-    t_collect = t_update = 0.0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds or steps == 0:
-        m = algo.train_iteration()
-        n_steps = algo.rollout_steps * cfg.num_envs
-        t_collect += n_steps / m["env_steps_per_s"]
-        n_upd = cfg.epochs * cfg.minibatches
-        t_update += n_upd / m["updates_per_s"]
-        steps, updates = steps + n_steps, updates + n_upd
-    return [
-        {
-            "algo": "rl2",
-            "task": task,
-            "config": "default",
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "env_steps_per_s": round(steps / t_collect, 1),
-            "updates_per_s": round(updates / t_update, 2),
-            "overall_env_steps_per_s": round(steps / (t_collect + t_update), 1),
-            "sizes": {"hidden": cfg.hidden, "num_envs": cfg.num_envs, "bptt": cfg.bptt, "rollout": algo.rollout_steps},
-        }
-    ]
+    configs = configs or {
+        "default": RL2Config(eval_every=0),
+        "default+task_supervision": RL2Config(eval_every=0, task_supervision=1.0),
+    }
+    results = []
+    for label, cfg in configs.items():
+        algo = RL2(make_batched_env(family), list(family.split().train), cfg, seed=seed, device=device)
+        steps = updates = 0
+        t_collect = t_update = 0.0
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds or steps == 0:
+            before = algo.updates
+            m = algo.train_iteration()
+            n_steps = algo.rollout_steps * cfg.num_envs
+            t_collect += n_steps / m["env_steps_per_s"]
+            n_upd = algo.updates - before  # minibatch updates made (PPO's early stop may end an iteration early)
+            t_update += n_upd / m["updates_per_s"] if n_upd else 0.0
+            steps, updates = steps + n_steps, updates + n_upd
+        results.append(
+            {
+                "algo": "rl2",
+                "task": task,
+                "config": label,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "env_steps_per_s": round(steps / t_collect, 1),
+                "updates_per_s": round(updates / t_update, 2),
+                "overall_env_steps_per_s": round(steps / (t_collect + t_update), 1),
+                "sizes": {"hidden": cfg.hidden, "num_envs": cfg.num_envs, "bptt": cfg.bptt, "rollout": algo.rollout_steps},
+            }
+        )
+    return results

@@ -1,6 +1,7 @@
 """`robot-meta bench train`: the JSON contract (keys per algorithm), on tiny configs; the real sizes run slow."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -16,13 +17,13 @@ KEYS = {"algo", "task", "device", "env_steps_per_s", "updates_per_s"}
 def test_bench_entries_have_the_contract_keys():
     cpu = torch.device("cpu")
     tiny = PearlConfig(hidden=(16,), encoder_hidden=(16,), meta_batch=2, batch_size=8, context_batch=4, tasks_per_iteration=2)
-    (p,) = bench_pearl("planar_arm", cpu, seconds=0.2, configs={"tiny": tiny})
-    (r,) = bench_rl2(
-        "planar_arm", cpu, seconds=0.1, cfg=RL2Config(hidden=16, embed=8, num_envs=2, minibatches=2, epochs=1, eval_every=0)
-    )
-    for entry, algo in ((p, "pearl"), (r, "rl2")):
+    p, ps = bench_pearl("planar_arm", cpu, seconds=0.2, configs={"tiny": tiny, "sup": replace(tiny, task_supervision=1.0)})
+    rl2 = RL2Config(hidden=16, embed=8, num_envs=2, minibatches=2, epochs=1, eval_every=0)
+    r, rs = bench_rl2("planar_arm", cpu, seconds=0.1, configs={"tiny": rl2, "sup": replace(rl2, task_supervision=1.0)})
+    for entry, algo in ((p, "pearl"), (ps, "pearl"), (r, "rl2"), (rs, "rl2")):
         assert KEYS <= set(entry) and entry["algo"] == algo
         assert entry["env_steps_per_s"] > 0 and entry["updates_per_s"] > 0
+    assert [e["config"] for e in (p, ps, r, rs)] == ["tiny", "sup", "tiny", "sup"]  # each objective's cost, by name
 
 
 @pytest.mark.slow
