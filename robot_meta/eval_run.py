@@ -164,6 +164,15 @@ def ensure_population_baseline(
     return model
 
 
+def _mean_r2_by_param(beliefs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Every hidden parameter's probe R², mean over seeds (None where it does not vary over the held-out tasks)."""
+    out: dict[str, float | None] = {}
+    for name in beliefs[0].get("r2", {}):
+        values = [b["r2"][name] for b in beliefs]
+        out[name] = None if any(v is None for v in values) else float(np.mean(values))
+    return out
+
+
 def ensure_population_baselines(
     cache_dir: Path, family: Any, cfg: BaselineConfig, seed: int, quiet: bool = False, replica: int = 0
 ) -> dict:
@@ -356,6 +365,8 @@ def aggregate(
         report["belief"] = {
             "payload_r2": summarize(np.array(r2, dtype=float)),
             "payload_r2_by_seed": r2,
+            # every hidden parameter's R², mean over seeds (None where it does not vary over the held-out tasks)
+            "r2_by_param": _mean_r2_by_param([r["belief"] for r in per_seed]),
             "samples_per_seed": per_seed[0]["belief"]["samples"],
             "belief_dim": per_seed[0]["belief"]["belief_dim"],
             "definition": "out-of-fold R² (5 folds by task) of a ridge linear fit of payload mass from the belief "

@@ -104,7 +104,8 @@ def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int]
     """How well the method's belief (PEARL's posterior mean, RL²'s hidden state) encodes the payload: the
     cross-validated R² of a ridge-regularized linear fit of payload mass from the belief averaged over the
     second half of episodes that start with the task's payload; folds split by task, so a task is never in
-    its own fit. None when the method's actor has no `belief()` (a non-adaptive policy)."""
+    its own fit. The same for every hidden parameter in `r2` (None for one that does not vary over `tasks`).
+    None when the method's actor has no `belief()` (a non-adaptive policy)."""
     if family.payload_parent is None or method.per_task:
         return None
     xs, ys, groups = [], [], []
@@ -118,10 +119,14 @@ def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int]
         recorder = _BeliefRecorder(actor)
         collect(state, recorder, family.episode_steps)
         xs.append(np.mean(recorder.beliefs[family.episode_steps // 2 :], 0))
-        ys.append([t.payload_mass for t in tasks])
+        ys.append(np.stack([family.task_vector(t) for t in tasks]))
         groups.append(np.arange(len(tasks)))
-    x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
-    return {"payload_r2": _cv_r2(x, y, g, folds), "samples": len(y), "belief_dim": int(x.shape[1])}
+    x, y, g = np.concatenate(xs), np.concatenate(ys).astype(np.float64), np.concatenate(groups)
+    r2 = {}
+    for j, spec in enumerate(family.hidden_params):
+        value = _cv_r2(x, y[:, j], g, folds)
+        r2[spec.name] = None if np.isnan(value) else value
+    return {"payload_r2": r2["payload_mass"], "r2": r2, "samples": len(y), "belief_dim": int(x.shape[1])}
 
 
 class _BeliefRecorder(ActorWrapper):

@@ -128,6 +128,9 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
             f"belief probe: payload R² {b['mean']:.2f} ± {b['std']:.2f} over seeds (linear fit from the "
             f"{report['belief']['belief_dim']}-dim belief, out of fold)"
         )
+        others = {n: v for n, v in report["belief"].get("r2_by_param", {}).items() if n != "payload_mass" and v is not None}
+        if others:
+            lines.append("  other hidden parameters, R²: " + ", ".join(f"{n} {v:.2f}" for n, v in others.items()))
     # The rise and the gain over prior-only need no baselines: printed whenever the report has them.
     adapted = report["episodic"].get(report["algo"], {})
     for key, label in (

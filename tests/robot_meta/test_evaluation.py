@@ -204,6 +204,9 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     assert online["adapted"].endswith(f"/{online['steady_error']['n']}") and "excess_first" in online
     assert "excess_first" not in out["online"]["oracle"]  # the reference itself
     assert np.isfinite(out["belief"]["payload_r2"]["mean"]) and out["belief"]["belief_dim"] == 5  # PEARL's latent
+    by_param = out["belief"]["r2_by_param"]  # every hidden parameter probed, the payload's the same number
+    assert list(by_param) == [p.name for p in get_family("planar_arm").hidden_params]
+    assert by_param["payload_mass"] == pytest.approx(out["belief"]["payload_r2"]["mean"])
     assert "gap_closed" in out["summary"]
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
