@@ -29,7 +29,8 @@ def bench_pearl(
     tasks = list(family.split().train)
     configs = configs or {
         "cpu_default": PearlConfig(),
-        "cpu_default+task_supervision": PearlConfig(task_supervision=1.0),  # the belief objective's cost (issue 16)
+        "cpu_default+task_supervision": PearlConfig(task_supervision=1.0),  # the belief objectives' cost (issue 16)
+        "cpu_default+dynamics_prediction": PearlConfig(dynamics_prediction=1.0),
         "reference": REFERENCE,
     }
     results = []
@@ -78,12 +79,13 @@ def bench_rl2(
 ) -> list[dict[str, Any]]:
     """RL²: env steps/s of collection (GRU step per env step) and PPO minibatch updates/s (a `bptt`-step unroll
     over a minibatch of sequences, forward and backward), from whole training iterations; `seconds` per config
-    (default: RL²'s defaults, and the same with the task-supervision objective)."""
+    (default: RL²'s defaults, and the same with each belief objective)."""
 
     family = get_family(task)
     configs = configs or {
         "default": RL2Config(eval_every=0),
         "default+task_supervision": RL2Config(eval_every=0, task_supervision=1.0),
+        "default+dynamics_prediction": RL2Config(eval_every=0, dynamics_prediction=1.0),
     }
     results = []
     for label, cfg in configs.items():

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
-from robot_meta.belief import TaskHead, check_weight, task_targets
+from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targets
 from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
@@ -61,7 +61,10 @@ class PearlConfig(MetaConfig):
             paper protocol: 3 episodes, 2 of them prior).
         task_supervision: weight of the task-parameter regression from the posterior mean (`robot_meta.belief`;
             0: off, oyster's PEARL). Its gradient trains the encoder and a training-only head, not the policy or
-            the critics. The run's rhythm and threads: `MetaConfig`.
+            the critics.
+        dynamics_prediction: weight of the decoder's next-observation and reward prediction from (s, a, z) on
+            the task's RL transitions, z drawn from the posterior (`robot_meta.belief`; 0: off). Its gradient
+            trains the encoder and a training-only decoder. The run's rhythm and threads: `MetaConfig`.
     """
 
     latent_dim: int = 5
@@ -85,11 +88,13 @@ class PearlConfig(MetaConfig):
     window: int = 64
     eval_prior_episodes: int = 1
     task_supervision: float = 0.0
+    dynamics_prediction: float = 0.0
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window")
         check_weight("task_supervision", self.task_supervision)
+        check_weight("dynamics_prediction", self.dynamics_prediction)
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
         if self.kl_lambda < 0 or self.lr <= 0:
@@ -115,6 +120,7 @@ class PearlNetworks(torch.nn.Module):
         self.obs_dim, self.act_dim, self.latent_dim = obs_dim, act_dim, cfg.latent_dim
         # training-only, never exported; present only when the config asks for it (older checkpoints load as before)
         self.task_head = TaskHead(cfg.latent_dim, n_task_params) if cfg.task_supervision > 0 else None
+        self.decoder = DynamicsDecoder(obs_dim, act_dim, cfg.latent_dim) if cfg.dynamics_prediction > 0 else None
         self.norm = RunningNorm(obs_dim)
         self.encoder = ContextEncoder(obs_dim, act_dim, cfg.latent_dim, cfg.encoder_hidden, self.norm)
         self.policy = TanhGaussianPolicy(obs_dim, cfg.latent_dim, act_dim, cfg.hidden, self.norm)
@@ -304,7 +310,9 @@ class PEARL(MetaAlgorithm):
         self.enc_buffer = MultiTaskReplayBuffer(n, cfg.buffer_capacity, obs_dim, act_dim)
         nets = self.nets
         self.opt_q = torch.optim.Adam(nets.q.parameters(), lr=cfg.lr, foreach=True)
-        enc_params = list(nets.encoder.parameters()) + (list(nets.task_head.parameters()) if nets.task_head else [])
+        enc_params = list(nets.encoder.parameters())
+        for head in (nets.task_head, nets.decoder):  # the belief objectives' modules train with the encoder
+            enc_params += list(head.parameters()) if head is not None else []
         self.opt_enc = torch.optim.Adam(enc_params, lr=cfg.lr, foreach=True)
         self.opt_pi = torch.optim.Adam(nets.policy.parameters(), lr=cfg.lr, foreach=True)
         self.opt_alpha = torch.optim.Adam([nets.log_alpha], lr=cfg.lr)
@@ -398,6 +406,10 @@ class PEARL(MetaAlgorithm):
             task_loss = nets.task_head.loss(post_mu, self.task_targets[torch.as_tensor(ids)].to(dev))
             enc_loss = enc_loss + cfg.task_supervision * task_loss
             extra["loss_task"] = task_loss.item()
+        if nets.decoder is not None:  # z as the critic sees it (a posterior draw), on the same RL transitions
+            dyn_loss = nets.decoder.loss(nets.norm, obs, act, z, nobs, rew)
+            enc_loss = enc_loss + cfg.dynamics_prediction * dyn_loss
+            extra["loss_dynamics"] = dyn_loss.item()
         self.opt_q.zero_grad()
         self.opt_enc.zero_grad()
         (q_loss + enc_loss).backward()

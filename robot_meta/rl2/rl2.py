@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
-from robot_meta.belief import TaskHead, check_weight, task_targets
+from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targets
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
@@ -57,7 +57,9 @@ class RL2Config(MetaConfig):
         task_supervision: weight of the task-parameter regression from the hidden state at every step
             (`robot_meta.belief`; 0: off). Its gradient trains a training-only head and, through the hidden
             state, the GRU and its input layer (the memory the policy reads), not the action or value heads.
-        The run's rhythm and threads: `MetaConfig`.
+        dynamics_prediction: weight of a decoder's prediction of the next observation and the reward from
+            (obs, action, hidden state) at every step (`robot_meta.belief`; 0: off); its gradient reaches the
+            memory as the task supervision's does. The run's rhythm and threads: `MetaConfig`.
     """
 
     hidden: int = 256
@@ -78,10 +80,12 @@ class RL2Config(MetaConfig):
     init_log_std: float = -0.5
     fresh_tasks: bool = False
     task_supervision: float = 0.0
+    dynamics_prediction: float = 0.0
 
     def validate(self) -> None:
         super().validate()
         check_weight("task_supervision", self.task_supervision)
+        check_weight("dynamics_prediction", self.dynamics_prediction)
         self.require_positive("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt")
         if self.target_kl < 0:
             raise ConfigError(f"config target_kl={self.target_kl} must be >= 0 (0 disables early stopping)")
@@ -314,6 +318,9 @@ class RL2(MetaAlgorithm):
             n_params = len(self.family.hidden_params)
             self.task_head = self.seeded(lambda: TaskHead(cfg.hidden, n_params).to(self.device))
             params += list(self.task_head.parameters())
+        if cfg.dynamics_prediction > 0:
+            self.decoder = self.seeded(lambda: DynamicsDecoder(obs_dim, act_dim, cfg.hidden).to(self.device))
+            params += list(self.decoder.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
         self.ret_var, self.ret_count = 1.0, 1e-4  # running variance of discounted returns, for reward scaling
 
@@ -353,6 +360,9 @@ class RL2(MetaAlgorithm):
         log = {k: torch.stack(v) for k, v in actor.log.items()}
         if cfg.task_supervision > 0:
             log["task"] = task_targets(self.family, roll.task_vector, self.device)  # (T, N, n_hidden)
+        if cfg.dynamics_prediction > 0:  # what followed each step: the decoder's targets
+            log["next_obs"] = torch.as_tensor(roll.next_obs, device=self.device)
+            log["reward"] = torch.as_tensor(roll.reward, device=self.device)
         rewards = torch.as_tensor(roll.reward, device=self.device)
         cut = log["trial_end"]
         scaled = self._scale_rewards(rewards, cut)
@@ -393,7 +403,11 @@ class RL2(MetaAlgorithm):
             return x.reshape(n_chunks, L, n, *x.shape[2:]).transpose(0, 1).reshape(L, n_chunks * n, *x.shape[2:])
 
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)
-        data = {k: seqs(log[k]) for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp", "task") if k in log}
+        data = {
+            k: seqs(log[k])
+            for k in ("obs", "prev_a", "prev_r", "done", "reset", "action", "logp", "task", "next_obs", "reward")
+            if k in log
+        }
         data["reset"] = data["reset"].float()
         data["adv"], data["ret"] = seqs(adv_n), seqs(ret)
         h0 = log["h"][torch.arange(n_chunks, device=adv.device) * L].reshape(
@@ -419,6 +433,10 @@ class RL2(MetaAlgorithm):
                 if "task" in d:
                     task_loss = self.task_head.loss(hidden, d["task"])
                     loss = loss + cfg.task_supervision * task_loss
+                if "next_obs" in d:  # the action as executed (clipped), as the environment saw it
+                    act = d["action"].clamp(-1.0, 1.0)
+                    dyn_loss = self.decoder.loss(self.policy.norm, d["obs"], act, hidden, d["next_obs"], d["reward"])
+                    loss = loss + cfg.dynamics_prediction * dyn_loss
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - ratio.log()).mean().item()  # Schulman's k3 estimator
                 if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
@@ -437,6 +455,8 @@ class RL2(MetaAlgorithm):
                     acc["approx_kl"].append(approx_kl)
                     if "task" in d:
                         acc.setdefault("loss_task", []).append(task_loss.item())
+                    if "next_obs" in d:
+                        acc.setdefault("loss_dynamics", []).append(dyn_loss.item())
                     acc["clip_frac"].append(((ratio - 1).abs() > cfg.clip).float().mean().item())
         self.updates += updates
         out = {k: float(np.mean(v)) for k, v in acc.items()}
@@ -487,7 +507,8 @@ class RL2(MetaAlgorithm):
 
     # ---- checkpoint state ----------------------------------------------------------------------------
     def _get_torch_save_params(self) -> list[str]:
-        return ["policy", "opt", *(["task_head"] if self.cfg.task_supervision > 0 else [])]
+        weights = (("task_head", self.cfg.task_supervision), ("decoder", self.cfg.dynamics_prediction))
+        return ["policy", "opt", *(name for name, w in weights if w > 0)]
 
     def _get_json_save_params(self) -> list[str]:
         return [*super()._get_json_save_params(), "ret_var", "ret_count"]
