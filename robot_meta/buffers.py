@@ -80,6 +80,22 @@ class MultiTaskReplayBuffer:
                 out[k].append(self._data[t][k][idx])
         return TransitionBatch(*(np.stack(out[k]) for k in FIELDS))
 
+    def sample_windows(self, tasks: list[int] | np.ndarray, length: int, rng: np.random.Generator) -> TransitionBatch:
+        """Per task, one window of `length` consecutive transitions (in the order they were added) starting at a
+        uniform position: the kind of context the online mode sees, the last `window` steps. Shapes (T, L, ...)
+        with L = min(length, the smallest task's size)."""
+        sizes = [int(self._size[t]) for t in tasks]
+        if min(sizes) == 0:
+            raise ValueError(f"task {tasks[int(np.argmin(sizes))]} has no transitions to sample")
+        length = min(length, *sizes)
+        out = {k: [] for k in FIELDS}
+        for t, n in zip(tasks, sizes, strict=True):
+            start = int(rng.integers(0, n - length + 1))
+            idx = (self._pos[t] - n + start + np.arange(length)) % self.capacity  # oldest stored is at pos - size
+            for k in FIELDS:
+                out[k].append(self._data[t][k][idx])
+        return TransitionBatch(*(np.stack(out[k]) for k in FIELDS))
+
     def recent(self, task: int, n: int) -> TransitionBatch:
         """The last `n` transitions of one task, oldest first; shapes (1, n', ...) with n' <= n."""
         size = int(self._size[task])

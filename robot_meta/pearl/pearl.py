@@ -33,6 +33,8 @@ from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityC
 from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
 from robot_meta.torch_utils import RunningNorm, polyak
 
+CONTEXT_SOURCES = ("buffer", "windows")  # PearlConfig.context_source
+
 
 @dataclass(frozen=True)
 class PearlConfig(MetaConfig):
@@ -64,7 +66,12 @@ class PearlConfig(MetaConfig):
             the critics.
         dynamics_prediction: weight of the decoder's next-observation and reward prediction from (s, a, z) on
             the task's RL transitions, z drawn from the posterior (`robot_meta.belief`; 0: off). Its gradient
-            trains the encoder and a training-only decoder. The run's rhythm and threads: `MetaConfig`.
+            trains the encoder and a training-only decoder.
+        context_source: where the encoder's training contexts come from: "buffer" (oyster: `context_batch`
+            transitions drawn at random from the encoder buffer, prior-collected) or "windows" (`window`
+            consecutive transitions from the RL buffer, prior and posterior collections: the context the online
+            mode infers from on the robot, a sliding window of the last steps). The run's rhythm and threads:
+            `MetaConfig`.
     """
 
     latent_dim: int = 5
@@ -89,12 +96,15 @@ class PearlConfig(MetaConfig):
     eval_prior_episodes: int = 1
     task_supervision: float = 0.0
     dynamics_prediction: float = 0.0
+    context_source: str = "buffer"
 
     def validate(self) -> None:
         super().validate()
         self.require_positive("latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window")
         check_weight("task_supervision", self.task_supervision)
         check_weight("dynamics_prediction", self.dynamics_prediction)
+        if self.context_source not in CONTEXT_SOURCES:
+            raise ConfigError(f"config context_source={self.context_source!r} is not one of {', '.join(CONTEXT_SOURCES)}")
         if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
         if self.kl_lambda < 0 or self.lr <= 0:
@@ -380,7 +390,11 @@ class PEARL(MetaAlgorithm):
         cfg, nets, dev = self.cfg, self.nets, self.device
         ready = [t for t in range(len(self.train_tasks)) if self.enc_buffer.size(t) > 0 and self.rl_buffer.size(t) > 0]
         ids = self.rng.choice(ready, size=cfg.meta_batch, replace=len(ready) < cfg.meta_batch)
-        ctx = nets.context(self.enc_buffer.sample(ids, cfg.context_batch, self.rng), cfg.use_next_obs).to(dev)
+        if cfg.context_source == "windows":
+            context = self.rl_buffer.sample_windows(ids, cfg.window, self.rng)
+        else:
+            context = self.enc_buffer.sample(ids, cfg.context_batch, self.rng)
+        ctx = nets.context(context, cfg.use_next_obs).to(dev)
         b = self.rl_buffer.sample(ids, cfg.batch_size, self.rng)
         obs, act, rew, nobs, term = (torch.as_tensor(x, device=dev).flatten(0, 1) for x in b)
         rew, term = rew.squeeze(-1), term.squeeze(-1)

@@ -166,3 +166,21 @@ def test_the_supervised_posterior_learns_the_task_parameters():
     targets = algo.task_targets
     best_constant = float(((targets - targets.mean(0)) ** 2).mean())
     assert losses[-1] < 0.5 * losses[0] and losses[-1] < 0.6 * best_constant, (losses, best_constant)
+
+
+def test_pearl_trains_its_encoder_on_consecutive_windows_when_asked():
+    """context_source="windows": contexts are `window` consecutive RL-buffer transitions (the online mode's kind
+    of context); same seed, same result; an unknown source is refused by name."""
+    cls = algorithm_class("pearl")
+    fam = get_family("planar_arm")
+
+    def build(source: str) -> MetaAlgorithm:
+        cfg = build_config(cls.config_class(), None, (*TINY_SETS["pearl"], f"context_source={source}"))
+        return cls(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(fam.split().train[:4]), cfg, 0, torch.device("cpu"))
+
+    a, b, plain = build("windows"), build("windows"), build("buffer")
+    for algo in (a, b, plain):
+        algo.train_iteration()
+    assert same(a.state_dict(), b.state_dict()) and not same(a.state_dict()["torch"], plain.state_dict()["torch"])
+    with pytest.raises(ConfigError, match="context_source='episodes' is not one of buffer, windows"):
+        build("episodes")

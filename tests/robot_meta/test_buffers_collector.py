@@ -95,3 +95,23 @@ def test_buffer_grows_on_demand_and_matches_a_plain_list_across_the_wrap():
         np.testing.assert_array_equal(buf.recent(0, 3000).obs[0, :, 0], ref[-3000:])
     assert len(ref) > 3000 and buf.size(0) == 3000
     assert len(MultiTaskReplayBuffer(2, 1_000_000, 40, 10)._data) == 2  # nothing allocated before the first add
+
+
+def test_windows_are_consecutive_transitions_in_the_order_added_across_the_wrap():
+    """PEARL's context_source="windows": each window is a run of consecutive transitions of one task, as the
+    online mode's sliding window is, also where the ring buffer has wrapped."""
+    buf = MultiTaskReplayBuffer(2, 100, 1, 1)
+    for task, count in ((0, 250), (1, 40)):  # task 0 wraps twice; task 1 holds fewer than the window
+        v = np.arange(count, dtype=np.float32)[:, None] + 1000 * task
+        buf.add(task, v, v, v, v, v)
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(50):
+        w = buf.sample_windows([0, 1], 64, rng).obs[..., 0]
+        assert w.shape == (2, 40)  # the shortest task's size bounds the window
+        assert np.all(np.diff(w, axis=1) == 1)  # consecutive, oldest first
+        assert w[0, 0] >= 150 and w[0, -1] <= 249 and 1000 <= w[1, 0] and w[1, -1] <= 1039  # only what is stored
+        starts.add(float(w[0, 0]))
+    assert len(starts) > 10  # the start is drawn, not fixed
+    with pytest.raises(ValueError, match="task 1 has no transitions"):
+        MultiTaskReplayBuffer(2, 10, 1, 1).sample_windows([1], 4, rng)
