@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -65,3 +66,43 @@ def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
     with torch.no_grad():
         for t, s in zip(target.parameters(), source.parameters(), strict=True):
             t.lerp_(s, tau)
+
+
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, last_value: torch.Tensor, cut: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over (T, N); `cut[t]` ends the return after step t (a trial end).
+
+    Returns (advantages, returns), both (T, N).
+    """
+    t_len = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    next_adv = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(t_len)):
+        keep = 1.0 - cut[t].float()
+        delta = rewards[t] + gamma * next_value * keep - values[t]
+        next_adv = delta + gamma * lam * keep * next_adv
+        adv[t] = next_adv
+        next_value = values[t]
+    return adv, adv + values
+
+
+def scale_by_return_std(
+    rewards: torch.Tensor, cut: torch.Tensor, gamma: float, var: float, count: float
+) -> tuple[torch.Tensor, float, float]:
+    """Rewards (T, N) divided by the running std of discounted returns (as SB3's VecNormalize does for rewards);
+    `cut[t]` ends the return after step t. Returns (scaled rewards, the updated variance and count)."""
+    ret = torch.zeros(rewards.shape[1], dtype=torch.float64, device=rewards.device)
+    rets = []
+    for t in range(rewards.shape[0]):
+        ret = ret * gamma + rewards[t].double()
+        rets.append(ret.clone())
+        ret = ret * (1.0 - cut[t].double())
+    rets = torch.stack(rets)
+    n = rets.numel()
+    b_mean, b_var = rets.mean().item(), rets.var(unbiased=False).item()
+    total = count + n
+    # the mean is not used for scaling; Chan's update of the variance around a zero-mean assumption is enough
+    var = (var * count + (b_var + b_mean**2) * n) / total
+    return rewards / float(np.sqrt(var) + 1e-8), var, total

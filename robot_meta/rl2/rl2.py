@@ -27,7 +27,7 @@ from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targ
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
-from robot_meta.torch_utils import RunningNorm
+from robot_meta.torch_utils import RunningNorm, gae, scale_by_return_std
 
 
 @dataclass(frozen=True)
@@ -269,26 +269,6 @@ class RL2Actor:
         return v
 
 
-def gae(
-    rewards: torch.Tensor, values: torch.Tensor, last_value: torch.Tensor, cut: torch.Tensor, gamma: float, lam: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalized advantage estimation over (T, N); `cut[t]` ends the return after step t (a trial end).
-
-    Returns (advantages, returns), both (T, N).
-    """
-    t_len = rewards.shape[0]
-    adv = torch.zeros_like(rewards)
-    next_adv = torch.zeros_like(last_value)
-    next_value = last_value
-    for t in reversed(range(t_len)):
-        keep = 1.0 - cut[t].float()
-        delta = rewards[t] + gamma * next_value * keep - values[t]
-        next_adv = delta + gamma * lam * keep * next_adv
-        adv[t] = next_adv
-        next_value = values[t]
-    return adv, adv + values
-
-
 class RL2(MetaAlgorithm):
     """The algorithm: trials over sampled training tasks, collected together, then PPO epochs."""
 
@@ -330,20 +310,8 @@ class RL2(MetaAlgorithm):
 
     def _scale_rewards(self, rewards: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
         """Divide by the running std of discounted returns (as SB3's VecNormalize does for rewards)."""
-        ret = torch.zeros(rewards.shape[1], dtype=torch.float64, device=rewards.device)
-        rets = []
-        for t in range(rewards.shape[0]):
-            ret = ret * self.cfg.gamma + rewards[t].double()
-            rets.append(ret.clone())
-            ret = ret * (1.0 - cut[t].double())
-        rets = torch.stack(rets)
-        n = rets.numel()
-        b_mean, b_var = rets.mean().item(), rets.var(unbiased=False).item()
-        total = self.ret_count + n
-        # the mean is not used for scaling; Chan's update of the variance around a zero-mean assumption is enough
-        self.ret_var = (self.ret_var * self.ret_count + (b_var + b_mean**2) * n) / total
-        self.ret_count = total
-        return rewards / float(np.sqrt(self.ret_var) + 1e-8)
+        scaled, self.ret_var, self.ret_count = scale_by_return_std(rewards, cut, self.cfg.gamma, self.ret_var, self.ret_count)
+        return scaled
 
     def _train_iteration(self) -> dict[str, float]:
         cfg = self.cfg
