@@ -163,8 +163,25 @@ class StaticAdaptation:
     maml: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
 
 
-Adaptation = PearlAdaptation | RL2Adaptation | StaticAdaptation
-ADAPTATIONS: dict[str, type] = {"pearl": PearlAdaptation, "rl2": RL2Adaptation, "none": StaticAdaptation}
+@dataclass(frozen=True)
+class RMAAdaptation:
+    """RMA online: the policy graph reads the last `history` [observation, action] rows (`history_rows` says
+    how the runtime keeps them) and returns the action and its extrinsics estimate."""
+
+    kind: Literal["rma"]
+    history: int
+    extrinsics_dim: int
+    inputs: tuple[str, ...]
+    history_rows: str
+
+
+Adaptation = PearlAdaptation | RL2Adaptation | RMAAdaptation | StaticAdaptation
+ADAPTATIONS: dict[str, type] = {
+    "pearl": PearlAdaptation,
+    "rl2": RL2Adaptation,
+    "rma": RMAAdaptation,
+    "none": StaticAdaptation,
+}
 
 
 @dataclass(frozen=True)
@@ -246,7 +263,7 @@ class PolicyManifest:
 
     @property
     def kind(self) -> str:
-        """The adaptation kind: "pearl", "rl2" or "none"."""
+        """The adaptation kind: "pearl", "rl2", "rma" or "none"."""
         return self.adaptation.kind
 
     @property

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation
+from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation, RMAAdaptation
 
 __all__ = ["PolicyDirError", "PolicyManifest", "load_adapter", "read_manifest"]
 
@@ -306,6 +306,52 @@ class RL2Adapter(_Adapter):
         return {"h_norm": float(np.linalg.norm(self.h)), "h_mean": float(self.h.mean())}
 
 
+class RMAAdapter(_Adapter):
+    """RMA online: the policy graph on (obs, the last `history` [obs, action] rows), the rows kept here."""
+
+    def __init__(
+        self,
+        policy_dir: Path,
+        manifest: PolicyManifest,
+        threads: int = 1,
+        safety: SafetyFilter | None = None,
+        verify_hash: bool = True,
+    ) -> None:
+        super().__init__(manifest, safety)
+        if not isinstance(manifest.adaptation, RMAAdaptation):
+            raise PolicyDirError(f"an RMA adapter needs an rma manifest, got adaptation kind {manifest.kind!r}")
+        self.length, self.extrinsics_dim = manifest.adaptation.history, manifest.adaptation.extrinsics_dim
+        self.policy = _load(policy_dir, manifest, "policy", threads, verify_hash)
+        width = self.obs_dim + self.act_dim
+        _check_graph(
+            "policy",
+            self.policy,
+            {"obs": ["batch", self.obs_dim], "history": ["batch", self.length, width]},
+            {"action": ["batch", self.act_dim], "extrinsics": ["batch", self.extrinsics_dim]},
+        )
+        self.reset()
+
+    def reset(self, keep_context: bool = False) -> None:
+        """A new episode: the history is zeroed (as in training) unless `keep_context`."""
+        if not keep_context:
+            self.history = np.zeros((1, self.length, self.obs_dim + self.act_dim), np.float32)
+            self.extrinsics = np.zeros(self.extrinsics_dim, np.float32)
+        self.safety.reset()
+
+    def act(self, obs: Any, reward: float = 0.0) -> np.ndarray:
+        o = self._check_obs(obs)
+        action, z = self.policy.run(None, {"obs": o[None], "history": self.history})
+        self.extrinsics = z[0]
+        action = self.safety(action[0])
+        # the step enters the history, oldest first: the observation and the action sent (what training records)
+        row = np.concatenate([o, np.asarray(action, np.float32)])[None, None]
+        self.history = np.concatenate([self.history[:, 1:], row], 1)
+        return action
+
+    def summary(self) -> dict[str, Any]:
+        return {"extrinsics": self.extrinsics.tolist(), "z_norm": float(np.linalg.norm(self.extrinsics))}
+
+
 class StaticAdapter(_Adapter):
     """A non-adaptive policy (adaptation kind "none", e.g. the domain-randomized baseline): obs -> action."""
 
@@ -344,7 +390,7 @@ def load_adapter(
     verify_hash: bool = True,
     manifest: PolicyManifest | None = None,
     **kwargs: Any,
-) -> PearlAdapter | RL2Adapter | StaticAdapter:
+) -> PearlAdapter | RL2Adapter | RMAAdapter | StaticAdapter:
     """The adapter for a policy dir, after checking the manifest (read here unless given) against its graphs."""
     policy_dir = Path(policy_dir)
     manifest = manifest if manifest is not None else read_manifest(policy_dir)
@@ -353,6 +399,8 @@ def load_adapter(
         return PearlAdapter(policy_dir, manifest, threads, safety, verify_hash, **kwargs)
     if kind == "rl2":
         return RL2Adapter(policy_dir, manifest, threads, safety, verify_hash)
+    if kind == "rma":
+        return RMAAdapter(policy_dir, manifest, threads, safety, verify_hash)
     if kind == "none":
         return StaticAdapter(policy_dir, manifest, threads, safety, verify_hash)
-    raise PolicyDirError(f"manifest adaptation.kind {kind!r} is not one this runtime runs (pearl, rl2, none)")
+    raise PolicyDirError(f"manifest adaptation.kind {kind!r} is not one this runtime runs (pearl, rl2, rma, none)")

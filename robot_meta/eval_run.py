@@ -461,6 +461,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     colors = {
         "pearl": "tab:blue",
         "rl2": "tab:purple",
+        "rma": "tab:red",
         "prior_only": "tab:gray",
         "dr": "tab:orange",
         "oracle": "tab:green",

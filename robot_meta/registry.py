@@ -18,6 +18,7 @@ ALGORITHMS: dict[str, str] = {
     "pearl": "robot_meta.pearl:PEARL",
     "rl2": "robot_meta.rl2:RL2",
     "maml": "robot_meta.maml:MAML",
+    "rma": "robot_meta.rma:RMA",
 }
 
 

@@ -1,0 +1,432 @@
+"""RMA: Rapid Motor Adaptation (Kumar, Fu, Pathak, Malik, RSS 2021), the field's anchor for payload adaptation.
+
+Two phases, one run:
+
+1. **Teacher** (the first `teacher_iterations` iterations): a base policy pi(a | x_t, z_t) with the extrinsics
+   z_t = mu(e_t), where e_t are the hidden task parameters (the oracle's inputs: each scaled so that its
+   training range maps to [-1, 1]), trained end to end with PPO (Schulman et al. 2017; GAE, return-std reward
+   scaling, observation normalization inside the networks, as RL²'s PPO here). mu squeezes everything the
+   simulator knows into `extrinsics_dim` numbers that matter to the policy.
+2. **Student** (the iterations after): an adaptation module phi regresses z_t from the last `history`
+   (observation, action) pairs, z_hat_t = phi(x_{t-H..t-1}, a_{t-H..t-1}), by supervised regression on
+   rollouts of pi(x_t, z_hat_t) (the deployed combination's own states, as RMA trains it), with pi and mu
+   frozen.
+
+What runs on the robot is pi(x_t, phi(history)): no privileged input. The runtime keeps the history (raw
+observations and the actions sent, oldest first, zeros before the episode's first step) and the exported
+graph normalizes it the way training did. Two departures from the paper, both for this stack's sizes: phi is
+an MLP over the flattened, per-step-embedded history instead of a 1-D CNN (histories of 20-50 steps at 20 Hz
+rather than 50 at 100 Hz), and the teacher's critic sees (x_t, z_t) like its actor.
+
+The episodic and online modes both act with phi; prior-only feeds phi an empty (all-zero) history at every step,
+so it is the same networks without adaptation. The belief (for the payload probe) is z_hat.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robot_meta.algorithm import MetaAlgorithm
+from robot_meta.belief import task_targets
+from robot_meta.collector import CollectorState, collect
+from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
+from robot_meta.torch_utils import RunningNorm, gae, scale_by_return_std
+
+
+@dataclass(frozen=True)
+class RMAConfig(MetaConfig):
+    """RMA hyperparameters (the paper's where they carry over; PPO as RL²'s and SB3's MuJoCo defaults).
+
+    Attributes:
+        extrinsics_dim: size of z (the paper 8).
+        encoder_hidden: mu's MLP, task parameters -> z (the paper 256, 128).
+        hidden: the base policy's and critic's MLPs.
+        history: (observation, action) pairs phi sees, control steps (the paper 50 at 100 Hz = 0.5 s; 20 here is
+            1 s at 20 Hz).
+        adapter_embed: per-step embedding width of phi before the flattened MLP. adapter_hidden: phi's MLP.
+        teacher_iterations: PPO iterations of phase 1; every later iteration trains phi.
+        num_envs: tasks collected in parallel per iteration, each a training task drawn anew at every episode.
+        rollout_steps: steps per env per iteration, from fresh episodes (each iteration starts its envs anew, so
+            that a checkpoint between iterations holds everything and a resumed run continues bit for bit).
+        lr, gamma, gae_lambda, clip, epochs, minibatches, vf_coef, max_grad_norm, target_kl, init_log_std: PPO.
+        student_lr, student_epochs: phi's Adam rate and passes over each iteration's data.
+        The run's rhythm and threads: `MetaConfig`.
+    """
+
+    extrinsics_dim: int = 8
+    encoder_hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (256, 256)
+    history: int = 20
+    adapter_embed: int = 32
+    adapter_hidden: tuple[int, ...] = (256,)
+    teacher_iterations: int = 300
+    num_envs: int = 16
+    rollout_steps: int = 200
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    epochs: int = 10
+    minibatches: int = 8
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float = 0.02
+    init_log_std: float = -0.5
+    student_lr: float = 1e-3
+    student_epochs: int = 4
+
+    def validate(self) -> None:
+        super().validate()
+        self.require_positive(
+            "extrinsics_dim",
+            "history",
+            "adapter_embed",
+            "num_envs",
+            "rollout_steps",
+            "epochs",
+            "minibatches",
+            "student_epochs",
+        )
+        if self.teacher_iterations < 0:
+            raise ConfigError(f"config teacher_iterations={self.teacher_iterations} must be >= 0")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ConfigError(f"config gamma={self.gamma} must be in (0, 1] and gae_lambda={self.gae_lambda} in [0, 1]")
+        if self.lr <= 0 or self.student_lr <= 0 or self.target_kl < 0:
+            raise ConfigError(f"config lr={self.lr} and student_lr={self.student_lr} must be > 0, target_kl >= 0")
+
+
+def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class RMANetworks(nn.Module):
+    """mu (task parameters -> z), pi and V (normalized obs, z), log std, phi (history -> z_hat); one state_dict.
+
+    Shapes: obs (N, O); e (N, P) in `task_targets` units; history (N, H, O + A) raw, oldest first; z (N, Z).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, n_params: int, cfg: RMAConfig) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.history = obs_dim, act_dim, cfg.history
+        z = cfg.extrinsics_dim
+        self.norm = RunningNorm(obs_dim)
+        self.mu = _mlp([n_params, *cfg.encoder_hidden, z])
+        self.pi = _mlp([obs_dim + z, *cfg.hidden, act_dim])
+        self.v = _mlp([obs_dim + z, *cfg.hidden, 1])
+        self.log_std = nn.Parameter(torch.full((act_dim,), cfg.init_log_std))
+        self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
+        self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z])
+        nn.init.orthogonal_(self.pi[-1].weight, 0.01)
+        nn.init.zeros_(self.pi[-1].bias)
+
+    def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.pi(torch.cat([self.norm(obs), z], -1))
+
+    def value(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.v(torch.cat([self.norm(obs), z], -1)).squeeze(-1)
+
+    def adapt(self, history: torch.Tensor) -> torch.Tensor:
+        """z_hat from a raw history (N, H, O + A): observations normalized as the policy's, actions as they are."""
+        obs, act = history[..., : self.obs_dim], history[..., self.obs_dim :]
+        x = self.embed(torch.cat([self.norm(obs), act], -1))
+        return self.phi(x.flatten(-2))
+
+
+class RMAActor:
+    """RMA as an `Actor` of the collector.
+
+    Modes: "teacher" (z = mu(e) from the env's true task parameters: training collection, needs `env`),
+    "student" (z_hat = phi(history): the deployed policy; history kept per env, zeroed at a new trial), and
+    "prior_only" (phi of an all-zero history at every step: no adaptation). With `record` it keeps what PPO
+    (teacher) or the regression (student) needs.
+    """
+
+    def __init__(
+        self,
+        nets: RMANetworks,
+        mode: str,
+        num_envs: int,
+        generator: torch.Generator,
+        env: Any = None,
+        deterministic: bool = False,
+        record: bool = False,
+        keep_history_across_episodes: bool = False,
+    ) -> None:
+        self.nets, self.mode, self.n, self.gen, self.env = nets, mode, num_envs, generator, env
+        self.deterministic, self.record, self.keep = deterministic, record, keep_history_across_episodes
+        self.history = torch.zeros(num_envs, nets.history, nets.obs_dim + nets.act_dim)
+        self.first = np.ones(num_envs, dtype=bool)
+        self.z = torch.zeros(num_envs, nets.mu[-1].out_features)
+        self.log: dict[str, list[torch.Tensor]] = {}
+
+    def reset(self, mask: np.ndarray) -> None:
+        for i in np.flatnonzero(mask):
+            if self.first[i] or not self.keep:
+                self.history[i] = 0.0
+            self.first[i] = False
+
+    def _e(self) -> torch.Tensor:
+        return task_targets(self.env.family, self.env.task_vectors())
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        o = torch.as_tensor(obs, dtype=torch.float32)
+        hist = self.history.clone()
+        if self.mode == "teacher":
+            e = self._e()
+            z = self.nets.mu(e)
+        elif self.mode == "student":
+            z = self.nets.adapt(hist)
+        else:
+            z = self.nets.adapt(torch.zeros_like(hist))
+        self.z = z
+        mean = self.nets.action_mean(o, z)
+        if self.deterministic:
+            action = mean
+        else:
+            action = mean + self.nets.log_std.exp() * torch.randn(mean.shape, generator=self.gen)
+        if self.record:
+            std = self.nets.log_std.exp()
+            logp = (-0.5 * ((action - mean) / std) ** 2 - self.nets.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            rows = {"obs": o, "action": action, "logp": logp, "history": hist}
+            if self.mode == "teacher":
+                rows.update(e=e, value=self.nets.value(o, z))
+            for k, v in rows.items():
+                self.log.setdefault(k, []).append(v)
+        clipped = action.clamp(-1.0, 1.0)
+        self._last = torch.cat([o, clipped], -1)
+        return clipped.numpy()
+
+    def observe(self, obs, action, reward, next_obs, done) -> None:
+        # the step just taken enters the history, oldest first (the runtime does the same after each step)
+        self.history = torch.cat([self.history[:, 1:], self._last[:, None]], 1)
+
+    def belief(self) -> np.ndarray:
+        """z_hat (or z for the teacher) of the last step, (N, Z)."""
+        return self.z.detach().numpy().copy()
+
+
+class RMA(MetaAlgorithm):
+    """The algorithm: PPO on the teacher, then the adaptation module's regression (module docstring)."""
+
+    name = "rma"
+    config_class = RMAConfig
+    cpu_only = True  # a small MLP stepped per env step: the CPU is where its collection runs fastest
+
+    def __init__(
+        self,
+        make_env: Any,
+        train_tasks: list[Any],
+        cfg: RMAConfig,
+        seed: int,
+        device: torch.device,
+        test_tasks: list[Any] | None = None,
+    ) -> None:
+        super().__init__(make_env, train_tasks, cfg, seed, device, test_tasks)
+        self.env = make_env([self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)], seed)
+        self.env.on_episode_end = self._next_task  # a new training task at every episode (domain randomization)
+        self.state = CollectorState(self.env)
+        obs_dim = self.env.single_observation_space.shape[0]
+        act_dim = self.env.single_action_space.shape[0]
+        n_params = len(self.family.hidden_params)
+        self.nets = self.seeded(lambda: RMANetworks(obs_dim, act_dim, n_params, cfg))
+        teacher = [*self.nets.mu.parameters(), *self.nets.pi.parameters(), *self.nets.v.parameters(), self.nets.log_std]
+        self.opt = torch.optim.Adam(teacher, lr=cfg.lr, eps=1e-5)
+        self.opt_student = torch.optim.Adam([*self.nets.embed.parameters(), *self.nets.phi.parameters()], lr=cfg.student_lr)
+        self.ret_var, self.ret_count = 1.0, 1e-4
+
+    def _next_task(self, i: int) -> Any:
+        return self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
+
+    @property
+    def phase(self) -> str:
+        return "teacher" if self.iteration < self.cfg.teacher_iterations else "student"
+
+    def _train_iteration(self) -> dict[str, Any]:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        self.env.set_tasks([self._next_task(i) for i in range(cfg.num_envs)])
+        self.state.reset(seed=int(self.rng.integers(2**31)))
+        phase = self.phase
+        actor = RMAActor(self.nets, phase, cfg.num_envs, self.gen, env=self.env, record=True)
+        roll = collect(self.state, actor, cfg.rollout_steps)
+        self.env_steps += cfg.rollout_steps * cfg.num_envs
+        t1 = time.perf_counter()
+        log = {k: torch.stack(v) for k, v in actor.log.items()}
+        stats = self._ppo(log, roll, actor) if phase == "teacher" else self._regress(log, roll)
+        self.nets.norm.update(torch.as_tensor(roll.obs))  # after the update, as RL²'s (PPO's ratio starts at 1)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        rets = [r for per_env in roll.episode_returns() for r in per_env]
+        return {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "phase": phase,
+            "return_mean": float(np.mean(rets)) if rets else float("nan"),
+            "tracking_error": float(roll.tracking_error.mean()),
+            "env_steps_per_s": cfg.rollout_steps * cfg.num_envs / max(t1 - t0, 1e-9),
+            "updates_per_s": stats.pop("n_updates") / max(t2 - t1, 1e-9),
+            **stats,
+        }
+
+    def _ppo(self, log: dict[str, torch.Tensor], roll: Any, actor: RMAActor) -> dict[str, float]:
+        """PPO on the teacher over the iteration's (T, N) samples; time limits bootstrap from V(final obs)."""
+        cfg, nets = self.cfg, self.nets
+        rewards = torch.as_tensor(roll.reward).clone()
+        with torch.no_grad():
+            trunc = torch.as_tensor(roll.truncated & ~roll.terminated)
+            if trunc.any():  # a time limit is not an end: the final observation's value, under its task
+                z_end = nets.mu(task_targets(self.family, roll.task_vector))
+                v_end = nets.value(torch.as_tensor(roll.next_obs), z_end)  # in scaled units: back to the reward's
+                rewards = rewards + cfg.gamma * v_end * float(np.sqrt(self.ret_var) + 1e-8) * trunc
+            cut = torch.as_tensor(roll.terminated | roll.truncated)
+            last_value = nets.value(torch.as_tensor(self.state.obs, dtype=torch.float32), nets.mu(actor._e()))
+        scaled, self.ret_var, self.ret_count = scale_by_return_std(rewards, cut, cfg.gamma, self.ret_var, self.ret_count)
+        adv, ret = gae(scaled, log["value"], last_value, cut, cfg.gamma, cfg.gae_lambda)
+        flat = {k: log[k].flatten(0, 1) for k in ("obs", "action", "logp", "e")}
+        flat["adv"], flat["ret"] = adv.flatten(), ret.flatten()
+        flat["adv"] = (flat["adv"] - flat["adv"].mean()) / (flat["adv"].std() + 1e-8)
+        n = flat["adv"].shape[0]
+        acc: dict[str, list[float]] = {"loss_pi": [], "loss_v": [], "approx_kl": []}
+        updates, stopped = 0, False
+        for _ in range(cfg.epochs):
+            if stopped:
+                break
+            for mb in np.array_split(self.rng.permutation(n), cfg.minibatches):
+                d = {k: v[torch.as_tensor(mb)] for k, v in flat.items()}
+                z = nets.mu(d["e"])
+                mean, value = nets.action_mean(d["obs"], z), nets.value(d["obs"], z)
+                std = nets.log_std.exp()
+                logp = (-0.5 * ((d["action"] - mean) / std) ** 2 - nets.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+                ratio = (logp - d["logp"]).exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - ratio.log()).mean().item()
+                if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
+                    stopped = True
+                    break
+                pi_loss = -torch.min(ratio * d["adv"], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * d["adv"]).mean()
+                v_loss = ((value - d["ret"]) ** 2).mean()
+                self.opt.zero_grad()
+                (pi_loss + cfg.vf_coef * v_loss).backward()
+                nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], cfg.max_grad_norm)
+                self.opt.step()
+                updates += 1
+                acc["loss_pi"].append(pi_loss.item())
+                acc["loss_v"].append(v_loss.item())
+                acc["approx_kl"].append(approx_kl)
+        self.updates += updates
+        out = {k: float(np.mean(v)) if v else float("nan") for k, v in acc.items()}
+        out.update(n_updates=updates, early_stopped=float(stopped), log_std=float(nets.log_std.mean().item()))
+        return out
+
+    def _regress(self, log: dict[str, torch.Tensor], roll: Any) -> dict[str, float]:
+        """phi's regression of mu(e) (frozen) from the history it saw, on the student's own rollout."""
+        cfg, nets = self.cfg, self.nets
+        hist = log["history"].flatten(0, 1)
+        with torch.no_grad():
+            target = nets.mu(task_targets(self.family, roll.task_vector)).flatten(0, 1)
+        n = hist.shape[0]
+        losses, updates = [], 0
+        for _ in range(cfg.student_epochs):
+            for mb in np.array_split(self.rng.permutation(n), cfg.minibatches):
+                idx = torch.as_tensor(mb)
+                loss = ((nets.adapt(hist[idx]) - target[idx]) ** 2).mean()
+                self.opt_student.zero_grad()
+                loss.backward()
+                self.opt_student.step()
+                losses.append(loss.item())
+                updates += 1
+        self.updates += updates
+        return {"loss_adapt": float(np.mean(losses)), "n_updates": updates}
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    def actor(self, mode: str, num_envs: int, generator: torch.Generator, prior_episodes: int = 1) -> RMAActor:
+        """Episodic: phi with the history carried across the trial's episodes; online: phi on the last steps;
+        prior-only: phi of an empty history (the same networks, no adaptation)."""
+        return RMAActor(
+            self.nets,
+            "prior_only" if mode == "prior_only" else "student",
+            num_envs,
+            generator,
+            deterministic=True,
+            keep_history_across_episodes=mode == "episodic",
+        )
+
+    # ---- export --------------------------------------------------------------------------------------
+    def export_spec(self) -> ExportSpec:
+        """One graph, `policy`: obs (N, O), history (N, H, O + A) -> action (N, A) (the mean, clipped to
+        [-1, 1]), extrinsics (N, Z) (z_hat, for telemetry and the probe); the runtime owns the history."""
+        nets, cfg = self.nets.cpu().eval(), self.cfg
+        width = nets.obs_dim + nets.act_dim
+        adaptation = {
+            "kind": "rma",
+            "history": cfg.history,
+            "extrinsics_dim": cfg.extrinsics_dim,
+            "inputs": ["obs", "history"],
+            "history_rows": "the last `history` steps' [observation, action sent], oldest first; zeros before "
+            "the episode's first step",
+        }
+
+        def record(family: Any) -> dict[str, np.ndarray]:
+            gen = torch.Generator().manual_seed(0)
+            return record_online_rollout(lambda env: _RMARecorder(self.actor("online", env.num_envs, gen)), family)
+
+        return ExportSpec(
+            graphs={
+                "policy": GraphSpec(
+                    "policy.onnx",
+                    _PolicyGraph(nets),
+                    (torch.zeros(2, nets.obs_dim), torch.zeros(2, cfg.history, width)),
+                    ("obs", "history"),
+                    ("action", "extrinsics"),
+                )
+            },
+            adaptation=adaptation,
+            record=record,
+            checks=(
+                ParityCheck("action", "policy", "action", "action"),
+                ParityCheck("extrinsics", "policy", "extrinsics", "extrinsics"),
+            ),
+        )
+
+    # ---- checkpoint state ----------------------------------------------------------------------------
+    def _get_torch_save_params(self) -> list[str]:
+        return ["nets", "opt", "opt_student"]
+
+    def _get_json_save_params(self) -> list[str]:
+        return [*super()._get_json_save_params(), "ret_var", "ret_count"]
+
+
+class _PolicyGraph(nn.Module):
+    """The deployed function: (obs, history) -> (clip(pi(obs, phi(history)), -1, 1), phi(history))."""
+
+    def __init__(self, nets: RMANetworks) -> None:
+        super().__init__()
+        self.nets = nets
+
+    def forward(self, obs: torch.Tensor, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.nets.adapt(history)
+        return self.nets.action_mean(obs, z).clamp(-1.0, 1.0), z
+
+
+class _RMARecorder(ActorRecorder):
+    """The online actor, recording the graph's inputs and torch's outputs at every step."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        history = self.actor.history.numpy().copy()
+        action = self.actor.act(obs)
+        self.rec.add(obs=obs, history=history, action=action, extrinsics=self.actor.belief())
+        return action

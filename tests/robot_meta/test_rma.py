@@ -1,0 +1,86 @@
+"""RMA, the anchor of issue 16: teacher then student, and the runtime's history matching training's.
+
+The contract tests (determinism, resume, export parity, evaluation) run RMA with every other algorithm; these
+check what is RMA's own, on tiny budgets."""
+
+import numpy as np
+import pytest
+import torch
+
+from robot_meta.config import ConfigError, build_config
+from robot_meta.rma import RMA, RMAActor, RMAConfig
+from sim_tasks import BatchedTaskEnv, get_family
+from tests.tiny import RMA_SETS
+
+
+def make(*sets: str, family: str = "planar_arm", seed: int = 0) -> RMA:
+    fam = get_family(family)
+    cfg = build_config(RMAConfig(), None, (*RMA_SETS, *sets))
+    return RMA(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(fam.split().train[:6]), cfg, seed, torch.device("cpu"))
+
+
+def test_the_teacher_trains_first_then_only_the_adaptation_module():
+    algo = make("teacher_iterations=2", "student_epochs=3")
+    teacher = [algo.train_iteration() for _ in range(2)]
+    assert [m["phase"] for m in teacher] == ["teacher", "teacher"] and all("loss_pi" in m for m in teacher)
+    frozen = {k: v.clone() for k, v in algo.nets.state_dict().items() if not k.startswith(("embed.", "phi.", "norm."))}
+    student = [algo.train_iteration() for _ in range(3)]
+    assert [m["phase"] for m in student] == ["student"] * 3 and all(np.isfinite(m["loss_adapt"]) for m in student)
+    after = algo.nets.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in frozen.items())  # pi, V, mu and the log std did not move
+    assert not torch.equal(after["phi.0.weight"], make().nets.state_dict()["phi.0.weight"])  # phi did
+
+
+def test_the_student_learns_to_regress_the_teachers_extrinsics():
+    """On fixed teacher networks, phi's regression loss falls over student iterations (mechanics, not quality)."""
+    algo = make("teacher_iterations=0", "student_epochs=8", "student_lr=3e-3", "rollout_steps=60")
+    losses = [algo.train_iteration()["loss_adapt"] for _ in range(6)]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_the_runtimes_history_is_the_history_training_sees(tmp_path):
+    """The torch-free runtime, fed the observations the torch actor saw, keeps the same history and so acts the
+    same, step by step over an episode start and a payload change (no safety limits in the way)."""
+    from deploy.runtime import SafetyFilter, load_adapter
+    from robot_meta.collector import CollectorState, collect
+    from robot_meta.export import PARITY_TOL, export_algorithm
+
+    algo = make("teacher_iterations=1")
+    algo.train_iteration()
+    algo.train_iteration()
+    export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p")
+    fam = algo.family
+    env = BatchedTaskEnv(fam, [fam.split().test[0]], seed=3)
+    env.sims[0].schedule_payload([(2.0, 2.0)])
+    state = CollectorState(env)
+    state.reset(seed=3)
+    actor = algo.actor("online", 1, torch.Generator().manual_seed(0))
+    roll = collect(state, actor, 80)
+    adapter = load_adapter(tmp_path / "p", safety=SafetyFilter(fam.action_layout(env.sims[0].model).dim))
+    for t in range(80):
+        action = adapter.act(roll.obs[t, 0], float(roll.reward[t - 1, 0]) if t else 0.0)
+        np.testing.assert_allclose(action, roll.action[t, 0], atol=PARITY_TOL * 10)
+    assert adapter.summary()["extrinsics"] == pytest.approx(actor.belief()[0].tolist(), abs=1e-4)
+
+
+def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
+    algo = make()
+    fam = algo.family
+    env = BatchedTaskEnv(fam, list(fam.split().test[:2]), seed=0)
+    gen = torch.Generator().manual_seed(0)
+    prior = algo.actor("prior_only", 2, gen)
+    online = algo.actor("online", 2, gen)
+    assert isinstance(prior, RMAActor) and prior.mode == "prior_only" and online.mode == "student"
+    obs, _ = env.reset(seed=0)
+    for actor in (prior, online):
+        actor.reset(np.ones(2, bool))
+        actor.act(obs)
+    empty = algo.nets.adapt(torch.zeros(2, algo.cfg.history, algo.nets.obs_dim + algo.nets.act_dim))
+    np.testing.assert_allclose(prior.belief(), empty.detach().numpy(), atol=1e-6)
+    assert online.belief().shape == (2, algo.cfg.extrinsics_dim)
+
+
+@pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0"])
+def test_bad_config_is_refused_by_name(bad):
+    with pytest.raises(ConfigError, match=bad.split("=")[0]):
+        make(bad)
