@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from robot_meta.train import train
-from tests.tiny import PEARL_SETS, RL2_SETS
+from tests.tiny import PEARL_SETS, RL2_SETS, RMA_SETS
 
 
 @pytest.fixture(scope="session")
@@ -13,12 +13,13 @@ def tiny_runs(tmp_path_factory):
     cpu = torch.device("cpu")
     train("pearl", "planar_runner", root / "pearl", steps=200, seed=0, device=cpu, sets=PEARL_SETS, progress=False)
     train("rl2", "planar_runner", root / "rl2", steps=800, seed=0, device=cpu, sets=RL2_SETS, progress=False)
+    train("rma", "planar_runner", root / "rma", steps=160, seed=0, device=cpu, sets=RMA_SETS, progress=False)
     return root
 
 
 @pytest.fixture(scope="session")
 def tiny_policies(tiny_runs, tmp_path_factory):
-    """The tiny runs exported once per session: pearl, rl2, and the pearl run's tiny DR baseline as `dr`."""
+    """The tiny runs exported once per session: pearl, rl2, rma, and the pearl run's tiny DR baseline as `dr`."""
     from robot_meta.baselines import BaselineConfig
     from robot_meta.eval_run import ensure_population_baseline
     from robot_meta.export import export_baseline, export_run
@@ -27,6 +28,7 @@ def tiny_policies(tiny_runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_policies")
     export_run(tiny_runs / "pearl", root / "pearl")
     export_run(tiny_runs / "rl2", root / "rl2")
+    export_run(tiny_runs / "rma", root / "rma")
     fam = get_family("planar_runner")
     tiny = BaselineConfig(steps=64, n_envs=2, hidden=(8,), batch_size=16, learning_starts=16, buffer_size=256)
     ensure_population_baseline(tiny_runs / "pearl" / "baselines", "dr", fam, list(fam.split().train[:2]), tiny, 0, quiet=True)

@@ -54,7 +54,7 @@ def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
     assert [e["event"] for e in msgs["/event"]] == ["armed", "disarm"]
 
 
-@pytest.mark.parametrize("algo", ["rl2", "dr"])
+@pytest.mark.parametrize("algo", ["rl2", "rma", "dr"])
 def test_every_kind_of_policy_dir_deploys(tiny_policies, algo):
     with VirtualRobotThread(firmware()) as vr:
         res = deploy(tiny_policies / algo, vr.port, duration_s=1.0).run()
