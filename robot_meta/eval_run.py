@@ -265,7 +265,14 @@ def run_eval(
                 whole, family, tasks, episodes, eval_seed, online_tasks, progress=lambda s: _say(s, quiet), repeats=repeats
             )
         )
-        probe = belief_probe(by_name[record["algo"]], family, tasks, [eval_seed + r for r in range(repeats)])
+        probe = belief_probe(
+            by_name[record["algo"]],
+            family,
+            tasks,
+            [eval_seed + r for r in range(repeats)],
+            online_tasks=online_tasks,
+            change_time_s=result.get("online_change_time_s"),
+        )
         if probe is not None:
             result["belief"] = probe
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
@@ -373,6 +380,16 @@ def aggregate(
             "(PEARL's posterior mean, RL²'s hidden state) averaged over the second half of episodes that start with "
             "the task's payload, held-out tasks",
         }
+        settle = [x for r in per_seed for x in r["belief"].get("settle_time_s", [])]
+        if settle:
+            arr = np.array(settle, dtype=float)
+            report["belief"]["settle_time_s"] = {
+                "median": float(np.nanmedian(arr)) if np.isfinite(arr).any() else None,
+                "settled": f"{int(np.isfinite(arr).sum())}/{arr.size}",
+                "definition": "time from the payload change until the payload read from the belief (the fit above, "
+                "on all held-out tasks) stays within 20% of the new payload to the episode's end",
+            }
+            report["belief"]["payload_estimate_by_seed"] = [r["belief"]["payload_estimate"] for r in per_seed]
     if per_seed[0].get("online"):
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
         for name in per_seed[0]["online"]:

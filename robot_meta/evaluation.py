@@ -100,12 +100,27 @@ def online_errors(
     return np.concatenate(out, 0)
 
 
-def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int], folds: int = 5) -> dict[str, Any] | None:
+SETTLE_BAND = 0.2  # the payload estimate has settled once it stays within 20% of the new payload (issue 16)
+
+
+def belief_probe(
+    method: Method,
+    family: Any,
+    tasks: list[Any],
+    seeds: list[int],
+    folds: int = 5,
+    online_tasks: list[Any] | None = None,
+    change_time_s: float | None = None,
+) -> dict[str, Any] | None:
     """How well the method's belief (PEARL's posterior mean, RL²'s hidden state) encodes the payload: the
     cross-validated R² of a ridge-regularized linear fit of payload mass from the belief averaged over the
     second half of episodes that start with the task's payload; folds split by task, so a task is never in
     its own fit. The same for every hidden parameter in `r2` (None for one that does not vary over `tasks`).
-    None when the method's actor has no `belief()` (a non-adaptive policy)."""
+
+    With `online_tasks`: the payload fit on all of `tasks` is read from the belief at every step of the online
+    protocol's episodes (payload 0, then the task's at `change_time_s`), and `settle_time_s` is, per run, the
+    time from the change until the estimate stays within `SETTLE_BAND` of the new payload to the episode's end
+    (NaN if it never does). None when the method's actor has no `belief()` (a non-adaptive policy)."""
     if family.payload_parent is None or method.per_task:
         return None
     xs, ys, groups = [], [], []
@@ -126,7 +141,40 @@ def belief_probe(method: Method, family: Any, tasks: list[Any], seeds: list[int]
     for j, spec in enumerate(family.hidden_params):
         value = _cv_r2(x, y[:, j], g, folds)
         r2[spec.name] = None if np.isnan(value) else value
-    return {"payload_r2": r2["payload_mass"], "r2": r2, "samples": len(y), "belief_dim": int(x.shape[1])}
+    out = {"payload_r2": r2["payload_mass"], "r2": r2, "samples": len(y), "belief_dim": int(x.shape[1])}
+    if online_tasks:
+        change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
+        predict = _ridge_fit(x, y[:, [p.name for p in family.hidden_params].index("payload_mass")])
+        times, traces = [], []
+        for seed in seeds:
+            starts = [t.replace(payload_mass=0.0) for t in online_tasks]
+            env = eval_env(family, starts, seed, [[(change, t.payload_mass)] for t in online_tasks])
+            state = CollectorState(env)
+            state.reset(seed=seed)
+            recorder = _BeliefRecorder(method.actor("online", env))
+            collect(state, recorder, family.episode_steps)
+            estimate = predict(np.stack(recorder.beliefs).reshape(-1, x.shape[1])).reshape(family.episode_steps, -1)
+            traces.append(estimate.T)
+            times.extend(settle_times(estimate.T, [t.payload_mass for t in online_tasks], change, family.ctrl_dt))
+        out["settle_time_s"] = times
+        out["payload_estimate"] = np.concatenate(traces, 0).mean(0).round(4).tolist()  # (steps,), mean over runs
+        out["change_time_s"] = change
+    return out
+
+
+def settle_times(estimates: np.ndarray, payloads: list[float], change_time_s: float, dt: float) -> list[float]:
+    """Per run (rows of `estimates`, (runs, steps), kg), the time from the change until the estimate stays within
+    `SETTLE_BAND` x the new payload of it to the last step; NaN if it is outside at the last step."""
+    start = round(change_time_s / dt)
+    out = []
+    for est, m in zip(estimates, payloads, strict=True):
+        inside = np.abs(est[start:] - m) <= SETTLE_BAND * abs(m)
+        if not inside[-1]:
+            out.append(float("nan"))
+            continue
+        outside = np.flatnonzero(~inside)
+        out.append(float((outside[-1] + 1) * dt) if outside.size else 0.0)
+    return out
 
 
 class _BeliefRecorder(ActorWrapper):
@@ -140,6 +188,16 @@ class _BeliefRecorder(ActorWrapper):
         return action
 
 
+def _ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2) -> Any:
+    """Ridge regression of y (n,) on standardized features x (n, d); returns predict(x') -> (n',)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-8
+    a = np.concatenate([(x - mu) / sd, np.ones((len(x), 1))], 1)
+    reg = ridge * len(a) * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0  # the intercept is not shrunk
+    w = np.linalg.solve(a.T @ a + reg, a.T @ y)
+    return lambda z: np.concatenate([(z - mu) / sd, np.ones((len(z), 1))], 1) @ w
+
+
 def _cv_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, ridge: float = 1e-2) -> float:
     """Out-of-fold R² of ridge regression on standardized features, folds by group."""
     order = np.unique(groups)
@@ -147,15 +205,7 @@ def _cv_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, ridge: 
     pred = np.zeros_like(y, dtype=float)
     for f in range(min(folds, len(order))):
         test = np.array([fold_of[gid] == f for gid in groups])
-        train = ~test
-        mu, sd = x[train].mean(0), x[train].std(0) + 1e-8
-        a = (x[train] - mu) / sd
-        a = np.concatenate([a, np.ones((len(a), 1))], 1)
-        reg = ridge * len(a) * np.eye(a.shape[1])
-        reg[-1, -1] = 0.0  # the intercept is not shrunk
-        w = np.linalg.solve(a.T @ a + reg, a.T @ y[train])
-        b = np.concatenate([(x[test] - mu) / sd, np.ones((int(test.sum()), 1))], 1)
-        pred[test] = b @ w
+        pred[test] = _ridge_fit(x[~test], y[~test], ridge)(x[test])
     ss_res = float(((y - pred) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")

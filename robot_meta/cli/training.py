@@ -128,6 +128,10 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
             f"belief probe: payload R² {b['mean']:.2f} ± {b['std']:.2f} over seeds (linear fit from the "
             f"{report['belief']['belief_dim']}-dim belief, out of fold)"
         )
+        settle = report["belief"].get("settle_time_s")
+        if settle:
+            median = "never" if settle["median"] is None else f"{settle['median']:.2f} s"
+            lines.append(f"  payload estimate settles within 20% after the change: median {median} ({settle['settled']} runs)")
         others = {n: v for n, v in report["belief"].get("r2_by_param", {}).items() if n != "payload_mass" and v is not None}
         if others:
             lines.append("  other hidden parameters, R²: " + ", ".join(f"{n} {v:.2f}" for n, v in others.items()))

@@ -207,6 +207,9 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     by_param = out["belief"]["r2_by_param"]  # every hidden parameter probed, the payload's the same number
     assert list(by_param) == [p.name for p in get_family("planar_arm").hidden_params]
     assert by_param["payload_mass"] == pytest.approx(out["belief"]["payload_r2"]["mean"])
+    settle = out["belief"]["settle_time_s"]  # the estimate read through the online protocol's change
+    assert settle["settled"].endswith(f"/{online['steady_error']['n']}")
+    assert len(out["belief"]["payload_estimate_by_seed"][0]) == get_family("planar_arm").episode_steps
     assert "gap_closed" in out["summary"]
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
@@ -294,3 +297,19 @@ def test_the_belief_probe_recovers_a_payload_that_is_linearly_encoded_and_not_no
     encoded = np.stack([0.3 * y + 0.01 * rng.normal(size=60), rng.normal(size=60)], 1)
     assert _cv_r2(encoded, y, groups, folds=5) > 0.95
     assert _cv_r2(rng.normal(size=(60, 2)), y, groups, folds=5) < 0.2
+
+
+def test_settle_time_is_when_the_payload_estimate_stays_inside_the_band():
+    """Hand-computed traces, change at 1.0 s, dt 0.1 s (step 10): within 20% of 5 kg is 4..6 kg."""
+    from robot_meta.evaluation import settle_times
+
+    flat = np.zeros(30)
+    fast = flat.copy()
+    fast[12:] = 5.1  # inside from step 12: 0.2 s after the change
+    bouncing = fast.copy()
+    bouncing[20] = 3.0  # leaves the band once at step 20: settled only from step 21, 1.1 s after
+    never = fast.copy()
+    never[-1] = 7.0  # outside at the end: not settled
+    already = np.full(30, 5.0)  # inside from before the change: 0 s
+    got = settle_times(np.stack([fast, bouncing, never, already]), [5.0] * 4, 1.0, 0.1)
+    assert got[0] == pytest.approx(0.2) and got[1] == pytest.approx(1.1) and np.isnan(got[2]) and got[3] == 0.0
