@@ -52,6 +52,10 @@ class BaselineConfig:
         lr_schedule: "linear": the learning rate falls linearly from `lr` to 0 over the run (RL Zoo's `lin_`
             schedules), so that a policy ends settled rather than wherever a constant step size leaves its last
             update (measured: constant-rate PPO with twice the steps ended worse on both families); "constant".
+        ppo_activation, ppo_log_std_init, ppo_ortho_init: SB3 PPO's policy_kwargs (hidden activation "tanh" or
+            "relu", initial log std of the Gaussian, orthogonal initialization); ppo_clip, ppo_gamma,
+            ppo_gae_lambda, ppo_ent_coef, ppo_vf_coef, ppo_max_grad_norm: its other arguments. SB3's defaults
+            here; `PRESETS["zoo_cheetah"]` is RL Zoo's tuned HalfCheetah PPO.
     """
 
     steps: int = 400_000
@@ -69,6 +73,15 @@ class BaselineConfig:
     oracle_steps: int | None = None
     oracle_init: str = "dr"
     lr_schedule: str = "linear"
+    ppo_activation: str = "tanh"
+    ppo_log_std_init: float = 0.0
+    ppo_ortho_init: bool = True
+    ppo_clip: float = 0.2
+    ppo_gamma: float = 0.99
+    ppo_gae_lambda: float = 0.95
+    ppo_ent_coef: float = 0.0
+    ppo_vf_coef: float = 0.5
+    ppo_max_grad_norm: float = 0.5
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "ppo"):
@@ -77,11 +90,41 @@ class BaselineConfig:
             raise ValueError(f"lr_schedule {self.lr_schedule!r} is not one of linear, constant")
         if self.oracle_init not in ("dr", "scratch"):
             raise ValueError(f"oracle_init {self.oracle_init!r} is not one of dr, scratch")
+        if self.ppo_activation not in ACTIVATIONS:
+            raise ValueError(f"ppo_activation {self.ppo_activation!r} is not one of {', '.join(ACTIVATIONS)}")
         for name in ("steps", "oracle_steps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"baseline {name}={value!r} must be a positive number of env steps")
 
+
+ACTIVATIONS = ("tanh", "relu")  # BaselineConfig.ppo_activation
+# Named sets of baseline settings (`--baseline-preset`). "zoo_cheetah": RL Zoo's tuned PPO for HalfCheetah
+# (rl-baselines3-zoo hyperparams/ppo.yml; the runner is dm_control's cheetah): ReLU 256x256 without orthogonal
+# initialization, initial action std e^-2, 20 epochs of minibatches of 64, clip 0.1, gamma 0.98, lambda 0.92, a
+# constant rate of 2.06e-5 (the same gradient steps per sample as the zoo's 1 env, with this config's 8 envs).
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "zoo_cheetah": {
+        "hidden": (256, 256),
+        "ppo_activation": "relu",
+        "ppo_ortho_init": False,
+        "ppo_log_std_init": -2.0,
+        "ppo_n_steps": 512,
+        "ppo_batch_size": 64,
+        "ppo_epochs": 20,
+        "ppo_clip": 0.1,
+        "ppo_gamma": 0.98,
+        "ppo_gae_lambda": 0.92,
+        "ppo_ent_coef": 0.000401762,
+        "ppo_vf_coef": 0.58096,
+        "ppo_max_grad_norm": 0.8,
+        "lr": 2.0633e-5,
+        "lr_schedule": "constant",
+    },
+}
+# Settings that shape the network (not only its training): a cached policy is rebuilt with its own.
+STRUCTURAL = ("hidden", "ppo_activation", "ppo_ortho_init", "ppo_log_std_init")
 
 ORACLE_INPUT = "train_range_unit"  # recorded in saved oracles; a cache with another encoding is retrained
 
@@ -233,8 +276,24 @@ def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, or
         "verbose": 0,
     }
     if cfg.algo == "ppo":
+        common["policy_kwargs"].update(
+            activation_fn={"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[cfg.ppo_activation],
+            ortho_init=cfg.ppo_ortho_init,
+            log_std_init=cfg.ppo_log_std_init,
+        )
         return PPO(
-            "MlpPolicy", venv, n_steps=cfg.ppo_n_steps, batch_size=cfg.ppo_batch_size, n_epochs=cfg.ppo_epochs, **common
+            "MlpPolicy",
+            venv,
+            n_steps=cfg.ppo_n_steps,
+            batch_size=cfg.ppo_batch_size,
+            n_epochs=cfg.ppo_epochs,
+            clip_range=cfg.ppo_clip,
+            gamma=cfg.ppo_gamma,
+            gae_lambda=cfg.ppo_gae_lambda,
+            ent_coef=cfg.ppo_ent_coef,
+            vf_coef=cfg.ppo_vf_coef,
+            max_grad_norm=cfg.ppo_max_grad_norm,
+            **common,
         )
     return SAC(
         "MlpPolicy",
@@ -461,12 +520,14 @@ def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, 
     state = torch.load(path, map_location="cpu", weights_only=True)
     meta = json.loads(state["meta"])
     saved = meta.get("config", {})
-    hidden = tuple(saved["hidden"]) if "hidden" in saved else cfg.hidden  # the shape it was trained with
     algo = saved.get("algo", "sac")  # caches from before PPO existed are SAC
+    # the network it was trained with (caches from before a setting existed had its default)
+    shape = {k: saved.get(k, BaselineConfig.__dataclass_fields__[k].default) for k in STRUCTURAL}
+    shape["hidden"] = tuple(saved["hidden"]) if "hidden" in saved else cfg.hidden
     model = make_model(
         family,
         tasks[:1],
-        BaselineConfig(**{**cfg.__dict__, "n_envs": 1, "hidden": hidden, "algo": algo, "normalize": False}),
+        BaselineConfig(**{**cfg.__dict__, **shape, "n_envs": 1, "algo": algo, "normalize": False}),
         seed=0,
         oracle=oracle,
     )

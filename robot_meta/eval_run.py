@@ -19,6 +19,7 @@ import numpy as np
 from deploy.metrics import summarize
 from robot_meta.baselines import (
     ORACLE_INPUT,
+    PRESETS,
     BaselineConfig,
     SB3Actor,
     baseline_path,
@@ -67,9 +68,12 @@ def baseline_tasks(family: Any, name: str) -> list[Any]:
 DEFAULT_BASELINE_STEPS = {"ppo": 2_500_000, "sac": 400_000}
 
 
-def population_config(algo: str, steps: int | None, oracle_steps: int | None) -> BaselineConfig:
-    """The baselines' config from the CLI's --baseline-algo, --baseline-steps and --oracle-steps (None: default)."""
-    cfg = BaselineConfig(algo=algo, steps=steps if steps is not None else DEFAULT_BASELINE_STEPS[algo])
+def population_config(algo: str, steps: int | None, oracle_steps: int | None, preset: str = "default") -> BaselineConfig:
+    """The baselines' config from the CLI's --baseline-algo, --baseline-steps, --oracle-steps (None: default) and
+    --baseline-preset (a name in `baselines.PRESETS`)."""
+    if preset not in PRESETS:
+        raise ValueError(f"baseline preset {preset!r} is not one of {', '.join(PRESETS)}")
+    cfg = BaselineConfig(algo=algo, steps=steps if steps is not None else DEFAULT_BASELINE_STEPS[algo], **PRESETS[preset])
     return replace(cfg, oracle_steps=oracle_steps)
 
 
@@ -81,6 +85,21 @@ def tasks_fingerprint(family: Any, tasks: list[Any]) -> str:
     for part in (family.name, repr(family.params), repr(family.obs_layout), *(repr(t) for t in tasks)):
         h.update(part.encode())
     return h.hexdigest()
+
+
+def _config_differences(saved: dict[str, Any], cfg: BaselineConfig) -> list[str]:
+    """The settings a cached baseline was trained with that differ from `cfg`, as "name saved -> now" (a setting
+    the cache predates counts as its default then; steps, normalization and schedule are checked on their own)."""
+    now = {**cfg.__dict__, "hidden": list(cfg.hidden)}
+    out = []
+    for name, value in now.items():
+        if name in ("steps", "oracle_steps", "normalize", "lr_schedule"):
+            continue
+        before = saved.get(name, BaselineConfig.__dataclass_fields__[name].default)
+        before = list(before) if isinstance(before, tuple) else before
+        if before != value:
+            out.append(f"{name} {before!r} -> {value!r}")
+    return out
 
 
 def ensure_population_baseline(
@@ -117,6 +136,9 @@ def ensure_population_baseline(
             stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
         if meta.get("config", {}).get("lr_schedule", "constant") != cfg.lr_schedule:
             stale.append(f"a learning rate schedule other than {cfg.lr_schedule!r}")
+        other = _config_differences(meta.get("config", {}), cfg)
+        if other:
+            stale.append("other settings (" + ", ".join(other) + ")")
         if oracle and meta.get("oracle_input") != ORACLE_INPUT:  # its tasks are in tasks_sha256
             stale.append(f"an older oracle's input encoding (now {ORACLE_INPUT!r})")
         if oracle and meta.get("init_sha256") != init_sha:
@@ -220,6 +242,7 @@ def run_eval(
     repeats: int = 1,
     baseline_algo: str = "ppo",
     oracle_steps: int | None = None,
+    baseline_preset: str = "default",
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
 
@@ -244,7 +267,7 @@ def run_eval(
         methods = algorithm.eval_methods(seed=eval_seed, prior_episodes=prior_episodes)
         if baselines:
             cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-            cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
+            cfg = population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
             models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
             methods.append(Method("dr", lambda mode, env, m=models["dr"]: SB3Actor(m)))
             methods.append(Method("oracle", lambda mode, env, m=models["oracle"]: SB3Actor(m, env)))

@@ -157,6 +157,7 @@ def run_sensitivity(
     quiet: bool = False,
     baseline_algo: str = "ppo",
     oracle_steps: int | None = None,
+    baseline_preset: str = "default",
     train_seeds: int = 1,
 ) -> dict[str, Any]:
     """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
@@ -169,7 +170,7 @@ def run_sensitivity(
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    cfg = population_config(baseline_algo, baseline_steps, oracle_steps)
+    cfg = population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
     payloads, commands = payload_grid(family), command_grid(family)
     replicas = [ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=k) for k in range(train_seeds)]
     errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}

@@ -45,6 +45,13 @@ def add_baseline_algo_option(p: argparse.ArgumentParser) -> None:
         "SAC in every comparison measured, docs/commands.md; sac caches as dr.pt, oracle.pt)",
     )
     p.add_argument(
+        "--baseline-preset",
+        choices=["default", "zoo_cheetah"],  # robot_meta.baselines.PRESETS (not imported: --help loads no torch)
+        default="default",
+        help="named baseline settings: default (SB3's PPO defaults, annealed rate), zoo_cheetah (RL Zoo's tuned "
+        "HalfCheetah PPO; a cache trained with other settings is retrained)",
+    )
+    p.add_argument(
         "--oracle-steps",
         type=int,
         metavar="N",

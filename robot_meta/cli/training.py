@@ -83,6 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         baseline_algo=args.baseline_algo,
         oracle_steps=args.oracle_steps,
+        baseline_preset=args.baseline_preset,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -247,6 +248,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             quiet=args.json,
             baseline_algo=args.baseline_algo,
             oracle_steps=args.oracle_steps,
+            baseline_preset=args.baseline_preset,
             train_seeds=args.train_seeds,
         )
     except ValueError as exc:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from robot_meta.baselines import ORACLE_INPUT, BaselineConfig, SB3Actor, TaskDistributionEnv, oracle_features
 from robot_meta.eval_run import ensure_population_baseline
@@ -375,3 +376,35 @@ def test_a_killed_ppo_baseline_resumes_from_its_partial_checkpoint(tmp_path, cap
     assert meta["resumed_at"] == done and meta["steps"] == steps and not partial.exists()
     # The learning rate ran down its schedule across the interruption (linear: 0 at the end).
     assert model.model.policy.optimizer.param_groups[0]["lr"] < cfg.lr * 0.1
+
+
+def test_presets_reach_sb3_and_a_cache_with_other_settings_is_retrained(tmp_path, capsys):
+    """`--baseline-preset zoo_cheetah` builds RL Zoo's HalfCheetah PPO (ReLU, no orthogonal init, std e^-2, clip
+    0.1, ...); a cache trained with other settings is retrained, naming them; the CLI's choices are the presets."""
+    from stable_baselines3.common.vec_env import unwrap_vec_normalize
+
+    from robot_meta.baselines import PRESETS, make_model
+    from robot_meta.cli.common import add_baseline_algo_option
+    from robot_meta.eval_run import population_config
+
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train)[:2]
+    zoo = replace(population_config("ppo", 64, None, "zoo_cheetah"), n_envs=2)
+    model = make_model(fam, tasks, zoo, seed=0, oracle=False)
+    assert model.clip_range(1.0) == 0.1 and model.gamma == 0.98 and model.n_epochs == 20 and model.batch_size == 64
+    assert isinstance(model.policy.mlp_extractor.policy_net[1], torch.nn.ReLU)
+    assert float(model.policy.log_std.mean()) == -2.0 and unwrap_vec_normalize(model.env) is not None
+    plain = replace(population_config("ppo", 64, None), n_envs=2, ppo_n_steps=32, ppo_batch_size=32)
+    ensure_population_baseline(tmp_path, "dr", fam, tasks, plain, seed=0, quiet=True)
+    small_zoo = replace(zoo, ppo_n_steps=32, ppo_batch_size=32)
+    retrained = ensure_population_baseline(tmp_path, "dr", fam, tasks, small_zoo, seed=0)
+    assert "ppo_activation 'tanh' -> 'relu'" in capsys.readouterr().err
+    assert retrained.meta["config"]["ppo_activation"] == "relu"
+    reloaded = ensure_population_baseline(tmp_path, "dr", fam, tasks, small_zoo, seed=0, quiet=True)  # kept, rebuilt as ReLU
+    obs = np.zeros((1, fam.obs_layout.dim), np.float32)
+    np.testing.assert_allclose(reloaded.predict(obs), retrained.predict(obs), atol=1e-6)
+    import argparse
+
+    p = argparse.ArgumentParser()
+    add_baseline_algo_option(p)
+    assert set(next(a for a in p._actions if a.dest == "baseline_preset").choices) == set(PRESETS)
