@@ -106,3 +106,16 @@ def scale_by_return_std(
     # the mean is not used for scaling; Chan's update of the variance around a zero-mean assumption is enough
     var = (var * count + (b_var + b_mean**2) * n) / total
     return rewards / float(np.sqrt(var) + 1e-8), var, total
+
+
+def gaussian_log_prob(action: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """Log density of `action` under a diagonal Gaussian (mean (..., A), log std (A,)), summed over A: (...)."""
+    return (-0.5 * ((action - mean) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+
+def clipped_surrogate(
+    logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped policy loss (Schulman et al. 2017) and the probability ratio it was computed from."""
+    ratio = (logp - old_logp).exp()
+    return -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean(), ratio

@@ -27,7 +27,7 @@ from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targ
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
-from robot_meta.torch_utils import RunningNorm, gae, scale_by_return_std
+from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
 
 @dataclass(frozen=True)
@@ -230,8 +230,7 @@ class RL2Actor:
         else:  # noise drawn on the CPU generator, so a run's randomness does not depend on the device
             action = mean + self.p.log_std.exp() * torch.randn(mean.shape, generator=self.gen).to(self.device)
         if self.record:
-            std = self.p.log_std.exp()
-            logp = (-0.5 * ((action - mean) / std) ** 2 - self.p.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            logp = gaussian_log_prob(action, mean, self.p.log_std)
             for k, v in (
                 ("obs", o),
                 ("prev_a", self.prev_a.clone()),
@@ -391,10 +390,8 @@ class RL2(MetaAlgorithm):
                 idx = torch.as_tensor(mb, device=adv.device)
                 d = {k: v[:, idx] for k, v in data.items()}
                 mean, value, hidden = self.policy.sequence(d["obs"], d["prev_a"], d["prev_r"], d["done"], h0[idx], d["reset"])
-                std = self.policy.log_std.exp()
-                logp = (-0.5 * ((d["action"] - mean) / std) ** 2 - self.policy.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-                ratio = (logp - d["logp"]).exp()
-                pi_loss = -torch.min(ratio * d["adv"], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * d["adv"]).mean()
+                logp = gaussian_log_prob(d["action"], mean, self.policy.log_std)
+                pi_loss, ratio = clipped_surrogate(logp, d["logp"], d["adv"], cfg.clip)
                 v_loss = ((value - d["ret"]) ** 2).mean()
                 entropy = (self.policy.log_std + 0.5 * np.log(2 * np.pi * np.e)).sum()
                 loss = pi_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy

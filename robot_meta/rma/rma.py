@@ -37,7 +37,7 @@ from robot_meta.belief import task_targets
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import ConfigError, MetaConfig
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
-from robot_meta.torch_utils import RunningNorm, gae, scale_by_return_std
+from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
 
 @dataclass(frozen=True)
@@ -198,8 +198,7 @@ class RMAActor:
         else:
             action = mean + self.nets.log_std.exp() * torch.randn(mean.shape, generator=self.gen)
         if self.record:
-            std = self.nets.log_std.exp()
-            logp = (-0.5 * ((action - mean) / std) ** 2 - self.nets.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            logp = gaussian_log_prob(action, mean, self.nets.log_std)
             rows = {"obs": o, "action": action, "logp": logp, "history": hist}
             if self.mode == "teacher":
                 rows.update(e=e, value=self.nets.value(o, z))
@@ -309,15 +308,13 @@ class RMA(MetaAlgorithm):
                 d = {k: v[torch.as_tensor(mb)] for k, v in flat.items()}
                 z = nets.mu(d["e"])
                 mean, value = nets.action_mean(d["obs"], z), nets.value(d["obs"], z)
-                std = nets.log_std.exp()
-                logp = (-0.5 * ((d["action"] - mean) / std) ** 2 - nets.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
-                ratio = (logp - d["logp"]).exp()
+                logp = gaussian_log_prob(d["action"], mean, nets.log_std)
+                pi_loss, ratio = clipped_surrogate(logp, d["logp"], d["adv"], cfg.clip)
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - ratio.log()).mean().item()
                 if cfg.target_kl > 0 and approx_kl > 1.5 * cfg.target_kl:
                     stopped = True
                     break
-                pi_loss = -torch.min(ratio * d["adv"], ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * d["adv"]).mean()
                 v_loss = ((value - d["ret"]) ** 2).mean()
                 self.opt.zero_grad()
                 (pi_loss + cfg.vf_coef * v_loss).backward()
