@@ -8,7 +8,9 @@ Topics (JSON messages, one JSON schema each):
 - `/session`: once at the start: the manifest summary, the robot's HELLO_ACK, the operator's commands.
 
 The writer closes its chunk and flushes the file every `flush_s` seconds, so that a crash or a
-kill loses at most the last chunk (the last second): `read_log` reads a file that never got its footer.
+kill loses at most the last chunk (the last second): `read_log` reads a file that never got its footer, and
+`recover_log` (`robot-meta log recover`, what `mcap recover` does) rewrites one into a complete file that
+every MCAP reader opens (the `mcap` library's `make_reader` raises on a file without a footer).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class TelemetryLog:
             name="robot_meta.Record", encoding="jsonschema", data=json.dumps({"type": "object"}).encode()
         )
         self._channels = {t: self._writer.register_channel(t, "json", schema) for t in TOPICS}
+        self._writer.flush()  # the file's header is on disk from the start: a kill before the first tick leaves a valid start
         self._seq = 0
         self._flush_s = flush_s
         self._last_flush = time.monotonic()
@@ -101,3 +104,57 @@ def read_log(path: str | Path, topics: tuple[str, ...] | None = None) -> dict[st
         except (McapError, struct.error, ValueError):  # a truncated tail (killed writer): keep what was complete
             pass
     return out
+
+
+def recover_log(src: str | Path, dst: str | Path) -> dict[str, Any]:
+    """Rewrite the complete records of `src` (an MCAP file cut short by a kill or a crash) into a finished MCAP
+    file `dst`: the same schemas, channels and messages (times and sequence numbers kept), with the summary and
+    footer a killed writer never wrote. The torn tail, if any, is dropped. `src` is only read.
+
+    Returns {"messages": n, "by_topic": {topic: n}, "unfinished": True when `src` ended before its footer (a
+    killed writer; a torn last record is dropped), False for a log that was closed properly}.
+    """
+    from mcap.exceptions import McapError
+    from mcap.records import Channel, Message, Schema
+    from mcap.stream_reader import StreamReader
+    from mcap.writer import CompressionType, Writer
+
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"recover writes a new file: {dst} is the log being recovered")
+    schemas: dict[int, Schema] = {}
+    channels: dict[int, Channel] = {}
+    messages: list[Message] = []
+    unfinished = False
+    with open(src, "rb") as f:
+        try:
+            for record in StreamReader(f, skip_magic=False).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record
+                elif isinstance(record, Channel):
+                    channels[record.id] = record
+                elif isinstance(record, Message):
+                    messages.append(record)
+        except (McapError, struct.error, ValueError, EOFError):  # no footer, or a record the kill cut short
+            unfinished = True
+    tmp = dst.with_name(dst.name + ".tmp")
+    with open(tmp, "wb") as out:
+        writer = Writer(out, compression=CompressionType.ZSTD)
+        writer.start(profile="", library="robot-meta (recovered)")
+        schema_ids = {sid: writer.register_schema(s.name, s.encoding, s.data) for sid, s in schemas.items()}
+        channel_ids = {
+            cid: writer.register_channel(c.topic, c.message_encoding, schema_ids.get(c.schema_id, 0), dict(c.metadata))
+            for cid, c in channels.items()
+        }
+        by_topic: dict[str, int] = {}
+        kept = 0
+        for m in messages:
+            if m.channel_id not in channel_ids:  # a message whose channel record was lost with the tail
+                continue
+            writer.add_message(channel_ids[m.channel_id], m.log_time, m.data, m.publish_time, m.sequence)
+            topic = channels[m.channel_id].topic
+            by_topic[topic] = by_topic.get(topic, 0) + 1
+            kept += 1
+        writer.finish()
+    tmp.replace(dst)
+    return {"messages": kept, "by_topic": by_topic, "unfinished": unfinished}

@@ -1,4 +1,4 @@
-"""The robot side: `sim2sim` (the runtime in the simulator), `virtual-robot`, `deploy` and `field`."""
+"""The robot side: `sim2sim` (the runtime in the simulator), `virtual-robot`, `deploy`, `field` and `log`."""
 
 from __future__ import annotations
 
@@ -102,6 +102,25 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+    return EXIT_OK
+
+
+def cmd_log_recover(args: argparse.Namespace) -> int:
+    from deploy.telemetry import recover_log
+
+    src = Path(args.file)
+    dst = Path(args.out) if args.out else src.with_name(src.stem + ".recovered.mcap")
+    if not src.is_file():
+        raise UsageError(f"{src} is not a file: give the MCAP log of a deploy or field session")
+    if dst.exists() and not args.force:
+        raise UsageError(f"{dst} exists: choose another --out or pass --force")
+    try:
+        out = recover_log(src, dst)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    topics = ", ".join(f"{t} {n}" for t, n in sorted(out["by_topic"].items())) or "no messages"
+    tail = "it had ended without its footer" if out["unfinished"] else "it was complete already"
+    emit(args, {**out, "out": str(dst)}, f"recovered {out['messages']} messages ({topics}; {tail}) into {dst}")
     return EXIT_OK
 
 
@@ -257,3 +276,23 @@ def add_parsers(sub: Any) -> None:
     add_command_option(p, "override a command of the plan, e.g. target_velocity=2.0 (repeatable; --target is its old name)")
     add_json_option(p)
     p.set_defaults(func=cmd_field)
+
+    p = sub.add_parser(
+        "log",
+        help="telemetry logs: recover a log cut short by a kill or a crash",
+        description="Tools for the MCAP logs deploy and field write.",
+    )
+    log_sub = p.add_subparsers(dest="log_command", required=True, metavar="{recover}")
+    p = log_sub.add_parser(
+        "recover",
+        help="rewrite a killed session's log into a complete MCAP file every reader opens",
+        description="A deploy killed mid-session leaves a log without its summary and footer: robot-meta reads it, "
+        "but the mcap library's make_reader and some viewers do not. This rewrites every complete record (schemas, "
+        "channels, messages with their times) into a new, finished file; the original is only read.",
+        epilog="Example: robot-meta log recover run.mcap --out run_fixed.mcap",
+    )
+    p.add_argument("file", metavar="FILE.mcap")
+    p.add_argument("--out", metavar="OUT.mcap", help="where to write (default FILE.recovered.mcap beside it)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_json_option(p)
+    p.set_defaults(func=cmd_log_recover)
