@@ -72,7 +72,18 @@ def save(run_dir: Path, iteration: int, state: dict[str, Any]) -> Path:
     atomic_write_text(root / "latest.json", json.dumps({"iteration": iteration, "dir": final.name}))
     for old in sorted(p for p in root.glob("iter-*") if p.is_dir())[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
+    clean_partials(run_dir)
     return final
+
+
+def clean_partials(run_dir: Path) -> list[str]:
+    """Remove checkpoint writes that a kill interrupted (`.iter-N.partial`, up to the size of a checkpoint each);
+    a run dir has one writer, so any partial there when a run starts or has just saved is stale. Returns names."""
+    root = Path(run_dir) / "checkpoint"
+    stale = sorted(p for p in root.glob(".iter-*.partial") if p.is_dir()) if root.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in stale]
 
 
 def latest(run_dir: Path) -> Path | None:

@@ -118,6 +118,7 @@ def train(
     checkpoint.atomic_write_text(config_path, json.dumps(record, indent=2))
 
     algorithm = build(algo, task, seed, device, cfg)
+    checkpoint.clean_partials(out)  # what a kill left half-written: this run writes its own checkpoints
     ckpt = checkpoint.latest(out) if resume else None
     if ckpt is not None:
         algorithm.load_state_dict(checkpoint.load(ckpt, device))

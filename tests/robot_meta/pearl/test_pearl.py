@@ -75,6 +75,7 @@ def test_train_runner_resumes_after_a_kill_and_keeps_the_run_dir_consistent(tmp_
     assert a.iteration == b.iteration and torch.equal(flat(a), flat(b))
     lines = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in lines] == list(range(1, b.iteration + 1))
+    assert not list((killed / "checkpoint").glob(".iter-*.partial"))  # the kill's half-written checkpoint is gone
 
 
 def test_run_dir_is_not_overwritten_and_resume_needs_a_run(tmp_path):
