@@ -31,6 +31,14 @@ class PolicyDirError(ValueError):
 
 
 OMIT_NONE = {"omit_none": True}  # field metadata: left out of the JSON when None (as format 1 writes it)
+MAX_MAGNITUDE = 1e6  # no scale, offset, limit or gain of a real actuator is this large: a corrupted value
+MAX_CONTEXT = 100_000  # steps or units of a window, history or hidden state: past this a manifest is corrupt
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, lo_open: bool = False) -> None:
+    """Refuse `value` outside [lo, hi] (or (lo, hi]) by name: a hand-edited or corrupted manifest."""
+    if not (lo < value <= hi if lo_open else lo <= value <= hi):
+        raise PolicyDirError(f"{name}={value!r} must be in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,18 @@ class ActionSpec:
     ctrl_low: tuple[float, ...]
     ctrl_high: tuple[float, ...]
     clip: tuple[float, float] = (-1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        for name in ("scale", "offset", "ctrl_low", "ctrl_high"):
+            for i, v in enumerate(getattr(self, name)):
+                _check_range(f"action.{name}[{i}]", v, -MAX_MAGNITUDE, MAX_MAGNITUDE)
+        for i, v in enumerate(self.scale):
+            _check_range(f"action.scale[{i}]", v, 0.0, MAX_MAGNITUDE, lo_open=True)
+        for i, (lo, hi) in enumerate(zip(self.ctrl_low, self.ctrl_high, strict=False)):
+            if not lo < hi:
+                raise PolicyDirError(f"action.ctrl_low[{i}]={lo} must be below action.ctrl_high[{i}]={hi}")
+        if not -1.0 <= self.clip[0] < self.clip[1] <= 1.0:
+            raise PolicyDirError(f"action.clip={list(self.clip)} must be an interval inside [-1, 1]")
 
     @property
     def dim(self) -> int:
@@ -105,10 +125,21 @@ class CommandSpec:
     kd: tuple[float, ...]
     hold_target: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        for name in ("kp", "kd"):
+            for i, v in enumerate(getattr(self, name)):
+                _check_range(f"robot.command.{name}[{i}]", v, 0.0, MAX_MAGNITUDE)
+        for name in ("target_per_ctrl", "hold_target"):
+            for i, v in enumerate(getattr(self, name)):
+                _check_range(f"robot.command.{name}[{i}]", v, -MAX_MAGNITUDE, MAX_MAGNITUDE)
+
 
 @dataclass(frozen=True)
 class SafetySpec:
     max_tilt_deg: float  # deg, the control loop e-stops beyond this tilt from upright
+
+    def __post_init__(self) -> None:
+        _check_range("robot.safety.max_tilt_deg", self.max_tilt_deg, 0.0, 180.0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -120,6 +151,9 @@ class RobotSpec:
     command: CommandSpec
     rate_hz: int
     safety: SafetySpec
+
+    def __post_init__(self) -> None:
+        _check_range("robot.rate_hz", self.rate_hz, 0, 10_000, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -141,6 +175,11 @@ class PearlAdaptation:
     posterior: str
     min_var: float
 
+    def __post_init__(self) -> None:
+        for name in ("latent_dim", "window", "infer_every"):
+            _check_range(f"adaptation.{name}", getattr(self, name), 1, MAX_CONTEXT)
+        _check_range("adaptation.min_var", self.min_var, 0.0, MAX_MAGNITUDE)
+
 
 @dataclass(frozen=True)
 class RL2Adaptation:
@@ -151,6 +190,10 @@ class RL2Adaptation:
     inputs: tuple[str, ...]
     episodes_per_trial: int
     reset: str
+
+    def __post_init__(self) -> None:
+        _check_range("adaptation.hidden_size", self.hidden_size, 1, MAX_CONTEXT)
+        _check_range("adaptation.episodes_per_trial", self.episodes_per_trial, 1, MAX_CONTEXT)
 
 
 @dataclass(frozen=True)
@@ -174,6 +217,10 @@ class RMAAdaptation:
     inputs: tuple[str, ...]
     history_rows: str
 
+    def __post_init__(self) -> None:
+        _check_range("adaptation.history", self.history, 1, MAX_CONTEXT)
+        _check_range("adaptation.extrinsics_dim", self.extrinsics_dim, 1, MAX_CONTEXT)
+
 
 Adaptation = PearlAdaptation | RL2Adaptation | RMAAdaptation | StaticAdaptation
 ADAPTATIONS: dict[str, type] = {
@@ -195,6 +242,11 @@ class TaskParamRange:
     train: tuple[float, float]
     test_only: tuple[tuple[float, float], ...]
     role: Literal["hidden", "command"] | None = field(default=None, metadata=OMIT_NONE)  # None: hidden
+
+    def __post_init__(self) -> None:
+        for label, (lo, hi) in (("allowed", self.allowed), ("train", self.train), *(("test_only", r) for r in self.test_only)):
+            if not lo <= hi:
+                raise PolicyDirError(f"task_params {self.name!r}: {label} range [{lo}, {hi}] is reversed")
 
 
 @dataclass(frozen=True)
@@ -260,6 +312,11 @@ class PolicyManifest:
                 raise PolicyDirError(f"manifest action.{name} has {len(getattr(self.action, name))} entries, action.names {n}")
         if not (math.isfinite(self.ctrl_dt) and 0 < self.ctrl_dt <= 10.0):
             raise PolicyDirError(f"manifest ctrl_dt={self.ctrl_dt} must be a control period in (0, 10] s")
+        _check_range("manifest sim_dt", self.sim_dt, 0.0, self.ctrl_dt, lo_open=True)
+        if len(self.joints) != n:
+            raise PolicyDirError(f"manifest joints has {len(self.joints)} entries, action.names {n}")
+        if self.tracking_error_floor is not None:
+            _check_range("manifest tracking_error_floor", self.tracking_error_floor, 0.0, MAX_MAGNITUDE)
 
     @property
     def kind(self) -> str:
