@@ -32,6 +32,7 @@ class PolicyDirError(ValueError):
 
 OMIT_NONE = {"omit_none": True}  # field metadata: left out of the JSON when None (as format 1 writes it)
 MAX_MAGNITUDE = 1e6  # no scale, offset, limit or gain of a real actuator is this large: a corrupted value
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest is a few kilobytes
 MAX_CONTEXT = 100_000  # steps or units of a window, history or hidden state: past this a manifest is corrupt
 
 
@@ -369,6 +370,8 @@ class PolicyManifest:
         path = Path(policy_dir) / "manifest.json"
         if not path.exists():
             raise PolicyDirError(f"{policy_dir} has no manifest.json; export a run with robot-meta export")
+        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:  # a FIFO would hang the read
+            raise PolicyDirError(f"{path} is not a regular file of at most {MAX_MANIFEST_BYTES} bytes")
         try:
             raw = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:

@@ -62,3 +62,47 @@ def test_joints_must_match_the_actions():
     raw["joints"] = raw["joints"][:-1]
     with pytest.raises(PolicyDirError, match=r"joints has 5 entries, action\.names 6"):
         PolicyManifest.from_dict(raw)
+
+
+def _policy_copy(tmp_path):
+    import shutil
+
+    dst = tmp_path / "p"
+    shutil.copytree(ASSET.parent, dst)
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("file", "named"),
+    [
+        ("../../etc/passwd", "must be a file name inside the policy dir"),
+        ("/etc/passwd", "must be a file name inside the policy dir"),
+        ("sub/policy.onnx", "must be a file name inside the policy dir"),
+        ("link.onnx", "symbolic link"),
+        ("fifo.onnx", "not a regular file"),
+        ("nothing.onnx", "missing"),
+    ],
+)
+def test_graph_files_stay_inside_the_policy_dir(tmp_path, file, named):
+    import os
+
+    from deploy.runtime import load_adapter
+
+    d = _policy_copy(tmp_path)
+    os.symlink(d / "policy.onnx", d / "link.onnx")
+    os.mkfifo(d / "fifo.onnx")
+    raw = json.loads((d / "manifest.json").read_text())
+    raw["graphs"]["policy"]["file"] = file
+    (d / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(PolicyDirError, match=named):
+        load_adapter(d)  # refused before anything is read from the file (a FIFO would hang here)
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_not_read(tmp_path):
+    import os
+
+    d = _policy_copy(tmp_path)
+    (d / "manifest.json").unlink()
+    os.mkfifo(d / "manifest.json")
+    with pytest.raises(PolicyDirError, match="not a regular file"):
+        PolicyManifest.read(d)
