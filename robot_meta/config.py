@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+
+
+MAX_INT = 10**9  # no count in a config (sizes, capacities, iterations) is this large; 1e20 is a typo or an attack
 
 
 class ConfigError(ValueError):
@@ -30,19 +34,30 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"config {name}={value!r} must be true or false")
     if kind is int:
+        given = value
         try:
+            if isinstance(value, bool):  # YAML's `true` is not a batch size
+                raise ValueError
             if isinstance(value, str):
                 value = float(value) if any(c in value for c in ".eE") else int(value)
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"config {name}={value!r} must be an integer") from None
+            out = int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"config {name}={given!r} must be an integer") from None
+        if abs(out) > MAX_INT:
+            raise ConfigError(f"config {name}={given!r} is beyond any sensible setting (|value| <= {MAX_INT:.0e})")
+        return out
     if kind is float:
         try:
-            return float(value)
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"config {name}={value!r} must be a number") from None
+        if not math.isfinite(out):
+            raise ConfigError(f"config {name}={value!r} must be a finite number")
+        return out
     if kind is str:
         return str(value)
     if origin is tuple:

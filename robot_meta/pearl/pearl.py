@@ -100,7 +100,12 @@ class PearlConfig(MetaConfig):
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive("latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window")
+        self.require_positive(
+            "latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window", "buffer_capacity"
+        )
+        for name in ("initial_steps", "steps_prior", "steps_posterior", "updates_per_iteration"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 0")
         check_weight("task_supervision", self.task_supervision)
         check_weight("dynamics_prediction", self.dynamics_prediction)
         if self.context_source not in CONTEXT_SOURCES:

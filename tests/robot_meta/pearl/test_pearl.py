@@ -1,6 +1,7 @@
 """PEARL mechanics on tiny budgets: determinism, checkpoint/resume equality, the actor's adaptation modes."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -100,6 +101,30 @@ def test_config_overrides_are_typed_and_checked():
         build_config(PearlConfig(), None, ["meta_batch=many"])
     with pytest.raises(ConfigError, match="meta_batch=0 must be >= 1"):
         build_config(PearlConfig(), None, ["meta_batch=0"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("lr=nan", "lr='nan' must be a finite number"),
+        ("lr=inf", "lr='inf' must be a finite number"),
+        ("batch_size=1e20", "batch_size='1e20' is beyond any sensible setting"),
+        ("buffer_capacity=1e12", "buffer_capacity='1e12' is beyond"),
+        ("updates_per_iteration=-1", "updates_per_iteration=-1 must be >= 0"),
+        ("buffer_capacity=0", "buffer_capacity=0 must be >= 1"),
+    ],
+)
+def test_nonsense_settings_are_refused_by_name(setting, named):
+    """Issue 17: values that used to start a training (or crash inside torch) are refused before anything runs."""
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        build_config(PearlConfig(), None, [setting])
+
+
+def test_a_yaml_bool_is_not_an_integer(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batch_size: true\n")
+    with pytest.raises(ConfigError, match="batch_size=True must be an integer"):
+        build_config(PearlConfig(), path)
 
 
 def test_online_actor_z_is_the_posterior_mean_of_the_last_window():
