@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit, progress_bar
+from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit, positive_float, progress_bar, seed_value
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -118,9 +118,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
     p.add_argument("--num-envs", type=int, default=8, help="tasks stepped together (default 8)")
     p.add_argument(
-        "--seconds", type=float, help="seconds per measurement (sim, train: 3; runtime: 5, x1000 steps; bridge: 30)"
+        "--seconds", type=positive_float, help="seconds per measurement (sim, train: 3; runtime: 5, x1000 steps; bridge: 30)"
     )
     p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)
     p.set_defaults(func=cmd_bench)

@@ -32,6 +32,49 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], human: str) -> None:
         print(human)
 
 
+# argparse types that refuse a value by name before anything runs (issue 17): argparse prints "argument --X:
+# invalid ... value: 'V'" on stderr and exits 2.
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds are unsigned 32-bit here
+
+
+def seed_value(text: str) -> int:
+    """A seed: an integer in [0, 2**32 - 1]."""
+    value = int(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is not a seed in [0, {SEED_MAX}]")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (durations, minutes, time steps)."""
+    import math
+
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (counts)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be an integer >= 1")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    """An integer >= 0 (latency in steps)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be an integer >= 0")
+    return value
+
+
+for _f, _name in ((seed_value, "seed"), (positive_float, "positive number"), (positive_int, "count"), (nonneg_int, "count")):
+    _f.__name__ = _name  # argparse's message: "invalid seed value: '-1'"
+
+
 def add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit
+from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit, seed_value
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -47,6 +47,6 @@ def add_parsers(sub: Any) -> None:
         metavar="FILE",
         help="field plan (default: 1.5 m/s, 9 kg, 8 s baseline, 16 s hold; --protocol is its old name)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)
     p.set_defaults(func=cmd_demo)

@@ -9,7 +9,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, EXIT_RUNTIME, UsageError, add_command_option, add_json_option, emit, parse_commands
+from robot_meta.cli.common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    UsageError,
+    add_command_option,
+    add_json_option,
+    emit,
+    nonneg_int,
+    parse_commands,
+    positive_float,
+    positive_int,
+    seed_value,
+)
 
 
 def cmd_sim2sim(args: argparse.Namespace) -> int:
@@ -197,10 +209,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--payload-schedule", metavar="T:KG,...", help="payload changes, e.g. 0:1.0,5:3.0 (default: eval's protocol)"
     )
-    p.add_argument("--tasks", type=int, default=8, help="held-out tasks to run (default 8)")
-    p.add_argument("--latency", type=int, metavar="STEPS", help="action latency in control steps (extra realism)")
-    p.add_argument("--sim-dt", type=float, metavar="S", help="physics step finer than training (must divide ctrl_dt)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", type=positive_int, default=8, help="held-out tasks to run (default 8)")
+    p.add_argument("--latency", type=nonneg_int, metavar="STEPS", help="action latency in control steps (extra realism)")
+    p.add_argument("--sim-dt", type=positive_float, metavar="S", help="physics step finer than training (must divide ctrl_dt)")
+    p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)
     p.set_defaults(func=cmd_sim2sim)
 
@@ -220,7 +232,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--watchdog-ms", type=int, help="command watchdog (default max(100 ms, 3 control periods))")
     p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
     p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.set_defaults(func=cmd_virtual_robot)
 
     p = sub.add_parser(
@@ -235,14 +247,16 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("policy_dir", metavar="POLICY_DIR")
     p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyUSB0, socket://host:port, rfc2217://...")
-    p.add_argument("--duration", type=float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
+    p.add_argument("--duration", type=positive_float, metavar="S", help="disarm after S seconds (default: until Ctrl-C)")
     p.add_argument("--log", metavar="FILE.mcap", help="log every tick to this MCAP file")
     add_command_option(
         p,
         "a command the policy observes or its reward tracks, e.g. target_velocity=1.5 (repeatable; refused before "
         "arming when the policy has no such command or the value is outside its range; --target is its old name)",
     )
-    p.add_argument("--max-delta", type=float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)")
+    p.add_argument(
+        "--max-delta", type=positive_float, default=1.0, help="rate limit on the normalized action per tick (default 1.0)"
+    )
     p.add_argument("--baud", type=int, default=1_000_000, help="serial baud rate (default 1000000)")
     add_json_option(p)
     p.set_defaults(func=cmd_deploy)

@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_baseline_algo_option, add_json_option, check_baseline_steps, emit
+from robot_meta.cli.common import (
+    EXIT_OK,
+    UsageError,
+    add_baseline_algo_option,
+    add_json_option,
+    check_baseline_steps,
+    emit,
+    positive_float,
+    positive_int,
+    seed_value,
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -280,13 +290,15 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--task", required=True, metavar="NAME", help="task family (robot-meta tasks lists them)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (must be new unless --resume)")
-    p.add_argument("--steps", type=int, default=200_000, help="total env steps (default 200000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=positive_int, default=200_000, help="total env steps (default 200000)")
+    p.add_argument("--seed", type=seed_value, default=0)
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
-    p.add_argument("--max-minutes", type=float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time")
+    p.add_argument(
+        "--max-minutes", type=positive_float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time"
+    )
     add_json_option(p)
     p.set_defaults(func=cmd_train)
 
@@ -315,7 +327,7 @@ def add_parsers(sub: Any) -> None:
         help="one baseline cache for every RUN_DIR (default: each RUN_DIR/baselines, trained with that run's seed)",
     )
     add_baseline_algo_option(p)
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed (env noise, z draws)")
+    p.add_argument("--seed", type=seed_value, default=0, help="evaluation seed (env noise, z draws)")
     p.add_argument(
         "--repeats",
         type=int,
@@ -418,6 +430,6 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--out", default="gridworld_out", help="output directory (default gridworld_out)")
     p.add_argument("--iterations", type=int, default=150, help="outer iterations (default 150)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)
     p.set_defaults(func=cmd_maml_gridworld)

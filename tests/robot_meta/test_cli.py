@@ -111,3 +111,29 @@ def test_demo_pipeline_check_trains_exports_and_deploys(tmp_path):
     out = pipeline_check(tmp_path, seconds=1.0, seed=0, progress=False, sets=PEARL_SETS)
     assert out["env_steps"] > 0 and out["parity_max_abs_diff"] < 1e-5
     assert out["deploy"]["reason"] == "duration" and out["deploy"]["ticks"] >= 50
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["train", "--algo", "pearl", "--task", "planar_arm", "--steps", "10", "--seed", "-1"], "--seed: -1 is not a seed"),
+        (["train", "--algo", "pearl", "--task", "planar_arm", "--steps", "10", "--seed", str(2**70)], "is not a seed"),
+        (["train", "--algo", "pearl", "--task", "planar_arm", "--steps", "10", "--max-minutes", "nan"], "--max-minutes: nan"),
+        (["train", "--algo", "pearl", "--task", "planar_arm", "--steps", "0"], "--steps: 0 must be an integer >= 1"),
+        (["sim2sim", "POLICY", "--sim-dt", "0"], "--sim-dt: 0 must be a finite number > 0"),
+        (["sim2sim", "POLICY", "--tasks", "-3"], "--tasks: -3 must be an integer >= 1"),
+        (["deploy", "POLICY", "--port", "loop://", "--duration", "nan"], "--duration: nan must be a finite number > 0"),
+        (["deploy", "POLICY", "--port", "loop://", "--max-delta", "-1"], "--max-delta: -1 must be a finite number > 0"),
+    ],
+)
+def test_bad_numbers_are_refused_by_name_and_nothing_is_written(tmp_path, capsys, args, named):
+    """Issue 17: values that gave tracebacks, ran forever or ran nothing with exit 0 are one line and exit 2."""
+    args = [a.replace("POLICY", str(tmp_path / "policy")) for a in args]
+    if args[0] == "train":
+        args += ["--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0], err
+    assert list(tmp_path.iterdir()) == []  # no run dir, nothing half-written
