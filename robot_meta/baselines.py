@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from robot_meta.checkpoint import load_torch
 from sim_tasks import TaskEnv
 
 
@@ -386,7 +387,7 @@ def read_partial(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """The partial checkpoint at `path` if it was written for a training with the same `key`, else None."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     return state if state.get("key") == json.dumps(key, sort_keys=True) else None
 
 
@@ -511,13 +512,13 @@ def save_policy(policy: Baseline, path: Path, meta: dict[str, Any]) -> None:
 
 def read_meta(path: Path) -> dict[str, Any]:
     """What a cached baseline recorded (algorithm, steps, family, tasks' fingerprint), without rebuilding it."""
-    return json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta"])
+    return json.loads(load_torch(path)["meta"])
 
 
 def load_policy(path: Path, family: Any, tasks: list[Any], cfg: BaselineConfig, oracle: bool) -> Baseline:
     """Rebuild an SB3 model of the same algorithm and shape and load its weights and statistics (no unpickling);
     what the cache recorded is the returned policy's `meta`."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_torch(path)
     meta = json.loads(state["meta"])
     saved = meta.get("config", {})
     algo = saved.get("algo", "sac")  # caches from before PPO existed are SAC

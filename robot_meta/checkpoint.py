@@ -101,13 +101,31 @@ def latest(run_dir: Path) -> Path | None:
     return path
 
 
+def load_torch(path: Path, device: torch.device | str = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)`: tensors and plain containers only. A file that needs anything else
+    unpickled (a replaced or malicious file) is refused with one line naming it, never run."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path} is not a file this project wrote: it holds objects other than tensors and plain containers, "
+            "and unpickling them could run code; refused (replace it with one robot-meta saved)"
+        ) from None
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{path} is unreadable: {str(exc).strip().splitlines()[0][:200]}") from None
+
+
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Read a checkpoint directory; torch state with `weights_only=True`, arrays with `allow_pickle=False`."""
     try:
-        torch_state = torch.load(path / "torch.pt", map_location=device, weights_only=True)
+        torch_state = load_torch(path / "torch.pt", device)
         json_state = json.loads((path / "state.json").read_text())
         with np.load(path / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} is unreadable: {exc}") from None
     return {"torch": torch_state, "json": json_state, "arrays": arrays}

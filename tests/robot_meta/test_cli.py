@@ -137,3 +137,43 @@ def test_bad_numbers_are_refused_by_name_and_nothing_is_written(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0], err
     assert list(tmp_path.iterdir()) == []  # no run dir, nothing half-written
+
+
+class _Evil:
+    """A pickle that would create a file if it were ever unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.marker),))
+
+
+def test_a_malicious_checkpoint_or_baseline_is_refused_in_one_line_and_never_run(tiny_runs, tmp_path, capsys):
+    """Issue 17: a checkpoint or baseline file replaced by a pickle that runs code is refused by every command that
+    reads one, with one line naming the file and exit 2, and the code never runs."""
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs / "pearl", run)
+    marker = tmp_path / "PWNED"
+    latest = sorted((run / "checkpoint").glob("iter-*"))[-1]
+    torch.save({"nets": _Evil(str(marker))}, latest / "torch.pt")
+    (run / "baselines").mkdir(exist_ok=True)
+    torch.save({"policy": _Evil(str(marker)), "meta": "{}"}, run / "baselines" / "dr.pt")
+    for args in (
+        ["export", str(run), "--out", str(tmp_path / "p1")],
+        ["export", str(run), "--baseline", "dr", "--out", str(tmp_path / "p2")],
+        ["eval", str(run), "--episodes", "2", "--repeats", "1"],
+        ["train", "--algo", "pearl", "--task", "planar_runner", "--out", str(run), "--steps", "400", "--resume"],
+    ):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is not a file this project wrote" in err[0], err
+        assert "torch.pt" in err[0] or "dr.pt" in err[0], err
+    assert not marker.exists() and not (tmp_path / "p1").exists() and not (tmp_path / "p2").exists()
