@@ -133,6 +133,8 @@ def parse_commands(items: Sequence[str] | None) -> dict[str, float]:
             out[key] = float(value)
         except ValueError:
             raise UsageError(f"--command takes NAME=VALUE like target_velocity=1.5, got {item!r}") from None
+        if out[key] != out[key] or out[key] in (float("inf"), float("-inf")):
+            raise UsageError(f"--command {key}={value} must be a finite number")
     return out
 
 
