@@ -175,7 +175,7 @@ def ensure_population_baseline(
     )  # fmt: skip
     run = model.meta
     # the bar compares baselines at the same wall time: a resumed training counts its earlier part too
-    meta = dict(key, wall_s=round(run.get("wall_s_before", 0.0) + run["wall_s_this"], 1))
+    meta = dict(key, wall_s=round(run.get("wall_s_before", 0.0) + run["wall_s_this"], 3))
     if "resumed_at" in run:
         meta["resumed_at"] = run["resumed_at"]
     if init is not None:  # the oracle's whole training is DR's and its own
