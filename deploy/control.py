@@ -70,7 +70,7 @@ class DeployConfig:
 
 @dataclass
 class DeployResult:
-    reason: str  # "duration", "operator", "stale", "nan_state", "nan_action", "tilt", "robot_fault", "link_down", "stopped"
+    reason: str  # "duration", "operator", "stale", "nan_state", "nan_action", "nan_target", "tilt", "robot_fault", "link_down", "stopped"
     estopped: bool
     ticks: int
     late_ticks: int
@@ -168,6 +168,7 @@ class Deployment:
         client = RobotClient(self.port, _expected(self.manifest), baud=self.cfg.baud)
         ack = client.connect()  # HandshakeError before anything is armed
         loop = _Loop(log=self.log)
+        self.wire = WireGuard.from_ack(ack, self.mapper.mode)  # the robot's own limits, not the policy dir's
         self._log_session(ack)
         hold = self._hold_command()
         loop.t_active = time.monotonic()
@@ -195,7 +196,12 @@ class Deployment:
             late_ticks=loop.late,
             active_s=loop.t_end,
             link=stats,
-            safety={"nonfinite": s.nonfinite_count, "clamped": s.clamped_count, "rate_limited": s.rate_limited_count},
+            safety={
+                "nonfinite": s.nonfinite_count,
+                "clamped": s.clamped_count,
+                "rate_limited": s.rate_limited_count,
+                "wire_clamped": self.wire.clamped if self.wire is not None else 0,
+            },
             errors=loop.errors,
             times=loop.times,
             latents=loop.latents,
@@ -219,6 +225,8 @@ class Deployment:
                 "action": list(self.manifest.action.names),
             },
         )
+
+    wire: WireGuard | None = None
 
     def _hold_command(self) -> Any:
         """The COMMAND held during soft start: zero torque, or the default pose with the servo gains."""
@@ -270,6 +278,9 @@ class Deployment:
         if self.adapter.safety.nonfinite_count != nonfinite_before:
             return "nan_action"
         target = self.mapper.targets(self.adapter.to_ctrl(action))
+        if not np.all(np.isfinite(target)):  # after scaling: nothing non-finite reaches the wire
+            return "nan_target"
+        target = self.wire(target)
         client.command(p.Command(mode, target, self.mapper.kp, self.mapper.kd))
         compute_us = (time.perf_counter() - t0) * 1e6
         loop.prev_action = action
@@ -353,3 +364,30 @@ class Deployment:
             f" | err {err:.2f} | {lat}"
         )
         print(line, end="", file=sys.stderr, flush=True)
+
+
+@dataclass
+class WireGuard:
+    """The last clamp before the wire, in physical units, with the limits the robot itself reported in HELLO_ACK
+    (torque mode: |target| <= torque_max per joint, N m; position mode: pos_min <= target <= pos_max, rad). A
+    policy dir, however it was edited, cannot command more than the robot says it takes. `clamped` counts ticks
+    where it had to act (a policy that trips it is asking for more than the robot's limits)."""
+
+    low: np.ndarray
+    high: np.ndarray
+    clamped: int = 0
+
+    @classmethod
+    def from_ack(cls, ack: Any, mode: str) -> WireGuard:
+        if mode == "torque":
+            high = np.array([j.torque_max for j in ack.joints], np.float32)
+            return cls(-high, high)
+        return cls(
+            np.array([j.pos_min for j in ack.joints], np.float32), np.array([j.pos_max for j in ack.joints], np.float32)
+        )
+
+    def __call__(self, target: np.ndarray) -> np.ndarray:
+        out = np.clip(target, self.low, self.high).astype(np.float32)
+        if not np.array_equal(out, target):
+            self.clamped += 1
+        return out

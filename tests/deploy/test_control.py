@@ -197,3 +197,24 @@ def test_deploy_cli(tiny_policies, tmp_path, capsys):
         main(["deploy", str(tiny_policies / "pearl"), "--port", "/dev/nonexistent-tty", "--target", "target_velocity=1"]) == 1
     )
     assert "cannot open /dev/nonexistent-tty" in capsys.readouterr().err
+
+
+def test_the_wire_never_carries_more_torque_than_the_robot_reported(tiny_policies, tmp_path):
+    """Issue 17: a policy dir edited to scale its torques x100 (still a well-formed manifest) cannot command more
+    than the robot's HELLO_ACK limits: the last clamp before the wire uses the robot's numbers, and counts."""
+    policy = tmp_path / "dr"
+    shutil.copytree(tiny_policies / "dr", policy)
+    raw = json.loads((policy / "manifest.json").read_text())
+    raw["robot"]["command"]["target_per_ctrl"] = [100 * v for v in raw["robot"]["command"]["target_per_ctrl"]]
+    (policy / "manifest.json").write_text(json.dumps(raw))
+    fw = firmware()
+    limits = np.array([j.torque_max for j in fw.hello_ack().joints])
+    with VirtualRobotThread(fw) as vr:
+        log = TelemetryLog(tmp_path / "run.mcap")
+        try:
+            res = deploy(policy, vr.port, log=log, duration_s=1.0).run()
+        finally:
+            log.close()
+    assert res.reason == "duration" and res.safety["wire_clamped"] > 0
+    targets = np.array([m["target"] for m in read_log(tmp_path / "run.mcap")["/tick"]])
+    assert np.all(np.abs(targets) <= limits + 1e-6) and np.any(np.isclose(np.abs(targets), limits))
