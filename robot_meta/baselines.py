@@ -423,6 +423,7 @@ def _checkpoint_callback(path: Path, every: int, key: dict[str, Any], wall_befor
             if self.last is None:
                 self.last = done
             elif done - self.last >= every:
+                path.parent.mkdir(parents=True, exist_ok=True)  # a new cache dir is made by the first save
                 tmp = path.with_name(path.name + ".tmp")
                 torch.save(_partial_state(self.model, key, wall_before + time.monotonic() - self.start), tmp)
                 os.replace(tmp, path)

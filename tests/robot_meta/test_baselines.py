@@ -348,6 +348,7 @@ def test_a_killed_ppo_baseline_resumes_from_its_partial_checkpoint(tmp_path, cap
     from robot_meta.baselines import read_meta, read_partial
 
     steps = 3000
+    tmp_path = tmp_path / "cache"  # not there yet: the first partial makes it (as a new --baseline-dir)
     partial = tmp_path / "dr_ppo.pt.partial"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_TRAINING, str(tmp_path), str(steps)], env=env)
