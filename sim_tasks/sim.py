@@ -42,6 +42,7 @@ class TaskSim:
         task = self.family.validate(task)
         model = self.family.build_model(task)  # raises before anything is replaced
         self.task = self._task0 = task
+        self._vector: np.ndarray | None = None  # task_vector(), cached until the task or the payload changes
         self.model = model
         self.data = mujoco.MjData(model)
         self._scratch = mujoco.MjData(model)
@@ -70,6 +71,7 @@ class TaskSim:
             raise TaskParamError(f"payload com must have 3 entries (x, y, z in m), got {list(com_arr)}")
         model_edit.set_payload(self.model, self._scratch, np.array(self.family.payload_mount), mass, com_arr)
         self._payload = (float(mass), com_arr)
+        self._vector = None
 
     def schedule_payload(self, schedule: Sequence[tuple[float, float]]) -> None:
         """Payload changes at episode times: [(time_s, mass_kg), ...]; kept across resets, cleared by `[]`."""
@@ -100,6 +102,7 @@ class TaskSim:
         self._noise_at = 0
         if self.task is not self._task0:  # commands resampled in the last episode: back to the task's own
             self.task = self._task0
+            self._vector = None
         m0 = self.task.payload_mass
         c0 = np.array([self.task.payload_com_x, self.task.payload_com_y, self.task.payload_com_z])
         if self.family.payload_parent is not None and (self._payload[0] != m0 or not np.array_equal(self._payload[1], c0)):
@@ -161,6 +164,7 @@ class TaskSim:
         if self.resample_commands and self.steps % self._resample_every == 0 and not (terminated or truncated):
             # after this step's reward, before the observation that carries the new command
             self.task = self.task.replace(**fam.sample_commands(self.rng))
+            self._vector = None
         return self._observe(), reward, terminated, truncated, error
 
     @property
@@ -168,7 +172,11 @@ class TaskSim:
         return max(1, round(self.family.command_resample_s / self.family.ctrl_dt))
 
     def task_vector(self) -> np.ndarray:
-        return self.family.task_vector(self.current_task())
+        """The hidden parameters now (payload changes included), (n_hidden,) float32; the collector reads it at
+        every step, so it is rebuilt only when the task or the payload changed."""
+        if self._vector is None:
+            self._vector = self.family.task_vector(self.current_task())
+        return self._vector.copy()
 
     def _observe(self) -> np.ndarray:
         """The observation with sensor noise, float64 (callers cast to float32 where they store it)."""

@@ -66,3 +66,20 @@ def test_bad_batch_input():
         env.set_tasks([fam.default_task()])
     with pytest.raises(TaskParamError, match="at least one task"):
         BatchedTaskEnv(fam, [])
+
+
+def test_task_vectors_follow_a_payload_change_and_a_new_task():
+    """The collector reads the task vector at every step; the sims cache it, so it must follow what changes it."""
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().train[:2])
+    env = BatchedTaskEnv(fam, tasks, seed=0)
+    env.reset(seed=0)
+    j = [p.name for p in fam.hidden_params].index("payload_mass")
+    before = env.task_vectors()
+    env.sims[0].schedule_payload([(2 * fam.ctrl_dt, 2.0)])
+    for _ in range(4):
+        env.step(np.zeros((2, env.single_action_space.shape[0]), np.float32))
+    after = env.task_vectors()
+    assert after[0, j] == 2.0 and after[1, j] == before[1, j]
+    env.set_tasks(tasks[::-1])
+    np.testing.assert_array_equal(env.task_vectors(), np.stack([fam.task_vector(t) for t in tasks[::-1]]))
