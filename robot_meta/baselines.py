@@ -448,15 +448,17 @@ def train_model(
     checkpoint: Path | None = None,
     checkpoint_key: dict[str, Any] | None = None,
     checkpoint_every: int | None = None,
+    resume: dict[str, Any] | None = None,
 ):
     """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics.
 
     `init`: a trained DR policy the oracle starts from (`warm_start`).
-    `checkpoint` (PPO only): a partial checkpoint written every `checkpoint_every` env steps (None: `CHECKPOINT_EVERY`); when one exists
-    for the same `checkpoint_key` (what is trained, how, for how long), training resumes from it instead of
-    starting over: weights, optimizer, normalization statistics and the learning rate schedule continue where
-    they were, the environments start new episodes (with seeds drawn from the steps done), so a resumed policy
-    is not bit-identical to an uninterrupted one. SAC's replay buffer is not saved, so SAC always starts over.
+    `checkpoint` (PPO only): where a partial checkpoint is written every `checkpoint_every` env steps (None:
+    `CHECKPOINT_EVERY`), stamped with `checkpoint_key` (what is trained, how, for how long). `resume`: such a
+    partial checkpoint (`read_partial`, which checks the key) to continue from instead of starting over:
+    weights, optimizer, normalization statistics and the learning rate schedule continue where they were, the
+    environments start new episodes (with seeds drawn from the steps done), so a resumed policy is not
+    bit-identical to an uninterrupted one. SAC's replay buffer is not saved, so SAC always starts over.
     The returned policy's `meta` says whether and where it resumed (`resumed_at`, env steps; `wall_s_before`).
     """
     import time
@@ -464,9 +466,7 @@ def train_model(
     start = time.monotonic()  # building the envs and the oracle's warm start are part of the training's cost
     total = steps if steps is not None else cfg.steps
     model = make_model(family, tasks, cfg, seed, oracle, device)
-    partial = None
-    if checkpoint is not None and cfg.algo == "ppo":
-        partial = read_partial(checkpoint, checkpoint_key or {})
+    partial = resume if cfg.algo == "ppo" else None
     if partial is not None:
         _restore_partial(model, partial)
         model.set_random_seed(seed + model.num_timesteps)  # new episodes, not a replay of the first ones

@@ -87,15 +87,20 @@ def tasks_fingerprint(family: Any, tasks: list[Any]) -> str:
     return h.hexdigest()
 
 
+# What a cache written before a setting existed was trained with: raw observations, a constant rate.
+PREDATES = {"normalize": False, "lr_schedule": "constant"}
+
+
 def _config_differences(saved: dict[str, Any], cfg: BaselineConfig) -> list[str]:
     """The settings a cached baseline was trained with that differ from `cfg`, as "name saved -> now" (a setting
-    the cache predates counts as its default then; steps, normalization and schedule are checked on their own)."""
+    the cache predates counts as what training did then: `PREDATES`, else its default; steps are checked on
+    their own, since more steps than asked for are fine)."""
     now = {**cfg.__dict__, "hidden": list(cfg.hidden)}
     out = []
     for name, value in now.items():
-        if name in ("steps", "oracle_steps", "normalize", "lr_schedule"):
+        if name in ("steps", "oracle_steps"):
             continue
-        before = saved.get(name, BaselineConfig.__dataclass_fields__[name].default)
+        before = saved.get(name, PREDATES.get(name, BaselineConfig.__dataclass_fields__[name].default))
         before = list(before) if isinstance(before, tuple) else before
         if before != value:
             out.append(f"{name} {before!r} -> {value!r}")
@@ -132,10 +137,6 @@ def ensure_population_baseline(
             stale.append(f"another family or other tasks (it was trained for {meta.get('family', 'an unrecorded family')!r})")
         if meta.get("steps", steps) < steps:
             stale.append(f"{meta['steps']} env steps, fewer than the {steps} asked for")
-        if meta.get("config", {}).get("normalize", False) != cfg.normalize:
-            stale.append(f"observation normalization {'off' if cfg.normalize else 'on'}")
-        if meta.get("config", {}).get("lr_schedule", "constant") != cfg.lr_schedule:
-            stale.append(f"a learning rate schedule other than {cfg.lr_schedule!r}")
         other = _config_differences(meta.get("config", {}), cfg)
         if other:
             stale.append("other settings (" + ", ".join(other) + ")")
@@ -171,7 +172,7 @@ def ensure_population_baseline(
     progress = not quiet and sys.stderr.isatty()
     model = train_model(
         family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress, init=init,
-        checkpoint=partial_path if cfg.algo == "ppo" else None, checkpoint_key=key,
+        checkpoint=partial_path if cfg.algo == "ppo" else None, checkpoint_key=key, resume=partial,
     )  # fmt: skip
     run = model.meta
     # the issue's bar compares baselines at the same wall time: a resumed training counts its earlier part too
