@@ -74,17 +74,26 @@ def episodic_returns(method: Method, family: Any, tasks: list[Any], episodes: in
     return np.array(out)
 
 
+def default_change_time(family: Any) -> float:
+    """When the online protocol's payload changes unless told: the middle of an episode (s)."""
+    return 0.5 * family.episode_steps * family.ctrl_dt
+
+
+def online_protocol(tasks: list[Any], change_time_s: float, steady: bool = False) -> tuple[list[Any], list[list]]:
+    """The online protocol's episodes: (start tasks, payload schedules). Each starts with no payload and switches
+    to the task's own at `change_time_s`; with `steady`, each starts with the task's payload and never changes."""
+    if steady:
+        return list(tasks), [[] for _ in tasks]
+    return [t.replace(payload_mass=0.0) for t in tasks], [[(change_time_s, t.payload_mass)] for t in tasks]
+
+
 def online_errors(
     method: Method, family: Any, tasks: list[Any], change_time_s: float, seed: int, steady: bool = False
 ) -> np.ndarray:
     """Tracking error per step (n_tasks, episode_steps) in one episode whose payload switches from 0 to the
     task's own payload at `change_time_s`; with `steady`, the same episode with the task's payload from the
     start (the reference the adaptation time is measured against; same starts and sensor noise)."""
-    if steady:
-        starts, schedules = list(tasks), [[] for _ in tasks]
-    else:
-        starts = [t.replace(payload_mass=0.0) for t in tasks]
-        schedules = [[(change_time_s, t.payload_mass)] for t in tasks]
+    starts, schedules = online_protocol(tasks, change_time_s, steady)
     if method.per_task:
         groups = [(i, [s], [c]) for i, (s, c) in enumerate(zip(starts, schedules, strict=True))]
     else:
@@ -143,12 +152,12 @@ def belief_probe(
         r2[spec.name] = None if np.isnan(value) else value
     out = {"payload_r2": r2["payload_mass"], "r2": r2, "samples": len(y), "belief_dim": int(x.shape[1])}
     if online_tasks:
-        change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
+        change = change_time_s if change_time_s is not None else default_change_time(family)
         predict = _ridge_fit(x, y[:, [p.name for p in family.hidden_params].index("payload_mass")])
         times, traces = [], []
+        starts, schedules = online_protocol(online_tasks, change)
         for seed in seeds:
-            starts = [t.replace(payload_mass=0.0) for t in online_tasks]
-            env = eval_env(family, starts, seed, [[(change, t.payload_mass)] for t in online_tasks])
+            env = eval_env(family, starts, seed, schedules)
             state = CollectorState(env)
             state.reset(seed=seed)
             recorder = _BeliefRecorder(method.actor("online", env))
@@ -263,7 +272,7 @@ def evaluate(
         runs = [episodic_returns(m, family, tasks, episodes, s) for s in seeds]
         out["episodic"][m.name] = np.mean(runs, 0).tolist()
     if online_tasks and family.payload_parent is not None:
-        change = change_time_s if change_time_s is not None else 0.5 * family.episode_steps * family.ctrl_dt
+        change = change_time_s if change_time_s is not None else default_change_time(family)
         change_step = round(change / family.ctrl_dt)
         out["online_change_time_s"] = change
         runs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
