@@ -183,3 +183,40 @@ def test_a_malicious_checkpoint_or_baseline_is_refused_in_one_line_and_never_run
         assert len(err) == 1 and "is not a file this project wrote" in err[0], err
         assert "torch.pt" in err[0] or "dr.pt" in err[0], err
     assert not marker.exists() and not (tmp_path / "p1").exists() and not (tmp_path / "p2").exists()
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_only_with_debug(monkeypatch, capsys):
+    """Issue 17: a bug is not a 30-line traceback for a user: one line naming the exception, exit 1, and the
+    hint to rerun with --debug, which prints the traceback (--debug goes anywhere on the line)."""
+    from robot_meta.cli import tasks
+
+    def broken(args):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(tasks, "cmd_tasks", broken)
+    assert main(["tasks"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error: ZeroDivisionError: float division by zero" in err[0], err
+    assert "--debug" in err[0]
+    for argv in (["--debug", "tasks"], ["tasks", "--debug"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback (most recent call last)" in err and "in broken" in err
+
+
+def test_known_errors_of_any_command_map_to_their_exit_code(monkeypatch, capsys):
+    """A typed error is one line wherever it is raised: bad input exit 2, a failed run exit 1."""
+    from firmware_bridge.link import LinkError
+    from robot_meta.cli import tasks
+    from sim_tasks.params import TaskParamError
+
+    for exc, code in (
+        (TaskParamError("payload_mass=99 is outside [0, 15]"), 2),
+        (LinkError("link closed"), 1),
+        (FileNotFoundError(2, "No such file or directory", "x.json"), 2),
+        (OSError(28, "No space left"), 1),
+    ):
+        monkeypatch.setattr(tasks, "cmd_tasks", lambda args, exc=exc: (_ for _ in ()).throw(exc))
+        assert main(["tasks"]) == code, exc
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("robot-meta tasks: error: "), err
