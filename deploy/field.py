@@ -31,7 +31,7 @@ import numpy as np
 
 from deploy.control import DeployConfig, Deployment
 from deploy.metrics import adaptation_time, change_stats
-from deploy.telemetry import TelemetryLog, read_log
+from deploy.telemetry import TelemetryLog, jsonable, read_log
 
 
 class PlanError(ValueError):
@@ -334,6 +334,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
 
     out = Path(out)
     analyses = {name: analyse_log(path) for name, path in logs.items()}
+    out.mkdir(parents=True, exist_ok=True)
     names = list(analyses)
     plan = analyses[names[0]]["plan"]
     smooth_n = max(1, round(plan["smooth_s"] / analyses[names[0]]["series"]["dt"]))
@@ -446,7 +447,8 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",
         },
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    report = jsonable(report)  # plain Python values: numpy's bools and floats are not JSON
+    (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(_markdown(report, analyses))
     return report
 
@@ -523,6 +525,6 @@ def run_field(
             print(f"[field] stopping the field test after {name}'s e-stop ({reason})", file=sys.stderr)
             break
     report = build_report(out, logs)
-    report["sessions"] = sessions
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    report["sessions"] = jsonable(sessions)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
     return report

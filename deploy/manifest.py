@@ -13,6 +13,7 @@ policy dirs (the embedded assets included); its JSON and these dataclasses map o
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import types
@@ -366,17 +367,109 @@ class PolicyManifest:
 
     @classmethod
     def read(cls, policy_dir: str | Path) -> PolicyManifest:
-        """`policy_dir/manifest.json`, checked."""
+        """`policy_dir/manifest.json`, its bytes checked against the policy dir's digest (`DIGEST_FILE`), then
+        field by field; the digest must also list every graph with the manifest's sha256."""
         path = Path(policy_dir) / "manifest.json"
         if not path.exists():
             raise PolicyDirError(f"{policy_dir} has no manifest.json; export a run with robot-meta export")
         if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:  # a FIFO would hang the read
             raise PolicyDirError(f"{path} is not a regular file of at most {MAX_MANIFEST_BYTES} bytes")
+        sums = read_digest(policy_dir)
+        data = path.read_bytes()  # hashed and parsed from the same bytes
+        if hashlib.sha256(data).hexdigest() != sums.get("manifest.json"):
+            raise PolicyDirError(
+                f"{path} does not match its sha256 in {DIGEST_FILE} (edited or corrupted after export); export the "
+                f"run again, or after checking a deliberate edit run robot-meta seal {policy_dir}"
+            )
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(data.decode())
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise PolicyDirError(f"{path} is not valid JSON: {exc}") from None
-        return cls.from_dict(raw, str(path))
+        manifest = cls.from_dict(raw, str(path))
+        for name, spec in manifest.graphs.items():
+            policy_file(policy_dir, spec.file, f"graphs.{name}")  # a path out of the dir is refused as such first
+            if sums.get(spec.file) != spec.sha256:
+                raise PolicyDirError(
+                    f"graphs.{name}: {DIGEST_FILE} of {policy_dir} does not list {spec.file!r} with the manifest's sha256"
+                )
+        return manifest
+
+
+# ---- the policy dir's files and digest ---------------------------------------------------------------------
+MAX_GRAPH_BYTES = 1 << 30  # 1 GiB: far above any policy this stack exports (kilobytes to megabytes)
+DIGEST_FILE = "SHA256SUMS"  # `sha256sum -c SHA256SUMS` checks a policy dir on any machine
+MAX_DIGEST_BYTES = 64 << 10  # a line per file of a policy dir
+
+
+def policy_file(policy_dir: str | Path, name: str, field: str) -> Path:
+    """`name` as a file of the policy dir, refused by `field` unless it is a plain file directly inside the dir:
+    no absolute path, no `..` or subdirectory, no symlink, no device or FIFO (which would hang a read), and not
+    over `MAX_GRAPH_BYTES` (a /dev/zero would exhaust memory)."""
+    import stat
+
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise PolicyDirError(f"{field}: file {name!r} must be a file name inside the policy dir (no path)")
+    path = Path(policy_dir) / name
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise PolicyDirError(f"{field}: file {path} is missing") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise PolicyDirError(f"{field}: {path} is a symbolic link; a policy dir holds its own files")
+    if not stat.S_ISREG(st.st_mode):
+        raise PolicyDirError(f"{field}: {path} is not a regular file")
+    if st.st_size > MAX_GRAPH_BYTES:
+        raise PolicyDirError(f"{field}: {path} is {st.st_size} bytes, over the {MAX_GRAPH_BYTES}-byte limit")
+    return path
+
+
+def read_digest(policy_dir: str | Path) -> dict[str, str]:
+    """{file name: sha256 hex} from the policy dir's `DIGEST_FILE` (sha256sum's format), refused if missing or
+    malformed."""
+    try:
+        path = policy_file(policy_dir, DIGEST_FILE, "digest")
+    except PolicyDirError as exc:
+        if "is missing" not in str(exc):
+            raise
+        raise PolicyDirError(
+            f"{policy_dir} has no {DIGEST_FILE} (the digest of manifest.json and its graphs that export writes): "
+            f"export the run again, or after checking the dir run robot-meta seal {policy_dir}"
+        ) from None
+    if path.stat().st_size > MAX_DIGEST_BYTES:
+        raise PolicyDirError(f"{path} is over {MAX_DIGEST_BYTES} bytes: not a policy dir's digest")
+    sums: dict[str, str] = {}
+    for n, line in enumerate(path.read_bytes().decode(errors="replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or not name:
+            raise PolicyDirError(f"{path} line {n} {line[:80]!r} is not 'SHA256  FILE'")
+        sums[name] = digest
+    return sums
+
+
+def seal(policy_dir: str | Path) -> dict[str, str]:
+    """Write the policy dir's `DIGEST_FILE` for its manifest.json and graphs, after checking them: the manifest
+    field by field, every graph a plain file of the dir whose sha256 is the manifest's. Export calls it; so does
+    `robot-meta seal` after a deliberate hand edit. Returns {file name: sha256}."""
+    policy_dir = Path(policy_dir)
+    path = policy_file(policy_dir, "manifest.json", "manifest")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise PolicyDirError(f"{path} is over {MAX_MANIFEST_BYTES} bytes")
+    data = path.read_bytes()
+    try:
+        raw = json.loads(data.decode())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PolicyDirError(f"{path} is not valid JSON: {exc}") from None
+    manifest = PolicyManifest.from_dict(raw, str(path))
+    sums = {"manifest.json": hashlib.sha256(data).hexdigest()}
+    for name, spec in manifest.graphs.items():
+        digest = hashlib.sha256(policy_file(policy_dir, spec.file, f"graphs.{name}").read_bytes()).hexdigest()
+        if digest != spec.sha256:
+            raise PolicyDirError(f"graphs.{name}: {spec.file} does not match the manifest's sha256 (corrupt or replaced)")
+        sums[spec.file] = digest
+    tmp = policy_dir / (DIGEST_FILE + ".tmp")
+    tmp.write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+    tmp.replace(policy_dir / DIGEST_FILE)
+    return sums
 
 
 # ---- conversion: one generic walk over the dataclasses' type hints ----------------------------------------

@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, RL2Adaptation, RMAAdaptation
+from deploy.manifest import (
+    MAX_GRAPH_BYTES,
+    PearlAdaptation,
+    PolicyDirError,
+    PolicyManifest,
+    RL2Adaptation,
+    RMAAdaptation,
+    policy_file,
+)
 
 __all__ = ["PolicyDirError", "PolicyManifest", "load_adapter", "read_manifest"]
 
@@ -103,31 +111,6 @@ def _check_graph(
         for k, shape in expect.items():
             if got[k] != shape:
                 raise PolicyDirError(f"graphs.{name}.{kind} {k!r} has shape {got[k]}, the manifest's layout needs {shape}")
-
-
-MAX_GRAPH_BYTES = 1 << 30  # 1 GiB: far above any policy this stack exports (kilobytes to megabytes)
-
-
-def policy_file(policy_dir: str | Path, name: str, field: str) -> Path:
-    """`name` as a file of the policy dir, refused by `field` unless it is a plain file directly inside the dir:
-    no absolute path, no `..` or subdirectory, no symlink, no device or FIFO (which would hang a read), and not
-    over `MAX_GRAPH_BYTES` (a /dev/zero would exhaust memory)."""
-    import stat
-
-    if not name or Path(name).name != name or name in (".", ".."):
-        raise PolicyDirError(f"{field}: file {name!r} must be a file name inside the policy dir (no path)")
-    path = Path(policy_dir) / name
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        raise PolicyDirError(f"{field}: file {path} is missing") from None
-    if stat.S_ISLNK(st.st_mode):
-        raise PolicyDirError(f"{field}: {path} is a symbolic link; a policy dir holds its own files")
-    if not stat.S_ISREG(st.st_mode):
-        raise PolicyDirError(f"{field}: {path} is not a regular file")
-    if st.st_size > MAX_GRAPH_BYTES:
-        raise PolicyDirError(f"{field}: {path} is {st.st_size} bytes, over the {MAX_GRAPH_BYTES}-byte limit")
-    return path
 
 
 def _load(policy_dir: Path, manifest: PolicyManifest, name: str, threads: int, verify_hash: bool) -> ort.InferenceSession:

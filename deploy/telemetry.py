@@ -26,15 +26,16 @@ import numpy as np
 TOPICS = ("/session", "/tick", "/link", "/event")
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """`x` with numpy arrays and scalars as plain Python lists and numbers (what json.dumps takes)."""
     if isinstance(x, np.ndarray):
         return x.tolist()
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     return x
 
 
@@ -64,7 +65,7 @@ class TelemetryLog:
             return
         t = time.time_ns() if t_ns is None else t_ns
         self._writer.add_message(
-            self._channels[topic], log_time=t, publish_time=t, sequence=self._seq, data=json.dumps(_jsonable(message)).encode()
+            self._channels[topic], log_time=t, publish_time=t, sequence=self._seq, data=json.dumps(jsonable(message)).encode()
         )
         self._seq += 1
         now = time.monotonic()

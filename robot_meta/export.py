@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deploy.manifest import FORMAT_VERSION, PolicyManifest
+from deploy.manifest import FORMAT_VERSION, PolicyManifest, seal
 from robot_meta import __version__
 from robot_meta.baselines import BaselineConfig, SB3Actor, baseline_path, load_policy
 from robot_meta.checkpoint import file_sha256
@@ -233,6 +233,7 @@ def write_policy_dir(
         raw["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rows["action"])}
         manifest = PolicyManifest.from_dict(raw)
         (tmp / "manifest.json").write_text(manifest.to_json())
+        seal(tmp)  # SHA256SUMS: the robot computer refuses a manifest or graph changed after this
     return manifest
 
 

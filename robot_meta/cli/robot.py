@@ -136,6 +136,40 @@ def cmd_log_recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_log_report(args: argparse.Namespace) -> int:
+    from deploy.field import build_report
+
+    logs: dict[str, Path] = {}
+    for item in args.logs:
+        name, sep, file = item.rpartition("=")
+        path = Path(file)
+        name = name if sep else path.stem.removesuffix(".recovered")
+        if not path.is_file():
+            raise UsageError(f"{file} is not a file: give the MCAP logs of a field session (NAME=FILE.mcap)")
+        if name in logs:
+            raise UsageError(f"two logs are named {name!r}: name them NAME=FILE.mcap")
+        logs[name] = path
+    report = build_report(Path(args.out), logs)
+    human = "\n".join(
+        [f"field report rebuilt from {len(logs)} log(s): {Path(args.out) / 'report.md'}"]
+        + [f"  {v}" for v in report["verdicts"]]
+    )
+    emit(args, report, human)
+    return EXIT_OK
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    from deploy.manifest import DIGEST_FILE, seal
+
+    sums = seal(Path(args.policy_dir))
+    emit(
+        args,
+        {"policy_dir": args.policy_dir, "sha256": sums},
+        f"sealed {args.policy_dir}: {DIGEST_FILE} lists " + ", ".join(sorted(sums)),
+    )
+    return EXIT_OK
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from deploy.control import DeployConfig, Deployment
     from deploy.telemetry import TelemetryLog
@@ -293,10 +327,10 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "log",
-        help="telemetry logs: recover a log cut short by a kill or a crash",
+        help="telemetry logs: recover a log cut short by a kill or a crash; rebuild a field report from logs",
         description="Tools for the MCAP logs deploy and field write.",
     )
-    log_sub = p.add_subparsers(dest="log_command", required=True, metavar="{recover}")
+    log_sub = p.add_subparsers(dest="log_command", required=True, metavar="{recover,report}")
     p = log_sub.add_parser(
         "recover",
         help="rewrite a killed session's log into a complete MCAP file every reader opens",
@@ -310,3 +344,29 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_json_option(p)
     p.set_defaults(func=cmd_log_recover)
+    p = log_sub.add_parser(
+        "report",
+        help="rebuild a field report from session logs (recovered or not)",
+        description="The report robot-meta field writes (report.json, report.md, the plots), built again from the "
+        "MCAP logs of its sessions: after a kill, from the logs robot-meta log recover wrote (or from the killed "
+        "logs themselves); a payload change the kill cut short is reported as incomplete.",
+        epilog="Example: robot-meta log report adaptive=field/adaptive.recovered.mcap non_adaptive=field/non_adaptive.mcap "
+        "--out field_rebuilt",
+    )
+    p.add_argument("logs", nargs="+", metavar="[NAME=]FILE.mcap", help="one session log per policy (name: the file's stem)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    add_json_option(p)
+    p.set_defaults(func=cmd_log_report)
+
+    p = sub.add_parser(
+        "seal",
+        help="record the digest (SHA256SUMS) of a policy dir edited by hand, after checking it",
+        description="Export writes SHA256SUMS, the sha256 of manifest.json and of every graph, and the robot side "
+        "refuses a policy dir whose files do not match it. After a deliberate edit of manifest.json (a gain, a "
+        "limit), this checks the manifest field by field and every graph against the manifest's sha256, then "
+        "writes SHA256SUMS again. `sha256sum -c SHA256SUMS` checks a policy dir on any machine.",
+        epilog="Example: robot-meta seal runs/policy",
+    )
+    p.add_argument("policy_dir", metavar="POLICY_DIR")
+    add_json_option(p)
+    p.set_defaults(func=cmd_seal)

@@ -18,6 +18,7 @@ from firmware_bridge.client import HandshakeError
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from firmware_bridge.virtual_robot_server import FaultSpec, VirtualRobotThread
 from sim_tasks import get_family
+from tests.policy_edit import write_manifest
 
 TARGETS = {"target_velocity": 1.5}
 
@@ -66,7 +67,7 @@ def test_a_robot_that_does_not_match_the_manifest_is_never_armed(tiny_policies, 
     shutil.copytree(tiny_policies / "pearl", bad)
     m = json.loads((bad / "manifest.json").read_text())
     m["joints"][2]["joint"] = "left_knee"
-    (bad / "manifest.json").write_text(json.dumps(m))
+    write_manifest(bad, m)
     fw = firmware()
     with VirtualRobotThread(fw) as vr:
         with pytest.raises(HandshakeError, match="joint 2 is 'bfoot' on the robot but 'left_knee' in the policy"):
@@ -206,7 +207,7 @@ def test_the_wire_never_carries_more_torque_than_the_robot_reported(tiny_policie
     shutil.copytree(tiny_policies / "dr", policy)
     raw = json.loads((policy / "manifest.json").read_text())
     raw["robot"]["command"]["target_per_ctrl"] = [100 * v for v in raw["robot"]["command"]["target_per_ctrl"]]
-    (policy / "manifest.json").write_text(json.dumps(raw))
+    write_manifest(policy, raw)
     fw = firmware()
     limits = np.array([j.torque_max for j in fw.hello_ack().joints])
     with VirtualRobotThread(fw) as vr:

@@ -13,7 +13,7 @@ from robot_meta.robots import virtual_robots
 SHORT = dict(settle_s=0.5, baseline_s=2.0, hold_s=2.5, smooth_s=0.5, payloads_kg=[9.0])
 
 
-def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies, tmp_path):
+def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies, tmp_path, capsys):
     out = tmp_path / "report"
     plan = FieldPlan(**SHORT)
     policies = {"pearl": tiny_policies / "pearl", "dr": tiny_policies / "dr"}
@@ -40,6 +40,21 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     logs = {n: shutil.copy(out / f"{n}.mcap", again / f"{n}.mcap") for n in ("pearl", "dr")}
     rebuilt = build_report(again, logs)
     assert rebuilt["comparison"] == json.loads(json.dumps(report["comparison"]))
+
+    # A kill cuts the pearl log short (no footer, a torn last record): `log recover` rewrites it and `log report`
+    # rebuilds the report from the recovered log and the whole one, with the ticks the kill left.
+    data = (out / "pearl.mcap").read_bytes()
+    killed = tmp_path / "killed" / "pearl.mcap"
+    killed.parent.mkdir()
+    killed.write_bytes(data[: int(len(data) * 0.8)])
+    assert main(["log", "recover", str(killed)]) == 0
+    capsys.readouterr()
+    recovered = killed.with_name("pearl.recovered.mcap")
+    assert main(["log", "report", str(recovered), f"dr={out / 'dr.mcap'}", "--out", str(tmp_path / "r2"), "--json"]) == 0
+    r2 = json.loads(capsys.readouterr().out)
+    assert set(r2["policies"]) == {"pearl", "dr"} and (tmp_path / "r2" / "report.md").exists()
+    assert 0 < r2["policies"]["pearl"]["ticks"] < report["policies"]["pearl"]["ticks"]
+    assert r2["policies"]["dr"] == {**report["policies"]["dr"], "log": str(out / "dr.mcap")}
 
 
 def test_plan_files_are_checked_by_field(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, StaticAdaptation
+from tests.policy_edit import write_manifest
 
 ASSETS = Path(__file__).resolve().parents[2] / "robot_meta" / "assets"
 
@@ -52,9 +53,9 @@ def test_a_bad_field_is_refused_by_name(mutate, match):
 def test_a_manifest_that_is_not_an_object_or_not_json_is_refused(tmp_path):
     with pytest.raises(PolicyDirError, match="a manifest is a JSON object, got list"):
         PolicyManifest.from_dict([1, 2])
-    (tmp_path / "manifest.json").write_text("{oops")
+    write_manifest(tmp_path, "{oops")
     with pytest.raises(PolicyDirError, match="is not valid JSON"):
         PolicyManifest.read(tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps(bad(lambda m: m.pop("graphs"))))
+    write_manifest(tmp_path, bad(lambda m: m.pop("graphs")))
     with pytest.raises(PolicyDirError, match=r"manifest\.json: manifest\.graphs is missing"):
         PolicyManifest.read(tmp_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from deploy.manifest import PolicyDirError, PolicyManifest
+from tests.policy_edit import write_manifest
 
 ASSET = Path(__file__).resolve().parents[2] / "robot_meta" / "assets" / "planar_runner_pearl" / "manifest.json"
 
@@ -93,7 +94,7 @@ def test_graph_files_stay_inside_the_policy_dir(tmp_path, file, named):
     os.mkfifo(d / "fifo.onnx")
     raw = json.loads((d / "manifest.json").read_text())
     raw["graphs"]["policy"]["file"] = file
-    (d / "manifest.json").write_text(json.dumps(raw))
+    write_manifest(d, raw)
     with pytest.raises(PolicyDirError, match=named):
         load_adapter(d)  # refused before anything is read from the file (a FIFO would hang here)
 

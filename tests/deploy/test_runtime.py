@@ -14,6 +14,7 @@ from robot_meta.evaluation import online_errors
 from robot_meta.sim2sim import RuntimeActor, run_sim2sim
 from robot_meta.train import load_run
 from sim_tasks import BatchedTaskEnv, get_family
+from tests.policy_edit import write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_bad_policy_dirs_are_refused_by_name(dirs, tmp_path):
     d = copy("newer")
     m = json.loads((d / "manifest.json").read_text())
     m["format_version"] = 99
-    (d / "manifest.json").write_text(json.dumps(m))
+    write_manifest(d, m)
     with pytest.raises(PolicyDirError, match="format_version 99 is newer"):
         load_adapter(d)
     d = copy("corrupt")
@@ -144,14 +145,14 @@ def test_bad_policy_dirs_are_refused_by_name(dirs, tmp_path):
     d = copy("inconsistent")
     m = json.loads((d / "manifest.json").read_text())
     m["obs_dim"] = 18
-    (d / "manifest.json").write_text(json.dumps(m))
+    write_manifest(d, m)
     with pytest.raises(PolicyDirError, match=r"obs_dim=18 is not the sum of the observation slices' sizes"):
         load_adapter(d)
     d = copy("layout")
     m = json.loads((d / "manifest.json").read_text())
     m["obs_dim"] = 18
     m["observation"][-1]["size"] += 1
-    (d / "manifest.json").write_text(json.dumps(m))
+    write_manifest(d, m)
     with pytest.raises(
         PolicyDirError,
         match=r"graphs\.encoder\.input 'transitions' has shape \['batch', 41\], the manifest's layout needs \['batch', 43\]",

@@ -21,7 +21,7 @@ def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo
     out = tmp_path / "policy"
     manifest = export_run(runs / algo, out).to_dict()
     assert set(manifest["graphs"]) == graphs
-    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{g}.onnx" for g in graphs), "manifest.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{g}.onnx" for g in graphs), "manifest.json", "SHA256SUMS"])
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk == json.loads(json.dumps(manifest))
     for g in manifest["graphs"].values():
