@@ -26,7 +26,6 @@ import numpy as np
 import onnxruntime as ort
 
 from deploy.manifest import (
-    MAX_GRAPH_BYTES,
     PearlAdaptation,
     PolicyDirError,
     PolicyManifest,
