@@ -71,13 +71,17 @@ class FieldPlan:
     def load(cls, path: str | Path | None) -> FieldPlan:
         if path is None:
             return cls()
-        text = Path(path).read_text()
-        try:
-            import yaml
+        import yaml
 
-            raw = yaml.safe_load(text)
-        except ImportError:  # pragma: no cover - PyYAML comes with the dependencies
-            raw = json.loads(text)
+        try:
+            text = Path(path).read_text()
+            raw = yaml.safe_load(text)  # YAML 1.1 reads JSON too; safe_load constructs no Python objects
+        except OSError as exc:
+            raise PlanError(f"cannot read the field plan {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"{path} is not UTF-8 text (byte {exc.start}): give a YAML or JSON field plan") from None
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise PlanError(f"{path} is not a valid YAML/JSON field plan: {' '.join(str(exc).split())[:200]}") from None
         if not isinstance(raw, dict):
             raise PlanError(f"{path}: a field plan is a mapping of the fields of FieldPlan, got {type(raw).__name__}")
         if "targets" in raw and "commands" not in raw:  # the old name

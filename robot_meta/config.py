@@ -112,6 +112,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
         text = p.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start}): give a YAML or JSON file") from None
     try:
         data = yaml.safe_load(text) if p.suffix.lower() in (".yaml", ".yml") else json.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:

@@ -116,10 +116,13 @@ def add_command_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def read_text(path: str) -> str:
+    """The file's text; a file that cannot be read or is not UTF-8 text is a usage error naming it."""
     try:
         return Path(path).read_text()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte {exc.start}): give a JSON or YAML file") from None
 
 
 def parse_commands(items: Sequence[str] | None) -> dict[str, float]:

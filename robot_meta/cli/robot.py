@@ -183,9 +183,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         status=sys.stderr.isatty() and not args.json,
         baud=args.baud,
     )
-    log = TelemetryLog(args.log) if args.log else None
+    d = Deployment(Path(args.policy_dir), args.port, cfg)  # the policy dir and commands checked: nothing written yet
+    log = d.log = TelemetryLog(args.log) if args.log else None
     try:
-        d = Deployment(Path(args.policy_dir), args.port, cfg, log=log)
         result = d.run()
     finally:
         if log is not None:

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +221,34 @@ def test_known_errors_of_any_command_map_to_their_exit_code(monkeypatch, capsys)
         assert main(["tasks"]) == code, exc
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("robot-meta tasks: error: "), err
+
+
+BINARY = bytes(range(128, 256)) * 4  # not UTF-8 text
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["tasks", "--check", "FILE"], "bad.yaml is not UTF-8 text"),
+        (["train", "--algo", "pearl", "--task", "planar_arm", "--config", "FILE", "--out", "RUN"], "bad.yaml is not UTF-8"),
+        (["field", "POLICY", "--port", "virtual", "--out", "RUN", "--plan", "FILE"], "bad.yaml is not UTF-8 text"),
+        (["field", "POLICY", "--port", "virtual", "--out", "RUN", "--plan", "TAG"], "tag.yaml is not a valid YAML/JSON"),
+    ],
+)
+def test_files_that_are_not_text_or_not_plain_yaml_are_refused_by_name(tmp_path, capsys, args, named):
+    """Issue 17: a binary file given as a config, task or field plan, or a plan with a Python tag, is one line
+    naming the file, exit 2, nothing written (they were internal errors)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.yaml").write_bytes(BINARY)
+    (tmp_path / "in" / "tag.yaml").write_text(f"hold_s: !!python/object/apply:pathlib.Path.touch ['{tmp_path / 'PWNED'}']\n")
+    policy = Path(__file__).resolve().parents[2] / "robot_meta" / "assets" / "planar_runner_pearl"
+    subs = {
+        "FILE": tmp_path / "in" / "bad.yaml",
+        "TAG": tmp_path / "in" / "tag.yaml",
+        "RUN": tmp_path / "out",
+        "POLICY": policy,
+    }
+    assert main([str(subs.get(a, a)) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no run or report dir, no PWNED
