@@ -20,7 +20,6 @@ its training range maps to [-1, 1], so that a payload in kg and a latency in ste
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,6 @@ import torch
 from torch import nn
 
 from robot_meta.baselines import oracle_features
-from robot_meta.config import ConfigError
-
-
-def check_weight(name: str, value: float) -> None:
-    """A loss weight is a finite number >= 0; refused by name otherwise."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"config {name}={value!r} must be a finite number >= 0 (0 turns the objective off)")
 
 
 def task_targets(family: Any, vectors: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -141,6 +141,36 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
 
 
+MAX_UNITS = 65_536  # units of one network layer: past this a size is a typo (a 2-core budget trains 256)
+INF = math.inf
+
+
+def ranged(default: Any, lo: float, hi: float = INF, *, open_lo: bool = False) -> Any:
+    """A config field whose value (each element, for a tuple of layer sizes) must lie in [lo, hi], or (lo, hi]
+    with `open_lo`: the range stated once, next to the field, and checked by `MetaConfig.validate`."""
+    return dataclasses.field(default=default, metadata={"range": (lo, hi, open_lo)})
+
+
+def check_ranges(cfg: Any) -> None:
+    """Refuse, by name and value, any field outside its declared range (`ranged`)."""
+    for f in dataclasses.fields(cfg):
+        bounds = f.metadata.get("range")
+        if bounds is None:
+            continue
+        lo, hi, open_lo = bounds
+        value = getattr(cfg, f.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (lo < v <= hi if open_lo else lo <= v <= hi):
+                if hi == INF:
+                    need = f"> {lo:g}" if open_lo else f">= {lo:g}"
+                else:
+                    need = f"in {'(' if open_lo else '['}{lo:g}, {hi:g}]"
+                shown = value if isinstance(value, tuple) else v
+                raise ConfigError(
+                    f"config {f.name}={shown!r} must be {need}" + (" (each layer)" if isinstance(value, tuple) else "")
+                )
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MetaConfig:
     """What every algorithm's config holds besides its own hyperparameters: the run's rhythm and threads.
@@ -154,21 +184,12 @@ class MetaConfig:
         threads: torch intra-op threads on CPU (0 = torch's default).
     """
 
-    checkpoint_every: int = 5
-    eval_every: int = 10
-    eval_tasks: int = 20
-    eval_episodes: int = 3
-    threads: int = 0
+    checkpoint_every: int = ranged(5, 1)
+    eval_every: int = ranged(10, 0)
+    eval_tasks: int = ranged(20, 0)
+    eval_episodes: int = ranged(3, 1)
+    threads: int = ranged(0, 0, 1024)
 
     def validate(self) -> None:
-        self.require_positive("checkpoint_every", "eval_episodes")
-        if self.eval_every < 0 or self.eval_tasks < 0 or self.threads < 0:
-            raise ConfigError(
-                f"config eval_every={self.eval_every}, eval_tasks={self.eval_tasks} and threads={self.threads} must be >= 0"
-            )
-
-    def require_positive(self, *names: str) -> None:
-        """Refuse, by name, any of these fields below 1."""
-        for name in names:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 1")
+        """Every field within its declared range (`ranged`); subclasses add the checks across fields."""
+        check_ranges(self)

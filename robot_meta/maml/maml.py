@@ -26,7 +26,7 @@ from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.config import MAX_UNITS, MetaConfig, ranged
 from robot_meta.export_spec import ExportError, ExportSpec, static_policy_spec
 from robot_meta.maml.core import MAMLPolicy, TaskBatch, adapt, meta_objective, params_of, whitened_returns_to_go
 from sim_tasks import BatchedTaskEnv
@@ -50,23 +50,17 @@ class MAMLConfig(MetaConfig):
         The run's rhythm and threads: `MetaConfig`.
     """
 
-    hidden: tuple[int, ...] = (64, 64)
-    inner_lr: float = 0.1
-    inner_steps: int = 1
+    hidden: tuple[int, ...] = ranged((64, 64), 1, MAX_UNITS)
+    inner_lr: float = ranged(0.1, 0, 10, open_lo=True)
+    inner_steps: int = ranged(1, 1, 1000)
     first_order: bool = False
-    meta_batch: int = 20
-    episodes_per_task: int = 1
-    outer_lr: float = 1e-3
-    outer_epochs: int = 5
-    clip: float = 0.2
-    gamma: float = 0.99
-    init_log_std: float = -0.5
-
-    def validate(self) -> None:
-        super().validate()
-        self.require_positive("inner_steps", "meta_batch", "episodes_per_task", "outer_epochs")
-        if self.inner_lr <= 0 or self.outer_lr <= 0:
-            raise ConfigError(f"config inner_lr={self.inner_lr} and outer_lr={self.outer_lr} must be > 0")
+    meta_batch: int = ranged(20, 1)
+    episodes_per_task: int = ranged(1, 1)
+    outer_lr: float = ranged(1e-3, 0, 1, open_lo=True)
+    outer_epochs: int = ranged(5, 1)
+    clip: float = ranged(0.2, 0, 1, open_lo=True)
+    gamma: float = ranged(0.99, 0, 1, open_lo=True)
+    init_log_std: float = ranged(-0.5, -20, 5)
 
 
 class MAMLActor:

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from deploy.manifest import MAX_CONTEXT  # the runtime refuses a longer window: training does too
 from robot_meta.algorithm import MetaAlgorithm
-from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targets
+from robot_meta.belief import DynamicsDecoder, TaskHead, task_targets
 from robot_meta.buffers import MultiTaskReplayBuffer, TransitionBatch
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.config import MAX_UNITS, ConfigError, MetaConfig, ranged
 from robot_meta.evaluation import episodic_returns
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.pearl.networks import ContextEncoder, TanhGaussianPolicy, TwinQ, kl_to_standard_normal, product_of_gaussians
@@ -74,46 +75,34 @@ class PearlConfig(MetaConfig):
             `MetaConfig`.
     """
 
-    latent_dim: int = 5
-    encoder_hidden: tuple[int, ...] = (128, 128, 128)
-    hidden: tuple[int, ...] = (128, 128)
-    meta_batch: int = 8
-    batch_size: int = 128
-    context_batch: int = 100
-    kl_lambda: float = 0.1
-    reward_scale: float = 1.0
-    lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    initial_steps: int = 1000
-    tasks_per_iteration: int = 5
-    steps_prior: int = 400
-    steps_posterior: int = 600
-    updates_per_iteration: int = 500
-    buffer_capacity: int = 50_000
+    latent_dim: int = ranged(5, 1, 4096)
+    encoder_hidden: tuple[int, ...] = ranged((128, 128, 128), 1, MAX_UNITS)
+    hidden: tuple[int, ...] = ranged((128, 128), 1, MAX_UNITS)
+    meta_batch: int = ranged(8, 1)
+    batch_size: int = ranged(128, 1)
+    context_batch: int = ranged(100, 1)
+    kl_lambda: float = ranged(0.1, 0)
+    reward_scale: float = ranged(1.0, 0, open_lo=True)
+    lr: float = ranged(3e-4, 0, 1, open_lo=True)
+    gamma: float = ranged(0.99, 0, 1, open_lo=True)
+    tau: float = ranged(0.005, 0, 1, open_lo=True)
+    initial_steps: int = ranged(1000, 0)
+    tasks_per_iteration: int = ranged(5, 1)
+    steps_prior: int = ranged(400, 0)
+    steps_posterior: int = ranged(600, 0)
+    updates_per_iteration: int = ranged(500, 0)
+    buffer_capacity: int = ranged(50_000, 1)
     use_next_obs: bool = True
-    window: int = 64
-    eval_prior_episodes: int = 1
-    task_supervision: float = 0.0
-    dynamics_prediction: float = 0.0
+    window: int = ranged(64, 1, MAX_CONTEXT)
+    eval_prior_episodes: int = ranged(1, 0)
+    task_supervision: float = ranged(0.0, 0)
+    dynamics_prediction: float = ranged(0.0, 0)
     context_source: str = "buffer"
 
     def validate(self) -> None:
         super().validate()
-        self.require_positive(
-            "latent_dim", "meta_batch", "batch_size", "context_batch", "tasks_per_iteration", "window", "buffer_capacity"
-        )
-        for name in ("initial_steps", "steps_prior", "steps_posterior", "updates_per_iteration"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"config {name}={getattr(self, name)} must be >= 0")
-        check_weight("task_supervision", self.task_supervision)
-        check_weight("dynamics_prediction", self.dynamics_prediction)
         if self.context_source not in CONTEXT_SOURCES:
             raise ConfigError(f"config context_source={self.context_source!r} is not one of {', '.join(CONTEXT_SOURCES)}")
-        if not 0 < self.gamma <= 1 or not 0 < self.tau <= 1:
-            raise ConfigError(f"config gamma={self.gamma} and tau={self.tau} must be in (0, 1]")
-        if self.kl_lambda < 0 or self.lr <= 0:
-            raise ConfigError(f"config kl_lambda={self.kl_lambda} must be >= 0 and lr={self.lr} > 0")
 
 
 REFERENCE = PearlConfig(

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from robot_meta.algorithm import MetaAlgorithm
-from robot_meta.belief import DynamicsDecoder, TaskHead, check_weight, task_targets
+from robot_meta.belief import DynamicsDecoder, TaskHead, task_targets
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.config import MAX_UNITS, ConfigError, MetaConfig, ranged
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
@@ -62,37 +62,30 @@ class RL2Config(MetaConfig):
             memory as the task supervision's does. The run's rhythm and threads: `MetaConfig`.
     """
 
-    hidden: int = 256
-    embed: int = 128
-    episodes_per_trial: int = 2
-    num_envs: int = 16
-    lr: float = 3e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    epochs: int = 10
-    minibatches: int = 16
-    bptt: int = 100
-    target_kl: float = 0.02
-    vf_coef: float = 0.5
-    ent_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    init_log_std: float = -0.5
+    hidden: int = ranged(256, 1, MAX_UNITS)
+    embed: int = ranged(128, 1, MAX_UNITS)
+    episodes_per_trial: int = ranged(2, 1, 1000)
+    num_envs: int = ranged(16, 1, 4096)
+    lr: float = ranged(3e-4, 0, 1, open_lo=True)
+    gamma: float = ranged(0.99, 0, 1, open_lo=True)
+    gae_lambda: float = ranged(0.95, 0, 1)
+    clip: float = ranged(0.2, 0, 1, open_lo=True)
+    epochs: int = ranged(10, 1)
+    minibatches: int = ranged(16, 1)
+    bptt: int = ranged(100, 1)
+    target_kl: float = ranged(0.02, 0)
+    vf_coef: float = ranged(0.5, 0)
+    ent_coef: float = ranged(0.0, 0)
+    max_grad_norm: float = ranged(0.5, 0, open_lo=True)
+    init_log_std: float = ranged(-0.5, -20, 5)
     fresh_tasks: bool = False
-    task_supervision: float = 0.0
-    dynamics_prediction: float = 0.0
+    task_supervision: float = ranged(0.0, 0)
+    dynamics_prediction: float = ranged(0.0, 0)
 
     def validate(self) -> None:
         super().validate()
-        check_weight("task_supervision", self.task_supervision)
-        check_weight("dynamics_prediction", self.dynamics_prediction)
-        self.require_positive("hidden", "embed", "episodes_per_trial", "num_envs", "epochs", "minibatches", "bptt")
-        if self.target_kl < 0:
-            raise ConfigError(f"config target_kl={self.target_kl} must be >= 0 (0 disables early stopping)")
         if self.minibatches > self.num_envs:
             raise ConfigError(f"config minibatches={self.minibatches} must be <= num_envs={self.num_envs}")
-        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ConfigError(f"config gamma={self.gamma} must be in (0, 1] and gae_lambda={self.gae_lambda} in [0, 1]")
 
 
 class RL2Policy(nn.Module):

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from deploy.manifest import MAX_CONTEXT  # the runtime refuses a longer history: training does too
 from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.belief import task_targets
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import ConfigError, MetaConfig
+from robot_meta.config import MAX_UNITS, MetaConfig, ranged
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
@@ -60,46 +61,27 @@ class RMAConfig(MetaConfig):
         The run's rhythm and threads: `MetaConfig`.
     """
 
-    extrinsics_dim: int = 8
-    encoder_hidden: tuple[int, ...] = (64, 64)
-    hidden: tuple[int, ...] = (256, 256)
-    history: int = 20
-    adapter_embed: int = 32
-    adapter_hidden: tuple[int, ...] = (256,)
-    teacher_iterations: int = 300
-    num_envs: int = 16
-    rollout_steps: int = 200
-    lr: float = 3e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    epochs: int = 10
-    minibatches: int = 8
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float = 0.02
-    init_log_std: float = -0.5
-    student_lr: float = 1e-3
-    student_epochs: int = 4
-
-    def validate(self) -> None:
-        super().validate()
-        self.require_positive(
-            "extrinsics_dim",
-            "history",
-            "adapter_embed",
-            "num_envs",
-            "rollout_steps",
-            "epochs",
-            "minibatches",
-            "student_epochs",
-        )
-        if self.teacher_iterations < 0:
-            raise ConfigError(f"config teacher_iterations={self.teacher_iterations} must be >= 0")
-        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ConfigError(f"config gamma={self.gamma} must be in (0, 1] and gae_lambda={self.gae_lambda} in [0, 1]")
-        if self.lr <= 0 or self.student_lr <= 0 or self.target_kl < 0:
-            raise ConfigError(f"config lr={self.lr} and student_lr={self.student_lr} must be > 0, target_kl >= 0")
+    extrinsics_dim: int = ranged(8, 1, 4096)
+    encoder_hidden: tuple[int, ...] = ranged((64, 64), 1, MAX_UNITS)
+    hidden: tuple[int, ...] = ranged((256, 256), 1, MAX_UNITS)
+    history: int = ranged(20, 1, MAX_CONTEXT)
+    adapter_embed: int = ranged(32, 1, MAX_UNITS)
+    adapter_hidden: tuple[int, ...] = ranged((256,), 1, MAX_UNITS)
+    teacher_iterations: int = ranged(300, 0)
+    num_envs: int = ranged(16, 1, 4096)
+    rollout_steps: int = ranged(200, 1)
+    lr: float = ranged(3e-4, 0, 1, open_lo=True)
+    gamma: float = ranged(0.99, 0, 1, open_lo=True)
+    gae_lambda: float = ranged(0.95, 0, 1)
+    clip: float = ranged(0.2, 0, 1, open_lo=True)
+    epochs: int = ranged(10, 1)
+    minibatches: int = ranged(8, 1)
+    vf_coef: float = ranged(0.5, 0)
+    max_grad_norm: float = ranged(0.5, 0, open_lo=True)
+    target_kl: float = ranged(0.02, 0)
+    init_log_std: float = ranged(-0.5, -20, 5)
+    student_lr: float = ranged(1e-3, 0, 1, open_lo=True)
+    student_epochs: int = ranged(4, 1)
 
 
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
