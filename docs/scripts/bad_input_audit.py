@@ -2,6 +2,7 @@
 subprocess, and the outcome classified; then kills of a logging deploy and what opens the killed logs.
 
     python docs/scripts/bad_input_audit.py [--tree DIR] [--out AUDIT.json] [--only CLASS] [--kills N]
+    python docs/scripts/bad_input_audit.py --table BEFORE.json AFTER.json     (the markdown table of two audits)
 
 `--tree` is the checkout audited (default: this one); its `robot-meta` runs as `python -m robot_meta.cli` with
 PYTHONPATH=DIR, with this venv's packages. The robot is this checkout's virtual robot (real MuJoCo, a pty),
@@ -388,14 +389,51 @@ def kills(c: Ctx, n: int, seed: int) -> list[dict]:
     return rows
 
 
+def table(before: dict, after: dict) -> str:
+    """Markdown: class -> case -> outcome before and after, then the kills."""
+    rows = ["| class | case | before | after |", "|---|---|---|---|"]
+    old = {(r["class"], r["case"]): r["outcome"] for r in before["rows"]}
+    for r in after["rows"]:
+        rows.append(f"| {r['class']} | {r['case']} | {old.get((r['class'], r['case']), 'not run')} | {r['outcome']} |")
+    rows += [
+        "",
+        "| kill (s after ARM) | log bytes | make_reader, killed log | make_reader after `log recover` |",
+        "|---|---|---|---|",
+    ]
+    for k in after["kills"]:
+        rows.append(
+            f"| {k['kill_after_arm_s']} | {k['log_bytes']} | {k['make_reader_killed']} | {k['make_reader_recovered']} |"
+        )
+    for name, audit in (("before", before), ("after", after)):
+        counts: dict[str, int] = {}
+        for r in audit["rows"]:
+            key = r["outcome"].split(" (")[0]
+            counts[key] = counts.get(key, 0) + 1
+        opened = sum(k["make_reader_recovered"].startswith("yes") for k in audit["kills"])
+        rows.append(f"\n{name} ({audit['commit']}): {len(audit['rows'])} cases: "
+                    + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                    + f"; killed logs opened by make_reader after recover: {opened}/{len(audit['kills'])}")  # fmt: skip
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--table",
+        nargs=2,
+        type=Path,
+        metavar=("BEFORE.json", "AFTER.json"),
+        help="print the markdown table of two audits and exit",
+    )
     ap.add_argument("--tree", type=Path, default=HERE, help="the checkout audited (default: this one)")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
     ap.add_argument("--only", help="only the cases of this class")
     ap.add_argument("--kills", type=int, default=5, help="deploys to kill -9 (default 5)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.table:
+        print(table(*(json.loads(p.read_text()) for p in args.table)))
+        return
     tree = args.tree.resolve()
     sha = subprocess.run(
         ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
