@@ -70,6 +70,7 @@ class VirtualFirmware:
         self._arm_from = self.data.qpos[self.qpos_adr].copy()
         self._acc = 0.0
         self.commands_applied = 0
+        self.arm_requests = 0  # ARM frames received (what a test of 'nothing was armed' counts)
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -124,6 +125,7 @@ class VirtualFirmware:
             self._disable(True)
             return []
         if t == p.MsgType.ARM:
+            self.arm_requests += 1
             if self.state == p.FirmwareState.DISARMED:
                 self.state = p.FirmwareState.ARMING
                 self._arm_start_us = self.now_us

@@ -296,25 +296,15 @@ def classify(c: Ctx, case: Case, proc: subprocess.CompletedProcess | None, armed
     return out, line
 
 
-class CountingFirmware:
-    """This checkout's virtual robot, counting the ARM frames it is sent."""
+def virtual_firmware():
+    """This checkout's virtual robot of the runner's default task at 20 Hz (it counts the ARM frames it gets)."""
+    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
+    from sim_tasks import get_family
 
-    @staticmethod
-    def make():
-        from firmware_bridge import protocol as p
-        from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
-        from sim_tasks import get_family
-
-        class Counting(VirtualFirmware):
-            arms = 0
-
-            def handle(self, frame, rx_us=None):
-                if frame.type == p.MsgType.ARM:
-                    self.arms += 1
-                return super().handle(frame, rx_us)
-
-        fam = get_family("planar_runner")
-        return Counting(fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=20, watchdog_ms=default_watchdog_ms(20)))
+    fam = get_family("planar_runner")
+    return VirtualFirmware(
+        fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=20, watchdog_ms=default_watchdog_ms(20))
+    )
 
 
 def run_case(c: Ctx, case: Case) -> dict:
@@ -322,7 +312,7 @@ def run_case(c: Ctx, case: Case) -> dict:
 
     robot = None
     if case.deploy:
-        fw = CountingFirmware.make()
+        fw = virtual_firmware()
         robot = VirtualRobotThread(fw)
         c.port = robot.port
     t0 = time.monotonic()
@@ -333,7 +323,7 @@ def run_case(c: Ctx, case: Case) -> dict:
             proc = c.cli(*argv, timeout=case.timeout)
         except subprocess.TimeoutExpired:
             proc = None
-        armed = fw.arms if robot is not None else 0
+        armed = fw.arm_requests if robot is not None else 0
     finally:
         if robot is not None:
             robot.close()
@@ -362,7 +352,7 @@ def kills(c: Ctx, n: int, seed: int) -> list[dict]:
     rows = []
     for i in range(n):
         at = 0.3 if i == 0 else rng.uniform(1.5, 4.0)  # the soft start lasts 1 s: the first kill comes while arming
-        fw = CountingFirmware.make()
+        fw = virtual_firmware()
         with VirtualRobotThread(fw) as robot:
             log = c.fresh("kill_").with_suffix(".mcap")
             proc = subprocess.Popen(
@@ -372,7 +362,7 @@ def kills(c: Ctx, n: int, seed: int) -> list[dict]:
             )  # fmt: skip
             # the deploy process imports onnxruntime first: count from its first ARM, not from its start
             deadline = time.monotonic() + 60
-            while fw.arms == 0 and time.monotonic() < deadline and proc.poll() is None:
+            while fw.arm_requests == 0 and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.01)
             time.sleep(at)
             proc.send_signal(signal.SIGKILL)

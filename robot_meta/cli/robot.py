@@ -85,14 +85,16 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
         print(path, flush=True)
         print(f"virtual {fam.name} robot on {path} at {args.baud} baud, {args.rate} Hz (Ctrl-C to stop)", file=sys.stderr)
         try:
-            stats = serve(VirtualFirmware(fam, config=config), Endpoint(fd=master), args.baud, faults, args.duration, stop)
+            fw = VirtualFirmware(fam, config=config)
+            stats = serve(fw, Endpoint(fd=master), args.baud, faults, args.duration, stop)
         except KeyboardInterrupt:
             return EXIT_OK
         finally:
             os.close(slave)
         print(
             f"served {stats.ticks} ticks ({stats.late_ticks} late), {stats.frames_out} frames out "
-            f"({stats.dropped} dropped, {stats.corrupted} corrupted by --faults), {stats.frames_in} in",
+            f"({stats.dropped} dropped, {stats.corrupted} corrupted by --faults), {stats.frames_in} in; "
+            f"{fw.arm_requests} ARM request(s), {fw.commands_applied} commands applied",
             file=sys.stderr,
         )
         return EXIT_OK

@@ -23,17 +23,6 @@ from sim_tasks import get_family
 from tests.policy_edit import write_manifest
 
 
-class CountingFirmware(VirtualFirmware):
-    """The virtual robot, counting the ARM frames it receives."""
-
-    arms = 0
-
-    def handle(self, frame, rx_us=None):
-        if frame.type == p.MsgType.ARM:
-            self.arms += 1
-        return super().handle(frame, rx_us)
-
-
 def _edit(path: str, value):
     def edit(d: Path) -> None:
         raw = json.loads((d / "manifest.json").read_text())
@@ -113,7 +102,7 @@ def test_deploy_refuses_bad_input_by_name_and_never_arms(tiny_policies, tmp_path
         edit(policy)
     before = _tree(tmp_path)
     fam = get_family("planar_runner")
-    fw = CountingFirmware(fam, config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=0.3))
+    fw = VirtualFirmware(fam, config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=0.3))
     command = [] if "--command" in flags else ["--command", "target_velocity=1.5"]
     argv = ["deploy", str(policy), "--port", "", "--duration", "1", "--log", str(tmp_path / "run.mcap"), *command, *flags]
     capsys.readouterr()
@@ -126,5 +115,5 @@ def test_deploy_refuses_bad_input_by_name_and_never_arms(tiny_policies, tmp_path
     assert code == 2, case
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0], err
-    assert fw.arms == 0 and fw.commands_applied == 0 and fw.state == p.FirmwareState.DISARMED
+    assert fw.arm_requests == 0 and fw.commands_applied == 0 and fw.state == p.FirmwareState.DISARMED
     assert _tree(tmp_path) == before  # nothing written (no log), nothing changed
