@@ -225,6 +225,7 @@ class Deployment:
                 "action": list(self.manifest.action.names),
             },
         )
+        self.log.flush()  # before ARM: a kill while arming leaves a log that says what was being armed
 
     wire: WireGuard | None = None
 

@@ -70,8 +70,13 @@ class TelemetryLog:
         self._seq += 1
         now = time.monotonic()
         if now - self._last_flush >= self._flush_s:
-            self._writer.flush()  # closes the chunk: everything up to here survives a kill
-            self._last_flush = now
+            self.flush()
+
+    def flush(self) -> None:
+        """Close the current chunk and write it: everything logged so far survives a kill."""
+        if not self.closed:
+            self._writer.flush()
+            self._last_flush = time.monotonic()
 
     def close(self) -> None:
         if self.closed:

@@ -166,6 +166,31 @@ def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_p
     assert ks == list(range(1, len(ks) + 1))  # complete chunks, in order, no hole
 
 
+def test_a_deploy_killed_while_arming_leaves_a_log_that_says_what_was_armed(tiny_policies, tmp_path):
+    """Issue 17: the session record (policy, robot, commands) is on disk before ARM is sent: a kill -9 while the
+    robot arms leaves a log whose recovered form the standard reader opens, holding it."""
+    from mcap.reader import make_reader
+
+    from deploy.telemetry import recover_log
+
+    fw = firmware()
+    log = tmp_path / "arming.mcap"
+    with VirtualRobotThread(fw) as vr:
+        cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(tiny_policies / "pearl"), "--port", vr.port]
+        cmd += ["--command", "target_velocity=1.5", "--log", str(log)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while fw.arm_requests == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+        assert fw.arm_requests == 1, proc.stderr.read().decode() if proc.poll() is not None else "never armed"
+        os.kill(proc.pid, signal.SIGKILL)  # within the 0.3 s soft start
+        proc.wait()
+    recover_log(log, tmp_path / "fixed.mcap")
+    with open(tmp_path / "fixed.mcap", "rb") as f:
+        sessions = [json.loads(m.data) for _, c, m in make_reader(f).iter_messages() if c.topic == "/session"]
+    assert len(sessions) == 1 and sessions[0]["commands"] == {"target_velocity": 1.5}
+
+
 def fw_state_of(vr):
     return vr.firmware.state
 
