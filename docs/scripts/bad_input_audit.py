@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -397,7 +398,7 @@ def table(before: dict, after: dict) -> str:
     for name, audit in (("before", before), ("after", after)):
         counts: dict[str, int] = {}
         for r in audit["rows"]:
-            key = r["outcome"].split(" (")[0]
+            key = re.sub(r" \(exit \d+\)", "", r["outcome"])
             counts[key] = counts.get(key, 0) + 1
         opened = sum(k["make_reader_recovered"].startswith("yes") for k in audit["kills"])
         rows.append(f"\n{name} ({audit['commit']}): {len(audit['rows'])} cases: "
