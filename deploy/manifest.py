@@ -97,23 +97,87 @@ class JointSpec:
 
 @dataclass(frozen=True)
 class RobotSignal:
-    """How a robot computer fills an observation slice from STATE: `signal` (deploy.robot_io.SIGNALS), the
-    entries it keeps (`index`, None: all) and an offset added to them."""
+    """How a robot computer fills an observation slice from STATE: `signal` (deploy.robot_io.SIGNALS, or
+    "site_pos": the world position of `site` by forward kinematics of the manifest's chain), the entries it
+    keeps (`index`, None: all) and an offset added to them."""
 
     signal: str
     index: tuple[int, ...] | None = field(default=None, metadata=OMIT_NONE)
     offset: tuple[float, ...] | None = field(default=None, metadata=OMIT_NONE)
+    site: str | None = field(default=None, metadata=OMIT_NONE)  # signal "site_pos": the manifest's chain to it
+
+
+@dataclass(frozen=True)
+class ChainJoint:
+    """One joint of a kinematic chain: its robot name, type, axis and anchor in its body's frame, and the
+    reference position at which the body sits at its `pos`/`quat` (MuJoCo's qpos0)."""
+
+    name: str
+    type: Literal["hinge", "slide"]
+    axis: tuple[float, float, float]
+    anchor: tuple[float, float, float]  # m
+    qpos0: float  # rad (hinge) or m (slide)
+
+    def __post_init__(self) -> None:
+        for i, v in enumerate((*self.axis, *self.anchor, self.qpos0)):
+            _check_range(f"joint {self.name!r} axis/anchor/qpos0[{i}]", v, -MAX_MAGNITUDE, MAX_MAGNITUDE)
+        if math.hypot(*self.axis) < 1e-9:
+            raise PolicyDirError(f"joint {self.name!r} axis={list(self.axis)} has no direction")
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One body of a chain: its offset from its parent body (position, m; orientation, unit quaternion w, x,
+    y, z) and its joints, in MuJoCo's order."""
+
+    body: str
+    pos: tuple[float, float, float]
+    quat: tuple[float, float, float, float]
+    joints: tuple[ChainJoint, ...]
+
+    def __post_init__(self) -> None:
+        for i, v in enumerate((*self.pos, *self.quat)):
+            _check_range(f"body {self.body!r} pos/quat[{i}]", v, -MAX_MAGNITUDE, MAX_MAGNITUDE)
+        if abs(math.hypot(*self.quat) - 1.0) > 1e-6:
+            raise PolicyDirError(f"body {self.body!r} quat={list(self.quat)} is not a unit quaternion")
+
+
+@dataclass(frozen=True)
+class KinematicChain:
+    """The bodies from the world to a site, and the site's position in its body's frame (m): what
+    `deploy.kinematics.ForwardKinematics` needs to place the site from the joint encoders."""
+
+    site: str
+    links: tuple[ChainLink, ...]
+    site_pos: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        if not self.links or len(self.links) > 64:
+            raise PolicyDirError(f"kinematics.{self.site}: a chain has 1 to 64 bodies, got {len(self.links)}")
+        for i, v in enumerate(self.site_pos):
+            _check_range(f"kinematics.{self.site}.site_pos[{i}]", v, -MAX_MAGNITUDE, MAX_MAGNITUDE)
 
 
 @dataclass(frozen=True)
 class RobotReward:
-    """The reward an adapter needs, computed robot-side: -|obs[slice] - target| - action_cost |a|^2, where the
-    operator sets the task parameter `target` at run time."""
+    """The reward an adapter needs, computed robot-side from the observation and the commands:
 
-    kind: str
+    - `velocity_tracking`: -|obs[slice] - target| - action_cost |a|^2 (a speed to hold; `target` one command);
+    - `position_tracking`: -||obs[slice] - (targets)|| - action_cost |a|^2 - velocity_cost |obs[velocity_slice]|^2
+      (a point to reach, e.g. a gripper tip's (x, z); `target` the commands of its coordinates, in order).
+    """
+
+    kind: Literal["velocity_tracking", "position_tracking"]
     slice: str
-    target: str
+    target: str | tuple[str, ...]
     action_cost: float
+    velocity_cost: float | None = field(default=None, metadata=OMIT_NONE)
+    velocity_slice: str | None = field(default=None, metadata=OMIT_NONE)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The commands the reward tracks, as a tuple."""
+        return (self.target,) if isinstance(self.target, str) else tuple(self.target)
 
 
 @dataclass(frozen=True)
@@ -304,6 +368,9 @@ class PolicyManifest:
     # The absolute floor of the adaptation band, in the tracking error's unit (deploy.metrics.adaptation_time);
     # manifests written before it existed have none.
     tracking_error_floor: float | None = field(default=None, metadata=OMIT_NONE)
+    # Chains from the world to the sites the robot side places by forward kinematics (an arm's gripper tip),
+    # by site name; manifests of families without one have none.
+    kinematics: dict[str, KinematicChain] | None = field(default=None, metadata=OMIT_NONE)
 
     def __post_init__(self) -> None:
         if self.obs_dim != sum(s.size for s in self.observation):
@@ -319,6 +386,21 @@ class PolicyManifest:
             raise PolicyDirError(f"manifest joints has {len(self.joints)} entries, action.names {n}")
         if self.tracking_error_floor is not None:
             _check_range("manifest tracking_error_floor", self.tracking_error_floor, 0.0, MAX_MAGNITUDE)
+        joint_names = {j.joint for j in self.joints}
+        for site, chain in (self.kinematics or {}).items():
+            if chain.site != site:
+                raise PolicyDirError(f"manifest kinematics.{site} is the chain of site {chain.site!r}")
+            for link in chain.links:
+                for j in link.joints:
+                    if j.name not in joint_names:
+                        raise PolicyDirError(
+                            f"manifest kinematics.{site}: joint {j.name!r} of body {link.body!r} is not one of the "
+                            f"policy's joints {sorted(joint_names)}"
+                        )
+        if self.robot is not None:
+            for name, sig in self.robot.observation.items():
+                if sig.signal == "site_pos" and (sig.site is None or sig.site not in (self.kinematics or {})):
+                    raise PolicyDirError(f"manifest robot.observation.{name}: site {sig.site!r} has no kinematic chain")
 
     @property
     def kind(self) -> str:

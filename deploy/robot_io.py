@@ -4,8 +4,9 @@ Numpy only, like the runtime: this runs on the robot computer. Everything it doe
 dir's manifest (`PolicyManifest.robot`, written by export from the task family), so that one observation layout
 is written once, in sim_tasks, and a policy never meets an observation assembled by hand:
 
-- `ObservationBuilder`: each observation slice names a robot signal (`SIGNALS`), optionally a subset of its
-  components (`index`) and an additive `offset`;
+- `ObservationBuilder`: each observation slice names a robot signal (`SIGNALS`, or `site_pos`: a site placed by
+  forward kinematics of the manifest's chain, `deploy.kinematics`), optionally a subset of its components
+  (`index`) and an additive `offset`;
 - `Commands`: what the operator or a planner sets at run time (a target velocity, a goal position), checked
   by name and range against the manifest before anything is armed; command slices of the observation and
   the reward read them;
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy.kinematics import ForwardKinematics, quat_to_mat
 from deploy.manifest import PolicyDirError, PolicyManifest
 
 
@@ -36,11 +38,13 @@ class Commands:
     def __init__(self, manifest: PolicyManifest, values: dict[str, float]) -> None:
         self.ranges = {p.name: p for p in manifest.commands}
         reward = manifest.robot.reward if manifest.robot is not None else None
-        if reward is not None and reward.target not in self.ranges:
-            param = manifest.param(reward.target)
+        for target in reward.targets if reward is not None else ():
+            if target in self.ranges:
+                continue
+            param = manifest.param(target)
             if param is None:
-                raise PolicyDirError(f"the manifest's reward tracks {reward.target!r}, which is not a task parameter")
-            self.ranges[reward.target] = param
+                raise PolicyDirError(f"the manifest's reward tracks {target!r}, which is not a task parameter")
+            self.ranges[target] = param
         self.values: dict[str, float] = {}
         for name, value in values.items():
             self.set(name, value)
@@ -69,21 +73,9 @@ class Commands:
         return self.values[name]
 
 
-def _rotation(quat: np.ndarray) -> np.ndarray:
-    """Body-to-world rotation matrix of a unit quaternion (w, x, y, z), shape (3, 3)."""
-    w, x, y, z = np.asarray(quat, dtype=np.float64) / max(float(np.linalg.norm(quat)), 1e-12)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
 def tilt_deg(quat: np.ndarray) -> float:
     """Angle between the body's z axis and world up, degrees (0 = upright, 180 = upside down)."""
-    return float(np.degrees(np.arccos(np.clip(_rotation(quat)[2, 2], -1.0, 1.0))))
+    return float(np.degrees(np.arccos(np.clip(quat_to_mat(quat)[2, 2], -1.0, 1.0))))
 
 
 # Robot signals an observation slice can name. All are computed from one STATE (docs/protocol.md fields).
@@ -92,9 +84,9 @@ SIGNALS: dict[str, Any] = {
     "joint_vel": lambda s: s.dq,  # rad/s
     "joint_torque": lambda s: s.tau,  # N m
     "gyro": lambda s: s.gyro,  # rad/s, body frame
-    "gravity_body": lambda s: _rotation(s.quat).T @ np.array([0.0, 0.0, -1.0]),  # unit gravity, body frame
+    "gravity_body": lambda s: quat_to_mat(s.quat).T @ np.array([0.0, 0.0, -1.0]),  # unit gravity, body frame
     "velocity_body": lambda s: s.base_vel,  # m/s, body frame (the robot's estimate)
-    "velocity_world": lambda s: _rotation(s.quat) @ s.base_vel,  # m/s, world frame
+    "velocity_world": lambda s: quat_to_mat(s.quat) @ s.base_vel,  # m/s, world frame
 }
 
 
@@ -117,11 +109,16 @@ class ObservationBuilder:
                     f"family {manifest.family!r} runs in simulation only, or the policy dir was exported "
                     "by an older version (re-export it with robot-meta export)"
                 )
-            if spec.signal not in SIGNALS:
+            if spec.signal == "site_pos":  # forward kinematics of the manifest's chain, from the encoders
+                fk = ForwardKinematics(manifest.kinematics[spec.site], [j.joint for j in manifest.joints])
+                fn = lambda s, fk=fk: fk(s.q)  # noqa: E731
+            elif spec.signal in SIGNALS:
+                fn = SIGNALS[spec.signal]
+            else:
                 raise PolicyDirError(f"observation slice {sl.name!r} names unknown robot signal {spec.signal!r}")
             index = np.asarray(spec.index, dtype=int) if spec.index is not None else None
             offset = np.asarray(spec.offset, dtype=np.float64) if spec.offset is not None else None
-            self.parts.append((sl.name, SIGNALS[spec.signal], index, offset, sl.start, sl.size))
+            self.parts.append((sl.name, fn, index, offset, sl.start, sl.size))
         self.dim = manifest.obs_dim
         self.slices = {name: (start, size) for name, _, _, _, start, size in self.parts}
 
@@ -142,10 +139,12 @@ class ObservationBuilder:
 
 
 class RewardEstimator:
-    """The per-step reward of the previous action, from robot-side signals (`PolicyManifest.robot.reward`).
+    """The per-step reward of the previous action, from robot-side signals (`PolicyManifest.robot.reward`), as
+    the family's simulated reward computes it (the manifest's `reward.definition` says it in words):
 
-    `velocity_tracking`: r = -|obs[slice] - target| - action_cost * |a|^2, and the tracking error
-    |obs[slice] - target|, as the family's simulated reward (the manifest's `reward.definition` says it in words).
+    - `velocity_tracking`: r = -|obs[slice] - target| - action_cost |a|^2; tracking error |obs[slice] - target|;
+    - `position_tracking`: r = -||obs[slice] - targets|| - action_cost |a|^2 - velocity_cost |obs[velocity_slice]|^2;
+      tracking error ||obs[slice] - targets|| (an arm's gripper tip to its commanded point, m).
     """
 
     def __init__(self, manifest: PolicyManifest, commands: Commands) -> None:
@@ -155,28 +154,42 @@ class RewardEstimator:
                 f"the manifest defines no robot-side reward (robot.reward) for family {manifest.family!r}: "
                 "the adapter cannot be given one on a robot"
             )
-        if spec.kind != "velocity_tracking":
-            raise PolicyDirError(f"robot.reward.kind {spec.kind!r} is not one this runtime computes (velocity_tracking)")
         sl = manifest.slice(spec.slice)
         if sl is None:
             raise PolicyDirError(f"robot.reward.slice {spec.slice!r} is not an observation slice")
-        self.index = sl.start
-        self.target_name = spec.target
-        self.commands = commands
-        if self.target_name not in commands.ranges:
+        self.kind = spec.kind
+        self.target_names = spec.targets
+        if len(self.target_names) != (1 if spec.kind == "velocity_tracking" else sl.size):
             raise PolicyDirError(
-                f"the reward tracks {self.target_name!r}: give it as a command (--command {self.target_name}=VALUE)"
+                f"robot.reward: {spec.kind} of slice {spec.slice!r} ({sl.size} entries) cannot track {list(self.target_names)}"
             )
+        self.index = np.arange(sl.start, sl.start + (1 if spec.kind == "velocity_tracking" else sl.size))
+        self.commands = commands
+        for name in self.target_names:
+            if name not in commands.ranges:
+                raise PolicyDirError(f"the reward tracks {name!r}: give it as a command (--command {name}=VALUE)")
         self.action_cost = spec.action_cost
+        self.velocity_cost = spec.velocity_cost or 0.0
+        self.velocity_index = None
+        if self.velocity_cost:
+            vs = manifest.slice(spec.velocity_slice or "")
+            if vs is None:
+                raise PolicyDirError(f"robot.reward.velocity_slice {spec.velocity_slice!r} is not an observation slice")
+            self.velocity_index = np.arange(vs.start, vs.start + vs.size)
 
     @property
-    def target(self) -> float:
-        return self.commands[self.target_name]
+    def target(self) -> np.ndarray:
+        """The commanded value(s) the reward tracks, now."""
+        return np.array([self.commands[n] for n in self.target_names])
 
     def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None) -> tuple[float, float]:
         """(reward, tracking error) for the action that led to `obs`."""
-        error = abs(float(obs[self.index]) - self.target)
+        diff = np.asarray(obs, dtype=np.float64)[self.index] - self.target
+        error = float(np.sqrt(diff @ diff))
         cost = 0.0 if prev_action is None else self.action_cost * float(np.dot(prev_action, prev_action))
+        if self.velocity_index is not None:
+            v = np.asarray(obs, dtype=np.float64)[self.velocity_index]
+            cost += self.velocity_cost * float(v @ v)
         return -error - cost, error
 
 

@@ -54,6 +54,11 @@ class VirtualFirmware:
         self.joint_ids = [int(m.actuator_trnid[i, 0]) for i in range(m.nu)]
         self.qpos_adr = np.array([m.jnt_qposadr[j] for j in self.joint_ids])
         self.dof_adr = np.array([m.jnt_dofadr[j] for j in self.joint_ids])
+        # The body the IMU and the velocity estimator sit on: the first body after the world when it moves on
+        # joints of its own that no motor drives (a floating or planar base), else the world itself (a fixed-base
+        # arm: its base reads upright and still, as an IMU bolted to the pedestal would).
+        first = [j for j in range(m.njnt) if m.jnt_bodyid[j] == 1]
+        self.root = 1 if any(j not in self.joint_ids for j in first) else 0
         self.position_servo = bool(np.all(m.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE))
         self.default_pose = (
             self.sim.actions.to_ctrl(np.zeros(m.nu)) if self.position_servo else self.data.qpos[self.qpos_adr].copy()
@@ -191,7 +196,7 @@ class VirtualFirmware:
 
     def read_state(self) -> p.State:
         d, m = self.data, self.model
-        torso = 1  # the first body after the world: the robot's root
+        torso = self.root
         rot = d.xmat[torso].reshape(3, 3)
         quat = d.xquat[torso].astype(np.float32)
         vel6 = np.zeros(6)

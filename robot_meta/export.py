@@ -148,6 +148,52 @@ def robot_section(family: Any, model: Any = None) -> dict[str, Any]:
     }
 
 
+def kinematic_chain(model: Any, site: str) -> dict[str, Any]:
+    """The chain from the world to `site` in a compiled MuJoCo model, as the manifest's `KinematicChain`: each
+    body's offset from its parent and its joints (hinge or slide), then the site's offset; what
+    `deploy.kinematics.ForwardKinematics` repeats without MuJoCo. A ball or free joint on the way is refused
+    (a fixed-base serial chain is what a robot's encoders place)."""
+    import mujoco
+
+    try:
+        sid = model.site(site).id
+    except KeyError:
+        raise ExportError(f"the family's robot signals name site {site!r}, which its model lacks") from None
+    bodies = []
+    b = int(model.site_bodyid[sid])
+    while b != 0:
+        bodies.append(b)
+        b = int(model.body_parentid[b])
+    links = []
+    for b in reversed(bodies):
+        joints = []
+        for j in range(int(model.body_jntadr[b]), int(model.body_jntadr[b]) + int(model.body_jntnum[b])):
+            kind = int(model.jnt_type[j])
+            if kind not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
+                raise ExportError(
+                    f"site {site!r}: joint {model.joint(j).name!r} is a ball or free joint; forward kinematics on the "
+                    "robot takes hinge and slide joints"
+                )
+            joints.append(
+                {
+                    "name": model.joint(j).name,
+                    "type": "hinge" if kind == mujoco.mjtJoint.mjJNT_HINGE else "slide",
+                    "axis": model.jnt_axis[j].tolist(),
+                    "anchor": model.jnt_pos[j].tolist(),
+                    "qpos0": float(model.qpos0[model.jnt_qposadr[j]]),
+                }
+            )
+        links.append(
+            {
+                "body": model.body(b).name,
+                "pos": model.body_pos[b].tolist(),
+                "quat": model.body_quat[b].tolist(),
+                "joints": joints,
+            }
+        )
+    return {"site": site, "links": links, "site_pos": model.site_pos[sid].tolist()}
+
+
 def build_manifest(
     adaptation: dict[str, Any], record: dict[str, Any], trained: dict[str, Any], family: Any, graphs: dict[str, Path]
 ) -> dict[str, Any]:
@@ -187,8 +233,15 @@ def build_manifest(
         ],
         "opset": OPSET,
         "tracking_error_floor": family.adaptation_floor,
+        **_kinematics(family, model),
         "graphs": {name: {"file": path.name, "sha256": file_sha256(path), **_io(path)} for name, path in graphs.items()},
     }
+
+
+def _kinematics(family: Any, model: Any) -> dict[str, Any]:
+    """{"kinematics": {site: chain}} for the sites the family's robot signals place, or {} if none does."""
+    sites = sorted({sig["site"] for sig in family.robot_signals.values() if sig.get("site")})
+    return {"kinematics": {site: kinematic_chain(model, site) for site in sites}} if sites else {}
 
 
 def check_parity(policy_dir: Path, spec: ExportSpec, rows: dict[str, np.ndarray]) -> dict[str, float]:

@@ -75,9 +75,21 @@ class PlanarArmPayload(TaskFamily):
     )
     error_unit = "m"  # end-effector distance to the goal
     reward_doc = "-|ee_pos - goal| - 0.01*|a|^2 - 0.001*|qvel|^2; tracking error |ee_pos - goal| (m)"
-    # ee_pos needs the arm's forward kinematics on the robot computer: not a STATE signal yet, so the arm
-    # runs in simulation only (deploy names ee_pos when it refuses).
-    robot_signals = {"joint_pos": {"signal": "joint_pos"}, "joint_vel": {"signal": "joint_vel"}}
+    # On the robot, ee_pos is the "ee" site placed by forward kinematics of the chain export writes into the
+    # manifest (deploy.kinematics), from the joint encoders: (x, z) minus the shoulder's.
+    robot_signals = {
+        "joint_pos": {"signal": "joint_pos"},
+        "joint_vel": {"signal": "joint_vel"},
+        "ee_pos": {"signal": "site_pos", "site": "ee", "index": [0, 2], "offset": [-SHOULDER[0], -SHOULDER[1]]},
+    }
+    robot_reward = {
+        "kind": "position_tracking",
+        "slice": "ee_pos",
+        "target": ["goal_x", "goal_z"],
+        "action_cost": ACTION_COST,
+        "velocity_cost": VELOCITY_COST,
+        "velocity_slice": "joint_vel",
+    }
 
     def base_spec(self) -> mujoco.MjSpec:
         return mujoco.MjSpec.from_file(_XML)

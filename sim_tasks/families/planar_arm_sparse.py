@@ -35,6 +35,9 @@ class PlanarArmSparse(PlanarArmPayload):
     summary = "3-link arm: payload in the gripper, hidden goal height on a line, success-only reward"
     # The goal stays hidden (no command slices): finding it is what this literature benchmark tests.
     obs_layout = ObsLayout(tuple(s for s in PlanarArmPayload.obs_layout.slices if s.source != "command"))
+    # A hidden goal has no robot-side reward (the robot cannot score a goal nobody gave it): a literature
+    # benchmark, run in simulation; deploy refuses an adaptive policy of it naming the missing reward.
+    robot_reward = None
     params = (
         dataclasses.replace(_ARM["payload_mass"], test_only=((1.8, 2.5),)),  # only the heavier-than-training region
         _ARM["payload_com_x"],

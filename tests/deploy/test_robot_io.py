@@ -21,8 +21,9 @@ def manifest_of(family):
     return PolicyManifest.from_dict(json.loads(json.dumps(raw)))
 
 
-@pytest.mark.parametrize("name", ["planar_runner", "quadruped"])
+@pytest.mark.parametrize("name", ["planar_runner", "quadruped", "planar_arm"])
 def test_observation_from_the_robots_state_equals_the_simulators(name):
+    """Through the wire format (float32); the arm's gripper tip by forward kinematics of the manifest's chain."""
     fam = get_family(name)
     fw = VirtualFirmware(fam)
     rng = np.random.default_rng(0)
@@ -39,8 +40,33 @@ def test_observation_from_the_robots_state_equals_the_simulators(name):
 
 def test_a_family_without_robot_signals_is_refused_by_slice_name():
     fam = get_family("planar_arm")
+    raw = json.loads(json.dumps(build_manifest({"kind": "none", "note": "t"}, {"algo": "test"}, {}, fam, {})))
+    del raw["robot"]["observation"]["ee_pos"]  # as an arm exported before forward kinematics
     with pytest.raises(PolicyDirError, match="observation slice 'ee_pos' has no robot signal"):
-        ObservationBuilder(manifest_of(fam))
+        ObservationBuilder(
+            PolicyManifest.from_dict(raw), Commands(PolicyManifest.from_dict(raw), {"goal_x": 0.4, "goal_z": 0.1})
+        )
+
+
+def test_the_arms_reward_on_the_robot_equals_the_simulated_one():
+    """position_tracking: -|ee - goal| - 0.01 |a|^2 - 0.001 |qvel|^2 from the observation and the commands."""
+    fam = get_family("planar_arm")
+    task = fam.default_task().replace(obs_noise=0.0)
+    fw = VirtualFirmware(fam, task=task)
+    rng = np.random.default_rng(1)
+    m = manifest_of(fam)
+    commands = Commands(m, {"goal_x": task.goal_x, "goal_z": task.goal_z})
+    est, build = RewardEstimator(m, commands), ObservationBuilder(m, commands)
+    for _ in range(20):
+        fw.data.qpos[fw.qpos_adr] = rng.uniform(-2, 2, size=3)
+        fw.data.qvel[fw.dof_adr] = rng.normal(size=3)
+        mujoco.mj_forward(fw.model, fw.data)
+        a = rng.uniform(-1, 1, size=3)
+        want_r, want_err = fam.reward(fw.model, fw.data, a, task, None)
+        r, err = est(build(p.State.unpack(fw.read_state().pack())), a)
+        assert r == pytest.approx(want_r, abs=1e-5) and err == pytest.approx(want_err, abs=1e-5)
+    with pytest.raises(PolicyDirError, match="needs the command"):
+        Commands(m, {"goal_x": 0.4})
 
 
 def test_reward_matches_the_simulated_reward_and_needs_its_target():
