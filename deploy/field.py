@@ -30,7 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from deploy.control import DeployConfig, Deployment
+from deploy.manifest import PolicyManifest
 from deploy.metrics import adaptation_time, change_stats
+from deploy.robot_io import Commands
 from deploy.telemetry import TelemetryLog, jsonable, read_log
 
 
@@ -68,9 +70,13 @@ class FieldPlan:
     steady_s: float | None = None
 
     @classmethod
-    def load(cls, path: str | Path | None) -> FieldPlan:
+    def load(cls, path: str | Path | None, defaults: dict[str, Any] | None = None) -> FieldPlan:
+        """The plan in `path` (YAML or JSON) over `defaults` (a policy's `manifest.field_plan`, the family's
+        default field test), over the class defaults (the runner's); checked."""
         if path is None:
-            return cls()
+            plan = cls(**(defaults or {}))
+            plan.validate("the manifest's field_plan")
+            return plan
         import yaml
 
         try:
@@ -86,6 +92,9 @@ class FieldPlan:
             raise PlanError(f"{path}: a field plan is a mapping of the fields of FieldPlan, got {type(raw).__name__}")
         if "targets" in raw and "commands" not in raw:  # the old name
             raw["commands"] = raw.pop("targets")
+        if defaults and "commands" in raw:  # a plan's commands replace the defaults' (another family's names)
+            defaults = {k: v for k, v in defaults.items() if k not in ("commands", "command_schedule")}
+        raw = {**(defaults or {}), **raw}
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -117,6 +126,22 @@ class FieldPlan:
             raise PlanError(f"{where}: steady_s={self.steady_s} should be at most half of hold_s={self.hold_s}")
         if self.baseline_s < 2 * self.smooth_s:
             raise PlanError(f"{where}: baseline_s={self.baseline_s} should be at least 2 x smooth_s={self.smooth_s}")
+
+    def check_policy(self, manifest: PolicyManifest, name: str = "policy") -> None:
+        """Refuse, before anything is armed, a plan this policy cannot run: a payload outside its family's
+        allowed range, a command it lacks, out of range or out of its arm's reach (now or in the schedule)."""
+        payload = manifest.param("payload_mass")
+        if payload is not None:
+            lo, hi = payload.allowed
+            for kg in (*self.payloads_kg, self.base_payload_kg):
+                if not lo <= kg <= hi:
+                    raise PlanError(
+                        f"payload {kg:g} kg is outside {manifest.family}'s allowed range [{lo:g}, {hi:g}] kg ({name})"
+                    )
+        commands = Commands(manifest, self.commands)
+        for _, values in self.command_schedule:
+            for k, v in values.items():
+                commands.set(k, v)
 
     @property
     def steady_window_s(self) -> float:
@@ -240,6 +265,13 @@ def run_session(
 
 
 # ---- the report, from the logs ---------------------------------------------------------------------------
+LATENT_VECTORS = {  # /tick latent keys that hold the adapter's belief as a vector, and what the plot calls it
+    "z": "posterior mean of z (window of recent transitions)",
+    "extrinsics": "extrinsics e estimated from the recent (obs, action) history",
+}
+LATENT_SYMBOL = {"z": "z", "extrinsics": "e"}
+
+
 def analyse_log(path: Path) -> dict[str, Any]:
     """Per payload change: pre/post/peak error, the steady error at the end of the hold, the adaptation time to
     it, and the series for the plots."""
@@ -254,8 +286,9 @@ def analyse_log(path: Path) -> dict[str, Any]:
     ticks = log["/tick"]
     t = np.array([m["t"] for m in ticks])
     err = np.array([m["tracking_error"] if m["tracking_error"] is not None else np.nan for m in ticks], dtype=float)
-    z = [m["latent"].get("z") for m in ticks]
-    latent = np.array(z, dtype=float) if z and z[0] is not None else None
+    # The adapter's belief as a vector: PEARL's posterior mean z, or RMA's extrinsics estimate (RL²: none)
+    key = next((k for k in LATENT_VECTORS if ticks and k in ticks[0]["latent"]), None)
+    latent = np.array([m["latent"][key] for m in ticks], dtype=float) if key else None
     dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.05
     floor = float(session.get("tracking_error_floor") or 0.0)  # logs written before the manifest had one: 0
     events = log["/event"]
@@ -307,6 +340,8 @@ def analyse_log(path: Path) -> dict[str, Any]:
         "changes": changes,
         "end": end_ev,
         "ticks": len(ticks),
+        "latent_key": key,
+        "latent_name": LATENT_VECTORS.get(key or "", None),
         "series": {"t": t, "error": err, "latent": latent, "dt": dt},
     }
 
@@ -388,13 +423,13 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             ax = axes[row][0]
             lat = a["series"]["latent"]
             for j in range(lat.shape[1]):
-                ax.plot(a["series"]["t"], lat[:, j], lw=1, label=f"z[{j}]")
+                ax.plot(a["series"]["t"], lat[:, j], lw=1, label=f"{LATENT_SYMBOL[a['latent_key']]}[{j}]")
             for ch in a["changes"]:
                 ax.axvline(ch["t_change"], color="k", ls="--", lw=1)
                 ax.text(ch["t_change"], ax.get_ylim()[1], f" {ch['payload_kg']:g} kg", va="top")
-            ax.set_title(f"{name}: posterior mean of z (window of recent transitions)")
+            ax.set_title(f"{name}: {a['latent_name']}")
             ax.set_xlabel("time since armed (s)")
-            ax.legend(ncol=lat.shape[1], fontsize=8, loc="lower right")
+            ax.legend(ncol=min(lat.shape[1], 8), fontsize=7, loc="lower right")
             ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(out / "latent.png", dpi=110)
@@ -480,7 +515,7 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
             f"## Payload {entry['payload_kg']:g} kg",
             "",
             "| policy | pre-change error | post-change error | peak error | steady error | degraded | adaptation time |",
-            "|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|",
         ]
         for name in analyses:
             c = entry.get(name) or {}
@@ -509,6 +544,8 @@ def run_field(
     Hardware: `port`. Simulation: `simulated(policy_dir)` starts a fresh simulated robot for each session
     (so that every policy starts from the same state) and the session closes it.
     """
+    for name, policy_dir in policies.items():  # every policy can run the plan, or none is armed
+        plan.check_policy(PolicyManifest.read(policy_dir), name)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     logs: dict[str, Path] = {}

@@ -371,6 +371,8 @@ class PolicyManifest:
     # Chains from the world to the sites the robot side places by forward kinematics (an arm's gripper tip),
     # by site name; manifests of families without one have none.
     kinematics: dict[str, KinematicChain] | None = field(default=None, metadata=OMIT_NONE)
+    # The family's default field test (deploy.field.FieldPlan's fields), for `robot-meta field` without a plan.
+    field_plan: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
 
     def __post_init__(self) -> None:
         if self.obs_dim != sum(s.size for s in self.observation):

@@ -17,6 +17,7 @@ is written once, in sim_tasks, and a policy never meets an observation assembled
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,11 @@ class Commands:
             if param is None:
                 raise PolicyDirError(f"the manifest's reward tracks {target!r}, which is not a task parameter")
             self.ranges[target] = param
+        self.reach = Reach.of(manifest)
         self.values: dict[str, float] = {}
         for name, value in values.items():
-            self.set(name, value)
+            self.values[name] = self.check(name, value)
+        self._check_reach(self.values)
         missing = [n for n in self.ranges if n not in self.values]
         if missing:
             examples = " ".join(f"--command {n}={(self.ranges[n].train[0] + self.ranges[n].train[1]) / 2:g}" for n in missing)
@@ -55,7 +58,14 @@ class Commands:
             raise PolicyDirError(f"this policy needs the command(s) {missing} ({trained}); give them, e.g. {examples}")
 
     def set(self, name: str, value: float) -> None:
-        self.values[name] = self.check(name, value)
+        """Change one command (a planner's next point), refused by name if out of range or out of reach."""
+        value = self.check(name, value)
+        self._check_reach({**self.values, name: value})
+        self.values[name] = value
+
+    def _check_reach(self, values: dict[str, float]) -> None:
+        if self.reach is not None and all(n in values for n in self.reach.targets):
+            self.reach.check([values[n] for n in self.reach.targets])
 
     def check(self, name: str, value: float) -> float:
         """`value` as a float if `name` is a command of this policy and the value is in its allowed range."""
@@ -71,6 +81,53 @@ class Commands:
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where an arm can put the site its reward tracks: within `radius` (m) of its first joint's anchor, both in
+    the tracked slice's coordinates. The radius sums the distances between successive joint anchors and the
+    site (fixed for hinges; a slide adds its longest travel): an upper bound, so a refused point is surely out
+    of reach, and an accepted one may still be (the joint limits are not taken into account)."""
+
+    targets: tuple[str, ...]  # the commands of the point's coordinates, in slice order
+    center: np.ndarray
+    radius: float
+
+    @classmethod
+    def of(cls, manifest: PolicyManifest) -> Reach | None:
+        """The reach of a policy whose reward tracks a point placed by forward kinematics, else None."""
+        robot = manifest.robot
+        spec = robot.reward if robot is not None else None
+        if spec is None or spec.kind != "position_tracking":
+            return None
+        sig = robot.observation.get(spec.slice)
+        if sig is None or sig.signal != "site_pos" or manifest.kinematics is None:
+            return None
+        joints = [j.joint for j in manifest.joints]
+        fk = ForwardKinematics(manifest.kinematics[sig.site], joints)
+        points = fk.anchors(np.zeros(len(joints)))
+        radius = sum(float(np.linalg.norm(b - a)) for a, b in itertools.pairwise(points))
+        limits = {j.joint: j.position_limits for j in manifest.joints}
+        for link in fk.chain.links:
+            for j in link.joints:
+                if j.type == "slide":
+                    lo, hi = limits.get(j.name) or (0.0, 0.0)
+                    radius += max(abs(lo - j.qpos0), abs(hi - j.qpos0))
+        center = points[0]
+        if sig.index is not None:
+            center = center[list(sig.index)]
+        if sig.offset is not None:
+            center = center + np.asarray(sig.offset)
+        return cls(spec.targets, center, radius)
+
+    def check(self, point: list[float]) -> None:
+        distance = float(np.linalg.norm(np.asarray(point) - self.center))
+        if distance > self.radius:
+            shown = ", ".join(f"{n}={v:g}" for n, v in zip(self.targets, point, strict=True))
+            raise PolicyDirError(
+                f"command ({shown}) is {distance:.3f} m from the arm's first joint, beyond its reach {self.radius:.3f} m"
+            )
 
 
 def tilt_deg(quat: np.ndarray) -> float:

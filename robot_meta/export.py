@@ -234,6 +234,7 @@ def build_manifest(
         "opset": OPSET,
         "tracking_error_floor": family.adaptation_floor,
         **_kinematics(family, model),
+        **({"field_plan": dict(family.field_plan)} if family.field_plan else {}),
         "graphs": {name: {"file": path.name, "sha256": file_sha256(path), **_io(path)} for name, path in graphs.items()},
     }
 

@@ -82,6 +82,9 @@ class TaskFamily(ABC):
     adaptation_floor: ClassVar[float] = 0.02
     error_unit: ClassVar[str] = "m/s"  # unit of the tracking error (`reward` returns it; plots and tables show it)
     max_tilt_deg: ClassVar[float] = 60.0  # deg, deploy e-stops when the body tilts further from upright
+    # The field test a policy of this family gets when no plan file says otherwise (deploy.field.FieldPlan's
+    # fields: its commands, the payloads to pick up, the phase lengths); exported into the manifest.
+    field_plan: ClassVar[dict[str, Any] | None] = None
 
     # ---- model stage -------------------------------------------------------------------------
     @abstractmethod

@@ -34,3 +34,23 @@ def tiny_policies(tiny_runs, tmp_path_factory):
     ensure_population_baseline(tiny_runs / "pearl" / "baselines", "dr", fam, list(fam.split().train[:2]), tiny, 0, quiet=True)
     export_baseline(tiny_runs / "pearl", "dr", root / "dr")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_arm_policies(tmp_path_factory):
+    """The planar arm's policies for the robot side (issue 18): a tiny PEARL run exported as `pearl` and its tiny
+    DR baseline as `dr`; the manifests carry the gripper tip's kinematic chain."""
+    from robot_meta.baselines import BaselineConfig
+    from robot_meta.eval_run import ensure_population_baseline
+    from robot_meta.export import export_baseline, export_run
+    from sim_tasks import get_family
+
+    root = tmp_path_factory.mktemp("tiny_arm")
+    run = root / "run"
+    train("pearl", "planar_arm", run, steps=200, seed=0, device=torch.device("cpu"), sets=PEARL_SETS, progress=False)
+    export_run(run, root / "pearl")
+    fam = get_family("planar_arm")
+    tiny = BaselineConfig(steps=64, n_envs=2, hidden=(8,), batch_size=16, learning_starts=16, buffer_size=256)
+    ensure_population_baseline(run / "baselines", "dr", fam, list(fam.split().train[:2]), tiny, 0, quiet=True)
+    export_baseline(run, "dr", root / "dr")
+    return root

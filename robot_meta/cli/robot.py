@@ -209,8 +209,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_field(args: argparse.Namespace) -> int:
     from deploy.field import FieldPlan, run_field
+    from deploy.manifest import PolicyManifest
 
-    plan = FieldPlan.load(args.plan)
+    plan = FieldPlan.load(args.plan, PolicyManifest.read(args.policy_dir).field_plan)  # the family's default test
     if args.commands:
         plan.commands.update(parse_commands(args.commands))
     policies = {args.name: Path(args.policy_dir)}
@@ -318,7 +319,8 @@ def add_parsers(sub: Any) -> None:
         "--protocol",
         dest="plan",
         metavar="FILE",
-        help="YAML/JSON field plan (default: 1.5 m/s, payload 9 kg, 8 s + 16 s; --protocol is its old name)",
+        help="YAML/JSON field plan over the family's default test in the manifest (runner: 1.5 m/s, payload 9 kg, 8 s + 16 s; "
+        "arm: point (0.4, 0.1) m, picks up 2.2 kg, 4 s + 8 s); --protocol is its old name",
     )
     p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")
     p.add_argument("--name", default="adaptive", help="name of POLICY_DIR in the report (default adaptive)")

@@ -82,6 +82,15 @@ class PlanarArmPayload(TaskFamily):
         "joint_vel": {"signal": "joint_vel"},
         "ee_pos": {"signal": "site_pos", "site": "ee", "index": [0, 2], "offset": [-SHOULDER[0], -SHOULDER[1]]},
     }
+    # The pick-up: hold the point, the gripper takes 2.2 kg (heavier than training's 0-1.5), hold it 8 s.
+    field_plan = {
+        "commands": {"goal_x": 0.4, "goal_z": 0.1},
+        "payloads_kg": [2.2],
+        "settle_s": 2.0,
+        "baseline_s": 4.0,
+        "hold_s": 8.0,
+        "smooth_s": 0.5,
+    }
     robot_reward = {
         "kind": "position_tracking",
         "slice": "ee_pos",

@@ -38,6 +38,7 @@ class PlanarArmSparse(PlanarArmPayload):
     # A hidden goal has no robot-side reward (the robot cannot score a goal nobody gave it): a literature
     # benchmark, run in simulation; deploy refuses an adaptive policy of it naming the missing reward.
     robot_reward = None
+    field_plan = None
     params = (
         dataclasses.replace(_ARM["payload_mass"], test_only=((1.8, 2.5),)),  # only the heavier-than-training region
         _ARM["payload_com_x"],

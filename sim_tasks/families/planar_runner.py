@@ -103,6 +103,7 @@ class PlanarRunnerPayload(TaskFamily):
         "action_cost": ACTION_COST,
     }
     max_tilt_deg = 75.0  # deg, the cheetah pitches +-30 deg in a gallop; past 75 it is going over
+    field_plan = {"commands": {"target_velocity": 1.5}, "payloads_kg": [9.0]}  # heavier than training (0-6 kg)
 
     def base_spec(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_file(_XML)
