@@ -102,6 +102,9 @@ def test_demo_runs_the_field_test_of_the_embedded_policies(tmp_path, capsys):
     (entry,) = payload["field"]["comparison"]
     assert entry["payload_kg"] > 6.0  # heavier than any payload of the training range
     assert entry["pearl"]["complete"] and entry["domain_randomized"]["complete"]
+    (arm,) = payload["field_arm"]["comparison"]  # the arm's pick-up, heavier than training's 1.5 kg
+    assert arm["payload_kg"] == 2.2 and arm["rma"]["complete"] and arm["domain_randomized"]["complete"]
+    assert (tmp_path / "d" / "field_arm" / "latent.png").exists()
     assert main(["demo", "--out", str(tmp_path / "e"), "--episodes", "0"]) == 2
 
 
