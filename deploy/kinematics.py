@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deploy.manifest import KinematicChain, PolicyDirError
+from deploy.manifest import KinematicChain
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -65,15 +65,8 @@ class ForwardKinematics:
     def __init__(self, chain: KinematicChain, joint_names: Sequence[str]) -> None:
         self.chain = chain
         order = {name: i for i, name in enumerate(joint_names)}
-        self._index: list[int] = []
-        for link in chain.links:
-            for j in link.joints:
-                if j.name not in order:
-                    raise PolicyDirError(
-                        f"kinematics.{chain.site}: joint {j.name!r} of body {link.body!r} is not one of the robot's "
-                        f"joints {list(joint_names)}"
-                    )
-                self._index.append(order[j.name])
+        chain.require_joints(order, "the robot's")
+        self._index = [order[j.name] for link in chain.links for j in link.joints]
 
     def __call__(self, q_robot: np.ndarray) -> np.ndarray:
         """The site's world position (3,), m, for the robot's joint positions `q_robot` (STATE order)."""

@@ -151,6 +151,16 @@ class KinematicChain:
     links: tuple[ChainLink, ...]
     site_pos: tuple[float, float, float]
 
+    def require_joints(self, names: typing.Collection[str], whose: str) -> None:
+        """Refuse the chain, naming the joint and its body, if one of its joints is not in `names`."""
+        for link in self.links:
+            for j in link.joints:
+                if j.name not in names:
+                    raise PolicyDirError(
+                        f"kinematics.{self.site}: joint {j.name!r} of body {link.body!r} is not one of {whose} joints "
+                        f"{sorted(names)}"
+                    )
+
     def __post_init__(self) -> None:
         if not self.links or len(self.links) > 64:
             raise PolicyDirError(f"kinematics.{self.site}: a chain has 1 to 64 bodies, got {len(self.links)}")
@@ -392,13 +402,7 @@ class PolicyManifest:
         for site, chain in (self.kinematics or {}).items():
             if chain.site != site:
                 raise PolicyDirError(f"manifest kinematics.{site} is the chain of site {chain.site!r}")
-            for link in chain.links:
-                for j in link.joints:
-                    if j.name not in joint_names:
-                        raise PolicyDirError(
-                            f"manifest kinematics.{site}: joint {j.name!r} of body {link.body!r} is not one of the "
-                            f"policy's joints {sorted(joint_names)}"
-                        )
+            chain.require_joints(joint_names, "the policy's")
         if self.robot is not None:
             for name, sig in self.robot.observation.items():
                 if sig.signal == "site_pos" and (sig.site is None or sig.site not in (self.kinematics or {})):

@@ -195,6 +195,24 @@ def pipeline_check(out: Path, seconds: float, seed: int, progress: bool, sets: t
     }
 
 
+def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, fmt: str) -> list[str]:
+    """A field report's numbers per payload and policy (errors x `scale`, in `fmt`), then its verdicts."""
+    lines = []
+    for entry in report["comparison"]:
+        for name in names:
+            c = entry.get(name) or {}
+            e = {
+                k: format(scale * c.get(k, float("nan")), fmt)
+                for k in ("pre_error", "post_error", "peak_error", "steady_error")
+            }
+            ad = c.get("adaptation_time_s")
+            lines.append(
+                f"  {entry['payload_kg']:g} kg  {name:<18} error before {e['pre_error']}, after {e['post_error']}, peak "
+                f"{e['peak_error']}, steady {e['steady_error']}, settled {'never' if ad is None else f'in {ad:.1f} s'}"
+            )
+    return [*lines, "", *[f"verdict: {v}" for v in report["verdicts"]], ""]
+
+
 def run_demo(
     out: Path,
     episodes: int = 2,
@@ -279,28 +297,10 @@ def run_demo(
             f"(ONNX parity {check['parity_max_abs_diff']:.1e}), deployed on the virtual robot: {check['deploy']['ticks']} "
             f"ticks, {check['deploy']['late_ticks']} late, ended by {check['deploy']['reason']}",
         ]
-    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized SAC, same plan):"]
-    for entry in report["comparison"]:
-        for name in ("pearl", "domain_randomized"):
-            c = entry.get(name) or {}
-            ad = c.get("adaptation_time_s")
-            lines.append(
-                f"  {entry['payload_kg']:g} kg  {name:<18} error before {c.get('pre_error', float('nan')):.2f}, after "
-                f"{c.get('post_error', float('nan')):.2f}, peak {c.get('peak_error', float('nan')):.2f}, steady "
-                f"{c.get('steady_error', float('nan')):.2f}, settled {'never' if ad is None else f'in {ad:.1f} s'}"
-            )
-    lines += ["", *[f"verdict: {v}" for v in report["verdicts"]], ""]
-    lines += ["the arm's pick-up (embedded RMA vs the domain-randomized PPO, same plan; error of the gripper tip):"]
-    for entry in arm_report["comparison"]:
-        for name in arm_policies:
-            c = entry.get(name) or {}
-            ad = c.get("adaptation_time_s")
-            lines.append(
-                f"  {entry['payload_kg']:g} kg  {name:<18} error before {1000 * c.get('pre_error', float('nan')):.0f} mm, "
-                f"peak {1000 * c.get('peak_error', float('nan')):.0f} mm, steady {1000 * c.get('steady_error', float('nan')):.0f}"
-                f" mm, settled {'never' if ad is None else f'in {ad:.1f} s'}"
-            )
-    lines += ["", *[f"verdict: {v}" for v in arm_report["verdicts"]], ""]
+    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized SAC, same plan; speed error, m/s):"]
+    lines += _field_lines(report, ("pearl", "domain_randomized"), 1.0, ".2f")
+    lines += ["the arm's pick-up (embedded RMA vs the domain-randomized PPO, same plan; error of the gripper tip, mm):"]
+    lines += _field_lines(arm_report, tuple(arm_policies), 1000.0, ".0f")
     lines.append(
         f"reports: {field_dir / 'report.md'}, {arm_dir / 'report.md'} (plots, report.json, MCAP logs); "
         f"summary {out / 'demo.json'}"
