@@ -67,8 +67,14 @@ class FaultCode(IntEnum):
     WATCHDOG = 1  # no COMMAND within the watchdog period
     ESTOP = 2
     JOINT_LIMIT = 3
-    BAD_COMMAND = 4  # wrong joint count or non-finite values
-    NOT_ARMED = 5  # COMMAND while not ACTIVE
+    BAD_COMMAND = 4  # wrong joint count or length, a non-finite value, a mode the robot does not run: latched
+    NOT_ARMED = 5  # COMMAND while DISARMED or in FAULT: refused and reported (detail = its seq), not latched
+    STALE_SEQ = 6  # COMMAND whose seq is not ahead of the last accepted one (a replay): refused, reported, not latched
+    BAD_LENGTH = 7  # a frame other than COMMAND with a payload of the wrong length: ignored, reported (detail = seq)
+
+
+# Payload length of each host -> firmware message with a fixed size (COMMAND: 2 + 12 n bytes for n joints).
+HOST_PAYLOAD_BYTES = {1: 8, 5: 0, 6: 0, 7: 0, 8: 0}  # HELLO, ARM, DISARM, ESTOP, HEARTBEAT
 
 
 class CommandMode(IntEnum):
@@ -171,6 +177,8 @@ def decode_body(encoded: bytes) -> Frame:
     body = cobs_decode(encoded)
     if len(body) < HEADER.size + CRC_SIZE:
         raise ProtocolError(f"short frame: {len(body)} bytes")
+    if len(body) > MAX_BODY:  # the limit is on the decoded body (header + payload + CRC), the delimiter aside
+        raise ProtocolError(f"frame body of {len(body)} bytes exceeds the maximum {MAX_BODY}", "oversize")
     (crc,) = struct.unpack_from("<I", body, len(body) - CRC_SIZE)
     if crc32c(body[:-CRC_SIZE]) != crc:
         raise ProtocolError("CRC mismatch", "crc_errors")

@@ -76,6 +76,9 @@ class VirtualFirmware:
         self._acc = 0.0
         self.commands_applied = 0
         self.arm_requests = 0  # ARM frames received (what a test of 'nothing was armed' counts)
+        self.fault_at_us: int | None = None  # firmware clock when FAULT was last entered
+        self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
+        self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -89,10 +92,12 @@ class VirtualFirmware:
         self.seq = (self.seq + 1) & 0xFFFF
         return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq)
 
-    def _enter_fault(self, code: int) -> list[p.Frame]:
+    def _enter_fault(self, code: int, detail: int = 0) -> list[p.Frame]:
+        """Latch FAULT (damping) and say why in a FAULT frame (`detail`: the offending COMMAND's seq, if any)."""
         self.state, self.fault = p.FirmwareState.FAULT, code
+        self.fault_at_us = self.now_us
         self._disable(True)
-        return [self._frame(p.MsgType.FAULT, p.Fault(code).pack())]
+        return [self._frame(p.MsgType.FAULT, p.Fault(code, detail & 0xFFFF).pack())]
 
     def hello_ack(self) -> p.HelloAck:
         m = self.model
@@ -121,6 +126,9 @@ class VirtualFirmware:
         """
         t = frame.type
         rx = self.now_us if rx_us is None else max(rx_us, self.now_us)
+        want = p.HOST_PAYLOAD_BYTES.get(t)
+        if want is not None and len(frame.payload) != want:
+            return self._report(p.FaultCode.BAD_LENGTH, frame.seq)  # ignored: a truncated or padded frame
         if t == p.MsgType.HELLO:
             return [self._frame(p.MsgType.HELLO_ACK, self.hello_ack().pack())]
         if t == p.MsgType.ESTOP:
@@ -136,35 +144,52 @@ class VirtualFirmware:
                 self._arm_start_us = self.now_us
                 self._arm_from = self.data.qpos[self.qpos_adr].copy()
                 self.last_cmd_us = rx  # the watchdog starts now
+                self._accepted_any = False  # a new session: any first seq is accepted
                 self._disable(False)
             return []  # ARM in FAULT is ignored: leaving FAULT takes DISARM first
         if t == p.MsgType.COMMAND:
-            try:
-                cmd = p.Command.unpack(frame.payload)
-            except p.ProtocolError:
-                return self._enter_fault(p.FaultCode.BAD_COMMAND) if self.state == p.FirmwareState.ACTIVE else []
-            if self.state not in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE):
-                return []
-            if len(cmd.target) != self.model.nu or not np.all(np.isfinite(cmd.target)):
-                return self._enter_fault(p.FaultCode.BAD_COMMAND)
-            self.last_cmd_us = rx
-            self.last_cmd_seq = frame.seq
-            if self.state == p.FirmwareState.ACTIVE:
-                self._apply(cmd)
-                self.commands_applied += 1
-            return []
+            return self._command(frame, rx)
         return []  # HEARTBEAT and anything else: nothing to do (and it does not feed the watchdog)
 
+    def _command(self, frame: p.Frame, rx: int) -> list[p.Frame]:
+        """A COMMAND: refused and reported unless armed and in sequence; a malformed one latches FAULT."""
+        if self.state not in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE):
+            return self._report(p.FaultCode.NOT_ARMED, frame.seq)
+        nu = self.model.nu
+        try:
+            cmd = p.Command.unpack(frame.payload)
+        except p.ProtocolError:
+            return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)
+        if len(frame.payload) != 2 + 12 * nu or len(cmd.target) != nu:
+            return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)  # wrong joint count, or bytes after it
+        if not all(np.all(np.isfinite(v)) for v in (cmd.target, cmd.kp, cmd.kd)):
+            return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)
+        wanted = p.CommandMode.POSITION if self.position_servo else p.CommandMode.TORQUE
+        if cmd.mode != wanted:
+            return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)  # a mode this robot does not run
+        if self._accepted_any and not 0 < p.seq_delta(frame.seq, self.last_cmd_seq) < 0x8000:
+            return self._report(p.FaultCode.STALE_SEQ, frame.seq)  # a replay or an older frame: not applied
+        self._accepted_any = True
+        self.last_cmd_us = rx
+        self.last_cmd_seq = frame.seq  # ack_seq: the last COMMAND accepted (fed the watchdog; applied if ACTIVE)
+        if self.state == p.FirmwareState.ACTIVE:
+            self._apply(cmd)
+            self.commands_applied += 1
+        return []
+
+    def _report(self, code: int, seq: int) -> list[p.Frame]:
+        """A FAULT frame for a refused frame, without entering FAULT (STATE's state says whether it latched)."""
+        self.refused[p.FaultCode(code).name] = self.refused.get(p.FaultCode(code).name, 0) + 1
+        return [self._frame(p.MsgType.FAULT, p.Fault(code, seq & 0xFFFF).pack())]
+
     def _apply(self, cmd: p.Command) -> None:
-        if cmd.mode == p.CommandMode.POSITION and self.position_servo:
+        if self.position_servo:
             self.data.ctrl[:] = np.clip(cmd.target, self.lo, self.hi)  # the firmware's own joint-limit clamp
-        elif cmd.mode == p.CommandMode.TORQUE and not self.position_servo:
+        else:
             gear = self.model.actuator_gear[:, 0]
             self.data.ctrl[:] = np.clip(
                 cmd.target / gear, self.model.actuator_ctrlrange[:, 0], self.model.actuator_ctrlrange[:, 1]
             )
-        else:
-            self._enter_fault(p.FaultCode.BAD_COMMAND)
 
     # ---- time ----------------------------------------------------------------------------------------
     def tick(self, now_us: int) -> list[p.Frame]:
@@ -211,7 +236,7 @@ class VirtualFirmware:
             int(self.state),
             d.qpos[self.qpos_adr].astype(np.float32),
             d.qvel[self.dof_adr].astype(np.float32),
-            d.actuator_force.astype(np.float32),
+            (d.actuator_force * m.actuator_gear[:, 0]).astype(np.float32),  # joint torque, N m (the gear applied)
             quat,
             vel6[:3].astype(np.float32),
             (-gravity_body).astype(np.float32),

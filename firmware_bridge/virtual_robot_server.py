@@ -65,6 +65,9 @@ class FaultSpec:
         return spec
 
 
+MAX_FRAMES_PER_TICK = 8  # host frames other than COMMAND handled between two ticks; the rest dropped, counted
+
+
 @dataclass
 class ServeStats:
     ticks: int = 0
@@ -73,6 +76,8 @@ class ServeStats:
     dropped: int = 0
     corrupted: int = 0
     frames_in: int = 0
+    tx_dropped: int = 0  # frames not sent because nobody read the link (a full transmit buffer), or sent in part
+    rx_dropped: int = 0  # frames past the per-tick budget (MAX_FRAMES_PER_TICK), not handled
 
 
 class Endpoint:
@@ -80,6 +85,12 @@ class Endpoint:
 
     def __init__(self, fd: int | None = None, sock: socket.socket | None = None) -> None:
         self.fd, self.sock = fd, sock
+        # Writes never block: a firmware whose host stopped reading keeps its loop and its watchdog running
+        # (as a UART DMA ring drops what does not fit), so the robot still faults on time.
+        if fd is not None:
+            os.set_blocking(fd, False)
+        else:
+            sock.setblocking(False)
 
     def fileno(self) -> int:
         return self.fd if self.fd is not None else self.sock.fileno()
@@ -92,14 +103,16 @@ class Endpoint:
         except OSError:
             raise ConnectionError("link closed") from None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Send a frame's bytes without blocking; False if the transmit buffer took none or only part of them
+        (the rest is dropped: the receiver resynchronizes at the next 0x00)."""
         try:
-            if self.fd is not None:
-                os.write(self.fd, data)
-            else:
-                self.sock.sendall(data)
+            n = os.write(self.fd, data) if self.fd is not None else self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return False
         except OSError:
             raise ConnectionError("link closed") from None
+        return n == len(data)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -160,8 +173,10 @@ def serve(
             wire_free = max(now, wire_free) + len(data) * byte_time
             if wire_free > now:
                 time.sleep(wire_free - now)
-            endpoint.write(data)
+            if not endpoint.write(data):
+                stats.tx_dropped += 1
 
+    handled = 0  # frames handled since the last tick
     try:
         while True:
             now = time.monotonic()
@@ -179,6 +194,11 @@ def serve(
                     break  # the host closed the TCP connection
                 for frame in decoder.feed(data):
                     stats.frames_in += 1
+                    if frame.type != p.MsgType.COMMAND:  # COMMANDs always (cheap, and they feed the watchdog)
+                        if handled >= MAX_FRAMES_PER_TICK:  # the rest: bounded work per tick, whatever arrives
+                            stats.rx_dropped += 1
+                            continue
+                        handled += 1
                     send(firmware.handle(frame, rx_us))
             now = time.monotonic()
             if now >= next_tick:
@@ -190,6 +210,7 @@ def serve(
                 if not stalled:
                     frames = firmware.tick(int((now - start) * 1e6))
                     send(frames)
+                handled = 0
                 stats.ticks += 1
                 if now - next_tick > period:
                     stats.late_ticks += 1

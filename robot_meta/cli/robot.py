@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -74,10 +75,18 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
         faults = FaultSpec.parse(args.faults)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.rate < 1 or args.baud < 1200 or args.watchdog_ms < 1:
-        raise UsageError(
-            f"need --rate >= 1, --baud >= 1200 and --watchdog-ms >= 1, got {args.rate}, {args.baud}, {args.watchdog_ms}"
-        )
+    # The handshake carries the rate and the watchdog as u16: check them (and the rest) before anything opens
+    for flag, value, lo, hi in (
+        ("--rate", args.rate, 1, 10_000),
+        ("--watchdog-ms", args.watchdog_ms, 1, 65_535),
+        ("--baud", args.baud, 1200, 100_000_000),
+    ):
+        if not lo <= value <= hi:
+            raise UsageError(f"{flag} {value} is outside [{lo}, {hi}]")
+    if not (math.isfinite(args.arming_s) and 0 < args.arming_s <= 60):
+        raise UsageError(f"--arming-s {args.arming_s} must be a soft start of (0, 60] s")
+    if args.tcp is not None and not 0 <= args.tcp <= 65_535:
+        raise UsageError(f"--tcp {args.tcp} is not a TCP port (0-65535; 0 = any free port)")
     config = FirmwareConfig(rate_hz=args.rate, watchdog_ms=args.watchdog_ms, arming_s=args.arming_s)
     stop = threading.Event()
     if args.tcp is None:
@@ -264,9 +273,17 @@ def add_parsers(sub: Any) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a new pty (the default)")
     where.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT (0 = any free port)")
-    p.add_argument("--baud", type=int, default=1_000_000, help="bytes are paced at this rate, 10 bits each (default 1000000)")
-    p.add_argument("--rate", type=int, help="control rate in Hz (default: the family's, 1/ctrl_dt, 20 Hz for the runner)")
-    p.add_argument("--watchdog-ms", type=int, help="command watchdog (default max(100 ms, 3 control periods))")
+    p.add_argument(
+        "--baud", type=positive_int, default=1_000_000, help="bytes are paced at this rate, 10 bits each (default 1000000)"
+    )
+    p.add_argument(
+        "--rate",
+        type=positive_int,
+        help="control rate in Hz, 1-10000 (default: the family's, 1/ctrl_dt, 20 Hz for the runner)",
+    )
+    p.add_argument(
+        "--watchdog-ms", type=positive_int, help="command watchdog, 1-65535 ms (default max(100 ms, 3 control periods))"
+    )
     p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
     p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
