@@ -97,13 +97,25 @@ def _crc_table() -> list[int]:
 _CRC_TABLE = _crc_table()
 
 
-def crc32c(data: bytes, crc: int = 0) -> int:
-    """CRC-32C of `data` (init 0xFFFFFFFF, final xor, reflected): crc32c(b"123456789") == 0xE3069283."""
+def crc32c_py(data: bytes, crc: int = 0) -> int:
+    """CRC-32C of `data` (init 0xFFFFFFFF, final xor, reflected) in pure Python, a table per byte: the fallback
+    where the `crc32c` package is missing (about 26 us for a 212-byte frame, against 0.2 us); tested equal."""
     c = crc ^ 0xFFFFFFFF
     table = _CRC_TABLE
     for b in data:
         c = table[(c ^ b) & 0xFF] ^ (c >> 8)
     return c ^ 0xFFFFFFFF
+
+
+try:  # the `crc32c` package (ICRAR): hardware CRC32 instructions or slice-by-8 in C
+    from crc32c import crc32c as _crc32c_c
+except ImportError:  # pragma: no cover - a dependency; the robot computer may lack a wheel for its platform
+    _crc32c_c = None
+
+
+def crc32c(data: bytes, crc: int = 0) -> int:
+    """CRC-32C of `data`, continuing from `crc`: crc32c(b"123456789") == 0xE3069283."""
+    return _crc32c_c(data, crc) if _crc32c_c is not None else crc32c_py(data, crc)
 
 
 # ---- COBS --------------------------------------------------------------------------------------------
