@@ -42,12 +42,35 @@ PARITY_TOL = 1e-5  # max |action_onnx - action_torch| on the recorded rollout
 __all__ = ["OPSET", "PARITY_TOL", "ExportError", "export_algorithm", "export_baseline", "export_run"]
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's known noise, silenced at its source (13 lines per export otherwise):
+    - torch.onnx's op registry logs a WARNING per torchvision op it skips: torchvision is not a dependency and
+      no policy uses its ops;
+    - torch.export's pytree emits a FutureWarning about `LeafSpec` from inside torch (not our code);
+    - the dynamic-shape renamer warns that our single dynamic axis "batch" shares constraints with itself on
+      multi-input graphs: every input's axis 0 is the same batch by design."""
+    import logging
+    import warnings
+
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r".*The axis name: batch will not be used", category=UserWarning)
+            yield
+    finally:
+        registry.setLevel(level)
+
+
 def _export_graph(
     module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str]
 ) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     module = module.eval()
-    with contextlib.redirect_stdout(sys.stderr):  # the exporter prints progress; stdout belongs to --json
+    with contextlib.redirect_stdout(sys.stderr), _quiet_exporter():  # stdout belongs to --json
         torch.onnx.export(
             module,
             args,

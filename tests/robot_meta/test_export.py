@@ -62,3 +62,24 @@ def test_export_refuses_an_existing_policy_dir_and_leaves_nothing_half_written(r
         export_run(runs / "pearl", out)
     assert (out / "keep.txt").read_text() == "mine"
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_train_and_export_print_no_library_warnings(tmp_path):
+    """Issue 20: a tiny train and its export, each in a fresh process (where Python's and torch's warnings are
+    not yet filtered by pytest), write nothing that looks like a warning on stderr."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.tiny import PEARL_SETS
+
+    sets = [a for s in PEARL_SETS for a in ("--set", s)]
+    run, out = tmp_path / "run", tmp_path / "policy"
+    for argv in (
+        ["train", "--algo", "pearl", "--task", "planar_runner", "--out", str(run), "--steps", "200", *sets],
+        ["export", str(run), "--out", str(out)],
+    ):
+        proc = subprocess.run([sys.executable, "-m", "robot_meta.cli", *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        noisy = [ln for ln in proc.stderr.splitlines() if re.search(r"Warning|^W\d{4} |warn\(", ln)]
+        assert noisy == [], (argv[0], noisy)
