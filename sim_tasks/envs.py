@@ -24,9 +24,13 @@ class TaskEnv(gym.Env):
         task: the task; the family's nominal task when None.
         payload_schedule: [(time_s, mass_kg), ...] mid-episode payload changes.
         resample_commands: draw new commands during episodes (training; `TaskSim`).
+        render_mode: "rgb_array" (gymnasium's convention: `render()` returns a frame, so `RecordVideo` and SB3's
+            `VecVideoRecorder` work) or None.
+        camera: the model's camera to render from (default: the family's `render_camera`, else the first one;
+            the mobile robots' cameras track them); width, height: the frame's size in pixels.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
@@ -34,7 +38,13 @@ class TaskEnv(gym.Env):
         task: TaskParams | None = None,
         payload_schedule: list[tuple[float, float]] | None = None,
         resample_commands: bool = False,
+        render_mode: str | None = None,
+        camera: str | None = None,
+        width: int = 480,
+        height: int = 360,
     ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r}: these envs render 'rgb_array' (or None)")
         self.family = get_family(family) if isinstance(family, str) else family
         self.sim = TaskSim(self.family, task if task is not None else self.family.default_task(), resample_commands)
         if payload_schedule:
@@ -42,6 +52,29 @@ class TaskEnv(gym.Env):
         obs_dim, act_dim = self.family.obs_layout.dim, self.sim.actions.dim
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(act_dim,), dtype=np.float32)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.family.ctrl_dt)}
+        self._camera, self._size, self._renderer = camera, (width, height), None
+
+    def render(self) -> np.ndarray | None:
+        """The current frame, (height, width, 3) uint8, with render_mode="rgb_array"; None otherwise."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None or self._renderer.model is not self.sim.model:  # a new task recompiles the model
+            from sim_tasks.render import FrameRenderer
+
+            model = self.sim.model
+            camera = self._camera or self.family.render_camera or (model.camera(0).name if model.ncam else -1)
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = FrameRenderer(model, camera, *self._size)
+            self._renderer.model = model
+        return self._renderer.render(self.sim.data)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
     @property
     def task(self) -> TaskParams:

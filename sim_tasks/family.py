@@ -85,6 +85,8 @@ class TaskFamily(ABC):
     # The field test a policy of this family gets when no plan file says otherwise (deploy.field.FieldPlan's
     # fields: its commands, the payloads to pick up, the phase lengths); exported into the manifest.
     field_plan: ClassVar[dict[str, Any] | None] = None
+    # The model camera `render_mode="rgb_array"` uses (None: the model's first; the mobile robots' track them).
+    render_camera: ClassVar[str | None] = None
 
     # ---- model stage -------------------------------------------------------------------------
     @abstractmethod
