@@ -7,7 +7,19 @@ TORCH_PIN ?= torch==2.13.0
 
 .PHONY: demo test lint format clean-venv
 
+# Headless rendering (sim_tasks.render: MUJOCO_GL=egl) needs Mesa's EGL, a system package: installed here when
+# missing and apt-get can (as root), otherwise named in one line.
+GL_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri
+
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1 '; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Mesa's EGL for headless rendering: $(GL_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(GL_PACKAGES) >/dev/null; \
+	  else \
+	    echo "rendering needs Mesa's EGL ($(GL_PACKAGES)); install them (apt-get install $(GL_PACKAGES)) or rendering tests fail"; \
+	  fi; \
+	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_PIN)
