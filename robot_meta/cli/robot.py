@@ -128,6 +128,36 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    from robot_meta.play import play
+    from robot_meta.sim2sim import parse_schedule
+
+    target = Path(args.policy)
+    if not (target / "manifest.json").exists() and not (target / "config.json").exists():
+        raise UsageError(f"{target} is neither a policy dir (manifest.json) nor a run dir (config.json)")
+    try:
+        schedule = parse_schedule(args.payload_schedule) if args.payload_schedule else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = play(
+        target,
+        Path(args.video),
+        commands=parse_commands(args.commands),
+        schedule=schedule,
+        seconds=args.seconds,
+        seed=args.seed,
+        gif=not args.no_gif,
+    )
+    emit(
+        args,
+        out,
+        f"{out['algo']} on {out['family']}: {out['frames']} frames to {out['video']}"
+        + (f" (and {out['gif']})" if out["gif"] else "")
+        + f"; return {out['return']:.1f}, mean tracking error {out['mean_error']:.3f}",
+    )
+    return EXIT_OK
+
+
 def cmd_log_recover(args: argparse.Namespace) -> int:
     from deploy.telemetry import recover_log
 
@@ -345,6 +375,28 @@ def add_parsers(sub: Any) -> None:
     add_command_option(p, "override a command of the plan, e.g. target_velocity=2.0 (repeatable; --target is its old name)")
     add_json_option(p)
     p.set_defaults(func=cmd_field)
+
+    p = sub.add_parser(
+        "play",
+        help="watch a policy: a rendered rollout with its commands, payload and belief written as MP4 (and GIF)",
+        description="The policy dir (or a run, exported first) through the torch-free runtime in the simulator, on "
+        "the family's nominal task with the manifest's field-plan commands unless --command says otherwise, "
+        "rendered from the family's camera (headless: EGL or OSMesa) with an overlay of time, commands, payload, "
+        "tracking error and the adapter's belief (PEARL's z, RMA's extrinsics, RL²'s |h|).",
+        epilog="Example: robot-meta play robot_meta/assets/planar_arm_rma --payload-schedule 1:2.2 --seconds 3 "
+        "--video arm.mp4",
+    )
+    p.add_argument("policy", metavar="POLICY_DIR|RUN_DIR")
+    p.add_argument("--video", required=True, metavar="FILE.mp4", help="the video to write (a GIF beside it too)")
+    add_command_option(p, "a command for the rollout, e.g. goal_x=0.35 (repeatable)")
+    p.add_argument(
+        "--payload-schedule", metavar="T:KG,...", help="payload changes, e.g. 0:0,1:2.2 (t = 0: the starting payload)"
+    )
+    p.add_argument("--seconds", type=positive_float, help="length (default: one episode of the family)")
+    p.add_argument("--seed", type=seed_value, default=0)
+    p.add_argument("--no-gif", action="store_true", help="write only the MP4")
+    add_json_option(p)
+    p.set_defaults(func=cmd_play)
 
     p = sub.add_parser(
         "log",

@@ -1,0 +1,38 @@
+"""`robot-meta play` (issue 20): a policy dir or a run rendered to MP4 and GIF, with its overlay."""
+
+import json
+
+import imageio.v2 as iio
+import numpy as np
+
+from robot_meta.cli import main
+
+
+def test_play_writes_a_video_of_the_policy_dir_with_its_overlay(tiny_policies, tmp_path, capsys):
+    video = tmp_path / "runner.mp4"
+    args = ["play", str(tiny_policies / "rma"), "--video", str(video), "--seconds", "1.5", "--payload-schedule", "0:0,0.5:8"]
+    assert main([*args, "--command", "target_velocity=2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames"] == 30 and out["algo"] == "rma" and np.isfinite(out["mean_error"])
+    reader = iio.get_reader(video)
+    frames = [reader.get_data(i) for i in (0, 29)]
+    assert reader.count_frames() == 30 and reader.get_meta_data()["fps"] == 20
+    assert frames[0][:30, :200].mean() < frames[0][60:, :].mean()  # the dark text band over the scene
+    assert np.abs(frames[1].astype(int) - frames[0]).mean() > 1  # the robot moved
+    assert (tmp_path / "runner.gif").stat().st_size > 1000
+
+
+def test_play_takes_a_run_dir_and_refuses_bad_input_by_name(tiny_runs, tmp_path, capsys):
+    assert main(["play", str(tiny_runs / "pearl"), "--video", str(tmp_path / "r.mp4"), "--seconds", "0.5", "--no-gif"]) == 0
+    assert (tmp_path / "r.mp4").exists() and not (tmp_path / "r.gif").exists()
+    for argv, named in (
+        (["--payload-schedule", "2:1,1:3"], "times must be >= 0 and increasing"),
+        (["--command", "target_velocity=99"], "target_velocity=99"),
+    ):
+        capsys.readouterr()
+        assert main(["play", str(tiny_runs / "pearl"), "--video", str(tmp_path / "x.mp4"), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0], err
+    assert not (tmp_path / "x.mp4").exists()  # refused before anything is written
+    assert main(["play", str(tmp_path), "--video", str(tmp_path / "y.mp4")]) == 2
+    assert "neither a policy dir" in capsys.readouterr().err
