@@ -90,6 +90,12 @@ class MetaAlgorithm(ABC):
             return build()
 
     # ---- training ------------------------------------------------------------------------------------
+    def next_iteration_steps(self) -> tuple[int, str] | None:
+        """Env steps the next iteration will collect and why, when an algorithm knows (PEARL's first iteration
+        collects every training task's initial steps); None otherwise. An iteration is never cut short, so the
+        runner warns when this alone overruns the budget."""
+        return None
+
     def train_iteration(self) -> dict[str, Any]:
         """One iteration (collection and updates), then the periodic held-out check. Returns the metrics."""
         metrics = self._train_iteration()

@@ -68,6 +68,32 @@ def build(algo: str, task: str, seed: int, device: torch.device, cfg: Any, famil
     return cls(make_batched_env(family), list(split.train), cfg, seed=seed, device=device, test_tasks=list(split.test))
 
 
+class ProgressLines:
+    """Progress for a log file or a pipe (no terminal to redraw a bar on): one line every `every_s` seconds, and
+    one after the first iteration, with env steps, steps/s and the time left at that rate."""
+
+    def __init__(self, total: int, done: int, what: str, every_s: float = 30.0) -> None:
+        self.total, self.what, self.every_s = total, what, every_s
+        self.t0, self.done0 = time.perf_counter(), done
+        self.last_print: float | None = None
+
+    def update(self, done: int, iteration: int, ret: float) -> None:
+        now = time.perf_counter()
+        if self.last_print is not None and now - self.last_print < self.every_s and done < self.total:
+            return
+        self.last_print = now
+        rate = (done - self.done0) / max(now - self.t0, 1e-9)
+        left = max(self.total - done, 0) / rate if rate > 0 else float("inf")
+        eta = "?" if left == float("inf") else time.strftime("%H:%M:%S", time.gmtime(left))
+        print(
+            f"[train] {self.what}: {done:,}/{self.total:,} env steps ({100 * min(done / self.total, 1):.0f}%), "
+            f"{rate:,.0f} steps/s, ETA {eta} (at most: --max-minutes may stop it first); iteration {iteration}, "
+            f"return {ret:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def train(
     algo: str,
     task: str,
@@ -78,11 +104,12 @@ def train(
     config_file: str | None = None,
     sets: tuple[str, ...] = (),
     resume: bool = False,
-    progress: bool = True,
+    progress: bool | str = True,
     max_minutes: float | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run in `out` until `steps` env steps, or until `max_minutes` of wall-clock time in
-    this call (checked after each iteration). Returns a summary: final metrics, where things are."""
+    this call (checked after each iteration). `progress`: True a bar (a terminal), "lines" a line every 30 s
+    (a log file or a pipe), False nothing. Returns a summary: final metrics, where things are."""
     out = Path(out)
     cfg_cls = algorithm_class(algo).config_class
     config_path = out / "config.json"
@@ -125,15 +152,24 @@ def train(
     logger = RunLogger(out, resume_iteration=algorithm.iteration if resume else None)
     from tqdm import tqdm
 
+    upcoming = algorithm.next_iteration_steps()
+    if upcoming is not None and algorithm.env_steps + upcoming[0] > steps:
+        print(
+            f"[train] note: the next {algo} iteration collects {upcoming[0]:,} env steps ({upcoming[1]}), past "
+            f"--steps {steps:,}: an iteration is not cut short, so the run stops after it with "
+            f"{algorithm.env_steps + upcoming[0]:,}",
+            file=sys.stderr,
+        )
     bar = tqdm(
         total=steps,
         initial=min(algorithm.env_steps, steps),
         unit="step",
         desc=f"{algo} {task}",
         file=sys.stderr,
-        disable=not progress,
+        disable=progress is not True,
         dynamic_ncols=True,
     )
+    lines = ProgressLines(steps, algorithm.env_steps, f"{algo} {task}") if progress == "lines" else None
     start = time.perf_counter()
     last: dict[str, Any] = {}
     try:
@@ -144,7 +180,10 @@ def train(
             last["wall_s"] = round(time.perf_counter() - start, 2)
             logger.log(last)
             bar.update(min(algorithm.env_steps, steps) - min(before, steps))
-            bar.set_postfix(ret=f"{last.get('return_posterior', float('nan')):.1f}", upd=algorithm.updates)
+            ret = last.get("return_posterior", last.get("return_mean", float("nan")))
+            bar.set_postfix(ret=f"{ret:.1f}", upd=algorithm.updates)
+            if lines is not None:
+                lines.update(algorithm.env_steps, algorithm.iteration, ret)
             out_of_time = deadline is not None and time.perf_counter() >= deadline
             if algorithm.iteration % cfg.checkpoint_every == 0 or algorithm.env_steps >= steps or out_of_time:
                 checkpoint.save(out, algorithm.iteration, algorithm.state_dict())

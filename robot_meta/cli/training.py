@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.config,
         tuple(args.set or ()),
         args.resume,
-        progress=not args.json and sys.stderr.isatty(),
+        progress=(sys.stderr.isatty() and not args.json) or "lines",  # a log file gets a line every 30 s
         max_minutes=args.max_minutes,
     )
     last = summary["last"]

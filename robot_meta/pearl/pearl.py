@@ -371,6 +371,17 @@ class PEARL(MetaAlgorithm):
             f"tracking_error_{mode}": float(roll.tracking_error.mean()),
         }
 
+    def next_iteration_steps(self) -> tuple[int, str] | None:
+        cfg = self.cfg
+        per_iteration = cfg.tasks_per_iteration * (cfg.steps_prior + cfg.steps_posterior)
+        if self.initialized:
+            return per_iteration, "tasks_per_iteration x (steps_prior + steps_posterior)"
+        first = len(self.train_tasks) * cfg.initial_steps + per_iteration
+        return (
+            first,
+            f"initial_steps={cfg.initial_steps} on each of the {len(self.train_tasks)} training tasks, then one iteration",
+        )
+
     def _initial_collection(self) -> None:
         n, k = len(self.train_tasks), self.cfg.tasks_per_iteration
         for start in range(0, n, k):

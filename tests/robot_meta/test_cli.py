@@ -255,3 +255,17 @@ def test_files_that_are_not_text_or_not_plain_yaml_are_refused_by_name(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no run or report dir, no PWNED
+
+
+def test_train_says_when_an_iteration_overruns_the_budget_and_reports_progress_in_a_log(tmp_path, capsys):
+    """Issue 20: PEARL's first iteration collects every training task's initial steps; with --steps below that,
+    a note says so before it starts; with stderr not a terminal, progress comes as lines with steps/s."""
+    from tests.tiny import PEARL_SETS
+
+    sets = [a for s in PEARL_SETS for a in ("--set", s)]
+    argv = ["train", "--algo", "pearl", "--task", "planar_runner", "--out", str(tmp_path / "r"), "--steps", "200", *sets]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "the next pearl iteration collects 1,920 env steps (initial_steps=30 on each of the 60 training tasks" in err
+    assert "past --steps 200" in err
+    assert "[train] pearl planar_runner: 1,920/200 env steps (100%)" in err and "steps/s" in err
