@@ -47,7 +47,12 @@ def register_family(cls: type[TaskFamily]) -> type[TaskFamily]:
         raise TaskParamError(f"a family named {cls.name!r} is already registered ({taken.__module__}.{taken.__name__})")
     _FAMILIES[cls.name] = cls
     if cls.env_id not in gym.registry:
-        gym.register(id=cls.env_id, entry_point="sim_tasks.envs:make_env", kwargs={"family": cls.name})
+        gym.register(
+            id=cls.env_id,
+            entry_point="sim_tasks.envs:make_env",
+            kwargs={"family": cls.name},
+            max_episode_steps=cls.episode_steps,  # TimeLimit truncates; gym.make(..., max_episode_steps=N) overrides
+        )
     return cls
 
 

@@ -39,6 +39,10 @@ class BatchedTaskEnv(VectorEnv):
             trials switch tasks this way).
         resample_commands: training envs draw new commands during episodes (`TaskSim`); evaluation keeps each
             task's own.
+        autoreset_mode: gymnasium's `AutoresetMode.SAME_STEP` (the default, what the collector reads: a sub-env
+            that ends is reset in the same step, its last observation in `info["final_obs"]`) or `NEXT_STEP`
+            (the next step resets it and ignores its action: what gymnasium's vector wrappers such as
+            `NormalizeObservation` take).
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -51,9 +55,14 @@ class BatchedTaskEnv(VectorEnv):
         first_child: int = 0,
         on_episode_end: Any = None,
         resample_commands: bool = False,
+        autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP,
     ) -> None:
         if not tasks:
             raise TaskParamError("BatchedTaskEnv needs at least one task")
+        if autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
+            raise ValueError(f"autoreset_mode {autoreset_mode!r}: SAME_STEP or NEXT_STEP")
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self._same_step = autoreset_mode == AutoresetMode.SAME_STEP
         self.family = get_family(family) if isinstance(family, str) else family
         self.sims = [TaskSim(self.family, t, resample_commands) for t in tasks]
         self.num_envs = len(self.sims)
@@ -66,6 +75,7 @@ class BatchedTaskEnv(VectorEnv):
         self.on_episode_end = on_episode_end
         self._seed(seed)
         self._obs = np.zeros((self.num_envs, obs_dim), dtype=np.float32)
+        self._pending = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP: ended last step, reset on this one
 
     @property
     def first_child(self) -> int:
@@ -92,6 +102,7 @@ class BatchedTaskEnv(VectorEnv):
             self._seed(seed)
         for i, sim in enumerate(self.sims):
             self._obs[i] = sim.reset(self._rngs[i])
+        self._pending[:] = False
         return self._obs.copy(), {"task": self.task_vectors()}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -114,19 +125,31 @@ class BatchedTaskEnv(VectorEnv):
         final_obs = np.zeros_like(self._obs)
         ended = np.zeros(n, dtype=bool)
         for i, sim in enumerate(self.sims):
+            if self._pending[i]:  # NEXT_STEP: this step is the reset; the action is ignored
+                self._pending[i] = False
+                self._obs[i] = self._reset_one(i)
+                payload[i] = sim.payload_mass
+                continue
             obs, rewards[i], terminated[i], truncated[i], errors[i] = sim.advance(actions[i], ctrls[i])
             payload[i] = sim.payload_mass
             if terminated[i] or truncated[i]:
                 ended[i] = True
                 final_obs[i] = obs
-                if self.on_episode_end is not None:
-                    new_task = self.on_episode_end(i)
-                    if new_task is not None:
-                        sim.set_task(new_task)
-                obs = sim.reset(self._rngs[i])
+                if self._same_step:
+                    obs = self._reset_one(i)
+                else:
+                    self._pending[i] = True
             self._obs[i] = obs
         infos = {"tracking_error": errors, "payload_mass": payload, "final_obs": final_obs, "_final_obs": ended}
         return self._obs.copy(), rewards, terminated, truncated, infos
+
+    def _reset_one(self, i: int) -> np.ndarray:
+        """Sub-env i's next episode: its task replaced if `on_episode_end` says so, then reset."""
+        if self.on_episode_end is not None:
+            new_task = self.on_episode_end(i)
+            if new_task is not None:
+                self.sims[i].set_task(new_task)
+        return self.sims[i].reset(self._rngs[i])
 
     def task_vectors(self) -> np.ndarray:
         """Varied-parameter vectors of the current tasks, shape (N, n_params): for oracle baselines only."""
