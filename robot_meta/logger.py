@@ -7,6 +7,32 @@ import math
 from pathlib import Path
 from typing import Any
 
+# The same quantity under the same TensorBoard name whatever the algorithm, so runs overlay: the return and the
+# tracking error of the policy as it acts in training (PEARL's posterior, RL²'s and RMA's mean), then its prior-only
+# counterpart (adapt/), and the held-out check (eval/).
+COMMON_TAGS = {
+    "return_posterior": "train/return",
+    "return_mean": "train/return",
+    "tracking_error_posterior": "train/tracking_error",
+    "tracking_error": "train/tracking_error",
+    "return_prior": "adapt/return_prior_only",
+    "tracking_error_prior": "adapt/tracking_error_prior_only",
+}
+TIME_KEYS = ("env_steps_per_s", "updates_per_s", "wall_s", "updates", "iteration")
+
+
+def tensorboard_tag(key: str) -> str:
+    """A metrics.jsonl key as a grouped TensorBoard tag: train/, adapt/, eval/ or time/."""
+    if key in COMMON_TAGS:
+        return COMMON_TAGS[key]
+    if key.startswith("test_"):
+        return "eval/" + key.removeprefix("test_")
+    if key in TIME_KEYS:
+        return "time/" + key
+    if key.startswith("return_episode_"):  # RL²'s return per episode of a trial: adaptation across episodes
+        return "adapt/" + key
+    return "train/" + key
+
 
 class RunLogger:
     """Appends metrics; on resume, drops what was logged after the checkpoint so the run dir stays consistent.
@@ -31,17 +57,28 @@ class RunLogger:
                     break  # a line cut by a kill: everything after it is dropped too
             self.path.write_text("".join(k + "\n" for k in kept))
         self._file = open(self.path, "a")
-        purge = None if resume_iteration is None else resume_iteration + 1
+        # TensorBoard's x axis is env steps (comparable across algorithms and budgets): on resume, purge what
+        # was written after the checkpoint's env steps
+        purge = None
+        if resume_iteration is not None:
+            kept_steps = [r.get("env_steps", 0) for r in read_metrics(Path(run_dir))]
+            purge = (kept_steps[-1] if kept_steps else 0) + 1
         self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=purge)
 
     def log(self, metrics: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
-        step = int(metrics.get("iteration", 0))
+        step = int(metrics.get("env_steps", metrics.get("iteration", 0)))
         for k, v in metrics.items():
-            if isinstance(v, int | float) and k != "iteration" and math.isfinite(float(v)):
-                self.tb.add_scalar(k, float(v), step)
+            if isinstance(v, bool) or not isinstance(v, int | float) or k == "env_steps" or not math.isfinite(float(v)):
+                continue
+            self.tb.add_scalar(tensorboard_tag(k), float(v), step)
+        self.tb.flush()
+
+    def hyperparameters(self, record: dict[str, Any]) -> None:
+        """The run's config record (algorithm, family, seed, every setting) as TensorBoard text."""
+        self.tb.add_text("config", "```\n" + json.dumps(record, indent=2, default=str) + "\n```", 0)
         self.tb.flush()
 
     def close(self) -> None:

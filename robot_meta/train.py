@@ -150,6 +150,8 @@ def train(
     if ckpt is not None:
         algorithm.load_state_dict(checkpoint.load(ckpt, device))
     logger = RunLogger(out, resume_iteration=algorithm.iteration if resume else None)
+    if not resume:
+        logger.hyperparameters(record)
     from tqdm import tqdm
 
     upcoming = algorithm.next_iteration_steps()
