@@ -144,13 +144,18 @@ def test_estop_on_nan_state_and_on_ctrl_c(tiny_policies):
     assert res.reason == "operator" and res.estopped and _estopped(fw)
 
 
+def _deploy_process(policy, port, log) -> subprocess.Popen:
+    """`robot-meta deploy` in its own process (to be killed), logging to `log`."""
+    cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(policy), "--port", port]
+    cmd += ["--command", "target_velocity=1.5", "--log", str(log)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
 def test_killed_deploy_trips_the_robot_watchdog_and_leaves_a_readable_log(tiny_policies, tmp_path):
     fw = firmware()
     log = tmp_path / "killed.mcap"
     with VirtualRobotThread(fw) as vr:
-        cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(tiny_policies / "pearl"), "--port", vr.port]
-        cmd += ["--command", "target_velocity=1.5", "--log", str(log)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _deploy_process(tiny_policies / "pearl", vr.port, log)
         deadline = time.monotonic() + 60
         while fw.commands_applied < 60 and time.monotonic() < deadline:  # ~3 s of control
             time.sleep(0.1)
@@ -176,9 +181,7 @@ def test_a_deploy_killed_while_arming_leaves_a_log_that_says_what_was_armed(tiny
     fw = firmware()
     log = tmp_path / "arming.mcap"
     with VirtualRobotThread(fw) as vr:
-        cmd = [sys.executable, "-m", "robot_meta.cli", "deploy", str(tiny_policies / "pearl"), "--port", vr.port]
-        cmd += ["--command", "target_velocity=1.5", "--log", str(log)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _deploy_process(tiny_policies / "pearl", vr.port, log)
         deadline = time.monotonic() + 60
         while fw.arm_requests == 0 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.005)
