@@ -556,7 +556,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("time since payload change [s]")
         ax.set_ylabel("tracking error")
         ax.set_title("online adaptation: payload 0 -> held-out payload")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, "no online (payload) evaluation for this family", ha="center")
@@ -582,7 +583,10 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("env steps [millions]")
     ax.set_ylabel("return")
     ax.set_title("meta-training (metrics.jsonl)")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:  # a short run: fewer than two iterations with a finite return
+        ax.text(0.5, 0.5, "too few iterations with a return to plot", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(
         f"{report['algo']} on {report['task']}: {report['n_test_tasks']} held-out tasks, seeds {report['seeds']}", fontsize=10
     )

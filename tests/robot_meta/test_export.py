@@ -64,8 +64,8 @@ def test_export_refuses_an_existing_policy_dir_and_leaves_nothing_half_written(r
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_train_and_export_print_no_library_warnings(tmp_path):
-    """Issue 20: a tiny train and its export, each in a fresh process (where Python's and torch's warnings are
+def test_train_export_and_eval_print_no_library_warnings(tmp_path):
+    """Issue 20: a tiny train, its export and its eval, each in a fresh process (where Python's and torch's warnings are
     not yet filtered by pytest), write nothing that looks like a warning on stderr."""
     import re
     import subprocess
@@ -78,6 +78,7 @@ def test_train_and_export_print_no_library_warnings(tmp_path):
     for argv in (
         ["train", "--algo", "pearl", "--task", "planar_runner", "--out", str(run), "--steps", "200", *sets],
         ["export", str(run), "--out", str(out)],
+        ["eval", str(run), "--episodes", "2", "--repeats", "1"],  # a short run: no empty legend's warning
     ):
         proc = subprocess.run([sys.executable, "-m", "robot_meta.cli", *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
