@@ -298,6 +298,7 @@ class Deployment:
                     "k": loop.ticks,
                     "t": t,
                     "obs": obs,
+                    "obs_named": {sl.name: obs[sl.start : sl.start + sl.size] for sl in self.manifest.observation},
                     "action": action,
                     "target": target,
                     "reward": r,
@@ -309,6 +310,17 @@ class Deployment:
                     "jitter_ms": (t_tick - loop.next_t) * 1e3,
                     "compute_us": compute_us,
                 },
+            )
+            now_ns = time.time_ns()
+            w, x, y, z = (float(v) for v in state.quat)
+            self.log.write(
+                "/pose",
+                {
+                    "timestamp": {"sec": now_ns // 1_000_000_000, "nsec": now_ns % 1_000_000_000},
+                    "frame_id": "world",
+                    "pose": {"position": {"x": 0.0, "y": 0.0, "z": 0.0}, "orientation": {"x": x, "y": y, "z": z, "w": w}},
+                },
+                t_ns=now_ns,
             )
         log_due = self.log is not None and t - loop.last_link >= 1.0
         status_due = self.cfg.status and t - loop.last_status >= 0.5

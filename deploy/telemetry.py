@@ -5,7 +5,9 @@ Topics (JSON messages, one JSON schema each):
   (PEARL z mean and variance, RL² hidden-state norm), timing (period, compute time, lateness), link age;
 - `/link`: link statistics once a second (frames, CRC/COBS errors, sequence gaps, round-trip p50/p99);
 - `/event`: arm, payload change, e-stop with its reason, fault, end;
-- `/session`: once at the start: the manifest summary, the robot's HELLO_ACK, the operator's commands.
+- `/session`: once at the start: the manifest summary, the robot's HELLO_ACK, the operator's commands;
+- `/pose`: the robot base's orientation each tick, in Foxglove's `foxglove.PoseInFrame` schema (3D panel).
+Every channel has a real JSON schema (`SCHEMAS`); the tick's observation is also given by named slice.
 
 The writer closes its chunk and flushes the file every `flush_s` seconds, so that a crash or a
 kill loses at most the last chunk (the last second): `read_log` reads a file that never got its footer, and
@@ -23,7 +25,49 @@ from typing import Any
 
 import numpy as np
 
-TOPICS = ("/session", "/tick", "/link", "/event")
+TOPICS = ("/session", "/tick", "/link", "/event", "/pose")
+
+_NUM = {"type": "number"}
+_NUMS = {"type": "array", "items": _NUM}
+_OPT_NUM = {"type": ["number", "null"]}
+# Each topic's JSON schema, registered with its channel: Foxglove lists the fields by name for its plots, and a
+# log can be checked against them (tests/deploy/test_telemetry_schemas.py).
+SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
+    "/session": ("robot_meta.Session", {
+        "type": "object",
+        "properties": {"policy": {"type": "object"}, "adaptation": {"type": "string"}, "robot": {"type": "object"},
+                       "commands": {"type": "object", "additionalProperties": _NUM}, "port": {"type": "string"},
+                       "observation": {"type": "array", "items": {"type": "object"}},
+                       "tracking_error_floor": _OPT_NUM, "action": {"type": "array", "items": {"type": "string"}}},
+    }),
+    "/tick": ("robot_meta.Tick", {
+        "type": "object",
+        "required": ["k", "t", "obs", "obs_named", "action", "tracking_error", "latent"],
+        "properties": {
+            "k": {"type": "integer"}, "t": _NUM,
+            "obs": _NUMS, "obs_named": {"type": "object", "additionalProperties": _NUMS},  # the manifest's slices
+            "action": _NUMS, "target": _NUMS, "reward": _OPT_NUM, "tracking_error": _OPT_NUM,
+            "latent": {"type": "object", "additionalProperties": {"type": ["number", "array"]}},
+            "state_age_ms": _NUM, "state_seq": {"type": "integer"}, "tilt_deg": _NUM, "jitter_ms": _NUM,
+            "compute_us": _NUM,
+        },
+    }),
+    "/link": ("robot_meta.Link", {"type": "object", "properties": {"t": _NUM}, "additionalProperties": _OPT_NUM}),
+    "/event": ("robot_meta.Event", {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}, "t": _NUM}}),
+    # Foxglove's own schema: the 3D panel shows the robot's base orientation (position: no estimate, 0)
+    "/pose": ("foxglove.PoseInFrame", {
+        "type": "object",
+        "required": ["timestamp", "frame_id", "pose"],
+        "properties": {
+            "timestamp": {"type": "object", "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}}},
+            "frame_id": {"type": "string"},
+            "pose": {"type": "object", "properties": {
+                "position": {"type": "object", "properties": {k: _NUM for k in "xyz"}},
+                "orientation": {"type": "object", "properties": {k: _NUM for k in "xyzw"}},
+            }},
+        },
+    }),
+}  # fmt: skip
 
 
 def jsonable(x: Any) -> Any:
@@ -50,10 +94,11 @@ class TelemetryLog:
         self._file = open(self.path, "wb")
         self._writer = Writer(self._file, chunk_size=chunk_size, compression=CompressionType.ZSTD)
         self._writer.start(profile="", library="robot-meta")
-        schema = self._writer.register_schema(
-            name="robot_meta.Record", encoding="jsonschema", data=json.dumps({"type": "object"}).encode()
-        )
-        self._channels = {t: self._writer.register_channel(t, "json", schema) for t in TOPICS}
+        self._channels = {}
+        for topic in TOPICS:
+            name, schema = SCHEMAS[topic]
+            sid = self._writer.register_schema(name=name, encoding="jsonschema", data=json.dumps(schema).encode())
+            self._channels[topic] = self._writer.register_channel(topic, "json", sid)
         self._writer.flush()  # the file's header is on disk from the start: a kill before the first tick leaves a valid start
         self._seq = 0
         self._flush_s = flush_s
