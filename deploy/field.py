@@ -242,7 +242,11 @@ def run_session(
     # The plan ends the session; on a simulated robot a cap guards against a schedule that never ends, on
     # hardware the operator's prompts set the pace, so there is no cap (Ctrl-C e-stops).
     cap = plan.duration_s + 60.0 if robot is not None else None
-    cfg = DeployConfig(duration_s=cap, commands=dict(plan.commands), status=status, max_delta=max_delta)
+    # A simulated robot is served by a thread of this process: on a loaded machine the GIL can hold its STATE
+    # back for a few periods, which on hardware would be a dying link. The stale guard stays, looser (10
+    # periods) for it; on hardware it is the deploy default.
+    stale = {"stale_periods": 10.0} if robot is not None else {}
+    cfg = DeployConfig(duration_s=cap, commands=dict(plan.commands), status=status, max_delta=max_delta, **stale)
     log = TelemetryLog(log_path)
     try:
         d = Deployment(policy_dir, robot.port if robot is not None else port, cfg, log=log)
