@@ -368,6 +368,17 @@ def _fmt(x: Any, unit: str = "", none: str = "never") -> str:
     return f"{x:.2f}{unit}"
 
 
+def _steady_clause(a_name: str, s_name: str, ea: float | None, es: float | None) -> str:
+    """How the two steady errors compare with the new payload: speed and accuracy are said apart, so that a
+    policy that settles fast at a worse error is never ranked the better one by its speed alone."""
+    if ea is None or es is None or not (np.isfinite(ea) and np.isfinite(es)) or max(ea, es) <= 0:
+        return ""
+    if abs(ea - es) <= 0.1 * max(ea, es):
+        return "; with the new payload both hold the same error (within 10%)"
+    better = a_name if ea < es else s_name
+    return f"; with the new payload {better} holds the lower error ({min(ea, es):.3g} vs {max(ea, es):.3g}, {max(ea, es) / min(ea, es):.2f}x)"
+
+
 def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     """report.json, report.md and the PNGs in `out`, from the session logs {policy name: MCAP path}."""
     import matplotlib
@@ -471,6 +482,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                     v = f"{a_name} adapted faster than {s_name}: {who}"
                 else:
                     v = f"{a_name} did NOT adapt faster than {s_name}: {who}"
+                v += _steady_clause(a_name, s_name, ea.get("steady_error"), es.get("steady_error"))
                 entry.setdefault("verdict", []).append(v)
                 verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
     report = {

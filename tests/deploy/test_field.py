@@ -129,3 +129,14 @@ def test_a_command_schedule_is_checked_and_applied_at_its_times(tmp_path):
     commands = [e for e in events if e and e["event"] == "command"]
     assert commands == [{"event": "command", "target_velocity": 2.0}, {"event": "command", "target_velocity": 1.0}]
     assert d.set == [("target_velocity", 2.0), ("target_velocity", 1.0)]
+
+
+def test_the_verdict_says_speed_and_steady_error_apart():
+    """A policy that settles fast at a worse error is not the better one by its speed alone: the verdict names
+    the lower steady error separately (the fair online metric)."""
+    from deploy.field import _steady_clause
+
+    assert _steady_clause("rma", "dr", 0.01, 0.03) == "; with the new payload rma holds the lower error (0.01 vs 0.03, 3.00x)"
+    assert _steady_clause("rma", "dr", 0.05, 0.02).startswith("; with the new payload dr holds the lower error")
+    assert _steady_clause("rma", "dr", 0.030, 0.031) == "; with the new payload both hold the same error (within 10%)"
+    assert _steady_clause("rma", "dr", None, 0.03) == ""
