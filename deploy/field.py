@@ -490,7 +490,12 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
         "policies": {n: {k: v for k, v in a.items() if k != "series"} for n, a in analyses.items()},
         "comparison": comparison,
         "verdicts": verdicts,
-        "files": {"tracking_error": "tracking_error.png", "latent": latent_png, "logs": {n: str(p) for n, p in logs.items()}},
+        "files": {
+            "tracking_error": "tracking_error.png",
+            "latent": latent_png,
+            "logs": {n: str(p) for n, p in logs.items()},
+            "videos": {n: f"{n}.gif" for n in names if (out / f"{n}.gif").exists()},
+        },
         "definitions": {
             "pre_error": f"mean tracking error over the {plan['baseline_s']:g} s baseline before the change",
             "steady_error": f"mean tracking error over the last {FieldPlan(**plan).steady_window_s:g} s of the hold: the same policy's "
@@ -543,6 +548,9 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
     lines += ["", "![tracking error](tracking_error.png)", ""]
     if report["files"]["latent"]:
         lines += ["![latent](latent.png)", ""]
+    videos = report["files"].get("videos") or {}
+    if videos:  # the sessions themselves, as the virtual robot moved (recorded, rendered afterwards)
+        lines += ["## The sessions", ""] + [f"**{n}**\n\n![{n}]({f})\n" for n, f in videos.items()]
     lines += ["## Definitions", ""] + [f"- {k}: {v}" for k, v in report["definitions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -576,6 +584,8 @@ def run_field(
         finally:
             if robot is not None:
                 robot.close()
+        if robot is not None and hasattr(robot, "video"):  # a simulated robot that recorded its motion
+            robot.video(out / f"{name}.gif")
         reason = sessions[name]["reason"]
         print(f"[field] {name}: ended by {reason} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
         if reason not in ("stopped", "duration"):  # an e-stop: the session is over; report what was recorded

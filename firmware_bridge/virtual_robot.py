@@ -16,11 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# sim_tasks first: importing it picks MuJoCo's headless OpenGL backend (MUJOCO_GL), which MuJoCo reads once
+# when it is first imported (a field report renders the session afterwards)
+from sim_tasks import TaskSim
+
+# isort: split
 import mujoco
 import numpy as np
 
 from firmware_bridge import protocol as p
-from sim_tasks import TaskSim
 
 DAMPING = 2.0  # N m s/rad, joint damping in FAULT
 
@@ -77,6 +81,10 @@ class VirtualFirmware:
         self.commands_applied = 0
         self.arm_requests = 0  # ARM frames received (what a test of 'nothing was armed' counts)
         self.fault_at_us: int | None = None  # firmware clock when FAULT was last entered
+        # (t_us, qpos, payload kg) every `record_every` ticks when > 0: a session's motion, rendered afterwards
+        self.record_every = 0
+        self.trajectory: list[tuple[int, np.ndarray, float]] = []
+        self._ticks = 0
         self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
         self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
         self._disable(True)
@@ -217,6 +225,9 @@ class VirtualFirmware:
             mujoco.mj_step(self.model, self.data, nstep=n)
             self._acc -= n * sim_dt
         out.append(self._frame(p.MsgType.STATE, self.read_state().pack()))
+        self._ticks += 1
+        if self.record_every and self._ticks % self.record_every == 0:
+            self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
         return out
 
     def read_state(self) -> p.State:

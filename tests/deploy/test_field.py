@@ -33,6 +33,11 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     events = [e["event"] for e in read_log(out / "pearl.mcap")["/event"]]
     assert events[:5] == ["plan", "armed", "baseline_start", "payload_change", "hold_end"]
     assert "## Payload 9 kg" in (out / "report.md").read_text()
+    # the sessions as the virtual robot moved: recorded between ticks, rendered afterwards, in report.md
+    from PIL import Image
+
+    assert Image.open(out / "pearl.gif").n_frames >= 40 and report["files"]["videos"] == {"pearl": "pearl.gif", "dr": "dr.gif"}
+    assert "![pearl](pearl.gif)" in (out / "report.md").read_text()
 
     # The same report from the recorded logs alone (copied elsewhere): identical numbers.
     again = tmp_path / "again"
