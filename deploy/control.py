@@ -138,6 +138,7 @@ class Deployment:
         self.kind = self.manifest.kind
         self.commands = Commands(self.manifest, self.cfg.commands)  # refused by name before anything is armed
         self.obs = ObservationBuilder(self.manifest, self.commands)
+        self._obs_slices = [(sl.name, sl.start, sl.start + sl.size) for sl in self.manifest.observation]  # for the log
         self.mapper = CommandMapper.from_manifest(self.manifest)
         spec = robot.reward
         if spec is None and self.kind != "none":
@@ -298,7 +299,7 @@ class Deployment:
                     "k": loop.ticks,
                     "t": t,
                     "obs": obs,
-                    "obs_named": {sl.name: obs[sl.start : sl.start + sl.size] for sl in self.manifest.observation},
+                    "obs_named": {name: obs[a:b] for name, a, b in self._obs_slices},
                     "action": action,
                     "target": target,
                     "reward": r,

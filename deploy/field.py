@@ -250,9 +250,7 @@ def run_session(
     log = TelemetryLog(log_path)
     try:
         d = Deployment(policy_dir, robot.port if robot is not None else port, cfg, log=log)
-        for _, values in plan.command_schedule:  # every later command is checked before anything is armed
-            for name, value in values.items():
-                d.commands.check(name, value)
+        plan.check_policy(d.manifest)  # payloads, commands and reach, later ones too, before anything is armed
         if robot is None:  # hardware: nothing arms before the operator confirms the starting payload
             print(
                 f"[field] Set the payload to the base {plan.base_payload_kg:g} kg, clear the area, then press Enter to arm "

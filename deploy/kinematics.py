@@ -67,6 +67,16 @@ class ForwardKinematics:
         order = {name: i for i, name in enumerate(joint_names)}
         chain.require_joints(order, "the robot's")
         self._index = [order[j.name] for link in chain.links for j in link.joints]
+        # per link: offset, orientation, and its joints as (hinge?, axis, anchor, qpos0), arrays made once
+        self._links = [
+            (
+                np.asarray(link.pos, float),
+                np.asarray(link.quat, float),
+                [(j.type == "hinge", np.asarray(j.axis, float), np.asarray(j.anchor, float), j.qpos0) for j in link.joints],
+            )
+            for link in chain.links
+        ]
+        self._site = np.asarray(chain.site_pos, float)
 
     def __call__(self, q_robot: np.ndarray) -> np.ndarray:
         """The site's world position (3,), m, for the robot's joint positions `q_robot` (STATE order)."""
@@ -79,19 +89,19 @@ class ForwardKinematics:
         x = np.zeros(3)
         quat = np.array([1.0, 0.0, 0.0, 0.0])
         k = 0
-        for link in self.chain.links:
-            x = x + quat_to_mat(quat) @ np.asarray(link.pos)
-            quat = quat_mul(quat, np.asarray(link.quat))
-            for j in link.joints:
-                value = q_robot[self._index[k]] - j.qpos0
+        for pos, link_quat, joints in self._links:
+            x = x + quat_to_mat(quat) @ pos
+            quat = quat_mul(quat, link_quat)
+            for hinge, axis, anchor, qpos0 in joints:
+                value = q_robot[self._index[k]] - qpos0
                 k += 1
                 rot = quat_to_mat(quat)
-                anchor = x + rot @ np.asarray(j.anchor)
-                out.append(anchor)
-                if j.type == "hinge":
-                    quat = quat_mul(quat, axis_angle(np.asarray(j.axis), value))
-                    x = anchor - quat_to_mat(quat) @ np.asarray(j.anchor)
+                point = x + rot @ anchor
+                out.append(point)
+                if hinge:
+                    quat = quat_mul(quat, axis_angle(axis, value))
+                    x = point - quat_to_mat(quat) @ anchor
                 else:
-                    x = x + rot @ np.asarray(j.axis) * value
-        out.append(x + quat_to_mat(quat) @ np.asarray(self.chain.site_pos))
+                    x = x + rot @ axis * value
+        out.append(x + quat_to_mat(quat) @ self._site)
         return out

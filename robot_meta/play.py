@@ -18,7 +18,7 @@ from deploy.runtime import load_adapter, read_manifest
 from sim_tasks import TaskEnv, get_family
 
 
-def _overlay(frame: np.ndarray, lines: list[str]) -> np.ndarray:
+def overlay_text(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     """The frame with `lines` of text in its top-left corner, on a dark band (PIL's default font)."""
     from PIL import Image, ImageDraw
 
@@ -32,8 +32,11 @@ def _overlay(frame: np.ndarray, lines: list[str]) -> np.ndarray:
 
 
 def _belief(summary: dict[str, Any]) -> str:
-    """The adapter's belief in one short line: PEARL's z, RMA's extrinsics (first entries) or RL²'s |h|."""
-    for key, name in (("z", "z"), ("extrinsics", "e")):
+    """The adapter's belief in one short line: its latent vector's first entries (PEARL's z, RMA's extrinsics,
+    named as in field reports) or RL²'s |h|."""
+    from deploy.field import LATENT_SYMBOL
+
+    for key, name in LATENT_SYMBOL.items():
         if key in summary:
             v = np.asarray(summary[key], float)
             return f"{name} = [{', '.join(f'{x:+.2f}' for x in v[:4])}{', ...' if v.size > 4 else ''}]"
@@ -104,7 +107,7 @@ def play(
                 "  ".join(f"{n} = {getattr(env.task, n):g}" for n in names) + f"   error {errors[-1]:.3f} {family.error_unit}",
                 _belief(adapter.summary()),
             ]
-            frame = _overlay(env.render(), lines)
+            frame = overlay_text(env.render(), lines)
             writer.append_data(frame)
             if gif and k % 2 == 0:
                 frames.append(frame)

@@ -34,7 +34,7 @@ class RecordingVirtualRobot:
         import mujoco
         from PIL import Image
 
-        from robot_meta.play import _overlay
+        from robot_meta.play import overlay_text
         from sim_tasks.render import FrameRenderer, RenderError
 
         fw = self.firmware
@@ -56,7 +56,7 @@ class RecordingVirtualRobot:
                 fw.data.qpos[:] = qpos
                 mujoco.mj_forward(fw.model, fw.data)
                 text = [f"t = {(t_us - t0) * 1e-6:5.1f} s   payload {kg:.1f} kg"]
-                frames.append(Image.fromarray(_overlay(renderer.render(fw.data), text)))
+                frames.append(Image.fromarray(overlay_text(renderer.render(fw.data), text)))
         finally:
             renderer.close()
         path = Path(path)

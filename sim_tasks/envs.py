@@ -79,7 +79,6 @@ class TaskEnv(gym.Env):
             if self._renderer is not None:
                 self._renderer.close()
             self._renderer = FrameRenderer(model, camera, *self._size)
-            self._renderer.model = model
         return self._renderer.render(self.sim.data)
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ class FrameRenderer:
                 "Install Mesa's EGL (apt install libegl1 libgl1-mesa-dri) or OSMesa (libosmesa6) and set "
                 "MUJOCO_GL=egl or osmesa before Python starts"
             ) from None
-        self.camera = camera
+        self.model, self.camera = model, camera
 
     def render(self, data: Any) -> np.ndarray:
         self._renderer.update_scene(data, camera=self.camera)
