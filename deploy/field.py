@@ -493,6 +493,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             "latent": latent_png,
             "logs": {n: str(p) for n, p in logs.items()},
             "videos": {n: f"{n}.gif" for n in names if (out / f"{n}.gif").exists()},
+            "mp4": {n: f"{n}.mp4" for n in names if (out / f"{n}.mp4").exists()},
         },
         "definitions": {
             "pre_error": f"mean tracking error over the {plan['baseline_s']:g} s baseline before the change",
@@ -548,7 +549,10 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
         lines += ["![latent](latent.png)", ""]
     videos = report["files"].get("videos") or {}
     if videos:  # the sessions themselves, as the virtual robot moved (recorded, rendered afterwards)
-        lines += ["## The sessions", ""] + [f"**{n}**\n\n![{n}]({f})\n" for n, f in videos.items()]
+        mp4 = report["files"].get("mp4") or {}
+        lines += ["## The sessions", ""] + [
+            f"**{n}**" + (f" ([MP4]({mp4[n]}))" if n in mp4 else "") + f"\n\n![{n}]({f})\n" for n, f in videos.items()
+        ]
     lines += ["## Definitions", ""] + [f"- {k}: {v}" for k, v in report["definitions"].items()]
     return "\n".join(lines) + "\n"
 
@@ -583,7 +587,7 @@ def run_field(
             if robot is not None:
                 robot.close()
         if robot is not None and hasattr(robot, "video"):  # a simulated robot that recorded its motion
-            robot.video(out / f"{name}.gif")
+            robot.video(out / f"{name}.mp4")  # and {name}.gif beside it, for report.md
         reason = sessions[name]["reason"]
         print(f"[field] {name}: ended by {reason} after {time.monotonic() - t0:.0f} s", file=sys.stderr)
         if reason not in ("stopped", "duration"):  # an e-stop: the session is over; report what was recorded

@@ -33,6 +33,7 @@ from robot_meta.checkpoint import atomic_write_text, file_sha256
 from robot_meta.evaluation import Method, belief_probe, evaluate
 from robot_meta.logger import read_metrics
 from robot_meta.train import load_run
+from robot_meta.video import online_video
 from sim_tasks import get_family
 
 BASELINES = ("dr", "oracle", "scratch_1x", "scratch_100x")
@@ -244,8 +245,12 @@ def run_eval(
     baseline_algo: str = "ppo",
     oracle_steps: int | None = None,
     baseline_preset: str = "default",
+    video: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
+
+    With `video`, the first run's online protocol episode on the held-out task with the heaviest payload is
+    rendered, one panel per method side by side (same start, same change), as an MP4 there and a GIF beside it.
 
     Baselines are cached per run dir (RUN_DIR/baselines, trained with the run's seed) unless `baseline_dir`
     names one cache for all runs: then every seed is compared with the same baseline policies, which costs
@@ -299,6 +304,14 @@ def run_eval(
         )
         if probe is not None:
             result["belief"] = probe
+        if video is not None and not per_seed:  # the first run's methods, side by side
+            if not online_tasks:
+                raise ValueError(f"--video shows the online payload change; {family.name} has no held-out payloads")
+            k = max(range(len(online_tasks)), key=lambda i: online_tasks[i].payload_mass)
+            _say(f"rendering the online episode of held-out task {k} ({online_tasks[k].payload_mass:g} kg) to {video}", quiet)
+            video_out = online_video(
+                whole, family, online_tasks[k], result["online_change_time_s"], eval_seed, Path(video), first=k
+            )
         scratch = [by_name[n] for n in ("scratch_1x", "scratch_100x") if n in by_name]
         if scratch:
             sub = evaluate(
@@ -317,6 +330,8 @@ def run_eval(
         per_seed.append(result)
     report = aggregate(per_seed, record0, episodes, prior_episodes, scratch_tasks)
     report["scratch_multipliers"] = list(scratch_multipliers)
+    if video is not None:
+        report["video"] = video_out
     return report
 
 

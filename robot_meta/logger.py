@@ -1,9 +1,11 @@
-"""Training logs: `metrics.jsonl` (one JSON object per iteration) and TensorBoard scalars."""
+"""Training logs: `metrics.jsonl` (one JSON object per iteration), TensorBoard scalars and, when asked for and
+installed, Weights & Biases (the same grouped names, against env steps)."""
 
 from __future__ import annotations
 
 import json
 import math
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ class RunLogger:
             TensorBoard events after it are purged), else None.
     """
 
-    def __init__(self, run_dir: Path, resume_iteration: int | None = None) -> None:
+    def __init__(self, run_dir: Path, resume_iteration: int | None = None, wandb_project: str | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = Path(run_dir) / "metrics.jsonl"
@@ -64,26 +66,64 @@ class RunLogger:
             kept_steps = [r.get("env_steps", 0) for r in read_metrics(Path(run_dir))]
             purge = (kept_steps[-1] if kept_steps else 0) + 1
         self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=purge)
+        self.wandb = WandbRun(Path(run_dir), wandb_project) if wandb_project else None
 
     def log(self, metrics: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
         self._file.write(json.dumps(clean) + "\n")
         self._file.flush()
         step = int(metrics.get("env_steps", metrics.get("iteration", 0)))
-        for k, v in metrics.items():
-            if isinstance(v, bool) or not isinstance(v, int | float) or k == "env_steps" or not math.isfinite(float(v)):
-                continue
-            self.tb.add_scalar(tensorboard_tag(k), float(v), step)
+        scalars = {
+            tensorboard_tag(k): float(v)
+            for k, v in metrics.items()
+            if not isinstance(v, bool) and isinstance(v, int | float) and k != "env_steps" and math.isfinite(float(v))
+        }
+        for tag, v in scalars.items():
+            self.tb.add_scalar(tag, v, step)
         self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log(scalars, step)
 
     def hyperparameters(self, record: dict[str, Any]) -> None:
         """The run's config record (algorithm, family, seed, every setting) as TensorBoard text."""
         self.tb.add_text("config", "```\n" + json.dumps(record, indent=2, default=str) + "\n```", 0)
         self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.config(record)
 
     def close(self) -> None:
         self._file.close()
         self.tb.close()
+        if self.wandb is not None:
+            self.wandb.close()
+
+
+class WandbRun:
+    """A Weights & Biases run for a run dir: its id is kept in RUN_DIR/wandb.json, so a resumed training goes on
+    in the same W&B run; scalars are plotted against `env_steps` (a defined step metric, not W&B's own step,
+    which must only grow: a resume rewinds to its checkpoint). `WANDB_MODE=offline` logs to RUN_DIR/wandb for
+    `wandb sync` later. Needs `pip install wandb` (the CLI checks before anything is written)."""
+
+    def __init__(self, run_dir: Path, project: str) -> None:
+        import wandb
+
+        meta_path = run_dir / "wandb.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if meta.get("project") != project:
+            meta = {"project": project, "id": uuid.uuid4().hex[:12]}  # W&B run ids: letters and digits
+            meta_path.write_text(json.dumps(meta))
+        self.run = wandb.init(project=project, id=meta["id"], resume="allow", dir=str(run_dir), name=run_dir.name)
+        self.run.define_metric("env_steps")
+        self.run.define_metric("*", step_metric="env_steps")
+
+    def config(self, record: dict[str, Any]) -> None:
+        self.run.config.update(record, allow_val_change=True)
+
+    def log(self, scalars: dict[str, float], env_steps: int) -> None:
+        self.run.log({**scalars, "env_steps": env_steps})
+
+    def close(self) -> None:
+        self.run.finish()
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

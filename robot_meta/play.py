@@ -3,7 +3,8 @@ runtime in the simulator, one task, an optional payload schedule, rendered from 
 overlay of time, commands, payload and the adapter's belief, written as MP4 (and GIF for reports).
 
 RL Zoo's `record_video` and legged_gym's `play.py` do this for their policies; here the policy is the one that
-would run on the robot (the policy dir), so what is watched is what would be deployed.
+would run on the robot (the policy dir), so what is watched is what would be deployed. The rollout is the
+collector's (as in `sim2sim`), recorded by `video.MotionRecorder` and rendered afterwards.
 """
 
 from __future__ import annotations
@@ -14,21 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from deploy.runtime import load_adapter, read_manifest
-from sim_tasks import TaskEnv, get_family
-
-
-def overlay_text(frame: np.ndarray, lines: list[str]) -> np.ndarray:
-    """The frame with `lines` of text in its top-left corner, on a dark band (PIL's default font)."""
-    from PIL import Image, ImageDraw
-
-    img = Image.fromarray(frame)
-    draw = ImageDraw.Draw(img)
-    height = 12 * len(lines) + 6
-    draw.rectangle([0, 0, img.width, height], fill=(0, 0, 0))
-    for i, line in enumerate(lines):
-        draw.text((6, 3 + 12 * i), line, fill=(255, 255, 255))
-    return np.asarray(img)
+from deploy.runtime import read_manifest
+from robot_meta.collector import CollectorState, collect
+from robot_meta.evaluation import eval_env
+from robot_meta.sim2sim import RuntimeActor
+from robot_meta.video import MotionRecorder, MotionRenderer, write_video
+from sim_tasks import get_family
+from sim_tasks.sim import TaskSim
 
 
 def _belief(summary: dict[str, Any]) -> str:
@@ -62,7 +55,7 @@ def play(
         policy: a policy dir, or a run dir (exported to a temporary policy dir first).
         video: the MP4 to write; with `gif`, a GIF beside it (half the frame rate, for report.md).
         commands: the operator's commands (default: the manifest's field plan, else the family's nominal task).
-        schedule: payload changes [(t_s, kg), ...]; a change at t = 0 is the starting payload.
+        schedule: payload changes [(t_s, kg), ...] in episode time; a change at t = 0 is the starting payload.
 
     Returns: {"video", "gif", "frames", "return", "mean_error", "family", "algo"}.
     """
@@ -73,8 +66,6 @@ def play(
         with tempfile.TemporaryDirectory(prefix="play_") as tmp:
             export_run(policy, Path(tmp) / "policy")
             return play(Path(tmp) / "policy", video, commands, schedule, seconds, seed, width, height, gif)
-    import imageio.v2 as iio
-
     manifest = read_manifest(policy)
     family = get_family(manifest.family)
     task = family.default_task()
@@ -84,52 +75,37 @@ def play(
     if schedule and schedule[0][0] == 0:
         task = task.replace(payload_mass=schedule.pop(0)[1])
     family.validate(task)
-    env = TaskEnv(family, task=task, payload_schedule=schedule or None, render_mode="rgb_array", width=width, height=height)
-    adapter = load_adapter(policy)
     steps = round((seconds if seconds is not None else family.episode_steps * family.ctrl_dt) / family.ctrl_dt)
-    obs, _ = env.reset(seed=seed)
-    adapter.reset()
-    reward, total, errors, frames = 0.0, 0.0, [], []
+    env = eval_env(family, [task], seed, [schedule] if schedule else None)
+    state = CollectorState(env)
+    state.reset(seed=seed)
+    actor = RuntimeActor(policy, 1)
+    recorder = MotionRecorder(actor, env, note=lambda: _belief(actor.adapters[0].summary()))
+    roll = collect(state, recorder, steps)
+    errors = roll.tracking_error[:, 0].astype(float)
+    motion = recorder.motion
     names = [p.name for p in manifest.commands]
-    video = Path(video)
-    video.parent.mkdir(parents=True, exist_ok=True)
-    fps = round(1.0 / family.ctrl_dt)
-    writer = iio.get_writer(video, fps=fps, codec="libx264", quality=7, macro_block_size=8)
+    renderer = MotionRenderer(TaskSim(family, task), width, height)
+    frames = []
     try:
         for k in range(steps):
-            action = adapter.act(obs, reward)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            errors.append(float(info.get("tracking_error", np.nan)))
             t = (k + 1) * family.ctrl_dt
+            command = "  ".join(f"{n} = {getattr(task, n):g}" for n in names)
             lines = [
-                f"{manifest.algo} on {family.name}   t = {t:5.2f} s   payload {env.sim.payload_mass:.2f} kg",
-                "  ".join(f"{n} = {getattr(env.task, n):g}" for n in names) + f"   error {errors[-1]:.3f} {family.error_unit}",
-                _belief(adapter.summary()),
+                f"{manifest.algo} on {family.name}   t = {t:5.2f} s   payload {motion.payload[k]:.2f} kg",
+                f"{command}   error {errors[k]:.3f} {family.error_unit}",
+                motion.notes[k],
             ]
-            frame = overlay_text(env.render(), lines)
-            writer.append_data(frame)
-            if gif and k % 2 == 0:
-                frames.append(frame)
-            if terminated or truncated:
-                obs, _ = env.reset()
-                adapter.reset(keep_context=True)
+            frames.append(renderer.frame(motion.qpos[k], motion.payload[k], lines))
     finally:
-        writer.close()
-        env.close()
-    gif_path = None
-    if gif and frames:
-        from PIL import Image
-
-        gif_path = video.with_suffix(".gif")
-        images = [Image.fromarray(f).resize((width // 2, height // 2)) for f in frames]
-        images[0].save(gif_path, save_all=True, append_images=images[1:], duration=round(2000 / fps), loop=0)
+        renderer.close()
+    out = write_video(frames, Path(video), fps=round(1.0 / family.ctrl_dt), gif=gif)
     return {
-        "video": str(video),
-        "gif": str(gif_path) if gif_path else None,
+        "video": out["mp4"],
+        "gif": out["gif"],
         "frames": steps,
-        "return": total,
-        "mean_error": float(np.nanmean(errors)) if errors else float("nan"),
+        "return": float(roll.reward[:, 0].sum()),
+        "mean_error": float(np.nanmean(errors)) if steps else float("nan"),
         "family": family.name,
         "algo": manifest.algo,
     }

@@ -13,7 +13,7 @@ from firmware_bridge.virtual_robot_server import start_virtual_robot
 
 class RecordingVirtualRobot:
     """A virtual robot that keeps its motion (joint positions and payload, `fps` times a second, copied between
-    ticks: no rendering while the session runs) and renders it afterwards as a GIF of the session itself."""
+    ticks: no rendering while the session runs) and renders it afterwards as a video of the session itself."""
 
     def __init__(self, family: str, rate_hz: int, payload_kg: float, fps: int = 10) -> None:
         self._robot = start_virtual_robot(family, rate_hz, payload_kg)
@@ -28,40 +28,29 @@ class RecordingVirtualRobot:
     def close(self) -> None:
         self._robot.close()
 
-    def video(self, path: Path, width: int = 320, height: int = 240) -> Path | None:
-        """The session as a GIF at `path` (after `close`: the physics is this object's alone again), with the
-        time and the payload written on each frame; None if nothing was recorded or nothing can render."""
-        import mujoco
-        from PIL import Image
-
-        from robot_meta.play import overlay_text
-        from sim_tasks.render import FrameRenderer, RenderError
+    def video(self, path: Path, width: int = 320, height: int = 240) -> dict[str, str | None] | None:
+        """The session as an MP4 at `path` and a GIF beside it (after `close`: the physics is this object's
+        alone again), with the time and the payload written on each frame; None if nothing was recorded or
+        nothing can render."""
+        from robot_meta.video import MotionRenderer, write_video
+        from sim_tasks.render import RenderError
 
         fw = self.firmware
         if not fw.trajectory:
             return None
-        fam = fw.family
-        camera = fam.render_camera or (fw.model.camera(0).name if fw.model.ncam else -1)
         try:
-            renderer = FrameRenderer(fw.model, camera, width, height)
+            renderer = MotionRenderer(fw.sim, width, height)
         except RenderError:
             return None
-        frames, payload = [], None
         t0 = fw.trajectory[0][0]
         try:
-            for t_us, qpos, kg in fw.trajectory:
-                if kg != payload:
-                    fw.sim.set_payload(kg)
-                    payload = kg
-                fw.data.qpos[:] = qpos
-                mujoco.mj_forward(fw.model, fw.data)
-                text = [f"t = {(t_us - t0) * 1e-6:5.1f} s   payload {kg:.1f} kg"]
-                frames.append(Image.fromarray(overlay_text(renderer.render(fw.data), text)))
+            frames = [
+                renderer.frame(qpos, kg, [f"t = {(t_us - t0) * 1e-6:5.1f} s   payload {kg:.1f} kg"])
+                for t_us, qpos, kg in fw.trajectory
+            ]
         finally:
             renderer.close()
-        path = Path(path)
-        frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / self.fps), loop=0)
-        return path
+        return write_video(frames, Path(path), fps=self.fps, gif_every=1, gif_scale=1)  # already 10 frames/s, small
 
 
 def virtual_robots(base_payload_kg: float, record_fps: int = 10) -> Callable[[str], SimulatedRobot]:

@@ -106,10 +106,12 @@ def train(
     resume: bool = False,
     progress: bool | str = True,
     max_minutes: float | None = None,
+    wandb_project: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run in `out` until `steps` env steps, or until `max_minutes` of wall-clock time in
     this call (checked after each iteration). `progress`: True a bar (a terminal), "lines" a line every 30 s
-    (a log file or a pipe), False nothing. Returns a summary: final metrics, where things are."""
+    (a log file or a pipe), False nothing. `wandb_project`: also log to that Weights & Biases project.
+    Returns a summary: final metrics, where things are."""
     out = Path(out)
     cfg_cls = algorithm_class(algo).config_class
     config_path = out / "config.json"
@@ -149,9 +151,11 @@ def train(
     ckpt = checkpoint.latest(out) if resume else None
     if ckpt is not None:
         algorithm.load_state_dict(checkpoint.load(ckpt, device))
-    logger = RunLogger(out, resume_iteration=algorithm.iteration if resume else None)
+    logger = RunLogger(out, resume_iteration=algorithm.iteration if resume else None, wandb_project=wandb_project)
     if not resume:
         logger.hyperparameters(record)
+    elif logger.wandb is not None:
+        logger.wandb.config(record)  # a W&B run first opened by a resume still gets the settings
     from tqdm import tqdm
 
     upcoming = algorithm.next_iteration_steps()

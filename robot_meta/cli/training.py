@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ from robot_meta.cli.common import (
 )
 
 
+def _check_wandb(project: str) -> None:
+    """--wandb fails here, before the run dir is touched: no package, or online without credentials."""
+    try:
+        import wandb
+    except ImportError:
+        raise UsageError(
+            f"--wandb {project}: the wandb package is not installed; pip install wandb, or drop --wandb"
+        ) from None
+    if os.environ.get("WANDB_MODE", "online") not in ("offline", "disabled", "dryrun"):
+        try:
+            wandb.login(verify=False)  # asks for the key on a terminal, fails at once elsewhere
+        except Exception as exc:  # wandb's own UsageError and friends: say what to do instead
+            raise UsageError(
+                f"--wandb {project}: {exc} (or set WANDB_MODE=offline to log into RUN_DIR/wandb and `wandb sync` later)"
+            ) from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from robot_meta.torch_utils import resolve_device
     from robot_meta.train import train
@@ -33,6 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sim_tasks import get_family
 
     get_family(args.task)  # an unknown family fails before anything is written
+    if args.wandb:
+        _check_wandb(args.wandb)
     cpu_only = algorithm_class(args.algo).cpu_only
     try:
         device = resolve_device("cpu" if cpu_only and args.device == "auto" else args.device)
@@ -50,6 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.resume,
         progress=(sys.stderr.isatty() and not args.json) or "lines",  # a log file gets a line every 30 s
         max_minutes=args.max_minutes,
+        wandb_project=args.wandb,
     )
     last = summary["last"]
     ret = last.get("return_posterior", last.get("return_mean", float("nan")))
@@ -94,12 +115,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         baseline_algo=args.baseline_algo,
         oracle_steps=args.oracle_steps,
         baseline_preset=args.baseline_preset,
+        video=Path(args.video) if args.video else None,
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
     write_report(report, out_json)
     plot_report(report, out_png)
     report_files = {"json": str(out_json), "plot": str(out_png)}
+    if report.get("video"):
+        report_files.update(video=report["video"]["mp4"], gif=report["video"]["gif"])
     emit(
         args, {**{k: v for k, v in report.items() if k != "per_seed"}, "files": report_files}, eval_text(report, report_files)
     )
@@ -174,6 +198,12 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
         if "warning" in s:
             lines.append(f"warning: {s['warning']}")
     lines.append(f"wrote {files['json']} and {files['plot']}")
+    if files.get("video"):
+        v = report["video"]
+        lines.append(
+            f"wrote {files['video']}" + (f" and {files['gif']}" if files.get("gif") else "") + f": {', '.join(v['methods'])} "
+            f"side by side, {v['task_payload_kg']:g} kg from {v['change_time_s']:g} s"
+        )
     return "\n".join(lines)
 
 
@@ -299,6 +329,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--max-minutes", type=positive_float, metavar="M", help="stop (and checkpoint) after M minutes of wall-clock time"
     )
+    p.add_argument(
+        "--wandb",
+        metavar="PROJECT",
+        help="also log to this Weights & Biases project (pip install wandb; the same names as TensorBoard, against env "
+        "steps; a resume continues the same W&B run; WANDB_MODE=offline writes RUN_DIR/wandb for `wandb sync`)",
+    )
     add_json_option(p)
     p.set_defaults(func=cmd_train)
 
@@ -337,6 +373,12 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
+    p.add_argument(
+        "--video",
+        metavar="FILE.mp4",
+        help="render the online episode of the heaviest held-out payload, every method side by side (same start, "
+        "same change), as MP4 and a GIF beside it",
+    )
     add_json_option(p)
     p.set_defaults(func=cmd_eval)
 

@@ -38,6 +38,10 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
 
     assert Image.open(out / "pearl.gif").n_frames >= 40 and report["files"]["videos"] == {"pearl": "pearl.gif", "dr": "dr.gif"}
     assert "![pearl](pearl.gif)" in (out / "report.md").read_text()
+    import imageio.v2 as iio  # and as MP4, linked from report.md, one frame per GIF frame
+
+    assert iio.get_reader(out / "pearl.mp4").count_frames() == Image.open(out / "pearl.gif").n_frames
+    assert report["files"]["mp4"]["pearl"] == "pearl.mp4" and "([MP4](pearl.mp4))" in (out / "report.md").read_text()
 
     # The same report from the recorded logs alone (copied elsewhere): identical numbers.
     again = tmp_path / "again"

@@ -32,3 +32,57 @@ def test_tags():
     assert tensorboard_tag("test_return_mean") == "eval/return_mean"
     assert tensorboard_tag("return_prior") == "adapt/return_prior_only"
     assert tensorboard_tag("loss_q") == "train/loss_q" and tensorboard_tag("wall_s") == "time/wall_s"
+
+
+def test_wandb_logs_the_same_names_offline_and_a_resume_continues_its_run(tmp_path, monkeypatch, capsys):
+    """`train --wandb PROJECT` (issue 20): the grouped names against env steps in a W&B run whose id is kept in
+    the run dir, so a resume goes on in the same run. Offline here (no network): W&B's own record file is read."""
+    import wandb
+
+    from robot_meta.cli import main
+    from tests.tiny import RMA_SETS
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb.teardown()  # W&B reads its settings once per process
+    run = tmp_path / "run"
+    sets = [x for s in RMA_SETS for x in ("--set", s)]
+    base = ["train", "--algo", "rma", "--task", "planar_runner", "--out", str(run), "--wandb", "rm-test"]
+    assert main([*base, "--steps", "160", *sets]) == 0
+    wid = json.loads((run / "wandb.json").read_text())
+    assert wid["project"] == "rm-test"
+    (first,) = run.glob("wandb/offline-run-*/run-*.wandb")
+    assert first.name == f"run-{wid['id']}.wandb"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    data = first.read_bytes()
+    # every iteration's value under the TensorBoard name, with the env-steps axis (W&B writes JSON text values)
+    assert len(rows) >= 1 and b"time/env_steps_per_s" in data and b"env_steps" in data
+    assert all(repr(r["env_steps_per_s"]).encode() in data for r in rows)
+    assert b"train/tracking_error" in data and b"planar_runner" in data  # a scalar and the config
+    assert main([*base, "--steps", "320", "--resume"]) == 0
+    assert json.loads((run / "wandb.json").read_text()) == wid  # the same W&B run continues
+    assert {p.name for p in run.glob("wandb/offline-run-*/run-*.wandb")} == {first.name}
+
+
+def test_wandb_missing_or_without_credentials_is_refused_before_the_run_dir_is_touched(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from robot_meta.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--algo", "rma", "--task", "planar_runner", "--out", str(run), "--steps", "10", "--wandb", "p"]
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "cfg"))  # no key saved by an earlier login
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    import wandb
+
+    wandb.teardown()  # W&B keeps its settings per process: an earlier test's offline mode would stay
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--wandb p" in err[0] and "WANDB_MODE=offline" in err[0], err
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install wandb" in err[0], err
+    assert not run.exists()

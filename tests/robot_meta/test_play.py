@@ -36,3 +36,20 @@ def test_play_takes_a_run_dir_and_refuses_bad_input_by_name(tiny_runs, tmp_path,
     assert not (tmp_path / "x.mp4").exists()  # refused before anything is written
     assert main(["play", str(tmp_path), "--video", str(tmp_path / "y.mp4")]) == 2
     assert "neither a policy dir" in capsys.readouterr().err
+
+
+def test_eval_video_shows_every_method_side_by_side_on_the_same_change(tiny_runs, tmp_path, capsys):
+    """`eval --video`: the online episode of the heaviest held-out payload, one panel per method, the same start
+    and the same change; MP4 and a GIF beside it, named in the report."""
+    video = tmp_path / "eval.mp4"
+    args = ["eval", str(tiny_runs / "rma"), "--episodes", "2", "--repeats", "1", "--out", str(tmp_path / "e.json")]
+    assert main([*args, "--video", str(video), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    v = out["video"]
+    assert out["files"]["video"] == str(video) and (tmp_path / "eval.gif").stat().st_size > 1000
+    assert v["methods"][0] == "rma" and len(v["methods"]) >= 2 and v["change_time_s"] == out["online_change_time_s"]
+    reader = iio.get_reader(video)
+    first = reader.get_data(0)
+    assert reader.count_frames() == v["frames"] == 200 and first.shape[1] == 256 * len(v["methods"])
+    panels = np.split(reader.get_data(v["frames"] - 1).astype(int), len(v["methods"]), axis=1)
+    assert np.abs(panels[0] - panels[1]).mean() > 0.5  # different policies, different motion by the end
