@@ -37,15 +37,21 @@ class Expected:
     limit_tolerance: float = 1e-3
 
 
-def check_robot(ack: p.HelloAck, expected: Expected) -> None:
-    """Raise `HandshakeError` naming the first mismatch."""
-    if ack.proto_version != p.VERSION:
-        raise HandshakeError(f"robot speaks protocol version {ack.proto_version}, this host {p.VERSION}")
-    if ack.schema_hash != p.SCHEMA_HASH:
+def check_robot(ack: p.HelloAck, expected: Expected | None, asked: int = p.VERSION) -> None:
+    """Raise `HandshakeError` naming the first mismatch (the protocol is checked even with no expectations)."""
+    if ack.proto_version != asked:
         raise HandshakeError(
-            f"robot's message schema hash 0x{ack.schema_hash:08x} != host's 0x{p.SCHEMA_HASH:08x}: "
-            "firmware and host were built from different protocol definitions"
+            f"robot answered a version {asked} HELLO with protocol version {ack.proto_version}; this host speaks "
+            f"{' and '.join(map(str, p.VERSIONS))}"
         )
+    want = p.SCHEMA_HASHES[ack.proto_version]
+    if ack.schema_hash != want:
+        raise HandshakeError(
+            f"robot's message schema hash 0x{ack.schema_hash:08x} != host's 0x{want:08x} (protocol version "
+            f"{ack.proto_version}): firmware and host were built from different protocol definitions"
+        )
+    if expected is None:
+        return
     names = tuple(j.name for j in ack.joints)
     if len(names) != len(expected.joint_names):
         raise HandshakeError(f"robot has {len(names)} joints, the policy expects {len(expected.joint_names)}")
@@ -71,22 +77,34 @@ class RobotClient:
         self.link: Link | None = None
         self.robot: p.HelloAck | None = None
 
-    def connect(self, timeout: float = 2.0) -> p.HelloAck:
-        """Open the link and handshake; the robot stays DISARMED. Raises HandshakeError or LinkError."""
+    def connect(self, timeout: float = 2.0, versions: tuple[int, ...] = (2, 1)) -> p.HelloAck:
+        """Open the link and handshake; the robot stays DISARMED. Raises HandshakeError or LinkError.
+
+        HELLO goes out in each of `versions` in turn (newest first): a version 1 firmware drops a version 2
+        frame unread, so no answer within a third of `timeout` moves on to the next. The session then speaks
+        the version the robot answered (`link.format`)."""
         if self.link is not None:
             self.link.close()
         self.link = Link(self.url, self.baud)
         n = len(self.expected.joint_names) if self.expected else 0
         rate = self.expected.rate_hz if self.expected and self.expected.rate_hz else 0
-        self.link.send(p.MsgType.HELLO, p.Hello(p.SCHEMA_HASH, n, rate).pack())
-        ack = p.HelloAck.unpack(self.link.wait_for(p.MsgType.HELLO_ACK, timeout).payload)
-        if self.expected is not None:
+        ack = None
+        for i, v in enumerate(versions):
+            wait = timeout if i == len(versions) - 1 else timeout / 3
+            self.link.send(p.MsgType.HELLO, p.Hello(p.SCHEMA_HASHES[v], n, rate, v).pack(), version=v)
             try:
-                check_robot(ack, self.expected)
-            except HandshakeError:
-                self.link.send(p.MsgType.DISARM)
-                self.close()  # release the port: a refused robot is not kept open
-                raise
+                ack = p.HelloAck.unpack(self.link.wait_for(p.MsgType.HELLO_ACK, wait).payload)
+                break
+            except LinkError:
+                if i == len(versions) - 1 or not self.link.alive:
+                    raise
+        try:
+            check_robot(ack, self.expected, asked=v)
+        except HandshakeError:
+            self.link.send(p.MsgType.DISARM, version=v)
+            self.close()  # release the port: a refused robot is not kept open
+            raise
+        self.link.format = p.WireFormat.from_ack(ack)
         self.robot = ack
         return ack
 
@@ -98,7 +116,7 @@ class RobotClient:
         deadline = time.monotonic() + timeout
         next_t = time.monotonic()
         while time.monotonic() < deadline:
-            link.send(p.MsgType.COMMAND, hold.pack())  # feeds the watchdog during the soft start
+            link.send_command(hold)  # feeds the watchdog during the soft start
             latest = link.latest()
             if latest is not None:
                 state, _, _ = latest
@@ -111,7 +129,7 @@ class RobotClient:
         raise LinkError(f"robot did not reach ACTIVE within {timeout} s")
 
     def command(self, cmd: p.Command) -> int:
-        return self._link().send(p.MsgType.COMMAND, cmd.pack())
+        return self._link().send_command(cmd)
 
     def heartbeat(self) -> None:
         self._link().send(p.MsgType.HEARTBEAT)

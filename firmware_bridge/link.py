@@ -95,6 +95,8 @@ class Link:
         self._last_ack = None
         self._last_rx_seq: int | None = None
         self.seq = 0
+        # the session's layout of STATE and COMMAND (version 1 until the client's handshake sets the robot's)
+        self.format = p.WireFormat()
         self.error: str | None = None
         self._running = True
         self._thread = threading.Thread(target=self._reader, name=f"link-reader {url}", daemon=True)
@@ -134,18 +136,20 @@ class Link:
             self._last_ack = frame.ack_seq
         with self._got:
             if frame.type == p.MsgType.STATE:
-                self._latest = (frame, p.State.unpack(frame.payload), now)
+                self._latest = (frame, self.format.unpack_state(frame.payload), now)
             else:
                 self._messages.append(frame)
             self._got.notify_all()
 
     # ---- API ---------------------------------------------------------------------------------------
-    def send(self, mtype: int, payload: bytes = b"") -> int:
+    def send(self, mtype: int, payload: bytes = b"", version: int | None = None) -> int:
+        """Send one frame in the session's version (or `version`: the handshake's HELLO); returns its seq."""
         if not self._running:
             raise LinkError(f"link to {self.url} is down: {self.error}")
         self.seq = (self.seq + 1) & 0xFFFF
         ack = self._latest[0].seq if self._latest else 0
-        data = p.encode_frame(p.Frame(mtype, self.seq, payload, ack_seq=ack))
+        v = self.format.version if version is None else version
+        data = p.encode_frame(p.Frame(mtype, self.seq, payload, ack_seq=ack, version=v))
         if mtype == p.MsgType.COMMAND:
             self._sent_at[self.seq] = time.monotonic()
             if len(self._sent_at) > 4096:  # never acknowledged (dropped): forget the oldest
@@ -157,6 +161,10 @@ class Link:
             raise LinkError(f"write to {self.url} failed: {exc}") from None
         self.stats.frames_tx += 1
         return self.seq
+
+    def send_command(self, cmd: p.Command) -> int:
+        """A COMMAND in the session's layout (float32, or version 2's fixed point at the robot's scales)."""
+        return self.send(p.MsgType.COMMAND, self.format.pack_command(cmd))
 
     def latest(self) -> tuple[p.State, float, int] | None:
         """(newest STATE, its age in s, its seq), or None before the first; never blocks."""

@@ -5,6 +5,10 @@ state-machine tests never sleep. It speaks frames: `handle(frame, rx_us)` takes 
 time it arrived and returns the frames to send back; `tick` advances the physics to `now_us` and returns the
 STATE (and any FAULT) to send. `firmware_bridge.virtual_robot_server` serves it on a pty or TCP, with baud pacing and fault injection.
 
+Both protocol versions: a session speaks the version of the HELLO that opened it (version 1 until one arrives),
+and in version 2 every applied COMMAND is answered at once with a STATE read after it (the physics advanced to
+the COMMAND's arrival first), while a tick sends STATE only when none went out during the last period.
+
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
 disables actuation and applies joint damping (`DAMPING` N m s/rad); ARMING moves the targets from the
@@ -87,6 +91,8 @@ class VirtualFirmware:
         self._ticks = 0
         self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
         self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
+        self.format = p.WireFormat()  # version 1 until a HELLO says otherwise
+        self._state_us: int | None = None  # when the last STATE went out (version 2 skips a tick's STATE after one)
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -96,9 +102,10 @@ class VirtualFirmware:
         else:
             self.model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
 
-    def _frame(self, mtype: int, payload: bytes = b"") -> p.Frame:
+    def _frame(self, mtype: int, payload: bytes = b"", version: int | None = None) -> p.Frame:
         self.seq = (self.seq + 1) & 0xFFFF
-        return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq)
+        v = self.format.version if version is None else version
+        return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq, version=v)
 
     def _enter_fault(self, code: int, detail: int = 0) -> list[p.Frame]:
         """Latch FAULT (damping) and say why in a FAULT frame (`detail`: the offending COMMAND's seq, if any)."""
@@ -107,7 +114,18 @@ class VirtualFirmware:
         self._disable(True)
         return [self._frame(p.MsgType.FAULT, p.Fault(code, detail & 0xFFFF).pack())]
 
-    def hello_ack(self) -> p.HelloAck:
+    def scales(self) -> p.Scales:
+        """Version 2's fixed point for this robot: each field's range over 32767 steps (saturating past it).
+        Positions to +-pi (or the joint's limit, if wider): 96 urad steps; velocities to +-100 rad/s; torques to
+        the motor's peak; gains to 655 N m/rad and 65.5 N m s/rad; body rates to 35 rad/s, specific force to 16 g,
+        velocity to 20 m/s."""
+        n = self.model.nu
+        ack = self.hello_ack(1)
+        q = tuple(max(np.pi, abs(j.pos_min), abs(j.pos_max)) / 32767 for j in ack.joints)
+        tau = tuple(max(j.torque_max, 1e-3) / 32767 for j in ack.joints)
+        return p.Scales(q, (100 / 32767,) * n, tau, (0.01,) * n, (0.001,) * n, 35 / 32767, 16 * 9.81 / 32767, 20 / 32767)
+
+    def hello_ack(self, version: int = 1) -> p.HelloAck:
         m = self.model
         joints = tuple(
             p.JointSpec(
@@ -119,7 +137,16 @@ class VirtualFirmware:
             )
             for i, j in enumerate(self.joint_ids)
         )
-        return p.HelloAck(p.SCHEMA_HASH, self.config.watchdog_ms, self.config.rate_hz, joints)
+        mode = p.CommandMode.POSITION if self.position_servo else p.CommandMode.TORQUE
+        return p.HelloAck(
+            p.SCHEMA_HASHES[version],
+            self.config.watchdog_ms,
+            self.config.rate_hz,
+            joints,
+            version,
+            modes=1 << int(mode),
+            scales=self.scales() if version >= 2 else None,
+        )
 
     # ---- host frames ---------------------------------------------------------------------------------
     def handle(self, frame: p.Frame, rx_us: int | None = None) -> list[p.Frame]:
@@ -138,7 +165,14 @@ class VirtualFirmware:
         if want is not None and len(frame.payload) != want:
             return self._report(p.FaultCode.BAD_LENGTH, frame.seq)  # ignored: a truncated or padded frame
         if t == p.MsgType.HELLO:
-            return [self._frame(p.MsgType.HELLO_ACK, self.hello_ack().pack())]
+            # answered in the HELLO's own version, so an older host reads the reply (and refuses by name what it
+            # cannot run); the session switches version only while DISARMED, never under a running host
+            if self.state == p.FirmwareState.DISARMED:
+                ack = self.hello_ack(frame.version)
+                self.format = p.WireFormat.from_ack(ack)
+            else:
+                ack = self.hello_ack(frame.version)
+            return [self._frame(p.MsgType.HELLO_ACK, ack.pack(), version=frame.version)]
         if t == p.MsgType.ESTOP:
             return self._enter_fault(p.FaultCode.ESTOP)
         if t == p.MsgType.DISARM:
@@ -164,11 +198,13 @@ class VirtualFirmware:
         if self.state not in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE):
             return self._report(p.FaultCode.NOT_ARMED, frame.seq)
         nu = self.model.nu
+        if frame.version != self.format.version:  # another version's layout would be misread: refused, latched
+            return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)
         try:
-            cmd = p.Command.unpack(frame.payload)
+            cmd = self.format.unpack_command(frame.payload)
         except p.ProtocolError:
             return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)
-        if len(frame.payload) != 2 + 12 * nu or len(cmd.target) != nu:
+        if len(frame.payload) != self.format.command_bytes(nu) or len(cmd.target) != nu:
             return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)  # wrong joint count, or bytes after it
         if not all(np.all(np.isfinite(v)) for v in (cmd.target, cmd.kp, cmd.kd)):
             return self._enter_fault(p.FaultCode.BAD_COMMAND, frame.seq)
@@ -181,6 +217,11 @@ class VirtualFirmware:
         self.last_cmd_us = rx
         self.last_cmd_seq = frame.seq  # ack_seq: the last COMMAND accepted (fed the watchdog; applied if ACTIVE)
         if self.state == p.FirmwareState.ACTIVE:
+            if self.format.version >= 2:  # the physics up to this COMMAND's arrival, then the STATE after it
+                out = self._advance(rx)
+                self._apply(cmd)
+                self.commands_applied += 1
+                return out + [self._state_frame()]
             self._apply(cmd)
             self.commands_applied += 1
         return []
@@ -201,8 +242,25 @@ class VirtualFirmware:
 
     # ---- time ----------------------------------------------------------------------------------------
     def tick(self, now_us: int) -> list[p.Frame]:
-        """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT)."""
+        """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT). In version 2
+        the STATE is left out when one went out less than a period ago (the answer to a COMMAND)."""
+        out = self._advance(now_us)
+        period_us = 1e6 / self.config.rate_hz
+        if self.format.version == 1 or self._state_us is None or now_us - self._state_us >= 0.999 * period_us:
+            out.append(self._state_frame())
+        self._ticks += 1
+        if self.record_every and self._ticks % self.record_every == 0:
+            self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
+        return out
+
+    def _state_frame(self) -> p.Frame:
+        self._state_us = self.now_us
+        return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()))
+
+    def _advance(self, now_us: int) -> list[p.Frame]:
+        """The physics to `now_us` (never backwards), the watchdog and the soft start; returns any FAULT frame."""
         out: list[p.Frame] = []
+        now_us = max(now_us, self.now_us)
         dt = max(0, now_us - self.now_us) * 1e-6
         self.now_us = now_us
         if self.state in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE) and self.last_cmd_us is not None:
@@ -224,10 +282,6 @@ class VirtualFirmware:
         if n:
             mujoco.mj_step(self.model, self.data, nstep=n)
             self._acc -= n * sim_dt
-        out.append(self._frame(p.MsgType.STATE, self.read_state().pack()))
-        self._ticks += 1
-        if self.record_every and self._ticks % self.record_every == 0:
-            self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
         return out
 
     def read_state(self) -> p.State:

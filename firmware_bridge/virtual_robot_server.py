@@ -192,6 +192,7 @@ def serve(
                 rx_us = int((time.monotonic() - start) * 1e6)  # when these bytes arrived, on the firmware clock
                 if not data and endpoint.sock is not None:
                     break  # the host closed the TCP connection
+                silent = _stalled(faults, rx_us * 1e-6)  # a stalled robot sends nothing, answers included
                 for frame in decoder.feed(data):
                     stats.frames_in += 1
                     if frame.type != p.MsgType.COMMAND:  # COMMANDs always (cheap, and they feed the watchdog)
@@ -199,10 +200,12 @@ def serve(
                             stats.rx_dropped += 1
                             continue
                         handled += 1
-                    send(firmware.handle(frame, rx_us))
+                    replies = firmware.handle(frame, rx_us)
+                    if not silent:
+                        send(replies)
             now = time.monotonic()
             if now >= next_tick:
-                stalled = faults.stall_at is not None and faults.stall_at <= now - start < faults.stall_at + faults.stall_for
+                stalled = _stalled(faults, now - start)
                 while changes and changes[0][0] <= now - start:
                     firmware.sim.set_payload(changes.pop(0)[1])
                 while requests is not None and not requests.empty():
@@ -220,6 +223,10 @@ def serve(
     except ConnectionError:
         pass
     return stats
+
+
+def _stalled(faults: FaultSpec, elapsed_s: float) -> bool:
+    return faults.stall_at is not None and faults.stall_at <= elapsed_s < faults.stall_at + faults.stall_for
 
 
 class VirtualRobotThread:

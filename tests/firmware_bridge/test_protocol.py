@@ -17,6 +17,7 @@ VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
 def test_crc32c_check_value_and_schema_hash():
     assert p.crc32c(b"123456789") == 0xE3069283 == VECTORS["crc32c_check"]["crc"]
     assert p.SCHEMA_HASH == VECTORS["schema_hash"] == p.crc32c(VECTORS["schema"].encode())
+    assert p.SCHEMA_HASH_V2 == VECTORS["schema_hash_v2"] == p.crc32c(VECTORS["schema_v2"].encode())
 
 
 def test_the_shipped_vectors_are_what_the_encoder_produces():
@@ -30,7 +31,8 @@ def test_golden_vectors_decode_to_their_fields(vec):
     frames = p.FrameDecoder().feed(bytes.fromhex(vec["wire"]))
     assert len(frames) == 1
     f = frames[0]
-    assert (f.type, f.seq, f.flags, f.t_dev_us, f.ack_seq, f.payload.hex()) == (
+    assert (f.version, f.type, f.seq, f.flags, f.t_dev_us, f.ack_seq, f.payload.hex()) == (
+        vec["version"],
         vec["type"],
         vec["seq"],
         vec["flags"],
