@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import IntEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -203,7 +203,9 @@ def decode_body(encoded: bytes) -> Frame:
         raise ProtocolError("CRC mismatch", "crc_errors")
     version, mtype, flags, seq, t_dev, ack = HEADER.unpack_from(body)
     if version not in VERSIONS:
-        raise ProtocolError(f"protocol version {version}, this side speaks {' and '.join(map(str, VERSIONS))}", "version_errors")
+        raise ProtocolError(
+            f"protocol version {version}, this side speaks {' and '.join(map(str, VERSIONS))}", "version_errors"
+        )
     if flags & INCOMPATIBLE_MASK & ~KNOWN_INCOMPATIBLE:
         raise ProtocolError(f"unknown incompatible flags 0x{flags & INCOMPATIBLE_MASK:02x}", "flag_errors")
     return Frame(mtype, seq, bytes(body[HEADER.size : -CRC_SIZE]), flags, t_dev, ack, version)

@@ -96,7 +96,13 @@ def vectors() -> list[dict]:
         (
             "command_12_v2",
             p.Frame(p.MsgType.COMMAND, 1, v2.pack_command(command), ack_seq=4243, version=2),
-            {"mode": "POSITION", "n": 12, "target_raw": [int(x) for x in np.rint(q / (np.pi / 32767))], "kp_raw": 3500, "kd_raw": 600},
+            {
+                "mode": "POSITION",
+                "n": 12,
+                "target_raw": [int(x) for x in np.rint(q / (np.pi / 32767))],
+                "kp_raw": 3500,
+                "kd_raw": 600,
+            },
         ),
         (
             "state_2_v2_invalid_and_saturated",
@@ -123,7 +129,11 @@ def vectors() -> list[dict]:
     rejects = [
         ("bad_crc", bytearray(p.encode_frame(p.Frame(p.MsgType.ARM, 1))), "CRC mismatch"),
         ("incompatible_flag", p.encode_frame(p.Frame(p.MsgType.ARM, 1, flags=0x10)), "unknown incompatible flags"),
-        ("version_3", p.encode_frame(p.Frame(p.MsgType.HELLO, 1, p.Hello(0, 12, 1000, 3).pack(), version=3)), "protocol version 3"),
+        (
+            "version_3",
+            p.encode_frame(p.Frame(p.MsgType.HELLO, 1, p.Hello(0, 12, 1000, 3).pack(), version=3)),
+            "protocol version 3",
+        ),
     ]
     rejects[0][1][3] ^= 0x01  # one bit flipped inside the encoded body
     for name, wire, reason in rejects:
@@ -133,7 +143,14 @@ def vectors() -> list[dict]:
 
 def _scales(n: int) -> p.Scales:
     return p.Scales(
-        (np.pi / 32767,) * n, (100 / 32767,) * n, (33.5 / 32767,) * n, (0.01,) * n, (0.001,) * n, 35 / 32767, 16 * 9.81 / 32767, 20 / 32767
+        (np.pi / 32767,) * n,
+        (100 / 32767,) * n,
+        (33.5 / 32767,) * n,
+        (0.01,) * n,
+        (0.001,) * n,
+        35 / 32767,
+        16 * 9.81 / 32767,
+        20 / 32767,
     )
 
 

@@ -221,7 +221,7 @@ class VirtualFirmware:
                 out = self._advance(rx)
                 self._apply(cmd)
                 self.commands_applied += 1
-                return out + [self._state_frame()]
+                return [*out, self._state_frame()]
             self._apply(cmd)
             self.commands_applied += 1
         return []

@@ -22,7 +22,9 @@ def _fw(rate_hz: int = 100) -> VirtualFirmware:
 
 
 def _hello(fw: VirtualFirmware, version: int) -> p.HelloAck:
-    (ack,) = fw.handle(p.Frame(p.MsgType.HELLO, 1, p.Hello(p.SCHEMA_HASHES[version], 12, 100, version).pack(), version=version))
+    (ack,) = fw.handle(
+        p.Frame(p.MsgType.HELLO, 1, p.Hello(p.SCHEMA_HASHES[version], 12, 100, version).pack(), version=version)
+    )
     assert ack.version == version  # answered in the HELLO's own version
     return p.HelloAck.unpack(ack.payload)
 
@@ -53,13 +55,24 @@ def test_fixed_point_round_trips_within_half_a_step_saturates_and_marks_a_failed
     back = fmt.unpack_state(fmt.pack_state(s))
     for name, lsb in (("q", sc.q), ("dq", sc.dq), ("tau", sc.tau)):
         assert np.all(np.abs(getattr(back, name) - getattr(s, name)) <= 0.5 * np.asarray(lsb) + 1e-7), name
-    assert np.abs(back.quat - s.quat).max() <= 0.5 / 32767 + 1e-7 and np.abs(back.accel - s.accel).max() <= 0.5 * sc.accel + 1e-6
+    assert (
+        np.abs(back.quat - s.quat).max() <= 0.5 / 32767 + 1e-7 and np.abs(back.accel - s.accel).max() <= 0.5 * sc.accel + 1e-6
+    )
     assert len(fmt.pack_state(s)) == fmt.state_bytes(12) == 3 + 2 * 49  # 101 bytes, half of version 1's 199
     # a failed sensor stays "not a number"; out-of-range values saturate instead of wrapping
-    odd = p.State(3, *(np.asarray(v, np.float32) for v in ([np.nan] + [1e6] * 11, [-1e6] * 12, [np.inf] * 12)), s.quat, s.gyro, s.accel, s.base_vel)
+    odd = p.State(
+        3,
+        *(np.asarray(v, np.float32) for v in ([np.nan] + [1e6] * 11, [-1e6] * 12, [np.inf] * 12)),
+        s.quat,
+        s.gyro,
+        s.accel,
+        s.base_vel,
+    )
     back = fmt.unpack_state(fmt.pack_state(odd))
     assert np.isnan(back.q[0]) and back.q[1] == pytest.approx(32767 * sc.q[1], rel=1e-6)
-    assert back.dq[0] == pytest.approx(-32767 * sc.dq[0], rel=1e-6) and back.tau[0] == pytest.approx(32767 * sc.tau[0], rel=1e-6)
+    assert back.dq[0] == pytest.approx(-32767 * sc.dq[0], rel=1e-6) and back.tau[0] == pytest.approx(
+        32767 * sc.tau[0], rel=1e-6
+    )
     # COMMAND: targets within half a step, gains exact at their scale, non-finite never encoded
     c = p.Command(0, rng.uniform(-1, 1, 12).astype(np.float32), np.full(12, 35.0, np.float32), np.full(12, 0.6, np.float32))
     back = fmt.unpack_command(fmt.pack_command(c))
@@ -79,7 +92,7 @@ def test_hello_ack_v2_declares_modes_and_scales_and_bad_scales_are_refused():
     assert p.HelloAck.unpack(ack.pack()) == ack
     raw = bytearray(ack.pack())
     raw[-4:] = np.float32(-1.0).tobytes()  # the velocity scale
-    with pytest.raises(p.ProtocolError, match="scale -1.0 is not a positive finite number"):
+    with pytest.raises(p.ProtocolError, match=r"scale -1\.0 is not a positive finite number"):
         p.HelloAck.unpack(bytes(raw))
     v1 = _hello(_fw(), 1)  # the same robot answers a version 1 HELLO in version 1's layout
     assert v1.proto_version == 1 and v1.scales is None and v1.schema_hash == p.SCHEMA_HASH
