@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # A local CPU wheel on the project machines; an unpinned torch pulls gigabytes of CUDA packages.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: demo test lint format clean-venv
+.PHONY: demo test lint format clean-venv firmware
 
 # Headless rendering (sim_tasks.render: MUJOCO_GL=egl) needs Mesa's EGL, a system package: installed here when
 # missing and apt-get can (as root), otherwise named in one line.
@@ -29,7 +29,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/robot-meta demo
 
-test: $(VENV)/.installed
+# The reference C firmware (firmware_bridge/firmware/rmfw.c), compiled with the system C compiler: the virtual
+# robot runs it and the tests drive it. No compiler: one line saying what to install (and its tests fail).
+firmware: $(VENV)/.installed
+	@$(PY) -m firmware_bridge.cfirmware --build || echo "the C firmware's tests need a C compiler: apt-get install gcc"
+
+test: $(VENV)/.installed firmware
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed

@@ -187,6 +187,9 @@ class VirtualFirmware:
                 self._arm_from = self.data.qpos[self.qpos_adr].copy()
                 self.last_cmd_us = rx  # the watchdog starts now
                 self._accepted_any = False  # a new session: any first seq is accepted
+                # hold the measured pose (servos) or no torque (motors) from the ARM on, not what the last session
+                # left in the drives
+                self.data.ctrl[:] = self._arm_from if self.position_servo else 0.0
                 self._disable(False)
             return []  # ARM in FAULT is ignored: leaving FAULT takes DISARM first
         if t == p.MsgType.COMMAND:
@@ -248,33 +251,45 @@ class VirtualFirmware:
         period_us = 1e6 / self.config.rate_hz
         if self.format.version == 1 or self._state_us is None or now_us - self._state_us >= 0.999 * period_us:
             out.append(self._state_frame())
+        self.record_tick(now_us)
+        return out
+
+    def record_tick(self, now_us: int) -> None:
+        """Count a tick; every `record_every`-th keeps (t_us, joint positions, payload kg) for the session's video."""
         self._ticks += 1
         if self.record_every and self._ticks % self.record_every == 0:
             self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
-        return out
 
     def _state_frame(self) -> p.Frame:
         self._state_us = self.now_us
         return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()))
 
     def _advance(self, now_us: int) -> list[p.Frame]:
-        """The physics to `now_us` (never backwards), the watchdog and the soft start; returns any FAULT frame."""
+        """The physics to `now_us` (never backwards) under the drives as they were, then the watchdog and the soft
+        start at `now_us` (what they decide acts from now on); returns any FAULT frame."""
         out: list[p.Frame] = []
         now_us = max(now_us, self.now_us)
         dt = max(0, now_us - self.now_us) * 1e-6
         self.now_us = now_us
+        self.step_physics(dt, damping=self.state == p.FirmwareState.FAULT)
         if self.state in (p.FirmwareState.ARMING, p.FirmwareState.ACTIVE) and self.last_cmd_us is not None:
             if now_us - self.last_cmd_us > self.config.watchdog_ms * 1000:
                 out += self._enter_fault(p.FaultCode.WATCHDOG)
         if self.state == p.FirmwareState.ARMING:
-            frac = min(1.0, (now_us - self._arm_start_us) * 1e-6 / self.config.arming_s)
+            arming_us = round(self.config.arming_s * 1e6)  # whole microseconds, as the C firmware counts
+            frac = min(1.0, (now_us - self._arm_start_us) / arming_us) if arming_us else 1.0
             target = self._arm_from + frac * (self.default_pose - self._arm_from)
             if self.position_servo:
                 self.data.ctrl[:] = target
             if frac >= 1.0:
                 self.state = p.FirmwareState.ACTIVE
+        return out
+
+    def step_physics(self, dt: float, damping: bool) -> None:
+        """The robot's physics `dt` seconds on (whole MuJoCo steps; the rest carried to the next call), with
+        joint damping (`DAMPING`) when the drives are in FAULT."""
         self.data.qfrc_applied[:] = 0.0
-        if self.state == p.FirmwareState.FAULT:
+        if damping:
             self.data.qfrc_applied[self.dof_adr] = -DAMPING * self.data.qvel[self.dof_adr]
         self._acc += dt
         sim_dt = self.model.opt.timestep
@@ -282,7 +297,6 @@ class VirtualFirmware:
         if n:
             mujoco.mj_step(self.model, self.data, nstep=n)
             self._acc -= n * sim_dt
-        return out
 
     def read_state(self) -> p.State:
         d, m = self.data, self.model

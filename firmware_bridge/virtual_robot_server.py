@@ -274,12 +274,30 @@ class VirtualRobotThread:
         self.close()
 
 
-def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0) -> VirtualRobotThread:
+FIRMWARES = ("c", "python")
+
+
+def make_firmware(family: Any, task: Any = None, config: FirmwareConfig | None = None, firmware: str = "c") -> Any:
+    """The virtual robot's firmware: "c", the reference firmware a team flashes (firmware/rmfw.c, compiled with the
+    system C compiler on first use), or "python", the same state machine in Python (virtual_robot.py).
+
+    Raises:
+        cfirmware.FirmwareBuildError: "c" without a C compiler (the message says what to install).
+    """
+    if firmware not in FIRMWARES:
+        raise ValueError(f"firmware {firmware!r} is not one of {', '.join(FIRMWARES)}")
+    if firmware == "c":
+        from firmware_bridge.cfirmware import CFirmware
+
+        return CFirmware(family, task, config)
+    return VirtualFirmware(family, task, config or FirmwareConfig())
+
+
+def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0, firmware: str = "c") -> VirtualRobotThread:
     """A freshly booted virtual robot of a task family's default task on a new pty, served from a thread."""
 
     fam = get_family(family_name)
-    fw = VirtualFirmware(
-        fam, task=fam.default_task(), config=FirmwareConfig(rate_hz=rate_hz, watchdog_ms=default_watchdog_ms(rate_hz))
-    )
+    config = FirmwareConfig(rate_hz=rate_hz, watchdog_ms=default_watchdog_ms(rate_hz))
+    fw = make_firmware(fam, fam.default_task(), config, firmware)
     fw.sim.set_payload(payload_kg)
     return VirtualRobotThread(fw)

@@ -68,6 +68,7 @@ USAGE_ERRORS = (  # bad arguments or input: exit 2, one line naming the value
 RUNTIME_ERRORS = (  # the run failed, not the input: exit 1, one line
     ("firmware_bridge.link", "LinkError"),
     ("sim_tasks.render", "RenderError"),
+    ("firmware_bridge.cfirmware", "FirmwareBuildError"),
     ("deploy.control", "DeployError"),
     ("firmware_bridge.protocol", "ProtocolError"),
     ("builtins", "OSError"),

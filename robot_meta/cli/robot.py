@@ -62,8 +62,8 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
     import socket
     import threading
 
-    from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
-    from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, open_pty, serve
+    from firmware_bridge.virtual_robot import FirmwareConfig, default_watchdog_ms
+    from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, make_firmware, open_pty, serve
     from sim_tasks import get_family
 
     fam = get_family(args.task)
@@ -88,14 +88,14 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
     if args.tcp is not None and not 0 <= args.tcp <= 65_535:
         raise UsageError(f"--tcp {args.tcp} is not a TCP port (0-65535; 0 = any free port)")
     config = FirmwareConfig(rate_hz=args.rate, watchdog_ms=args.watchdog_ms, arming_s=args.arming_s)
+    firmware = make_firmware(fam, None, config, args.firmware)  # built (C) before the port opens: errors come first
     stop = threading.Event()
     if args.tcp is None:
         master, slave, path = open_pty()
         print(path, flush=True)
         print(f"virtual {fam.name} robot on {path} at {args.baud} baud, {args.rate} Hz (Ctrl-C to stop)", file=sys.stderr)
         try:
-            fw = VirtualFirmware(fam, config=config)
-            stats = serve(fw, Endpoint(fd=master), args.baud, faults, args.duration, stop)
+            stats = serve(firmware, Endpoint(fd=master), args.baud, faults, args.duration, stop)
         except KeyboardInterrupt:
             return EXIT_OK
         finally:
@@ -103,7 +103,7 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
         print(
             f"served {stats.ticks} ticks ({stats.late_ticks} late), {stats.frames_out} frames out "
             f"({stats.dropped} dropped, {stats.corrupted} corrupted by --faults), {stats.frames_in} in; "
-            f"{fw.arm_requests} ARM request(s), {fw.commands_applied} commands applied",
+            f"{firmware.arm_requests} ARM request(s), {firmware.commands_applied} commands applied",
             file=sys.stderr,
         )
         return EXIT_OK
@@ -119,7 +119,8 @@ def cmd_virtual_robot(args: argparse.Namespace) -> int:
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            serve(VirtualFirmware(fam, config=config), Endpoint(sock=conn), args.baud, faults, left, stop)
+            serve(firmware, Endpoint(sock=conn), args.baud, faults, left, stop)
+            firmware = make_firmware(fam, None, config, args.firmware)
             conn.close()  # a new connection gets a freshly booted (DISARMED) robot
     except KeyboardInterrupt:
         pass
@@ -317,6 +318,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--arming-s", type=float, default=1.0, help="soft-start duration (default 1 s)")
     p.add_argument("--faults", metavar="SPEC", help="fault injection, e.g. drop=0.01,corrupt=0.001,stall=5:0.2,payload=10:3.0")
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument(
+        "--firmware",
+        choices=("c", "python"),
+        default="c",
+        help="the robot side: c, the reference C firmware (firmware_bridge/firmware/rmfw.c, built with the system C "
+        "compiler on first use; the default), or python, the same state machine in Python",
+    )
     p.set_defaults(func=cmd_virtual_robot)
 
     p = sub.add_parser(

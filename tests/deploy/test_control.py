@@ -14,6 +14,7 @@ import pytest
 from deploy.control import DeployConfig, Deployment
 from deploy.telemetry import TelemetryLog, read_log
 from firmware_bridge import protocol as p
+from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.client import HandshakeError
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from firmware_bridge.virtual_robot_server import FaultSpec, VirtualRobotThread
@@ -32,8 +33,9 @@ def deploy(policy, port, log=None, **kw):
     return Deployment(policy, port, cfg, log=log)
 
 
-def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path):
-    fw = firmware()
+@pytest.mark.parametrize("cls", [VirtualFirmware, CFirmware], ids=["python_firmware", "c_firmware"])
+def test_deploy_end_to_end_over_a_pty(tiny_policies, tmp_path, cls):
+    fw = firmware(cls)
     with VirtualRobotThread(fw) as vr:
         log = TelemetryLog(tmp_path / "run.mcap")
         res = deploy(tiny_policies / "pearl", vr.port, log, duration_s=2.0).run()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
+from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, VirtualRobotThread, open_pty, serve
 from robot_meta.cli import main
@@ -18,8 +19,21 @@ from sim_tasks import get_family
 N = 6  # the runner's joints (torque motors, gears 120, 90, 60, 90, 60, 30 N m)
 
 
+# Every test here runs on both firmwares: the Python reference (virtual_robot.py) and the C code a team flashes
+# (firmware/rmfw.c through ctypes), which must behave the same frame for frame.
+Firmware = VirtualFirmware
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def firmware_impl(request):
+    global Firmware
+    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
+    yield request.param
+    Firmware = VirtualFirmware
+
+
 def firmware(arming_s: float = 0.05) -> VirtualFirmware:
-    return VirtualFirmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=arming_s))
+    return Firmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=20, watchdog_ms=150, arming_s=arming_s))
 
 
 def command(seq: int, target=None, kp=None, kd=None, mode=p.CommandMode.TORQUE, extra: bytes = b"") -> p.Frame:
@@ -106,7 +120,7 @@ def test_state_reports_joint_torque_in_newton_metres():
 def test_a_robot_nobody_reads_keeps_ticking_and_its_watchdog_trips_on_time():
     """The host arms, sends one COMMAND and never reads: the firmware's writes fail (dropped, counted) instead
     of blocking, so it faults 150 ms (+ at most a period) after that COMMAND and stops at --duration."""
-    fw = VirtualFirmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=500, watchdog_ms=150, arming_s=0.05))
+    fw = Firmware(get_family("planar_runner"), config=FirmwareConfig(rate_hz=500, watchdog_ms=150, arming_s=0.05))
     master, slave, _ = open_pty()  # 500 Hz: 3 s of STATE (300 kB) is more than a pty buffers
     stats = {}
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
+from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.client import HandshakeError, RobotClient, check_robot, hold_command
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from firmware_bridge.virtual_robot_server import VirtualRobotThread
@@ -17,8 +18,20 @@ from sim_tasks import get_family
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
 
 
+# The firmware-level tests run on the Python reference and on the C firmware alike.
+Firmware = VirtualFirmware
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def firmware_impl(request):
+    global Firmware
+    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
+    yield request.param
+    Firmware = VirtualFirmware
+
+
 def _fw(rate_hz: int = 100) -> VirtualFirmware:
-    return VirtualFirmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=rate_hz, watchdog_ms=100, arming_s=0.05))
+    return Firmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=rate_hz, watchdog_ms=100, arming_s=0.05))
 
 
 def _hello(fw: VirtualFirmware, version: int) -> p.HelloAck:
@@ -152,14 +165,14 @@ class _V1OnlyFirmware(VirtualFirmware):
         return [] if frame.version != 1 else super().handle(frame, rx_us)
 
 
-@pytest.mark.parametrize("firmware", [VirtualFirmware, _V1OnlyFirmware], ids=["v2_robot", "v1_robot"])
+@pytest.mark.parametrize("firmware", [VirtualFirmware, CFirmware, _V1OnlyFirmware], ids=["v2_robot", "c_robot", "v1_robot"])
 def test_the_client_speaks_v2_and_falls_back_to_v1_end_to_end_over_a_pty(firmware):
     fam = get_family("quadruped")
     fw = firmware(fam, config=FirmwareConfig(rate_hz=200, watchdog_ms=100, arming_s=0.05))
     with VirtualRobotThread(fw) as vr:
         client = RobotClient(vr.port)
         ack = client.connect(timeout=1.5)
-        want = 2 if firmware is VirtualFirmware else 1
+        want = 1 if firmware is _V1OnlyFirmware else 2
         assert ack.proto_version == want and client.link.format.version == want and fw.format.version == want
         hold = hold_command(fw.default_pose, 35.0, 0.6)
         client.arm(hold, timeout=3.0)

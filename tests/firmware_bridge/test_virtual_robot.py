@@ -1,16 +1,31 @@
 """The virtual robot's firmware state machine with an injected clock: no sleeping."""
 
 import numpy as np
+import pytest
 
 from firmware_bridge import protocol as p
+from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from sim_tasks import get_family
 
 MS = 1000  # µs
 
 
+# Every test here runs on both firmwares: the Python reference (virtual_robot.py) and the C code a team flashes
+# (firmware/rmfw.c through ctypes), which must behave the same frame for frame.
+Firmware = VirtualFirmware
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def firmware_impl(request):
+    global Firmware
+    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
+    yield request.param
+    Firmware = VirtualFirmware
+
+
 def fw(watchdog_ms=60):
-    return VirtualFirmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=50, watchdog_ms=watchdog_ms, arming_s=0.5))
+    return Firmware(get_family("quadruped"), config=FirmwareConfig(rate_hz=50, watchdog_ms=watchdog_ms, arming_s=0.5))
 
 
 def cmd(f, target, seq, rx_us=None):
@@ -109,18 +124,30 @@ def test_heartbeats_do_not_feed_the_watchdog_and_estop_latches():
     assert p.Fault.unpack(fault.payload).code == p.FaultCode.ESTOP and g.state == p.FirmwareState.FAULT
 
 
+def _active(f):
+    """ARM, then the soft start fed by COMMANDs every 20 ms until ACTIVE; returns the next seq and time."""
+    f.handle(p.Frame(p.MsgType.ARM, 1))
+    t, seq = 0, 1
+    while f.state != p.FirmwareState.ACTIVE:
+        t += 20 * MS
+        cmd(f, f.default_pose, seq, rx_us=t)
+        f.tick(t)
+        seq += 1
+    return seq, t
+
+
 def test_bad_commands_fault_and_targets_are_clamped_to_joint_limits():
     f = fw()
-    f.state = p.FirmwareState.ACTIVE
-    f.last_cmd_us = 0
-    f._disable(False)
+    seq, t = _active(f)
     too_far = f.default_pose.copy()
     too_far[2] = -10.0  # knee far past its limit
-    cmd(f, too_far, 1)
-    assert f.data.ctrl[2] == f.lo[2]
+    cmd(f, too_far, seq, rx_us=t + MS)
+    assert f.data.ctrl[2] == pytest.approx(f.lo[2], abs=1e-6)  # float32 on the wire
     (fault,) = f.handle(
         p.Frame(
-            p.MsgType.COMMAND, 2, p.Command(0, np.ones(5, np.float32), np.ones(5, np.float32), np.ones(5, np.float32)).pack()
+            p.MsgType.COMMAND,
+            seq + 1,
+            p.Command(0, np.ones(5, np.float32), np.ones(5, np.float32), np.ones(5, np.float32)).pack(),
         )
     )
     assert p.Fault.unpack(fault.payload).code == p.FaultCode.BAD_COMMAND
@@ -128,7 +155,8 @@ def test_bad_commands_fault_and_targets_are_clamped_to_joint_limits():
 
 def test_fault_damps_the_joints():
     f = fw()
+    f.handle(p.Frame(p.MsgType.ESTOP, 1))
+    assert f.state == p.FirmwareState.FAULT
     f.data.qvel[6:] = 3.0
-    f._enter_fault(p.FaultCode.ESTOP)
     f.tick(4 * MS)
     assert np.all(np.sign(f.data.qfrc_applied[6:]) == -1)
