@@ -24,41 +24,33 @@ from sim_tasks import get_family
 
 
 def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
+    """Frame sizes on the wire and their time per baud rate, for both protocol versions (10 bits per byte)."""
     z = np.zeros(n_joints, np.float32)
-    state = len(
-        p.encode_frame(
-            p.Frame(
-                p.MsgType.STATE,
-                0,
-                p.State(
-                    2,
-                    z,
-                    z,
-                    z,
-                    np.zeros(4, np.float32),
-                    np.zeros(3, np.float32),
-                    np.zeros(3, np.float32),
-                    np.zeros(3, np.float32),
-                ).pack(),
-            )
-        )
+    state = p.State(
+        2, z, z, z, np.zeros(4, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     )
-    cmd = len(p.encode_frame(p.Frame(p.MsgType.COMMAND, 0, p.Command(0, z, z, z).pack())))
+    cmd = p.Command(0, z, z, z)
+    one = (1.0,) * n_joints
     out = []
-    for baud in (1_000_000, 2_000_000, 3_000_000):
-        per_byte_us = 10 / baud * 1e6
-        # a UART is full duplex: each direction must fit its frame in the period; a round trip takes at least both
-        out.append(
-            {
-                "baud": baud,
-                "command_bytes": cmd,
-                "state_bytes": state,
-                "command_us": round(cmd * per_byte_us, 1),
-                "state_us": round(state * per_byte_us, 1),
-                "min_round_trip_us": round((cmd + state) * per_byte_us, 1),
-                "fits_1khz": max(cmd, state) * per_byte_us < 1000,
-            }
-        )
+    for version in (1, 2):
+        fmt = p.WireFormat(version, p.Scales(one, one, one, one, one, 1.0, 1.0, 1.0) if version == 2 else None)
+        state_b = len(p.encode_frame(p.Frame(p.MsgType.STATE, 0, fmt.pack_state(state), version=version)))
+        cmd_b = len(p.encode_frame(p.Frame(p.MsgType.COMMAND, 0, fmt.pack_command(cmd), version=version)))
+        for baud in (1_000_000, 2_000_000, 3_000_000):
+            per_byte_us = 10 / baud * 1e6
+            # a UART is full duplex: each direction must fit its frame in the period; a round trip takes at least both
+            out.append(
+                {
+                    "version": version,
+                    "baud": baud,
+                    "command_bytes": cmd_b,
+                    "state_bytes": state_b,
+                    "command_us": round(cmd_b * per_byte_us, 1),
+                    "state_us": round(state_b * per_byte_us, 1),
+                    "min_round_trip_us": round((cmd_b + state_b) * per_byte_us, 1),
+                    "fits_1khz": (cmd_b + state_b) * per_byte_us < 1000,
+                }
+            )
     return out
 
 
@@ -91,7 +83,7 @@ def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_0
             raise RuntimeError(f"virtual robot did not start (printed {path!r})")
         client = RobotClient(path, baud=baud)
         ack = client.connect(timeout=5.0)
-        n = len(ack.joints)
+        n, version = len(ack.joints), ack.proto_version
 
         fam = get_family(task)
         pose = fam.action_layout(fam.build_model(fam.default_task())).to_ctrl(np.zeros(n))
@@ -136,6 +128,7 @@ def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_0
             "rtt_samples": stats["rtt_samples"],
             "seq_gaps": stats["seq_gaps"],
             "crc_errors": stats["crc_errors"],
+            "protocol_version": version,
             "wire_budget": wire_budget(n),
         }
     finally:

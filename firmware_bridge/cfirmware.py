@@ -86,7 +86,15 @@ J = MAX_JOINTS
 
 
 class Sensors(ctypes.Structure):
-    _fields_ = [("q", F * J), ("dq", F * J), ("tau", F * J), ("quat", F * 4), ("gyro", F * 3), ("accel", F * 3), ("base_vel", F * 3)]
+    _fields_ = [
+        ("q", F * J),
+        ("dq", F * J),
+        ("tau", F * J),
+        ("quat", F * 4),
+        ("gyro", F * 3),
+        ("accel", F * 3),
+        ("base_vel", F * 3),
+    ]
 
 
 UART = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_uint32)
@@ -165,7 +173,9 @@ def load(path: Path | None = None) -> ctypes.CDLL:
         lib.rmfw_decode_body.restype = ctypes.c_int32
         lib.rmfw_sizeof.restype = ctypes.c_size_t
         if lib.rmfw_sizeof() != ctypes.sizeof(Rmfw):
-            raise FirmwareBuildError(f"rmfw_t is {lib.rmfw_sizeof()} bytes in C, {ctypes.sizeof(Rmfw)} in cfirmware.Rmfw: update one")
+            raise FirmwareBuildError(
+                f"rmfw_t is {lib.rmfw_sizeof()} bytes in C, {ctypes.sizeof(Rmfw)} in cfirmware.Rmfw: update one"
+            )
         _LIBS[key] = lib
     return _LIBS[key]
 
@@ -180,7 +190,9 @@ class CFirmware:
         library: a compiled firmware (default: built from the sources).
     """
 
-    def __init__(self, family: Any, task: Any = None, config: FirmwareConfig | None = None, library: Path | None = None) -> None:
+    def __init__(
+        self, family: Any, task: Any = None, config: FirmwareConfig | None = None, library: Path | None = None
+    ) -> None:
         self.robot = VirtualFirmware(family, task, config or FirmwareConfig())
         self.lib = load(library)
         r = self.robot
@@ -199,10 +211,19 @@ class CFirmware:
         sc = ack.scales
         for i, jt in enumerate(ack.joints):
             cfg.names[i].value = jt.name.encode()
-            cfg.pos_min[i], cfg.pos_max[i], cfg.vel_max[i], cfg.torque_max[i] = jt.pos_min, jt.pos_max, jt.vel_max, jt.torque_max
+            cfg.pos_min[i], cfg.pos_max[i], cfg.vel_max[i], cfg.torque_max[i] = (
+                jt.pos_min,
+                jt.pos_max,
+                jt.vel_max,
+                jt.torque_max,
+            )
             cfg.default_pose[i] = float(r.default_pose[i])
             cfg.q_scale[i], cfg.dq_scale[i], cfg.tau_scale[i], cfg.kp_scale[i], cfg.kd_scale[i] = (
-                sc.q[i], sc.dq[i], sc.tau[i], sc.kp[i], sc.kd[i]
+                sc.q[i],
+                sc.dq[i],
+                sc.tau[i],
+                sc.kp[i],
+                sc.kd[i],
             )
         cfg.gyro_scale, cfg.accel_scale, cfg.vel_scale = sc.gyro, sc.accel, sc.vel
         self.fw = Rmfw()
@@ -248,26 +269,33 @@ class CFirmware:
                 r.data.ctrl[:] = np.clip(t / gear, r.model.actuator_ctrlrange[:, 0], r.model.actuator_ctrlrange[:, 1])
 
     # ---- the firmware's face ------------------------------------------------------------------------------
-    def _sent(self) -> list[p.Frame]:
-        frames = [f for chunk in self._out for f in self._decoder.feed(chunk)]
-        self._out.clear()
-        return frames
+    def _frames(self, chunks: list[bytes]) -> list[p.Frame]:
+        return [f for chunk in chunks for f in self._decoder.feed(chunk)]
 
     def handle(self, frame: p.Frame, rx_us: int | None = None) -> list[p.Frame]:
         """Hand one host frame to the C firmware (as its bytes on the wire); returns what it sent back."""
-        data = p.encode_frame(frame)
-        return self.feed(data, self.fw.now_us if rx_us is None else rx_us)
+        return self.feed(p.encode_frame(frame), self.fw.now_us if rx_us is None else rx_us)
 
     def feed(self, data: bytes, rx_us: int) -> list[p.Frame]:
-        """Raw bytes from the link, as a UART hands them over (the C decoder frames them)."""
+        """Raw bytes from the link, as a UART hands them over (the C decoder frames them); the frames sent back."""
+        return self._frames(self.feed_bytes(data, rx_us))
+
+    def feed_bytes(self, data: bytes, rx_us: int) -> list[bytes]:
+        """`feed`, with what the firmware sent as it wrote it to its UART: one encoded frame per item (the server's
+        path: no Python decoding either way)."""
         self.lib.rmfw_rx(ctypes.byref(self.fw), data, len(data), rx_us & 0xFFFFFFFF)
-        return self._sent()
+        out, self._out = self._out, []
+        return out
 
     def tick(self, now_us: int) -> list[p.Frame]:
+        return self._frames(self.tick_bytes(now_us))
+
+    def tick_bytes(self, now_us: int) -> list[bytes]:
         self.lib.rmfw_tick(ctypes.byref(self.fw), now_us & 0xFFFFFFFF)
         self._physics_to(now_us)
         self.robot.record_tick(now_us)
-        return self._sent()
+        out, self._out = self._out, []
+        return out
 
     # ---- what tests and the server read -----------------------------------------------------------------
     @property

@@ -9,6 +9,7 @@ link, change the payload at given times.
 
 from __future__ import annotations
 
+import collections
 import os
 import select
 import socket
@@ -66,6 +67,7 @@ class FaultSpec:
 
 
 MAX_FRAMES_PER_TICK = 8  # host frames other than COMMAND handled between two ticks; the rest dropped, counted
+TX_RING_BYTES = 4096  # the firmware's transmit ring: a frame that does not fit is dropped (counted as tx_dropped)
 
 
 @dataclass
@@ -153,26 +155,40 @@ def serve(
     next_tick = start
     wire_free = start
     changes = sorted(faults.payload)
-    out_queue: list[bytes] = []
+    # The transmit ring: frames waiting for their last byte to be on the wire (due time, bytes). Sending never
+    # blocks the loop (a UART's DMA sends while the firmware runs): a frame is written to the link when its last
+    # byte would have arrived, and one that does not fit the ring is dropped and counted.
+    ring: collections.deque[tuple[float, bytes]] = collections.deque()
+    ring_bytes = 0
 
-    def send(frames: list[p.Frame]) -> None:
-        nonlocal wire_free
+    # A firmware that takes the link's bytes itself (the C firmware: its own decoder, its own per-tick budget)
+    # gets them unparsed and gives back encoded frames; otherwise frames are decoded here and encoded on the way out.
+    raw = hasattr(firmware, "feed_bytes")
+
+    def send(frames: list[p.Frame] | list[bytes]) -> None:
+        nonlocal wire_free, ring_bytes
         for f in frames:
             stats.frames_out += 1
             if faults.drop and rng.random() < faults.drop:
                 stats.dropped += 1
                 continue
-            data = bytearray(p.encode_frame(f))
+            data = bytearray(f if isinstance(f, bytes) else p.encode_frame(f))
             if faults.corrupt and rng.random() < faults.corrupt:
                 data[int(rng.integers(0, len(data) - 1))] ^= 1 << int(rng.integers(0, 8))
                 stats.corrupted += 1
-            out_queue.append(bytes(data))
-        while out_queue:  # paced: a frame is on the wire for len * byte_time after the wire frees up, and is
-            data = out_queue.pop(0)  # delivered when its last byte arrives, as from a UART
-            now = time.monotonic()
-            wire_free = max(now, wire_free) + len(data) * byte_time
-            if wire_free > now:
-                time.sleep(wire_free - now)
+            if ring_bytes + len(data) > TX_RING_BYTES:
+                stats.tx_dropped += 1
+                continue
+            wire_free = max(time.monotonic(), wire_free) + len(data) * byte_time
+            ring.append((wire_free, bytes(data)))
+            ring_bytes += len(data)
+
+    def deliver() -> None:
+        nonlocal ring_bytes
+        now = time.monotonic()
+        while ring and ring[0][0] <= now:
+            data = ring.popleft()[1]
+            ring_bytes -= len(data)
             if not endpoint.write(data):
                 stats.tx_dropped += 1
 
@@ -185,7 +201,7 @@ def serve(
                 break
             if faults.disconnect_at is not None and elapsed >= faults.disconnect_at:
                 break
-            timeout = max(0.0, next_tick - now)
+            timeout = max(0.0, min(next_tick, ring[0][0] if ring else next_tick) - now)
             ready, _, _ = select.select([endpoint], [], [], timeout)
             if ready:
                 data = endpoint.read()
@@ -193,7 +209,11 @@ def serve(
                 if not data and endpoint.sock is not None:
                     break  # the host closed the TCP connection
                 silent = _stalled(faults, rx_us * 1e-6)  # a stalled robot sends nothing, answers included
-                for frame in decoder.feed(data):
+                if raw:
+                    replies = firmware.feed_bytes(data, rx_us)
+                    if not silent:
+                        send(replies)
+                for frame in [] if raw else decoder.feed(data):
                     stats.frames_in += 1
                     if frame.type != p.MsgType.COMMAND:  # COMMANDs always (cheap, and they feed the watchdog)
                         if handled >= MAX_FRAMES_PER_TICK:  # the rest: bounded work per tick, whatever arrives
@@ -203,6 +223,7 @@ def serve(
                     replies = firmware.handle(frame, rx_us)
                     if not silent:
                         send(replies)
+            deliver()
             now = time.monotonic()
             if now >= next_tick:
                 stalled = _stalled(faults, now - start)
@@ -211,8 +232,8 @@ def serve(
                 while requests is not None and not requests.empty():
                     requests.get_nowait()(firmware)
                 if not stalled:
-                    frames = firmware.tick(int((now - start) * 1e6))
-                    send(frames)
+                    now_us = int((now - start) * 1e6)
+                    send(firmware.tick_bytes(now_us) if raw else firmware.tick(now_us))
                 handled = 0
                 stats.ticks += 1
                 if now - next_tick > period:
@@ -222,6 +243,8 @@ def serve(
                     next_tick = now + period
     except ConnectionError:
         pass
+    if raw:  # what the firmware's own decoder and budget counted
+        stats.frames_in, stats.rx_dropped = firmware.stats["frames"], firmware.stats["rx_dropped"]
     return stats
 
 

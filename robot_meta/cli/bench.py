@@ -21,14 +21,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         r = bench_bridge(seconds=args.seconds if args.seconds is not None else 30.0)
         lines = [
-            f"1 kHz, {r['joints']} joints, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
+            f"1 kHz, {r['joints']} joints, protocol version {r['protocol_version']}, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
             f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']}; seq gaps {r['seq_gaps']}"
         ]
         for w in r["wire_budget"]:
             lines.append(
-                f"  wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs + STATE "
-                f"{w['state_bytes']} B {w['state_us']:.0f} µs (full duplex: "
-                + ("each fits a 1 kHz period" if w["fits_1khz"] else "does not fit a 1 kHz period")
+                f"  v{w['version']} wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs + STATE "
+                f"{w['state_bytes']} B {w['state_us']:.0f} µs ("
+                + ("both fit in a 1 kHz period" if w["fits_1khz"] else "both do not fit in a 1 kHz period")
                 + f"; round trip >= {w['min_round_trip_us']:.0f} µs)"
             )
         emit(args, {"bench": "bridge", **r}, "\n".join(lines))

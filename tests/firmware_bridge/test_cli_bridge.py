@@ -54,10 +54,12 @@ def test_bad_fault_spec_is_refused():
 def test_bench_bridge_reports_the_contract_keys():
     r = bench_bridge(seconds=1.0)
     assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "ticks"} <= set(r)
-    assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0
+    assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0 and r["protocol_version"] == 2
 
 
 def test_wire_budget_arithmetic():
-    b = {w["baud"]: w for w in wire_budget(12)}
-    assert b[1_000_000]["state_bytes"] == 216 and b[1_000_000]["state_us"] == 2160.0  # 10 bits per byte
-    assert not b[1_000_000]["fits_1khz"] and b[3_000_000]["fits_1khz"]
+    b = {(w["version"], w["baud"]): w for w in wire_budget(12)}
+    assert b[1, 1_000_000]["state_bytes"] == 216 and b[1, 1_000_000]["state_us"] == 2160.0  # 10 bits per byte
+    assert b[2, 3_000_000]["state_bytes"] == 118 and b[2, 3_000_000]["command_bytes"] == 91
+    # a round trip (COMMAND then STATE) within one 1 kHz period: version 2 at 3 Mbaud only
+    assert not b[1, 3_000_000]["fits_1khz"] and b[2, 3_000_000]["fits_1khz"] and not b[2, 1_000_000]["fits_1khz"]
