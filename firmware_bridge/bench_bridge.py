@@ -20,7 +20,6 @@ import numpy as np
 
 from firmware_bridge import protocol as p
 from firmware_bridge.client import RobotClient, hold_command
-from sim_tasks import get_family
 
 
 def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
@@ -54,40 +53,53 @@ def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
     return out
 
 
-def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_000, task: str = "quadruped") -> dict[str, Any]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "robot_meta.cli",
-            "virtual-robot",
-            "--task",
-            task,
-            "--pty",
-            "--rate",
-            str(rate_hz),
-            "--baud",
-            str(baud),
-            "--watchdog-ms",
-            "50",
-            "--duration",
-            str(seconds + 10),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def bench_bridge(
+    seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_000, task: str = "quadruped", port: str | None = None
+) -> dict[str, Any]:
+    """The control loop at `rate_hz` for `seconds`: against a virtual robot of `task` in its own process (default),
+    or against the robot at `port` (a board on a stand: it is armed and holds the pose it reads, or gets zero
+    torque; its own rate is used)."""
+    proc = None
+    if port is None:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "robot_meta.cli",
+                "virtual-robot",
+                "--task",
+                task,
+                "--pty",
+                "--rate",
+                str(rate_hz),
+                "--baud",
+                str(baud),
+                "--watchdog-ms",
+                "50",
+                "--duration",
+                str(seconds + 10),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
     try:
-        path = proc.stdout.readline().strip()
-        if not path.startswith("/dev/"):
-            raise RuntimeError(f"virtual robot did not start (printed {path!r})")
+        if proc is not None:
+            path = proc.stdout.readline().strip()
+            if not path.startswith("/dev/"):
+                raise RuntimeError(f"virtual robot did not start (printed {path!r})")
+        else:
+            path = port
         client = RobotClient(path, baud=baud)
         ack = client.connect(timeout=5.0)
         n, version = len(ack.joints), ack.proto_version
-
-        fam = get_family(task)
-        pose = fam.action_layout(fam.build_model(fam.default_task())).to_ctrl(np.zeros(n))
-        hold = hold_command(pose, 35.0, 0.6)
+        rate_hz = ack.rate_hz
+        state = client.link.wait_state(lambda s: True, 5.0)
+        if ack.modes & 1:  # position servos: hold the measured pose
+            hold = hold_command(np.nan_to_num(np.asarray(state.q, np.float32)), 35.0, 0.6)
+        else:
+            z = np.zeros(n, np.float32)
+            hold = p.Command(p.CommandMode.TORQUE, z, z, z)
         client.arm(hold, timeout=5.0)
         link = client.link
         link.stats.rtt_us.clear()
@@ -132,8 +144,9 @@ def bench_bridge(seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_0
             "wire_budget": wire_budget(n),
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()

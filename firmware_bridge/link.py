@@ -162,6 +162,11 @@ class Link:
         self.stats.frames_tx += 1
         return self.seq
 
+    @property
+    def last_ack(self) -> int | None:
+        """The `ack_seq` of the newest firmware frame: the last COMMAND the robot accepted."""
+        return self._last_ack
+
     def send_command(self, cmd: p.Command) -> int:
         """A COMMAND in the session's layout (float32, or version 2's fixed point at the robot's scales)."""
         return self.send(p.MsgType.COMMAND, self.format.pack_command(cmd))

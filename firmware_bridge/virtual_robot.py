@@ -7,7 +7,7 @@ STATE (and any FAULT) to send. `firmware_bridge.virtual_robot_server` serves it 
 
 Both protocol versions: a session speaks the version of the HELLO that opened it (version 1 until one arrives),
 and in version 2 every applied COMMAND is answered at once with a STATE read after it (the physics advanced to
-the COMMAND's arrival first), while a tick sends STATE only when none went out during the last period.
+the COMMAND's arrival first), while a tick sends STATE only when no COMMAND was answered since the last tick.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
@@ -92,7 +92,7 @@ class VirtualFirmware:
         self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
         self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
         self.format = p.WireFormat()  # version 1 until a HELLO says otherwise
-        self._state_us: int | None = None  # when the last STATE went out (version 2 skips a tick's STATE after one)
+        self._answered = False  # version 2: a COMMAND was answered with a STATE since the last tick
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -224,6 +224,7 @@ class VirtualFirmware:
                 out = self._advance(rx)
                 self._apply(cmd)
                 self.commands_applied += 1
+                self._answered = True  # the next tick adds no STATE of its own
                 return [*out, self._state_frame()]
             self._apply(cmd)
             self.commands_applied += 1
@@ -246,11 +247,11 @@ class VirtualFirmware:
     # ---- time ----------------------------------------------------------------------------------------
     def tick(self, now_us: int) -> list[p.Frame]:
         """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT). In version 2
-        the STATE is left out when one went out less than a period ago (the answer to a COMMAND)."""
+        the STATE is left out when a COMMAND was answered with one since the last tick."""
         out = self._advance(now_us)
-        period_us = 1e6 / self.config.rate_hz
-        if self.format.version == 1 or self._state_us is None or now_us - self._state_us >= 0.999 * period_us:
+        if self.format.version == 1 or not self._answered:
             out.append(self._state_frame())
+        self._answered = False
         self.record_tick(now_us)
         return out
 
@@ -261,7 +262,6 @@ class VirtualFirmware:
             self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
 
     def _state_frame(self) -> p.Frame:
-        self._state_us = self.now_us
         return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()))
 
     def _advance(self, now_us: int) -> list[p.Frame]:

@@ -136,7 +136,6 @@ static void send_state(rmfw_t *fw) {
             for (int k = 0; k < imu_n[a]; k++, o += 2) wr16(p + o, (uint16_t)to_fixed(imu[a][k], imu_scale[a]));
     }
     fw->state_us = fw->now_us;
-    fw->sent_state = 1;
     send(fw, RMFW_STATE, o, fw->version);
 }
 
@@ -248,6 +247,7 @@ static void command(rmfw_t *fw, const uint8_t *body, uint32_t n, uint32_t rx) {
         output(fw, RMFW_OUT_ON, target, kp, kd);
         fw->stats.commands_applied++;
         send_state(fw);
+        fw->sent_state = 1; /* answered: the next tick adds no STATE of its own */
         return;
     }
     output(fw, RMFW_OUT_ON, target, kp, kd);
@@ -350,8 +350,8 @@ void rmfw_rx(rmfw_t *fw, const uint8_t *data, uint32_t n, uint32_t rx_us) {
 
 void rmfw_tick(rmfw_t *fw, uint32_t now_us) {
     advance(fw, now_us);
-    /* version 2 answered the last COMMAND with a STATE: the tick adds one only after a period without */
-    double period_us = 1e6 / fw->cfg.rate_hz;
-    if (fw->version == 1 || !fw->sent_state || (double)since(fw->now_us, fw->state_us) >= 0.999 * period_us) send_state(fw);
+    /* version 2: a tick sends a STATE only when no COMMAND was answered with one since the previous tick */
+    if (fw->version == 1 || !fw->sent_state) send_state(fw);
+    fw->sent_state = 0;
     fw->handled = 0;
 }

@@ -19,9 +19,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "bridge":
         from firmware_bridge.bench_bridge import bench_bridge
 
-        r = bench_bridge(seconds=args.seconds if args.seconds is not None else 30.0)
+        r = bench_bridge(
+            seconds=args.seconds if args.seconds is not None else 30.0,
+            baud=args.baud,
+            port=args.port,
+        )
         lines = [
-            f"1 kHz, {r['joints']} joints, protocol version {r['protocol_version']}, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
+            f"{r['rate_hz']} Hz, {r['joints']} joints, protocol version {r['protocol_version']}, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
             f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']}; seq gaps {r['seq_gaps']}"
         ]
         for w in r["wire_budget"]:
@@ -122,5 +126,11 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--device", default="auto", help="train: also measure on cuda when auto finds one (default auto)")
     p.add_argument("--seed", type=seed_value, default=0)
+    p.add_argument(
+        "--port",
+        metavar="URL",
+        help="bridge: run the loop against this robot (a board on a stand; it is armed) instead of a virtual one",
+    )
+    p.add_argument("--baud", type=int, default=3_000_000, help="bridge: baud rate (default 3000000)")
     add_json_option(p)
     p.set_defaults(func=cmd_bench)

@@ -58,6 +58,21 @@ def cmd_sim2sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from firmware_bridge.conformance import run_conformance
+
+    if not (math.isfinite(args.seconds) and 0 < args.seconds <= 3600):
+        raise UsageError(f"--seconds {args.seconds} must be in (0, 3600]")
+    report = run_conformance(args.port, args.baud, args.seconds)
+    lines = [f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}" for c in report["checks"]]
+    lines.append(
+        f"{args.port}: {'conforms' if report['passed'] else 'does not conform'} to docs/protocol.md "
+        f"({len(report['checks']) - len(report['failed'])} of {len(report['checks'])} checks passed)"
+    )
+    emit(args, report, "\n".join(lines))
+    return EXIT_OK if report["passed"] else EXIT_RUNTIME
+
+
 def cmd_virtual_robot(args: argparse.Namespace) -> int:
     import socket
     import threading
@@ -292,6 +307,22 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)
     p.set_defaults(func=cmd_sim2sim)
+
+    p = sub.add_parser(
+        "conformance",
+        help="check a robot's firmware against docs/protocol.md over its serial port (arms it: use a stand)",
+        description="Handshake in both protocol versions, STATE at the declared rate, every refusal with its FAULT "
+        "frame (COMMAND while disarmed, wrong length, replayed seq), soft start, ack_seq, the e-stop latch, malformed "
+        "and unsupported COMMANDs, the watchdog's timing, and a run at the robot's rate. The robot is ARMED several "
+        "times and holds the pose it reads (position servos, kp 20, kd 0.5) or gets zero torque: put it on a stand. "
+        "Exit 0 when every check passes, 1 otherwise.",
+        epilog="Example: robot-meta conformance --port /dev/ttyACM0 --baud 3000000 --seconds 30",
+    )
+    p.add_argument("--port", required=True, metavar="URL", help="serial port or pyserial URL (socket://HOST:PORT, ...)")
+    p.add_argument("--baud", type=positive_int, default=1_000_000, help="baud rate (default 1000000)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the closing run at the robot's rate (default 30)")
+    add_json_option(p)
+    p.set_defaults(func=cmd_conformance)
 
     p = sub.add_parser(
         "virtual-robot",

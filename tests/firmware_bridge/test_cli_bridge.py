@@ -1,5 +1,6 @@
 """`robot-meta virtual-robot` over TCP and `bench bridge`: the CLI pieces of the bridge, end to end."""
 
+import json
 import subprocess
 import sys
 
@@ -63,3 +64,19 @@ def test_wire_budget_arithmetic():
     assert b[2, 3_000_000]["state_bytes"] == 118 and b[2, 3_000_000]["command_bytes"] == 91
     # a round trip (COMMAND then STATE) within one 1 kHz period: version 2 at 3 Mbaud only
     assert not b[1, 3_000_000]["fits_1khz"] and b[2, 3_000_000]["fits_1khz"] and not b[2, 1_000_000]["fits_1khz"]
+
+
+def test_bench_bridge_runs_against_a_robot_at_a_port(capsys):
+    """`bench bridge --port URL`: the same loop against a robot already on a port, at the robot's own rate."""
+    from firmware_bridge.cfirmware import CFirmware
+    from firmware_bridge.virtual_robot import FirmwareConfig
+    from firmware_bridge.virtual_robot_server import VirtualRobotThread
+    from robot_meta.cli import main
+    from sim_tasks import get_family
+
+    fw = CFirmware(get_family("planar_arm"), config=FirmwareConfig(rate_hz=100, watchdog_ms=100, arming_s=0.1))
+    with VirtualRobotThread(fw) as vr:
+        assert main(["bench", "bridge", "--port", vr.port, "--baud", "1000000", "--seconds", "1", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["rate_hz"] == 100 and r["joints"] == 3 and 90 <= r["ticks"] <= 101 and r["protocol_version"] == 2
+    assert r["rtt_samples"] > 80 and fw.commands_applied >= 90
