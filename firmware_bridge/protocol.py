@@ -126,27 +126,35 @@ def crc32c(data: bytes, crc: int = 0) -> int:
 
 
 # ---- COBS --------------------------------------------------------------------------------------------
-def cobs_encode(data: bytes) -> bytes:
-    """Consistent overhead byte stuffing (Cheshire & Baker 1999): output has no 0x00."""
+def cobs_encode_py(data: bytes) -> bytes:
+    """Consistent overhead byte stuffing (Cheshire & Baker 1999) in pure Python: output has no 0x00. Data that ends
+    right after a full block of 254 non-zero bytes gets no final code byte (the `cobs` package's convention, which
+    the C firmware follows too); decoders take either."""
     out = bytearray()
     block = bytearray()
+    full = False  # the last block was closed for being full, not by a zero
     for b in data:
         if b == 0:
             out.append(len(block) + 1)
             out += block
             block.clear()
+            full = False
         else:
             block.append(b)
+            full = False
             if len(block) == 254:
                 out.append(255)
                 out += block
                 block.clear()
-    out.append(len(block) + 1)
-    out += block
+                full = True
+    if not full:
+        out.append(len(block) + 1)
+        out += block
     return bytes(out)
 
 
-def cobs_decode(data: bytes) -> bytes:
+def cobs_decode_py(data: bytes) -> bytes:
+    """COBS decoding in pure Python; raises ProtocolError("cobs_errors") for a zero byte or a block past the end."""
     out = bytearray()
     i, n = 0, len(data)
     while i < n:
@@ -164,6 +172,25 @@ def cobs_decode(data: bytes) -> bytes:
         if code < 255 and i < n:
             out.append(0)
     return bytes(out)
+
+
+try:  # the `cobs` package (C extension); the pure-Python code is the fallback, tested equal
+    from cobs import cobs as _cobs_c
+except ImportError:  # pragma: no cover - a dependency; kept for platforms without a wheel
+    _cobs_c = None
+
+
+def cobs_encode(data: bytes) -> bytes:
+    return _cobs_c.encode(data) if _cobs_c is not None else cobs_encode_py(data)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    if _cobs_c is None:
+        return cobs_decode_py(data)
+    try:
+        return _cobs_c.decode(data)
+    except _cobs_c.DecodeError as exc:
+        raise ProtocolError(f"COBS: {exc}", "cobs_errors") from None
 
 
 # ---- frames ------------------------------------------------------------------------------------------

@@ -31,17 +31,22 @@ uint32_t rmfw_crc32c(const uint8_t *data, uint32_t n, uint32_t crc) {
 }
 
 /* ---- COBS ---------------------------------------------------------------------------------------------- */
+/* Data that ends right after a full block of 254 non-zero bytes gets no final code byte (as the host's `cobs`
+ * package encodes); a decoder takes either form. */
 uint32_t rmfw_cobs_encode(const uint8_t *in, uint32_t n, uint8_t *out) {
     uint32_t code_at = 0, o = 1;
     uint8_t code = 1;
+    int full = 0;
     for (uint32_t i = 0; i < n; i++) {
+        full = 0;
         if (in[i] == 0) {
             out[code_at] = code; code_at = o++; code = 1;
         } else {
             out[o++] = in[i];
-            if (++code == 0xFF) { out[code_at] = code; code_at = o++; code = 1; }
+            if (++code == 0xFF) { out[code_at] = code; code_at = o++; code = 1; full = 1; }
         }
     }
+    if (full) return o - 1; /* drop the slot reserved for a block that never came */
     out[code_at] = code;
     return o;
 }

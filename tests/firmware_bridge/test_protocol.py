@@ -164,3 +164,34 @@ def test_the_crc_package_and_the_pure_python_fallback_agree():
         data = rng.integers(0, 256, size=n, dtype=np.uint8).tobytes()
         assert p.crc32c(data) == p.crc32c_py(data), n
         assert p.crc32c(data[n // 2 :], p.crc32c(data[: n // 2])) == p.crc32c_py(data), n
+
+
+def test_the_cobs_package_the_pure_python_fallback_and_the_c_firmware_agree():
+    """Issue 19: COBS from the `cobs` package on the host, the pure-Python code as its fallback and the C firmware's
+    encoder byte for byte equal (runs of exactly 254 non-zero bytes included); malformed input refused alike."""
+    import ctypes
+
+    from cobs import cobs as package
+
+    from firmware_bridge.cfirmware import load
+
+    lib = load()
+    lib.rmfw_cobs_encode.argtypes = [ctypes.c_char_p, ctypes.c_uint32, ctypes.c_char_p]
+    lib.rmfw_cobs_encode.restype = ctypes.c_uint32
+    rng = np.random.default_rng(0)
+    out = ctypes.create_string_buffer(2048)
+    for n in [*range(0, 600, 3), 253, 254, 255, 507, 508, 509, 1024]:
+        for zeros in (0.0, 0.05, 0.5):
+            data = rng.integers(1, 256, size=n, dtype=np.uint8)
+            data[rng.random(n) < zeros] = 0
+            data = data.tobytes()
+            enc = package.encode(data)
+            assert p.cobs_encode_py(data) == enc == p.cobs_encode(data), (n, zeros)
+            k = lib.rmfw_cobs_encode(data, len(data), out)
+            assert out.raw[:k] == enc, (n, zeros)
+            assert p.cobs_decode_py(enc) == p.cobs_decode(enc) == data
+    for bad in (b"\x05\x01\x02", b"\x02\x00", b"\x00"):
+        with pytest.raises(p.ProtocolError):
+            p.cobs_decode(bad)
+        with pytest.raises(p.ProtocolError):
+            p.cobs_decode_py(bad)
