@@ -13,6 +13,7 @@ import collections
 import os
 import select
 import socket
+import sys
 import time
 import tty
 from dataclasses import dataclass, field
@@ -297,26 +298,35 @@ class VirtualRobotThread:
         self.close()
 
 
-FIRMWARES = ("c", "python")
+FIRMWARES = ("auto", "c", "python")
 
 
-def make_firmware(family: Any, task: Any = None, config: FirmwareConfig | None = None, firmware: str = "c") -> Any:
+def make_firmware(family: Any, task: Any = None, config: FirmwareConfig | None = None, firmware: str = "auto") -> Any:
     """The virtual robot's firmware: "c", the reference firmware a team flashes (firmware/rmfw.c, compiled with the
-    system C compiler on first use), or "python", the same state machine in Python (virtual_robot.py).
+    system C compiler on first use); "python", the same state machine in Python (virtual_robot.py); "auto", the C
+    one when a C compiler is found, else the Python one with one line saying so.
 
     Raises:
         cfirmware.FirmwareBuildError: "c" without a C compiler (the message says what to install).
     """
     if firmware not in FIRMWARES:
         raise ValueError(f"firmware {firmware!r} is not one of {', '.join(FIRMWARES)}")
-    if firmware == "c":
-        from firmware_bridge.cfirmware import CFirmware
+    if firmware in ("c", "auto"):
+        from firmware_bridge.cfirmware import CFirmware, find_compiler
 
-        return CFirmware(family, task, config)
+        if firmware == "c" or find_compiler() is not None:
+            return CFirmware(family, task, config)
+        print(
+            "virtual robot: no C compiler (cc, gcc, clang) for the reference C firmware; running its Python twin "
+            "(apt-get install gcc for the C one)",
+            file=sys.stderr,
+        )
     return VirtualFirmware(family, task, config or FirmwareConfig())
 
 
-def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0, firmware: str = "c") -> VirtualRobotThread:
+def start_virtual_robot(
+    family_name: str, rate_hz: int, payload_kg: float = 0.0, firmware: str = "auto"
+) -> VirtualRobotThread:
     """A freshly booted virtual robot of a task family's default task on a new pty, served from a thread."""
 
     fam = get_family(family_name)

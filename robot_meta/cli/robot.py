@@ -351,10 +351,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument(
         "--firmware",
-        choices=("c", "python"),
-        default="c",
+        choices=("auto", "c", "python"),
+        default="auto",
         help="the robot side: c, the reference C firmware (firmware_bridge/firmware/rmfw.c, built with the system C "
-        "compiler on first use; the default), or python, the same state machine in Python",
+        "compiler on first use), python, the same state machine in Python, or auto (the default): c when a C "
+        "compiler is found",
     )
     p.set_defaults(func=cmd_virtual_robot)
 
