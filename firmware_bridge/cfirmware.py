@@ -39,8 +39,10 @@ class FirmwareBuildError(RuntimeError):
 
 
 def find_compiler() -> str | None:
-    """$CC, else cc, gcc or clang on PATH."""
-    return os.environ.get("CC") or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
+    """$CC when it runs, else cc, gcc or clang on PATH; None when there is none."""
+    if os.environ.get("CC"):
+        return os.environ["CC"] if shutil.which(os.environ["CC"]) else None
+    return next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
 
 
 def build(out_dir: Path | None = None, sanitize: bool = False, extra: tuple[str, ...] = ()) -> Path:

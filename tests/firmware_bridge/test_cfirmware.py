@@ -152,3 +152,15 @@ def test_a_board_config_the_firmware_cannot_run_is_refused():
 
     lib, fw, cfg = load(), Rmfw(), Config()
     assert lib.rmfw_init(ctypes.byref(fw), ctypes.byref(cfg), ctypes.byref(Hal())) == -1  # no HAL functions
+
+
+def test_without_a_compiler_auto_runs_the_python_twin_and_c_says_what_to_install(monkeypatch, capsys):
+    from firmware_bridge.cfirmware import FirmwareBuildError
+    from firmware_bridge.virtual_robot_server import make_firmware
+
+    monkeypatch.setenv("CC", "/nonexistent/cc")  # as on a machine without one
+    fam = get_family("planar_arm")
+    assert isinstance(make_firmware(fam, firmware="auto"), VirtualFirmware)
+    assert "no C compiler" in capsys.readouterr().err
+    with pytest.raises(FirmwareBuildError, match="apt-get install gcc"):
+        make_firmware(fam, firmware="c")
