@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
-from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from firmware_bridge.virtual_robot_server import Endpoint, FaultSpec, VirtualRobotThread, open_pty, serve
 from robot_meta.cli import main
@@ -19,17 +18,9 @@ from sim_tasks import get_family
 N = 6  # the runner's joints (torque motors, gears 120, 90, 60, 90, 60, 30 N m)
 
 
-# Every test here runs on both firmwares: the Python reference (virtual_robot.py) and the C code a team flashes
-# (firmware/rmfw.c through ctypes), which must behave the same frame for frame.
+# Every firmware built here is the Python reference or the C one, per test (conftest.firmware_impl).
 Firmware = VirtualFirmware
-
-
-@pytest.fixture(autouse=True, params=["python", "c"])
-def firmware_impl(request):
-    global Firmware
-    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
-    yield request.param
-    Firmware = VirtualFirmware
+pytestmark = pytest.mark.usefixtures("firmware_impl")
 
 
 def firmware(arming_s: float = 0.05) -> VirtualFirmware:

@@ -18,16 +18,9 @@ from sim_tasks import get_family
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
 
 
-# The firmware-level tests run on the Python reference and on the C firmware alike.
+# Every firmware built here is the Python reference or the C one, per test (conftest.firmware_impl).
 Firmware = VirtualFirmware
-
-
-@pytest.fixture(autouse=True, params=["python", "c"])
-def firmware_impl(request):
-    global Firmware
-    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
-    yield request.param
-    Firmware = VirtualFirmware
+pytestmark = pytest.mark.usefixtures("firmware_impl")
 
 
 def _fw(rate_hz: int = 100) -> VirtualFirmware:

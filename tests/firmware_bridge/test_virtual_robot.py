@@ -4,24 +4,15 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
-from firmware_bridge.cfirmware import CFirmware
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
 from sim_tasks import get_family
 
 MS = 1000  # µs
 
 
-# Every test here runs on both firmwares: the Python reference (virtual_robot.py) and the C code a team flashes
-# (firmware/rmfw.c through ctypes), which must behave the same frame for frame.
+# Every firmware built here is the Python reference or the C one, per test (conftest.firmware_impl).
 Firmware = VirtualFirmware
-
-
-@pytest.fixture(autouse=True, params=["python", "c"])
-def firmware_impl(request):
-    global Firmware
-    Firmware = {"python": VirtualFirmware, "c": CFirmware}[request.param]
-    yield request.param
-    Firmware = VirtualFirmware
+pytestmark = pytest.mark.usefixtures("firmware_impl")
 
 
 def fw(watchdog_ms=60):
