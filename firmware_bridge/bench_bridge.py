@@ -37,7 +37,9 @@ def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
         cmd_b = len(p.encode_frame(p.Frame(p.MsgType.COMMAND, 0, fmt.pack_command(cmd), version=version)))
         for baud in (1_000_000, 2_000_000, 3_000_000):
             per_byte_us = 10 / baud * 1e6
-            # a UART is full duplex: each direction must fit its frame in the period; a round trip takes at least both
+            # a round trip (COMMAND, then the STATE answering it) must fit in the period; in version 2 the robot's
+            # line also carries the tick's STATE: two STATEs a period
+            robot_line = (2 if version == 2 else 1) * state_b * per_byte_us
             out.append(
                 {
                     "version": version,
@@ -47,7 +49,8 @@ def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
                     "command_us": round(cmd_b * per_byte_us, 1),
                     "state_us": round(state_b * per_byte_us, 1),
                     "min_round_trip_us": round((cmd_b + state_b) * per_byte_us, 1),
-                    "fits_1khz": (cmd_b + state_b) * per_byte_us < 1000,
+                    "robot_line_us_per_period": round(robot_line, 1),
+                    "fits_1khz": (cmd_b + state_b) * per_byte_us < 1000 and robot_line < 1000,
                 }
             )
     return out

@@ -143,7 +143,7 @@ class Rmfw(ctypes.Structure):
         ("stats", Stats),
         *((n, ctypes.c_uint8) for n in ("version", "state", "fault")),
         *((n, ctypes.c_uint16) for n in ("seq", "last_cmd_seq")),
-        *((n, ctypes.c_uint8) for n in ("accepted_any", "sent_state", "overflow", "has_fault_us")),
+        *((n, ctypes.c_uint8) for n in ("accepted_any", "reserved", "overflow", "has_fault_us")),
         ("handled", ctypes.c_uint32),
         *((n, ctypes.c_uint32) for n in ("now_us", "last_cmd_us", "arm_start_us", "state_us", "fault_us")),
         ("arm_from", F * J),

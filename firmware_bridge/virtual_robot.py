@@ -7,7 +7,7 @@ STATE (and any FAULT) to send. `firmware_bridge.virtual_robot_server` serves it 
 
 Both protocol versions: a session speaks the version of the HELLO that opened it (version 1 until one arrives),
 and in version 2 every applied COMMAND is answered at once with a STATE read after it (the physics advanced to
-the COMMAND's arrival first), while a tick sends STATE only when no COMMAND was answered since the last tick.
+the COMMAND's arrival first), besides the STATE every tick sends.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
@@ -92,7 +92,6 @@ class VirtualFirmware:
         self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
         self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
         self.format = p.WireFormat()  # version 1 until a HELLO says otherwise
-        self._answered = False  # version 2: a COMMAND was answered with a STATE since the last tick
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -224,7 +223,6 @@ class VirtualFirmware:
                 out = self._advance(rx)
                 self._apply(cmd)
                 self.commands_applied += 1
-                self._answered = True  # the next tick adds no STATE of its own
                 return [*out, self._state_frame()]
             self._apply(cmd)
             self.commands_applied += 1
@@ -246,12 +244,9 @@ class VirtualFirmware:
 
     # ---- time ----------------------------------------------------------------------------------------
     def tick(self, now_us: int) -> list[p.Frame]:
-        """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT). In version 2
-        the STATE is left out when a COMMAND was answered with one since the last tick."""
+        """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT)."""
         out = self._advance(now_us)
-        if self.format.version == 1 or not self._answered:
-            out.append(self._state_frame())
-        self._answered = False
+        out.append(self._state_frame())  # the sensors as of the tick; version 2 also answers each COMMAND
         self.record_tick(now_us)
         return out
 

@@ -252,7 +252,6 @@ static void command(rmfw_t *fw, const uint8_t *body, uint32_t n, uint32_t rx) {
         output(fw, RMFW_OUT_ON, target, kp, kd);
         fw->stats.commands_applied++;
         send_state(fw);
-        fw->sent_state = 1; /* answered: the next tick adds no STATE of its own */
         return;
     }
     output(fw, RMFW_OUT_ON, target, kp, kd);
@@ -355,8 +354,8 @@ void rmfw_rx(rmfw_t *fw, const uint8_t *data, uint32_t n, uint32_t rx_us) {
 
 void rmfw_tick(rmfw_t *fw, uint32_t now_us) {
     advance(fw, now_us);
-    /* version 2: a tick sends a STATE only when no COMMAND was answered with one since the previous tick */
-    if (fw->version == 1 || !fw->sent_state) send_state(fw);
-    fw->sent_state = 0;
+    /* every tick reports the sensors as of the tick (the freshest a host can act on); version 2 answers each
+     * applied COMMAND with a STATE as well */
+    send_state(fw);
     fw->handled = 0;
 }

@@ -104,7 +104,7 @@ def test_hello_ack_v2_declares_modes_and_scales_and_bad_scales_are_refused():
     assert v1.proto_version == 1 and v1.scales is None and v1.schema_hash == p.SCHEMA_HASH
 
 
-def test_v2_answers_each_applied_command_with_a_state_at_once_and_ticks_fill_in_only_when_idle():
+def test_v2_answers_each_applied_command_with_a_state_at_once_and_every_tick_still_reports():
     fw = _fw(rate_hz=100)  # period 10 ms
     fmt, hold, t = _active(fw, 2)
     t += 3_000  # a COMMAND 3 ms after the last tick
@@ -112,8 +112,8 @@ def test_v2_answers_each_applied_command_with_a_state_at_once_and_ticks_fill_in_
     (state,) = [f for f in out if f.type == p.MsgType.STATE]
     assert state.version == 2 and state.ack_seq == 500 and state.t_dev_us == t  # read after applying it
     assert fmt.unpack_state(state.payload).state == p.FirmwareState.ACTIVE
-    assert not [f for f in fw.tick(t + 7_000) if f.type == p.MsgType.STATE]  # 7 ms later: the answer was fresh
-    assert [f for f in fw.tick(t + 17_000) if f.type == p.MsgType.STATE]  # no COMMAND for a period: the tick reports
+    (tick,) = [f for f in fw.tick(t + 7_000) if f.type == p.MsgType.STATE]  # the tick's own: sensors as of the tick
+    assert tick.t_dev_us == t + 7_000 and tick.ack_seq == 500
     # version 1 keeps its timing: STATE at every tick, none in answer to a COMMAND
     fw1 = _fw(rate_hz=100)
     fmt1, hold1, t1 = _active(fw1, 1)
