@@ -324,9 +324,7 @@ def make_firmware(family: Any, task: Any = None, config: FirmwareConfig | None =
     return VirtualFirmware(family, task, config or FirmwareConfig())
 
 
-def start_virtual_robot(
-    family_name: str, rate_hz: int, payload_kg: float = 0.0, firmware: str = "auto"
-) -> VirtualRobotThread:
+def start_virtual_robot(family_name: str, rate_hz: int, payload_kg: float = 0.0, firmware: str = "auto") -> VirtualRobotThread:
     """A freshly booted virtual robot of a task family's default task on a new pty, served from a thread."""
 
     fam = get_family(family_name)
