@@ -166,11 +166,9 @@ class VirtualFirmware:
         if t == p.MsgType.HELLO:
             # answered in the HELLO's own version, so an older host reads the reply (and refuses by name what it
             # cannot run); the session switches version only while DISARMED, never under a running host
+            ack = self.hello_ack(frame.version)
             if self.state == p.FirmwareState.DISARMED:
-                ack = self.hello_ack(frame.version)
                 self.format = p.WireFormat.from_ack(ack)
-            else:
-                ack = self.hello_ack(frame.version)
             return [self._frame(p.MsgType.HELLO_ACK, ack.pack(), version=frame.version)]
         if t == p.MsgType.ESTOP:
             return self._enter_fault(p.FaultCode.ESTOP)
