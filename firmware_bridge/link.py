@@ -94,6 +94,7 @@ class Link:
         self._sent_at: dict[int, float] = {}
         self._last_ack = None
         self._last_rx_seq: int | None = None
+        self._answered: tuple[p.Frame, float] | None = None  # the newest STATE that answered a COMMAND
         self.seq = 0
         # the session's layout of STATE and COMMAND (version 1 until the client's handshake sets the robot's)
         self.format = p.WireFormat()
@@ -135,7 +136,11 @@ class Link:
                 self.stats.rtt_us.append((now - sent) * 1e6)
             self._last_ack = frame.ack_seq
         with self._got:
-            if frame.type == p.MsgType.STATE:
+            if frame.type == p.MsgType.STATE and frame.flags & p.FLAG_ANSWER:
+                # an answer to a COMMAND (version 2): its ack timed the round trip above; the controller keeps
+                # acting on the tick's STATEs, whose sensors are read at the robot's own period (a steady delay)
+                self._answered = (frame, now)
+            elif frame.type == p.MsgType.STATE:
                 self._latest = (frame, self.format.unpack_state(frame.payload), now)
             else:
                 self._messages.append(frame)

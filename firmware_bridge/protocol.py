@@ -39,6 +39,8 @@ MAX_BODY = 1024  # bytes, header + payload + crc: 12 joints of STATE is 216
 MAX_ENCODED = MAX_BODY + MAX_BODY // 254 + 2  # the longest COBS encoding of MAX_BODY, plus margin
 INCOMPATIBLE_MASK = 0xF0
 KNOWN_INCOMPATIBLE = 0x00  # none defined in versions 1 and 2
+# Compatible flags (a receiver that does not know one ignores it):
+FLAG_ANSWER = 0x01  # version 2: this STATE answers a COMMAND (its ack_seq); the tick's STATEs do not carry it
 
 
 class ProtocolError(ValueError):
@@ -612,7 +614,7 @@ SCHEMA_V2 = (
     "HELLO=1 <BIBH|HELLO_ACK=2 <BIHHBB {<B name <ffff <fffff q dq tau kp kd} <fff gyro accel vel|"
     "STATE=3 <BBB i16[3n+13] q dq tau quat/32767 gyro accel base_vel, -32768 NaN|"
     "COMMAND=4 <BB i16[n] target u16[n] kp u16[n] kd|ARM=5|DISARM=6|ESTOP=7|HEARTBEAT=8|FAULT=9 <BH|"
-    "STATE after each applied COMMAND"
+    "STATE every tick, and flagged ANSWER 0x01 after each applied COMMAND"
 )
 SCHEMA_HASH_V2 = crc32c(SCHEMA_V2.encode())
 SCHEMA_HASHES = {1: SCHEMA_HASH, 2: SCHEMA_HASH_V2}  # by protocol version

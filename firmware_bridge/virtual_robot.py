@@ -101,10 +101,12 @@ class VirtualFirmware:
         else:
             self.model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
 
-    def _frame(self, mtype: int, payload: bytes = b"", version: int | None = None) -> p.Frame:
+    def _frame(self, mtype: int, payload: bytes = b"", version: int | None = None, flags: int = 0) -> p.Frame:
         self.seq = (self.seq + 1) & 0xFFFF
         v = self.format.version if version is None else version
-        return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq, version=v)
+        return p.Frame(
+            mtype, self.seq, payload, flags=flags, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq, version=v
+        )
 
     def _enter_fault(self, code: int, detail: int = 0) -> list[p.Frame]:
         """Latch FAULT (damping) and say why in a FAULT frame (`detail`: the offending COMMAND's seq, if any)."""
@@ -221,7 +223,7 @@ class VirtualFirmware:
                 out = self._advance(rx)
                 self._apply(cmd)
                 self.commands_applied += 1
-                return [*out, self._state_frame()]
+                return [*out, self._state_frame(answer=True)]
             self._apply(cmd)
             self.commands_applied += 1
         return []
@@ -254,8 +256,9 @@ class VirtualFirmware:
         if self.record_every and self._ticks % self.record_every == 0:
             self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
 
-    def _state_frame(self) -> p.Frame:
-        return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()))
+    def _state_frame(self, answer: bool = False) -> p.Frame:
+        flags = p.FLAG_ANSWER if answer else 0
+        return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()), flags=flags)
 
     def _advance(self, now_us: int) -> list[p.Frame]:
         """The physics to `now_us` (never backwards) under the drives as they were, then the watchdog and the soft

@@ -24,9 +24,10 @@
 #define RMFW_CRC 4
 #define RMFW_MAX_FRAMES_PER_TICK 8 /* frames other than COMMAND handled between two ticks */
 #define RMFW_INVALID (-32768)      /* version 2: "not a number" */
+#define RMFW_FLAG_ANSWER 0x01      /* compatible flag: this STATE answers a COMMAND (version 2) */
 
 #define RMFW_SCHEMA_HASH_V1 0x8CE9ED6Eu
-#define RMFW_SCHEMA_HASH_V2 0x7DE51252u
+#define RMFW_SCHEMA_HASH_V2 0x663B45F1u
 
 enum rmfw_type {
     RMFW_HELLO = 1, RMFW_HELLO_ACK = 2, RMFW_STATE = 3, RMFW_COMMAND = 4, RMFW_ARM = 5,

@@ -92,8 +92,8 @@ def _session(cls, family: str, version: int) -> list[p.Frame]:
 @pytest.mark.parametrize("family", ["planar_arm", "quadruped", "planar_runner"])
 def test_the_c_firmware_matches_the_python_reference_frame_for_frame(family, version):
     ref, c = _session(VirtualFirmware, family, version), _session(CFirmware, family, version)
-    assert [(f.type, f.seq, f.ack_seq, f.t_dev_us, f.version) for f in c] == [
-        (f.type, f.seq, f.ack_seq, f.t_dev_us, f.version) for f in ref
+    assert [(f.type, f.seq, f.ack_seq, f.t_dev_us, f.version, f.flags) for f in c] == [
+        (f.type, f.seq, f.ack_seq, f.t_dev_us, f.version, f.flags) for f in ref
     ]
     fmt = p.WireFormat.from_ack(p.HelloAck.unpack(ref[0].payload))
     for a, b in zip(ref, c, strict=True):

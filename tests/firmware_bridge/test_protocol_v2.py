@@ -111,9 +111,9 @@ def test_v2_answers_each_applied_command_with_a_state_at_once_and_every_tick_sti
     out = fw.handle(p.Frame(p.MsgType.COMMAND, 500, fmt.pack_command(hold), version=2), t)
     (state,) = [f for f in out if f.type == p.MsgType.STATE]
     assert state.version == 2 and state.ack_seq == 500 and state.t_dev_us == t  # read after applying it
-    assert fmt.unpack_state(state.payload).state == p.FirmwareState.ACTIVE
+    assert fmt.unpack_state(state.payload).state == p.FirmwareState.ACTIVE and state.flags == p.FLAG_ANSWER
     (tick,) = [f for f in fw.tick(t + 7_000) if f.type == p.MsgType.STATE]  # the tick's own: sensors as of the tick
-    assert tick.t_dev_us == t + 7_000 and tick.ack_seq == 500
+    assert tick.t_dev_us == t + 7_000 and tick.ack_seq == 500 and tick.flags == 0
     # version 1 keeps its timing: STATE at every tick, none in answer to a COMMAND
     fw1 = _fw(rate_hz=100)
     fmt1, hold1, t1 = _active(fw1, 1)
@@ -175,6 +175,9 @@ def test_the_client_speaks_v2_and_falls_back_to_v1_end_to_end_over_a_pty(firmwar
             done.wait(0.005)
         state, _, _ = client.latest()
         assert state.state == p.FirmwareState.ACTIVE and fw.commands_applied >= 30
+        if want == 2:  # the controller's STATE is the tick's (the answers time the round trip only)
+            assert client.link._answered is not None and client.link._answered[0].flags == p.FLAG_ANSWER
+            assert client.link._latest[0].flags == 0
         assert np.abs(state.q - fw.data.qpos[fw.qpos_adr]).max() < 0.05  # what the host reads is the robot's pose
         client.disarm()
         client.close()
