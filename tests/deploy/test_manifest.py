@@ -17,7 +17,8 @@ def test_the_embedded_manifests_load_typed_and_write_back_unchanged(name, kind):
     raw = json.loads((ASSETS / name / "manifest.json").read_text())
     m = PolicyManifest.read(ASSETS / name)
     assert isinstance(m.adaptation, kind) and m.family == "planar_runner" and m.action.dim == 6
-    assert m.obs_dim == 16 == sum(s.size for s in m.observation) and m.slice("torso_velocity").start == 3
+    assert m.obs_dim == 17 == sum(s.size for s in m.observation) and m.slice("torso_velocity").start == 3
+    assert m.slice("target_velocity").start == 16 and [c.name for c in m.commands] == ["target_velocity"]  # an input
     assert m.robot.reward.target == "target_velocity" and m.param("payload_mass").train == (0.0, 6.0)
     assert m.to_dict() == raw
     assert PolicyManifest.from_dict(json.loads(m.to_json())) == m
@@ -39,7 +40,7 @@ def bad(mutate):
         (lambda m: m["adaptation"].__setitem__("kind", "maml2"), r"adaptation\.kind 'maml2' is not one this runtime runs"),
         (lambda m: m["adaptation"].__setitem__("window", 6.5), r"adaptation\.window=6\.5 must be an integer"),
         (lambda m: m.__setitem__("ctrl_dt", 0.0), r"ctrl_dt=0\.0 must be a control period"),
-        (lambda m: m.__setitem__("obs_dim", 17), r"obs_dim=17 is not the sum of the observation slices' sizes"),
+        (lambda m: m.__setitem__("obs_dim", 18), r"obs_dim=18 is not the sum of the observation slices' sizes"),
         (lambda m: m["action"]["offset"].pop(), r"action\.offset has 5 entries, action\.names 6"),
         (lambda m: m["robot"]["command"].__setitem__("mode", "velocity"), r"robot\.command\.mode='velocity' must be one of"),
         (lambda m: m.__setitem__("format_version", 2), r"format_version 2 is newer than this runtime supports"),
