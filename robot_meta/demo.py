@@ -297,7 +297,7 @@ def run_demo(
             f"(ONNX parity {check['parity_max_abs_diff']:.1e}), deployed on the virtual robot: {check['deploy']['ticks']} "
             f"ticks, {check['deploy']['late_ticks']} late, ended by {check['deploy']['reason']}",
         ]
-    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized SAC, same plan; speed error, m/s):"]
+    lines += ["", "field test (embedded 60-minute PEARL vs the domain-randomized baseline, same plan; speed error, m/s):"]
     lines += _field_lines(report, ("pearl", "domain_randomized"), 1.0, ".2f")
     lines += ["the arm's pick-up (embedded RMA vs the domain-randomized PPO, same plan; error of the gripper tip, mm):"]
     lines += _field_lines(arm_report, tuple(arm_policies), 1000.0, ".0f")
