@@ -20,7 +20,11 @@ c.RobotClient.connect = lambda self, timeout=2.0, versions=(version,): _connect(
 policy = Path(__file__).resolve().parents[2] / "robot_meta" / "assets" / "planar_arm_rma"
 plan = FieldPlan.load(None, PolicyManifest.read(policy).field_plan)
 report = run_field(
-    {"rma": policy}, Path(f"/tmp/field_v{version}_{name}"), plan, virtual_robots(plan.base_payload_kg, 0), False
+    {"rma": policy},
+    Path(f"/tmp/field_v{version}_{name}"),
+    plan,
+    simulated=virtual_robots(plan.base_payload_kg, 0),
+    status=False,
 )
 e = report["comparison"][0]["rma"]
 print(version, name, {k: round(1e3 * e[k], 1) for k in ("pre_error", "peak_error", "steady_error")})
