@@ -23,7 +23,12 @@ def test_the_virtual_robot_conforms_on_either_firmware(cls, capsys):
     report = json.loads(capsys.readouterr().out)
     names = [c["name"] for c in report["checks"]]
     assert report["passed"] and report["failed"] == [] and len(names) == 15, report["checks"]
-    assert {"watchdog_on_time_heartbeats_do_not_feed_it", "replay_refused", "estop_latches_until_disarm", "run_at_rate"} <= set(names)
+    assert {
+        "watchdog_on_time_heartbeats_do_not_feed_it",
+        "replay_refused",
+        "estop_latches_until_disarm",
+        "run_at_rate",
+    } <= set(names)
     assert report["robot"]["modes"] == ["TORQUE"] and report["robot"]["protocol_version"] == 2
 
 
