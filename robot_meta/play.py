@@ -84,13 +84,12 @@ def play(
     roll = collect(state, recorder, steps)
     errors = roll.tracking_error[:, 0].astype(float)
     motion = recorder.motion
-    names = [p.name for p in manifest.commands]
+    command = "  ".join(f"{c.name} = {getattr(task, c.name):g}" for c in manifest.commands)  # fixed for the rollout
     renderer = MotionRenderer(TaskSim(family, task), width, height)
     frames = []
     try:
         for k in range(steps):
             t = (k + 1) * family.ctrl_dt
-            command = "  ".join(f"{n} = {getattr(task, n):g}" for n in names)
             lines = [
                 f"{manifest.algo} on {family.name}   t = {t:5.2f} s   payload {motion.payload[k]:.2f} kg",
                 f"{command}   error {errors[k]:.3f} {family.error_unit}",

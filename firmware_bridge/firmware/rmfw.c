@@ -143,7 +143,6 @@ static void send_state(rmfw_t *fw, int answer) {
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < imu_n[a]; k++, o += 2) wr16(p + o, (uint16_t)to_fixed(imu[a][k], imu_scale[a]));
     }
-    fw->state_us = fw->now_us;
     send_flagged(fw, RMFW_STATE, o, fw->version, answer ? RMFW_FLAG_ANSWER : 0);
 }
 

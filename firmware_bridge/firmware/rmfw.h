@@ -88,11 +88,10 @@ typedef struct {
     uint8_t state, fault;
     uint16_t seq, last_cmd_seq;
     uint8_t accepted_any;   /* a COMMAND was accepted since the last ARM */
-    uint8_t reserved;       /* (padding kept: the layout is mirrored in cfirmware.py) */
     uint8_t overflow;       /* the frame being received grew past RMFW_MAX_ENCODED */
     uint8_t has_fault_us;   /* FAULT was entered at fault_us (diagnostics) */
     uint32_t handled;       /* frames other than COMMAND handled since the last tick */
-    uint32_t now_us, last_cmd_us, arm_start_us, state_us, fault_us;
+    uint32_t now_us, last_cmd_us, arm_start_us, fault_us;
     float arm_from[RMFW_MAX_JOINTS];
     uint32_t rx_len;
     uint8_t rx[RMFW_MAX_ENCODED];
