@@ -230,6 +230,15 @@ def scratch_method(
     return Method(name, lambda mode, env: SB3Actor(models[env.first_child]), per_task=True)
 
 
+def run_eval_video_check(run_dir: Path) -> None:
+    """`eval --video` needs an online payload change: raises ValueError for a family without held-out payloads,
+    before anything is loaded or evaluated."""
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    family = get_family(record["task"])
+    if not family.payload_parent or not any("payload_mass" in family.holdout_regions(t) for t in family.split().test):
+        raise ValueError(f"--video shows the online payload change; {family.name} has no held-out payloads")
+
+
 def run_eval(
     run_dirs: list[Path],
     baselines: bool,
@@ -284,6 +293,8 @@ def run_eval(
                     break  # --scratch-tasks 0 leaves the from-scratch baselines out
                 steps = max(budget, family.episode_steps) * mult
                 methods.append(scratch_method(cache, name, family, chosen, steps, cfg, record["seed"], quiet))
+        if video is not None and not online_tasks:  # before any evaluation is spent
+            raise ValueError(f"--video shows the online payload change; {family.name} has no held-out payloads")
         by_name = {m.name: m for m in methods}
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
         if baselines:
@@ -305,8 +316,6 @@ def run_eval(
         if probe is not None:
             result["belief"] = probe
         if video is not None and not per_seed:  # the first run's methods, side by side
-            if not online_tasks:
-                raise ValueError(f"--video shows the online payload change; {family.name} has no held-out payloads")
             k = max(range(len(online_tasks)), key=lambda i: online_tasks[i].payload_mass)
             _say(f"rendering the online episode of held-out task {k} ({online_tasks[k].payload_mass:g} kg) to {video}", quiet)
             video_out = online_video(

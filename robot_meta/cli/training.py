@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from robot_meta.eval_run import plot_report, run_eval, write_report
+    from robot_meta.eval_run import plot_report, run_eval, run_eval_video_check, write_report
 
     if args.episodes < 1 or not 0 <= args.prior_episodes < args.episodes:
         raise UsageError(
@@ -97,6 +97,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise UsageError(f"--repeats takes a positive integer, got {args.repeats}")
     check_baseline_steps(args)
+    if args.video:
+        try:
+            run_eval_video_check(run_dirs[0])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     mults = tuple(int(x) for x in args.scratch_multipliers.split(","))
     if len(mults) != 2 or min(mults) < 1:
         raise UsageError(f"--scratch-multipliers takes two positive integers like 1,100, got {args.scratch_multipliers!r}")

@@ -53,3 +53,13 @@ def test_eval_video_shows_every_method_side_by_side_on_the_same_change(tiny_runs
     assert reader.count_frames() == v["frames"] == 200 and first.shape[1] == 256 * len(v["methods"])
     panels = np.split(reader.get_data(v["frames"] - 1).astype(int), len(v["methods"]), axis=1)
     assert np.abs(panels[0] - panels[1]).mean() > 0.5  # different policies, different motion by the end
+
+
+def test_eval_video_on_a_family_without_payload_changes_is_refused_before_any_work(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "pearl", "task": "half_cheetah_vel", "seed": 0, "config": {}}))
+    assert main(["eval", str(run), "--video", str(tmp_path / "v.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "half_cheetah_vel has no held-out payloads" in err[0], err
+    assert not (tmp_path / "v.mp4").exists()
