@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from robot_meta.cli.common import EXIT_OK, UsageError, add_json_option, emit, positive_float, progress_bar, seed_value
+from robot_meta.cli.common import (
+    EXIT_OK,
+    UsageError,
+    add_json_option,
+    emit,
+    positive_float,
+    positive_int,
+    progress_bar,
+    seed_value,
+)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -131,6 +140,6 @@ def add_parsers(sub: Any) -> None:
         metavar="URL",
         help="bridge: run the loop against this robot (a board on a stand; it is armed) instead of a virtual one",
     )
-    p.add_argument("--baud", type=int, default=3_000_000, help="bridge: baud rate (default 3000000)")
+    p.add_argument("--baud", type=positive_int, default=3_000_000, help="bridge: baud rate (default 3000000)")
     add_json_option(p)
     p.set_defaults(func=cmd_bench)
