@@ -20,48 +20,71 @@ import numpy as np
 
 from firmware_bridge import protocol as p
 from firmware_bridge.client import RobotClient, hold_command
+from firmware_bridge.link import tight_timers
 
 
 def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
-    """Frame sizes on the wire and their time per baud rate, for both protocol versions (10 bits per byte)."""
+    """Frame sizes on the wire and their time per baud rate, for both protocol versions (10 bits per byte).
+
+    A round trip is the COMMAND and the frame acknowledging it: in version 1 the next tick's STATE, in version 2
+    the ACK sent at once. The robot's line carries one STATE a period, and in version 2 one ACK as well."""
     z = np.zeros(n_joints, np.float32)
     state = p.State(
         2, z, z, z, np.zeros(4, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
     )
     cmd = p.Command(0, z, z, z)
     one = (1.0,) * n_joints
+    ack_b = len(p.encode_frame(p.Frame(p.MsgType.ACK, 0, p.Ack(2).pack(), version=2)))
     out = []
     for version in (1, 2):
         fmt = p.WireFormat(version, p.Scales(one, one, one, one, one, 1.0, 1.0, 1.0) if version == 2 else None)
         state_b = len(p.encode_frame(p.Frame(p.MsgType.STATE, 0, fmt.pack_state(state), version=version)))
         cmd_b = len(p.encode_frame(p.Frame(p.MsgType.COMMAND, 0, fmt.pack_command(cmd), version=version)))
+        answer_b = ack_b if version == 2 else state_b
         for baud in (1_000_000, 2_000_000, 3_000_000):
             per_byte_us = 10 / baud * 1e6
-            # a round trip (COMMAND, then the STATE answering it) must fit in the period; in version 2 the robot's
-            # line also carries the tick's STATE: two STATEs a period
-            robot_line = (2 if version == 2 else 1) * state_b * per_byte_us
+            robot_line = (state_b + (ack_b if version == 2 else 0)) * per_byte_us
             out.append(
                 {
                     "version": version,
                     "baud": baud,
                     "command_bytes": cmd_b,
                     "state_bytes": state_b,
+                    "ack_bytes": ack_b if version == 2 else None,
                     "command_us": round(cmd_b * per_byte_us, 1),
                     "state_us": round(state_b * per_byte_us, 1),
-                    "min_round_trip_us": round((cmd_b + state_b) * per_byte_us, 1),
+                    "min_round_trip_us": round((cmd_b + answer_b) * per_byte_us, 1),
                     "robot_line_us_per_period": round(robot_line, 1),
-                    "fits_1khz": (cmd_b + state_b) * per_byte_us < 1000 and robot_line < 1000,
+                    "fits_1khz": (cmd_b + answer_b) * per_byte_us < 1000 and robot_line < 1000,
                 }
             )
     return out
 
 
+CLOCKS = ("robot", "host")
+
+
 def bench_bridge(
-    seconds: float = 30.0, rate_hz: int = 1000, baud: int = 3_000_000, task: str = "quadruped", port: str | None = None
+    seconds: float = 30.0,
+    rate_hz: int = 1000,
+    baud: int = 3_000_000,
+    task: str = "quadruped",
+    port: str | None = None,
+    clock: str = "robot",
 ) -> dict[str, Any]:
     """The control loop at `rate_hz` for `seconds`: against a virtual robot of `task` in its own process (default),
     or against the robot at `port` (a board on a stand: it is armed and holds the pose it reads, or gets zero
-    torque; its own rate is used)."""
+    torque; its own rate is used).
+
+    `clock`: "robot" (default), the host's sends are locked to the robot's tick (`Link.tick_clock`): each COMMAND
+    leaves when the tick's STATE arrives at the earliest, acting on the newest STATE there is, so it reaches the
+    robot after that STATE left the line and well before the next tick (docs/protocol.md "Timing"); "host", the
+    host keeps its own deadline schedule at the robot's rate, in whatever phase it started (a COMMAND that lands
+    while the tick's STATE is on the wire, or as the next tick starts, waits for them). Missed deadlines are the robot's: ticks whose STATE acknowledges
+    no newer COMMAND than the tick before (`LinkStats.stale_ticks`); the host's own late ticks are reported apart.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
     proc = None
     if port is None:
         proc = subprocess.Popen(
@@ -93,6 +116,7 @@ def bench_bridge(
                 raise RuntimeError(f"virtual robot did not start (printed {path!r})")
         else:
             path = port
+        tight_timers()  # before the link's reader thread starts: it inherits the slack
         client = RobotClient(path, baud=baud)
         ack = client.connect(timeout=5.0)
         n, version = len(ack.joints), ack.proto_version
@@ -105,27 +129,33 @@ def bench_bridge(
             hold = p.Command(p.CommandMode.TORQUE, z, z, z)
         client.arm(hold, timeout=5.0)
         link = client.link
-        link.stats.rtt_us.clear()
         period = 1.0 / rate_hz
-        ticks = missed = 0
-        lateness = []
+        ticks = host_late = 0
+        lateness = []  # µs: each host tick's start after its due time
+        while not link.tick_clock.ready:  # a few tick STATEs place the robot's tick (armed: commands flow)
+            client.command(hold)
+            link.next_state(link.latest()[2], 1.0)
+        link.stats.rtt_us.clear()
+        link.stats.stale_ticks = link.stats.seq_gaps = 0
         start = time.monotonic()
-        next_t = start
+        due = link.tick_clock.next_arrival(start, period) if clock == "robot" else start
         while time.monotonic() - start < seconds:
-            now = time.monotonic()
-            late = now - next_t
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            late = time.monotonic() - due
             lateness.append(late * 1e6)
             if late > period:
-                missed += 1
+                host_late += 1
             link.latest()  # what a controller reads each tick
             client.command(hold)
             ticks += 1
-            next_t += period
-            if next_t < time.monotonic() - period:
-                next_t = time.monotonic()  # do not burst to catch up
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if clock == "robot":  # the next tick's STATE, at the earliest (the lock follows the robot's clock)
+                due = link.tick_clock.next_arrival(due + period / 2, period)
+            else:
+                due += period
+            if due < time.monotonic() - period:
+                due = time.monotonic()  # far behind: do not burst to catch up
         stats = link.stats.summary()
         client.disarm()
         client.close()
@@ -133,8 +163,10 @@ def bench_bridge(
         return {
             "rtt_p50_us": round(stats["rtt_p50_us"], 1),
             "rtt_p99_us": round(stats["rtt_p99_us"], 1),
-            "missed_deadlines": missed,
+            "missed_deadlines": stats["stale_ticks"],
+            "host_late_ticks": host_late,
             "ticks": ticks,
+            "clock": clock,
             "rate_hz": rate_hz,
             "baud": baud,
             "joints": n,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+import select
 import threading
 import time
 import warnings
@@ -32,25 +33,29 @@ class LinkStats:
     frames_tx: int = 0
     seq_gaps: int = 0  # firmware frames lost (gaps in its sequence)
     late_ticks: int = 0  # counted by the control loop
+    # robot ticks whose STATE acknowledges no COMMAND newer than the tick before: a period the host missed, as the
+    # robot saw it (counted from the tick STATEs' ack_seq, so it holds for any firmware and either version)
+    stale_ticks: int = 0
     rtt_us: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
     decoder: p.DecoderStats = field(default_factory=p.DecoderStats)
 
     def summary(self) -> dict[str, Any]:
-        rtt = np.array(self.rtt_us) if self.rtt_us else np.array([np.nan])
+        rtt = np.array(self.rtt_us) if self.rtt_us else None  # none timed yet: NaN, without numpy's warning
         d = self.decoder
         return {
             "frames_rx": self.frames_rx,
             "frames_tx": self.frames_tx,
             "seq_gaps": self.seq_gaps,
             "late_ticks": self.late_ticks,
+            "stale_ticks": self.stale_ticks,
             "crc_errors": d.crc_errors,
             "cobs_errors": d.cobs_errors,
             "oversize": d.oversize,
             "short": d.short,
             "version_errors": d.version_errors,
             "flag_errors": d.flag_errors,
-            "rtt_p50_us": float(np.nanpercentile(rtt, 50)),
-            "rtt_p99_us": float(np.nanpercentile(rtt, 99)),
+            "rtt_p50_us": float(np.percentile(rtt, 50)) if rtt is not None else float("nan"),
+            "rtt_p99_us": float(np.percentile(rtt, 99)) if rtt is not None else float("nan"),
             "rtt_samples": len(self.rtt_us),
         }
 
@@ -72,6 +77,50 @@ def check_latency_timer(port: str, sysfs: str = "/sys/bus/usb-serial/devices") -
     return ms
 
 
+def tight_timers(slack_ns: int = 1000) -> bool:
+    """Linux: this thread's timer slack to `slack_ns` (default 50 µs), so a sleep or select that ends a control
+    period wakes within microseconds, not up to 50 µs late; threads started from it inherit it. A loop at 1 kHz
+    sets it (the virtual robot's server, `bench bridge`). False where there is no prctl (not Linux)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(29, ctypes.c_ulong(slack_ns), 0, 0, 0) == 0  # PR_SET_TIMERSLACK
+    except (OSError, AttributeError):
+        return False
+
+
+class TickClock:
+    """The robot's control tick as the host sees it, from the tick STATEs: each carries the firmware's clock at
+    its tick (`t_dev_us`), so `arrival - t_dev` is the clock offset plus that frame's delay (the robot's work, the
+    wire, the OS). Its minimum over the last `window` STATEs is the earliest a STATE arrives after its tick; that
+    phase is what a host locks its sends to (`next_arrival`), following a robot clock that drifts from its own.
+    """
+
+    def __init__(self, window: int = 256) -> None:
+        self._offsets: collections.deque[float] = collections.deque(maxlen=window)
+        self._last_raw: int | None = None
+        self._t_dev = 0.0  # the newest tick's firmware time, s (unwrapped from 32 bits of µs)
+
+    def observe(self, t_dev_us: int, arrival: float) -> None:
+        if self._last_raw is not None:
+            self._t_dev += ((t_dev_us - self._last_raw) & 0xFFFFFFFF) * 1e-6
+        else:
+            self._t_dev = t_dev_us * 1e-6
+        self._last_raw = t_dev_us
+        self._offsets.append(arrival - self._t_dev)
+
+    @property
+    def ready(self) -> bool:
+        return len(self._offsets) >= min(16, self._offsets.maxlen)
+
+    def next_arrival(self, after: float, period: float) -> float:
+        """The first host time later than `after` at which a tick's STATE arrives at the earliest (monotonic s)."""
+        t = self._t_dev + min(self._offsets)
+        return t + max(0, np.ceil((after - t) / period + 1e-9)) * period
+
+
 class Link:
     def __init__(self, url: str, baud: int = 1_000_000, timeout: float = 0.01) -> None:
         try:
@@ -85,6 +134,8 @@ class Link:
                 pass
             self.latency_timer_ms = check_latency_timer(url)
         self.url = url
+        posix = type(self.ser) is serial.Serial and os.name == "posix" and self.ser.timeout  # not spy:// (it logs reads)
+        self._fd: int | None = self.ser.fileno() if posix else None
         self.stats = LinkStats()
         self._decoder = p.FrameDecoder(stats=self.stats.decoder)
         self._lock = threading.Lock()
@@ -94,7 +145,8 @@ class Link:
         self._sent_at: dict[int, float] = {}
         self._last_ack = None
         self._last_rx_seq: int | None = None
-        self._answered: tuple[p.Frame, float] | None = None  # the newest STATE that answered a COMMAND
+        self.tick_clock = TickClock()
+        self.acked: tuple[p.Frame, float] | None = None  # the newest ACK (version 2) and when it arrived
         self.seq = 0
         # the session's layout of STATE and COMMAND (version 1 until the client's handshake sets the robot's)
         self.format = p.WireFormat()
@@ -104,11 +156,25 @@ class Link:
         self._thread.start()
 
     # ---- reader thread -----------------------------------------------------------------------------
+    def _read_some(self) -> bytes:
+        """What has arrived (up to 4 KiB), waiting up to the port's timeout. A POSIX serial port or pty is read
+        with one select and one read: pyserial's `read(in_waiting or 1)` takes two rounds per frame (the first
+        byte, then the rest), 40-60 µs at 1 kHz on a small machine."""
+        if self._fd is None:
+            return self.ser.read(self.ser.in_waiting or 1)
+        ready, _, _ = select.select([self._fd], [], [], self.ser.timeout)
+        if not ready:
+            return b""
+        data = os.read(self._fd, 4096)
+        if not data:
+            raise serial.SerialException("device reports readiness to read but returned no data (disconnected?)")
+        return data
+
     def _reader(self) -> None:
         while self._running:
             try:
-                data = self.ser.read(self.ser.in_waiting or 1)
-            except (serial.SerialException, OSError, TypeError) as exc:
+                data = self._read_some()
+            except (serial.SerialException, OSError, TypeError, ValueError) as exc:
                 self.error = f"{self.url}: {exc}"
                 self._running = False
                 with self._got:
@@ -136,11 +202,14 @@ class Link:
                 self.stats.rtt_us.append((now - sent) * 1e6)
             self._last_ack = frame.ack_seq
         with self._got:
-            if frame.type == p.MsgType.STATE and frame.flags & p.FLAG_ANSWER:
-                # an answer to a COMMAND (version 2): its ack timed the round trip above; the controller keeps
-                # acting on the tick's STATEs, whose sensors are read at the robot's own period (a steady delay)
-                self._answered = (frame, now)
+            if frame.type == p.MsgType.ACK:
+                # the answer to a COMMAND (version 2): its ack_seq timed the round trip above; the controller acts
+                # on the tick's STATEs, whose sensors are read at the robot's own period (a steady delay)
+                self.acked = (frame, now)
             elif frame.type == p.MsgType.STATE:
+                if self._latest is not None and frame.ack_seq == self._latest[0].ack_seq:
+                    self.stats.stale_ticks += 1
+                self.tick_clock.observe(frame.t_dev_us, now)
                 self._latest = (frame, self.format.unpack_state(frame.payload), now)
             else:
                 self._messages.append(frame)
@@ -183,6 +252,27 @@ class Link:
                 return None
             frame, state, at = self._latest
         return state, time.monotonic() - at, frame.seq
+
+    def next_state(self, after_seq: int | None, timeout: float) -> tuple[p.State, float, p.Frame]:
+        """The first tick STATE newer than the one with seq `after_seq` (any, when None): (state, the monotonic
+        time its bytes arrived, its frame). Blocks up to `timeout` s: a host clocked by the robot's tick waits here.
+
+        Raises:
+            LinkError: none arrived in time, or the link is down.
+        """
+        deadline = time.monotonic() + timeout
+        with self._got:
+            while True:
+                if self._latest is not None and (after_seq is None or self._latest[0].seq != after_seq):
+                    frame, state, at = self._latest
+                    return state, at, frame
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._running:
+                    raise LinkError(
+                        f"no STATE from {self.url} within {timeout} s"
+                        + (f" (link down: {self.error})" if self.error else "; is the robot still ticking?")
+                    )
+                self._got.wait(left)
 
     def wait_for(self, mtype: int, timeout: float) -> p.Frame:
         """The next queued message of `mtype` (HELLO_ACK, FAULT, ...), waiting up to `timeout` s."""

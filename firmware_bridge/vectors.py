@@ -105,6 +105,11 @@ def vectors() -> list[dict]:
             },
         ),
         (
+            "ack_v2",
+            p.Frame(p.MsgType.ACK, 4244, p.Ack(p.FirmwareState.ACTIVE).pack(), t_dev_us=123457900, ack_seq=1, version=2),
+            {"state": "ACTIVE", "fault": "NONE", "note": "answers the COMMAND of seq ack_seq"},
+        ),
+        (
             "state_2_v2_invalid_and_saturated",
             p.Frame(p.MsgType.STATE, 7, two.pack_state(failed), t_dev_us=9, ack_seq=6, version=2),
             {"q_raw": [p.INVALID, 32767], "dq_raw": [0, 32767], "tau_raw": [-32767, round(1.0 / (33.5 / 32767))]},

@@ -6,8 +6,8 @@ time it arrived and returns the frames to send back; `tick` advances the physics
 STATE (and any FAULT) to send. `firmware_bridge.virtual_robot_server` serves it on a pty or TCP, with baud pacing and fault injection.
 
 Both protocol versions: a session speaks the version of the HELLO that opened it (version 1 until one arrives),
-and in version 2 every applied COMMAND is answered at once with a STATE read after it (the physics advanced to
-the COMMAND's arrival first), besides the STATE every tick sends.
+and in version 2 every applied COMMAND is answered at once with an ACK (the physics advanced to the COMMAND's
+arrival first, the COMMAND applied from then on), besides the STATE every tick sends.
 
 Physics: the task family's model. POSITION commands drive position actuators (ctrl = target, clamped to
 the joint range); TORQUE commands drive motors (ctrl = target / gear). DISARMED disables actuation; FAULT
@@ -92,6 +92,8 @@ class VirtualFirmware:
         self.refused: dict[str, int] = {}  # frames refused without a latch, by FaultCode name
         self._accepted_any = False  # no COMMAND accepted since the last ARM: the first seq is taken as it comes
         self.format = p.WireFormat()  # version 1 until a HELLO says otherwise
+        self._sensor_key: tuple | None = None
+        self._sensors: tuple[np.ndarray, ...] = ()
         self._disable(True)
 
     # ---- physics helpers ---------------------------------------------------------------------------
@@ -101,12 +103,10 @@ class VirtualFirmware:
         else:
             self.model.opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_ACTUATION)
 
-    def _frame(self, mtype: int, payload: bytes = b"", version: int | None = None, flags: int = 0) -> p.Frame:
+    def _frame(self, mtype: int, payload: bytes = b"", version: int | None = None) -> p.Frame:
         self.seq = (self.seq + 1) & 0xFFFF
         v = self.format.version if version is None else version
-        return p.Frame(
-            mtype, self.seq, payload, flags=flags, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq, version=v
-        )
+        return p.Frame(mtype, self.seq, payload, t_dev_us=self.now_us & 0xFFFFFFFF, ack_seq=self.last_cmd_seq, version=v)
 
     def _enter_fault(self, code: int, detail: int = 0) -> list[p.Frame]:
         """Latch FAULT (damping) and say why in a FAULT frame (`detail`: the offending COMMAND's seq, if any)."""
@@ -219,11 +219,11 @@ class VirtualFirmware:
         self.last_cmd_us = rx
         self.last_cmd_seq = frame.seq  # ack_seq: the last COMMAND accepted (fed the watchdog; applied if ACTIVE)
         if self.state == p.FirmwareState.ACTIVE:
-            if self.format.version >= 2:  # the physics up to this COMMAND's arrival, then the STATE after it
+            if self.format.version >= 2:  # the physics up to this COMMAND's arrival, applied at once, then ACK
                 out = self._advance(rx)
                 self._apply(cmd)
                 self.commands_applied += 1
-                return [*out, self._state_frame(answer=True)]
+                return [*out, self._frame(p.MsgType.ACK, p.Ack(int(self.state), int(self.fault)).pack())]
             self._apply(cmd)
             self.commands_applied += 1
         return []
@@ -246,7 +246,7 @@ class VirtualFirmware:
     def tick(self, now_us: int) -> list[p.Frame]:
         """Advance physics to `now_us`, run the watchdog and soft start, and return STATE (+ FAULT)."""
         out = self._advance(now_us)
-        out.append(self._state_frame())  # the sensors as of the tick; version 2 also answers each COMMAND
+        out.append(self._state_frame())  # the sensors as of the tick; version 2 also ACKs each COMMAND
         self.record_tick(now_us)
         return out
 
@@ -256,9 +256,8 @@ class VirtualFirmware:
         if self.record_every and self._ticks % self.record_every == 0:
             self.trajectory.append((now_us, self.data.qpos.copy(), float(self.sim.payload_mass)))
 
-    def _state_frame(self, answer: bool = False) -> p.Frame:
-        flags = p.FLAG_ANSWER if answer else 0
-        return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()), flags=flags)
+    def _state_frame(self) -> p.Frame:
+        return self._frame(p.MsgType.STATE, self.format.pack_state(self.read_state()))
 
     def _advance(self, now_us: int) -> list[p.Frame]:
         """The physics to `now_us` (never backwards) under the drives as they were, then the watchdog and the soft
@@ -295,26 +294,34 @@ class VirtualFirmware:
             self._acc -= n * sim_dt
 
     def read_state(self) -> p.State:
+        """What the sensors read now. The physics moves in whole MuJoCo steps (4 ms on the quadruped), so a robot
+        ticking at 1 kHz reads the same physics several ticks running: those reads come from a cache keyed by the
+        physics' time and state, which keeps a 1 kHz tick short."""
+        d = self.data
+        key = (d.time, d.qpos.tobytes(), d.qvel.tobytes(), d.actuator_force.tobytes())
+        if key != self._sensor_key:
+            self._sensor_key, self._sensors = key, self._read_sensors()
+        return p.State(int(self.state), *self._sensors, int(self.fault))
+
+    def _read_sensors(self) -> tuple[np.ndarray, ...]:
         d, m = self.data, self.model
         torso = self.root
         rot = d.xmat[torso].reshape(3, 3)
-        quat = d.xquat[torso].astype(np.float32)
         vel6 = np.zeros(6)
         # (angular, linear) in world axes at the body's centre of mass; MuJoCo's local option would use the
         # principal-inertia frame (ximat), not the body frame an IMU is bolted to.
         mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_BODY, torso, vel6, 0)
-        omega = vel6[:3]
-        v_origin = vel6[3:] + np.cross(omega, d.xpos[torso] - d.xipos[torso])  # at the body frame's origin
-        vel6 = np.concatenate([rot.T @ omega, rot.T @ v_origin])  # body frame, as the IMU and estimator report
-        gravity_body = rot.T @ m.opt.gravity
-        return p.State(
-            int(self.state),
-            d.qpos[self.qpos_adr].astype(np.float32),
-            d.qvel[self.dof_adr].astype(np.float32),
-            (d.actuator_force * m.actuator_gear[:, 0]).astype(np.float32),  # joint torque, N m (the gear applied)
-            quat,
-            vel6[:3].astype(np.float32),
-            (-gravity_body).astype(np.float32),
-            vel6[3:].astype(np.float32),
-            int(self.fault),
+        (wx, wy, wz), (rx, ry, rz) = vel6[:3], d.xpos[torso] - d.xipos[torso]
+        # v at the body frame's origin = v at the centre of mass + omega x r (written out: np.cross is slow)
+        v_origin = vel6[3:] + np.array((wy * rz - wz * ry, wz * rx - wx * rz, wx * ry - wy * rx))
+        body = rot.T @ np.stack([vel6[:3], v_origin, -m.opt.gravity], axis=1)  # body frame, as the IMU reports
+        f32 = np.float32
+        return (
+            d.qpos[self.qpos_adr].astype(f32),
+            d.qvel[self.dof_adr].astype(f32),
+            (d.actuator_force * m.actuator_gear[:, 0]).astype(f32),  # joint torque, N m (the gear applied)
+            d.xquat[torso].astype(f32),
+            body[:, 0].astype(f32),
+            body[:, 2].astype(f32),
+            body[:, 1].astype(f32),
         )

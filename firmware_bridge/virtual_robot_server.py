@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import protocol as p
+from firmware_bridge.link import tight_timers
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware, default_watchdog_ms
 from sim_tasks import get_family
 
@@ -147,6 +148,7 @@ def serve(
     `requests`: a `queue.Queue` of callables `f(firmware)` run in this thread between ticks: how a field
     test changes the payload of a virtual robot at a moment it chooses (the physics is never touched
     mid-step by another thread)."""
+    tight_timers()  # the tick's deadline and the paced writes wake on time (this thread only)
     rng = rng or np.random.default_rng(0)
     stats = ServeStats()
     decoder = p.FrameDecoder()

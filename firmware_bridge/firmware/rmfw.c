@@ -89,10 +89,10 @@ size_t rmfw_sizeof(void) { return sizeof(rmfw_t); }
 static uint8_t *payload_out(rmfw_t *fw) { return fw->out_body + RMFW_HEADER; }
 
 /* Frame the payload already written at payload_out(fw) and hand it to the UART (never blocks). */
-static void send_flagged(rmfw_t *fw, uint8_t type, uint32_t n, uint8_t version, uint8_t flags) {
+static void send(rmfw_t *fw, uint8_t type, uint32_t n, uint8_t version) {
     uint8_t *b = fw->out_body;
     fw->seq = (uint16_t)(fw->seq + 1);
-    b[0] = version; b[1] = type; b[2] = flags;
+    b[0] = version; b[1] = type; b[2] = 0; /* no flag is defined in versions 1 and 2 */
     wr16(b + 3, fw->seq); wr32(b + 5, fw->now_us); wr16(b + 9, fw->last_cmd_seq);
     uint32_t len = RMFW_HEADER + n;
     wr32(b + len, rmfw_crc32c(b, len, 0));
@@ -102,7 +102,6 @@ static void send_flagged(rmfw_t *fw, uint8_t type, uint32_t n, uint8_t version, 
     if (!fw->hal.uart_write(fw->hal.ctx, fw->out_wire, w)) fw->stats.tx_dropped++;
 }
 
-static void send(rmfw_t *fw, uint8_t type, uint32_t n, uint8_t version) { send_flagged(fw, type, n, version, 0); }
 
 static void send_fault(rmfw_t *fw, uint8_t code, uint16_t detail) {
     uint8_t *p = payload_out(fw);
@@ -118,8 +117,8 @@ static int16_t to_fixed(float x, double scale) {
     return (int16_t)r;
 }
 
-/* STATE with the sensors as of now; `answer`: it answers the COMMAND just applied (flag ANSWER, version 2). */
-static void send_state(rmfw_t *fw, int answer) {
+/* STATE with the sensors as of now. */
+static void send_state(rmfw_t *fw) {
     rmfw_sensors_t s;
     memset(&s, 0, sizeof s);
     fw->hal.read_sensors(fw->hal.ctx, fw->now_us, &s);
@@ -143,7 +142,14 @@ static void send_state(rmfw_t *fw, int answer) {
         for (int a = 0; a < 4; a++)
             for (int k = 0; k < imu_n[a]; k++, o += 2) wr16(p + o, (uint16_t)to_fixed(imu[a][k], imu_scale[a]));
     }
-    send_flagged(fw, RMFW_STATE, o, fw->version, answer ? RMFW_FLAG_ANSWER : 0);
+    send(fw, RMFW_STATE, o, fw->version);
+}
+
+/* Version 2: ACK, the answer to the COMMAND just applied (ack_seq its seq, t_dev_us now). */
+static void send_ack(rmfw_t *fw) {
+    uint8_t *p = payload_out(fw);
+    p[0] = fw->state; p[1] = fw->fault;
+    send(fw, RMFW_ACK, 2, fw->version);
 }
 
 static void send_hello_ack(rmfw_t *fw, uint8_t version) {
@@ -250,10 +256,10 @@ static void command(rmfw_t *fw, const uint8_t *body, uint32_t n, uint32_t rx) {
         target[j] = mode == RMFW_POSITION ? clampf(target[j], c->pos_min[j], c->pos_max[j])
                                           : clampf(target[j], -c->torque_max[j], c->torque_max[j]);
     if (fw->version >= 2) {
-        advance(fw, rx); /* version 2: the physics to this COMMAND, then the STATE after applying it */
+        advance(fw, rx); /* version 2: the time (and the physics) to this COMMAND, applied at once, then ACK */
         output(fw, RMFW_OUT_ON, target, kp, kd);
         fw->stats.commands_applied++;
-        send_state(fw, 1);
+        send_ack(fw);
         return;
     }
     output(fw, RMFW_OUT_ON, target, kp, kd);
@@ -357,7 +363,7 @@ void rmfw_rx(rmfw_t *fw, const uint8_t *data, uint32_t n, uint32_t rx_us) {
 void rmfw_tick(rmfw_t *fw, uint32_t now_us) {
     advance(fw, now_us);
     /* every tick reports the sensors as of the tick (the freshest a host can act on); version 2 answers each
-     * applied COMMAND with a STATE as well */
-    send_state(fw, 0);
+     * applied COMMAND with an ACK as well */
+    send_state(fw);
     fw->handled = 0;
 }

@@ -24,14 +24,13 @@
 #define RMFW_CRC 4
 #define RMFW_MAX_FRAMES_PER_TICK 8 /* frames other than COMMAND handled between two ticks */
 #define RMFW_INVALID (-32768)      /* version 2: "not a number" */
-#define RMFW_FLAG_ANSWER 0x01      /* compatible flag: this STATE answers a COMMAND (version 2) */
 
 #define RMFW_SCHEMA_HASH_V1 0x8CE9ED6Eu
-#define RMFW_SCHEMA_HASH_V2 0x663B45F1u
+#define RMFW_SCHEMA_HASH_V2 0x28676E03u
 
 enum rmfw_type {
     RMFW_HELLO = 1, RMFW_HELLO_ACK = 2, RMFW_STATE = 3, RMFW_COMMAND = 4, RMFW_ARM = 5,
-    RMFW_DISARM = 6, RMFW_ESTOP = 7, RMFW_HEARTBEAT = 8, RMFW_FAULT_MSG = 9
+    RMFW_DISARM = 6, RMFW_ESTOP = 7, RMFW_HEARTBEAT = 8, RMFW_FAULT_MSG = 9, RMFW_ACK = 10
 };
 enum rmfw_state { RMFW_DISARMED = 0, RMFW_ARMING = 1, RMFW_ACTIVE = 2, RMFW_FAULT = 3 };
 enum rmfw_fault {

@@ -32,17 +32,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
             seconds=args.seconds if args.seconds is not None else 30.0,
             baud=args.baud,
             port=args.port,
+            clock=args.clock,
         )
         lines = [
-            f"{r['rate_hz']} Hz, {r['joints']} joints, protocol version {r['protocol_version']}, pty, {r['baud']} baud, {r['seconds']:.0f} s: RTT p50 {r['rtt_p50_us']:.0f} µs, "
-            f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']}; seq gaps {r['seq_gaps']}"
+            f"{r['rate_hz']} Hz, {r['joints']} joints, protocol version {r['protocol_version']}, {r['baud']} baud, "
+            f"{r['seconds']:.0f} s, host clocked by the {r['clock']}: RTT p50 {r['rtt_p50_us']:.0f} µs, "
+            f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']} (robot ticks with no "
+            f"new COMMAND); host ticks late {r['host_late_ticks']}; seq gaps {r['seq_gaps']}"
         ]
         for w in r["wire_budget"]:
+            answer = f"ACK {w['ack_bytes']} B" if w["version"] == 2 else "the next STATE"
             lines.append(
-                f"  v{w['version']} wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs + STATE "
-                f"{w['state_bytes']} B {w['state_us']:.0f} µs ("
-                + ("both fit in a 1 kHz period" if w["fits_1khz"] else "both do not fit in a 1 kHz period")
-                + f"; round trip >= {w['min_round_trip_us']:.0f} µs)"
+                f"  v{w['version']} wire at {w['baud'] / 1e6:.0f} Mbaud: COMMAND {w['command_bytes']} B {w['command_us']:.0f} µs, "
+                f"STATE {w['state_bytes']} B {w['state_us']:.0f} µs, answered by {answer}: round trip >= "
+                f"{w['min_round_trip_us']:.0f} µs, robot line {w['robot_line_us_per_period']:.0f} µs a period ("
+                + ("fits" if w["fits_1khz"] else "does not fit")
+                + " at 1 kHz)"
             )
         emit(args, {"bench": "bridge", **r}, "\n".join(lines))
         return EXIT_OK
@@ -125,7 +130,8 @@ def add_parsers(sub: Any) -> None:
         "and on CUDA when present (--task picks the family). runtime: p50/p99 latency of one full online "
         "adapter step (PEARL window 64, RL² GRU 256), single-threaded, over --seconds x 1000 steps. bridge: a 1 kHz "
         "12-joint control loop against the virtual robot over a pty for --seconds (default 30): round trip p50/p99 "
-        "and missed deadlines, and the wire-time budget at 1, 2 and 3 Mbaud.",
+        "(COMMAND to the frame acknowledging it), missed deadlines (robot ticks whose STATE acknowledges no new "
+        "COMMAND), and the wire-time budget at 1, 2 and 3 Mbaud.",
     )
     p.add_argument("what", choices=["sim", "train", "runtime", "bridge"], help="what to benchmark")
     p.add_argument("--task", action="append", metavar="NAME", help="family to include (repeatable; default all)")
@@ -141,5 +147,12 @@ def add_parsers(sub: Any) -> None:
         help="bridge: run the loop against this robot (a board on a stand; it is armed) instead of a virtual one",
     )
     p.add_argument("--baud", type=positive_int, default=3_000_000, help="bridge: baud rate (default 3000000)")
+    p.add_argument(
+        "--clock",
+        choices=["robot", "host"],
+        default="robot",
+        help="bridge: robot (default): the host's sends locked to the robot's tick, read from its STATEs; host: the "
+        "host's own 1 kHz schedule in whatever phase it starts",
+    )
     add_json_option(p)
     p.set_defaults(func=cmd_bench)

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from firmware_bridge import protocol as p
 from firmware_bridge.bench_bridge import bench_bridge, wire_budget
 from firmware_bridge.client import RobotClient
@@ -52,18 +54,29 @@ def test_bad_fault_spec_is_refused():
     assert out.returncode == 2 and "--faults entry 'drop=lots'" in out.stderr
 
 
-def test_bench_bridge_reports_the_contract_keys():
-    r = bench_bridge(seconds=1.0)
-    assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "ticks"} <= set(r)
+@pytest.mark.parametrize("clock", ["robot", "host"])
+def test_bench_bridge_reports_the_contract_keys(clock):
+    r = bench_bridge(seconds=1.0, clock=clock)
+    assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "host_late_ticks", "ticks"} <= set(r) and r["clock"] == clock
     assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0 and r["protocol_version"] == 2
+    assert r["missed_deadlines"] < r["ticks"] / 2  # most robot ticks got a new COMMAND (a loaded CI box misses some)
+
+
+def test_bench_bridge_refuses_an_unknown_clock():
+    with pytest.raises(ValueError, match="clock 'wall' is not one of robot, host"):
+        bench_bridge(seconds=1.0, clock="wall")
 
 
 def test_wire_budget_arithmetic():
     b = {(w["version"], w["baud"]): w for w in wire_budget(12)}
     assert b[1, 1_000_000]["state_bytes"] == 216 and b[1, 1_000_000]["state_us"] == 2160.0  # 10 bits per byte
     assert b[2, 3_000_000]["state_bytes"] == 118 and b[2, 3_000_000]["command_bytes"] == 91
-    # a round trip (COMMAND then STATE) within one 1 kHz period: version 2 at 3 Mbaud only
-    assert not b[1, 3_000_000]["fits_1khz"] and b[2, 3_000_000]["fits_1khz"] and not b[2, 1_000_000]["fits_1khz"]
+    # a round trip (COMMAND, then ACK in version 2 or the next STATE in version 1) and the robot's line (STATE, and
+    # ACK in version 2) within one 1 kHz period: version 2 from 2 Mbaud
+    assert b[2, 3_000_000]["ack_bytes"] == 19 and b[2, 3_000_000]["min_round_trip_us"] == round(110 * 10 / 3, 1)
+    assert b[2, 3_000_000]["robot_line_us_per_period"] == round(137 * 10 / 3, 1)
+    assert not b[1, 3_000_000]["fits_1khz"] and b[2, 3_000_000]["fits_1khz"] and b[2, 2_000_000]["fits_1khz"]
+    assert not b[2, 1_000_000]["fits_1khz"]
 
 
 def test_bench_bridge_runs_against_a_robot_at_a_port(capsys):

@@ -152,3 +152,44 @@ def test_latency_timer_check_warns_above_2_ms(tmp_path):
     (tmp_path / "ttyUSB7" / "latency_timer").write_text("1\n")
     assert check_latency_timer("/dev/ttyUSB7", sysfs=str(tmp_path)) == 1
     assert check_latency_timer("/dev/pts/3", sysfs=str(tmp_path)) is None
+
+
+def test_tick_clock_places_the_robots_tick_from_its_states_by_hand():
+    from firmware_bridge.link import TickClock
+
+    clock = TickClock(window=4)
+    # t_dev (µs on the firmware clock) and host arrival (s): offsets 4.9996, 4.9995, 4.9997 -> earliest 4.9995
+    for t_dev, at in ((1000, 5.0006), (2000, 5.0015), (3000, 5.0027)):
+        clock.observe(t_dev, at)
+    assert not clock.ready  # fewer STATEs than the window's minimum
+    # the newest tick (3 ms) arrives at the earliest at 5.0025; the next tick's at 5.0035, then 5.0045
+    assert clock.next_arrival(5.0030, 0.001) == pytest.approx(5.0035)
+    assert clock.next_arrival(5.0036, 0.001) == pytest.approx(5.0045)
+    assert clock.next_arrival(4.0, 0.001) == pytest.approx(5.0025)  # never before the newest tick's
+    clock.observe(4000, 5.0030)  # an early one moves the phase: offset 4.9990; the oldest offset leaves the window
+    assert clock.next_arrival(5.0030, 0.001) == pytest.approx(5.0040)
+    assert clock.ready
+    # the firmware's 32-bit µs clock wraps: 1000 µs later is still 1000 µs later
+    wrap = TickClock()
+    wrap.observe(0xFFFFFC18, 10.0)
+    wrap.observe(0x00000000, 10.001)
+    assert wrap.next_arrival(10.0005, 0.001) == pytest.approx(10.001)
+
+
+def test_stale_ticks_count_robot_periods_without_a_new_command():
+    """Missed deadlines as the robot saw them: a tick STATE whose ack_seq equals the tick STATE's before it. ACKs
+    time round trips and never count."""
+    link = Link("loop://")
+    try:
+        z = np.zeros(2, np.float32)
+        three = np.zeros(3, np.float32)
+        body = p.State(2, z, z, z, np.zeros(4, np.float32), three, three, three).pack()
+        frames = [(p.MsgType.STATE, 5), (p.MsgType.STATE, 6), (p.MsgType.STATE, 6), (p.MsgType.ACK, 7)]
+        frames += [(p.MsgType.STATE, 7), (p.MsgType.STATE, 7), (p.MsgType.STATE, 8)]
+        for k, (mtype, ack) in enumerate(frames):
+            payload = body if mtype == p.MsgType.STATE else p.Ack(2).pack()
+            link._dispatch(p.Frame(mtype, k + 1, payload, t_dev_us=1000 * k, ack_seq=ack), 1.0 + 0.001 * k)
+        assert link.stats.stale_ticks == 2 and link.stats.summary()["stale_ticks"] == 2
+        assert link.acked[0].ack_seq == 7
+    finally:
+        link.close()

@@ -1,4 +1,4 @@
-"""Protocol version 2 (issue 19): fixed-point STATE and COMMAND at scales the firmware declares, a STATE answering
+"""Protocol version 2 (issue 19): fixed-point STATE and COMMAND at scales the firmware declares, an ACK answering
 each applied COMMAND at once, version 1 still understood, and what cannot be read refused by name."""
 
 import json
@@ -104,14 +104,16 @@ def test_hello_ack_v2_declares_modes_and_scales_and_bad_scales_are_refused():
     assert v1.proto_version == 1 and v1.scales is None and v1.schema_hash == p.SCHEMA_HASH
 
 
-def test_v2_answers_each_applied_command_with_a_state_at_once_and_every_tick_still_reports():
+def test_v2_answers_each_applied_command_with_an_ack_at_once_and_every_tick_still_reports():
     fw = _fw(rate_hz=100)  # period 10 ms
     fmt, hold, t = _active(fw, 2)
     t += 3_000  # a COMMAND 3 ms after the last tick
     out = fw.handle(p.Frame(p.MsgType.COMMAND, 500, fmt.pack_command(hold), version=2), t)
-    (state,) = [f for f in out if f.type == p.MsgType.STATE]
-    assert state.version == 2 and state.ack_seq == 500 and state.t_dev_us == t  # read after applying it
-    assert fmt.unpack_state(state.payload).state == p.FirmwareState.ACTIVE and state.flags == p.FLAG_ANSWER
+    (ack,) = [f for f in out if f.type == p.MsgType.ACK]
+    assert [f.type for f in out] == [p.MsgType.ACK]  # no STATE in answer: the line keeps room for the tick's
+    assert ack.version == 2 and ack.ack_seq == 500 and ack.t_dev_us == t and ack.flags == 0  # applied at arrival
+    assert p.Ack.unpack(ack.payload) == p.Ack(p.FirmwareState.ACTIVE, p.FaultCode.NONE)
+    assert len(p.encode_frame(ack)) == 19  # 63 µs at 3 Mbaud
     (tick,) = [f for f in fw.tick(t + 7_000) if f.type == p.MsgType.STATE]  # the tick's own: sensors as of the tick
     assert tick.t_dev_us == t + 7_000 and tick.ack_seq == 500 and tick.flags == 0
     # version 1 keeps its timing: STATE at every tick, none in answer to a COMMAND
@@ -175,9 +177,10 @@ def test_the_client_speaks_v2_and_falls_back_to_v1_end_to_end_over_a_pty(firmwar
             done.wait(0.005)
         state, _, _ = client.latest()
         assert state.state == p.FirmwareState.ACTIVE and fw.commands_applied >= 30
-        if want == 2:  # the controller's STATE is the tick's (the answers time the round trip only)
-            assert client.link._answered is not None and client.link._answered[0].flags == p.FLAG_ANSWER
-            assert client.link._latest[0].flags == 0
+        if want == 2:  # each COMMAND ACKed; the controller's STATE is the tick's
+            assert client.link.acked is not None and client.link.acked[0].ack_seq == client.link.last_ack
+        else:
+            assert client.link.acked is None  # version 1 has no ACK
         assert np.abs(state.q - fw.data.qpos[fw.qpos_adr]).max() < 0.05  # what the host reads is the robot's pose
         client.disarm()
         client.close()
