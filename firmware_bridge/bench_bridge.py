@@ -134,7 +134,7 @@ def bench_bridge(
         lateness = []  # µs: each host tick's start after its due time
         while not link.tick_clock.ready:  # a few tick STATEs place the robot's tick (armed: commands flow)
             client.command(hold)
-            link.next_state(link.latest()[2], 1.0)
+            time.sleep(period)
         link.stats.rtt_us.clear()
         link.stats.stale_ticks = link.stats.seq_gaps = 0
         start = time.monotonic()

@@ -253,27 +253,6 @@ class Link:
             frame, state, at = self._latest
         return state, time.monotonic() - at, frame.seq
 
-    def next_state(self, after_seq: int | None, timeout: float) -> tuple[p.State, float, p.Frame]:
-        """The first tick STATE newer than the one with seq `after_seq` (any, when None): (state, the monotonic
-        time its bytes arrived, its frame). Blocks up to `timeout` s: a host clocked by the robot's tick waits here.
-
-        Raises:
-            LinkError: none arrived in time, or the link is down.
-        """
-        deadline = time.monotonic() + timeout
-        with self._got:
-            while True:
-                if self._latest is not None and (after_seq is None or self._latest[0].seq != after_seq):
-                    frame, state, at = self._latest
-                    return state, at, frame
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._running:
-                    raise LinkError(
-                        f"no STATE from {self.url} within {timeout} s"
-                        + (f" (link down: {self.error})" if self.error else "; is the robot still ticking?")
-                    )
-                self._got.wait(left)
-
     def wait_for(self, mtype: int, timeout: float) -> p.Frame:
         """The next queued message of `mtype` (HELLO_ACK, FAULT, ...), waiting up to `timeout` s."""
         deadline = time.monotonic() + timeout
