@@ -20,7 +20,7 @@ import numpy as np
 
 from firmware_bridge import protocol as p
 from firmware_bridge.client import RobotClient, hold_command
-from firmware_bridge.link import tight_timers
+from firmware_bridge.link import Link, tight_timers
 
 
 def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
@@ -64,6 +64,53 @@ def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
 CLOCKS = ("robot", "host")
 
 
+def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, clock: str = "robot") -> dict[str, Any]:
+    """Send `hold` once a robot period for `seconds` on an armed link, as a controller at the robot's rate does.
+
+    `clock`: "robot", each COMMAND leaves when the tick's STATE arrives at the earliest (`Link.tick_clock`), acting
+    on the newest STATE there is; "host", the host's own deadline schedule (`next += period`, never
+    sleep-after-work), in whatever phase it starts. Returns ticks (COMMANDs sent), missed_deadlines (robot ticks
+    whose STATE acknowledges no newer COMMAND than the tick before), host_late_ticks (host ticks that started more
+    than a period late), tick_lateness_p99_us and clock; the round trips are in `link.stats`, cleared at the start.
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
+    period = 1.0 / rate_hz
+    while not link.tick_clock.ready:  # a few tick STATEs place the robot's tick (armed: commands flow)
+        link.send_command(hold)
+        time.sleep(period)
+    link.stats.rtt_us.clear()
+    stale0 = link.stats.stale_ticks
+    ticks = host_late = 0
+    lateness = []  # µs: each host tick's start after its due time
+    start = time.monotonic()
+    due = link.tick_clock.next_arrival(start, period) if clock == "robot" else start
+    while time.monotonic() - start < seconds:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        late = time.monotonic() - due
+        lateness.append(late * 1e6)
+        if late > period:
+            host_late += 1
+        link.latest()  # what a controller reads each tick
+        link.send_command(hold)
+        ticks += 1
+        if clock == "robot":  # the next tick's STATE, at the earliest (the lock follows the robot's clock)
+            due = link.tick_clock.next_arrival(due + period / 2, period)
+        else:
+            due += period
+        if due < time.monotonic() - period:
+            due = time.monotonic()  # far behind: do not burst to catch up
+    return {
+        "ticks": ticks,
+        "missed_deadlines": link.stats.stale_ticks - stale0,
+        "host_late_ticks": host_late,
+        "tick_lateness_p99_us": round(float(np.percentile(lateness, 99)), 1) if lateness else float("nan"),
+        "clock": clock,
+    }
+
+
 def bench_bridge(
     seconds: float = 30.0,
     rate_hz: int = 1000,
@@ -80,8 +127,7 @@ def bench_bridge(
     leaves when the tick's STATE arrives at the earliest, acting on the newest STATE there is, so it reaches the
     robot after that STATE left the line and well before the next tick (docs/protocol.md "Timing"); "host", the
     host keeps its own deadline schedule at the robot's rate, in whatever phase it started (a COMMAND that lands
-    while the tick's STATE is on the wire, or as the next tick starts, waits for them). Missed deadlines are the robot's: ticks whose STATE acknowledges
-    no newer COMMAND than the tick before (`LinkStats.stale_ticks`); the host's own late ticks are reported apart.
+    while the tick's STATE is on the wire, or as the next tick starts, waits for them). The loop is `control_loop`.
     """
     if clock not in CLOCKS:
         raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
@@ -128,50 +174,18 @@ def bench_bridge(
             z = np.zeros(n, np.float32)
             hold = p.Command(p.CommandMode.TORQUE, z, z, z)
         client.arm(hold, timeout=5.0)
-        link = client.link
-        period = 1.0 / rate_hz
-        ticks = host_late = 0
-        lateness = []  # µs: each host tick's start after its due time
-        while not link.tick_clock.ready:  # a few tick STATEs place the robot's tick (armed: commands flow)
-            client.command(hold)
-            time.sleep(period)
-        link.stats.rtt_us.clear()
-        link.stats.stale_ticks = link.stats.seq_gaps = 0
-        start = time.monotonic()
-        due = link.tick_clock.next_arrival(start, period) if clock == "robot" else start
-        while time.monotonic() - start < seconds:
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            late = time.monotonic() - due
-            lateness.append(late * 1e6)
-            if late > period:
-                host_late += 1
-            link.latest()  # what a controller reads each tick
-            client.command(hold)
-            ticks += 1
-            if clock == "robot":  # the next tick's STATE, at the earliest (the lock follows the robot's clock)
-                due = link.tick_clock.next_arrival(due + period / 2, period)
-            else:
-                due += period
-            if due < time.monotonic() - period:
-                due = time.monotonic()  # far behind: do not burst to catch up
-        stats = link.stats.summary()
+        loop = control_loop(client.link, hold, seconds, rate_hz, clock)
+        stats = client.link.stats.summary()
         client.disarm()
         client.close()
-        lat = np.array(lateness)
         return {
             "rtt_p50_us": round(stats["rtt_p50_us"], 1),
             "rtt_p99_us": round(stats["rtt_p99_us"], 1),
-            "missed_deadlines": stats["stale_ticks"],
-            "host_late_ticks": host_late,
-            "ticks": ticks,
-            "clock": clock,
+            **loop,
             "rate_hz": rate_hz,
             "baud": baud,
             "joints": n,
             "seconds": seconds,
-            "tick_lateness_p99_us": round(float(np.percentile(lat, 99)), 1),
             "rtt_samples": stats["rtt_samples"],
             "seq_gaps": stats["seq_gaps"],
             "crc_errors": stats["crc_errors"],

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge import protocol as p
+from firmware_bridge.bench_bridge import control_loop
 from firmware_bridge.client import HandshakeError, RobotClient
 from firmware_bridge.link import Link, LinkError
 
@@ -300,21 +301,9 @@ class Conformance:
             self.check("run_at_rate", False, "could not arm")
             return
         hold = self.hold()
-        self.link.stats.rtt_us.clear()
-        gaps0, ticks, missed = self.link.stats.seq_gaps, 0, 0
-        start = next_t = time.monotonic()
-        while time.monotonic() - start < self.seconds:
-            if time.monotonic() - next_t > self.period:
-                missed += 1
-            self.link.latest()
-            self.link.send_command(hold)
-            ticks += 1
-            next_t += self.period
-            if next_t < time.monotonic() - self.period:
-                next_t = time.monotonic()
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        gaps0 = self.link.stats.seq_gaps
+        loop = control_loop(self.link, hold, self.seconds, ack.rate_hz)  # the loop `bench bridge` times
+        ticks, missed = loop["ticks"], loop["missed_deadlines"]
         stats = self.link.stats.summary()
         faults = self.link.pending(p.MsgType.FAULT)
         st = self.state()
@@ -325,7 +314,7 @@ class Conformance:
             f"{stats['rtt_p99_us']:.0f} us, {missed} missed deadlines, {self.link.stats.seq_gaps - gaps0} STATE seq gaps, "
             f"{len(faults)} FAULT frames",
         )
-        self.run_stats = {**stats, "ticks": ticks, "missed_deadlines": missed}
+        self.run_stats = {**stats, **loop}
 
     def _other_mode(self, hold: p.Command) -> bytes | None:
         if self.ack.modes & 3 == 3:
