@@ -102,22 +102,26 @@ class TickClock:
         self._offsets: collections.deque[float] = collections.deque(maxlen=window)
         self._last_raw: int | None = None
         self._t_dev = 0.0  # the newest tick's firmware time, s (unwrapped from 32 bits of µs)
+        self._lock = threading.Lock()  # the link's reader thread observes, the control loop asks
 
     def observe(self, t_dev_us: int, arrival: float) -> None:
-        if self._last_raw is not None:
-            self._t_dev += ((t_dev_us - self._last_raw) & 0xFFFFFFFF) * 1e-6
-        else:
-            self._t_dev = t_dev_us * 1e-6
-        self._last_raw = t_dev_us
-        self._offsets.append(arrival - self._t_dev)
+        with self._lock:
+            if self._last_raw is not None:
+                self._t_dev += ((t_dev_us - self._last_raw) & 0xFFFFFFFF) * 1e-6
+            else:
+                self._t_dev = t_dev_us * 1e-6
+            self._last_raw = t_dev_us
+            self._offsets.append(arrival - self._t_dev)
 
     @property
     def ready(self) -> bool:
         return len(self._offsets) >= min(16, self._offsets.maxlen)
 
     def next_arrival(self, after: float, period: float) -> float:
-        """The first host time later than `after` at which a tick's STATE arrives at the earliest (monotonic s)."""
-        t = self._t_dev + min(self._offsets)
+        """The first host time later than `after` at which a tick's STATE arrives at the earliest (monotonic s),
+        never before the newest tick's."""
+        with self._lock:
+            t = self._t_dev + min(self._offsets)
         return t + max(0, np.ceil((after - t) / period + 1e-9)) * period
 
 
