@@ -102,7 +102,6 @@ static void send(rmfw_t *fw, uint8_t type, uint32_t n, uint8_t version) {
     if (!fw->hal.uart_write(fw->hal.ctx, fw->out_wire, w)) fw->stats.tx_dropped++;
 }
 
-
 static void send_fault(rmfw_t *fw, uint8_t code, uint16_t detail) {
     uint8_t *p = payload_out(fw);
     p[0] = code; wr16(p + 1, detail);
