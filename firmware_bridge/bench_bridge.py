@@ -1,10 +1,11 @@
 """`robot-meta bench bridge`: a 1 kHz control loop against the virtual robot over a pty.
 
-The virtual robot runs in its own process (as firmware runs on its own chip); the host loop sends one
-COMMAND per period on a deadline schedule (`next += period`, never sleep-after-work) and reads the latest
-STATE. Reported: round trip from `ack_seq` (command sent -> STATE acknowledging it received), p50/p99;
-missed deadlines (a tick that started more than one period late); and the wire-time budget of the frame
-sizes at 1, 2 and 3 Mbaud (10 bits per byte). A pty does not add USB latency: on hardware, add the
+The virtual robot runs in its own process (as firmware runs on its own chip); the host loop (`control_loop`) sends
+one COMMAND per robot period, locked to the robot's tick (default) or on its own deadline schedule, and reads the
+latest STATE. Reported: round trip from `ack_seq` (COMMAND sent -> the frame acknowledging it received: ACK in
+version 2, the next STATE in version 1), p50/p99; missed deadlines (robot ticks whose STATE acknowledges no newer
+COMMAND than the tick before) and host ticks that started more than a period late; and the wire-time budget of
+the frame sizes at 1, 2 and 3 Mbaud (10 bits per byte). A pty does not add USB latency: on hardware, add the
 adapter's (an FTDI latency timer of 1 ms at best). The emulator paces what it sends (STATE at the baud
 rate); the host's writes into the pty are not paced, so the measured round trip holds one wire time, not two.
 """
