@@ -300,10 +300,10 @@ class VirtualFirmware:
         d = self.data
         key = (d.time, d.qpos.tobytes(), d.qvel.tobytes(), d.actuator_force.tobytes())
         if key != self._sensor_key:
-            self._sensor_key, self._sensors = key, self._read_sensors()
+            self._sensor_key, self._sensors = key, self._sense()
         return p.State(int(self.state), *self._sensors, int(self.fault))
 
-    def _read_sensors(self) -> tuple[np.ndarray, ...]:
+    def _sense(self) -> tuple[np.ndarray, ...]:
         d, m = self.data, self.model
         torso = self.root
         rot = d.xmat[torso].reshape(3, 3)
