@@ -62,7 +62,13 @@ def wire_budget(n_joints: int = 12) -> list[dict[str, Any]]:
     return out
 
 
-CLOCKS = ("robot", "host")
+CLOCKS = ("robot", "host")  # what clocks a host loop at the robot's rate (control_loop)
+
+
+def check_clock(clock: str) -> None:
+    """Raises ValueError naming a clock that is not one of CLOCKS."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
 
 
 def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, clock: str = "robot") -> dict[str, Any]:
@@ -74,15 +80,14 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     whose STATE acknowledges no newer COMMAND than the tick before), host_late_ticks (host ticks that started more
     than a period late), tick_lateness_p99_us and clock; the round trips are in `link.stats`, cleared at the start.
     """
-    if clock not in CLOCKS:
-        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
+    check_clock(clock)
     period = 1.0 / rate_hz
     while not link.tick_clock.ready:  # a few tick STATEs place the robot's tick (armed: commands flow)
         link.send_command(hold)
         time.sleep(period)
     link.stats.rtt_us.clear()
-    stale0 = link.stats.stale_ticks
-    ticks = host_late = 0
+    stale0, late0 = link.stats.stale_ticks, link.stats.late_ticks
+    ticks = 0
     lateness = []  # µs: each host tick's start after its due time
     start = time.monotonic()
     due = link.tick_clock.next_arrival(start, period) if clock == "robot" else start
@@ -93,7 +98,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
         late = time.monotonic() - due
         lateness.append(late * 1e6)
         if late > period:
-            host_late += 1
+            link.stats.late_ticks += 1  # as deploy's loop counts them
         link.latest()  # what a controller reads each tick
         link.send_command(hold)
         ticks += 1
@@ -106,7 +111,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     return {
         "ticks": ticks,
         "missed_deadlines": link.stats.stale_ticks - stale0,
-        "host_late_ticks": host_late,
+        "host_late_ticks": link.stats.late_ticks - late0,
         "tick_lateness_p99_us": round(float(np.percentile(lateness, 99)), 1) if lateness else float("nan"),
         "clock": clock,
     }
@@ -130,8 +135,7 @@ def bench_bridge(
     host keeps its own deadline schedule at the robot's rate, in whatever phase it started (a COMMAND that lands
     while the tick's STATE is on the wire, or as the next tick starts, waits for them). The loop is `control_loop`.
     """
-    if clock not in CLOCKS:
-        raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
+    check_clock(clock)
     proc = None
     if port is None:
         proc = subprocess.Popen(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from firmware_bridge.bench_bridge import CLOCKS
 from robot_meta.cli.common import (
     EXIT_OK,
     UsageError,
@@ -149,7 +150,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--baud", type=positive_int, default=3_000_000, help="bridge: baud rate (default 3000000)")
     p.add_argument(
         "--clock",
-        choices=["robot", "host"],
+        choices=CLOCKS,
         default="robot",
         help="bridge: robot (default): the host's sends locked to the robot's tick, read from its STATEs; host: the "
         "host's own 1 kHz schedule in whatever phase it starts",
