@@ -159,18 +159,33 @@ def run_sensitivity(
     oracle_steps: int | None = None,
     baseline_preset: str = "default",
     train_seeds: int = 1,
+    replica: int | None = None,
 ) -> dict[str, Any]:
     """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
     the report. `train_seeds` > 1 trains DR and the oracle that many times (seeds run seed + k) and reports the
-    means with 95% intervals over training runs, the spread that decides whether a baseline is strong."""
+    means with 95% intervals over training runs, the spread that decides whether a baseline is strong.
+
+    `replica` K trains (or finds cached) only training run K, DR then its oracle, and returns what was cached
+    without measuring anything: two processes given K = 0 and 1 train on two cores at once, and a later run with
+    `train_seeds` 2 measures both from the cache."""
     if train_seeds < 1:
         raise ValueError(f"--train-seeds takes a positive integer, got {train_seeds}")
+    if replica is not None and replica < 0:
+        raise ValueError(f"--replica takes a training run index >= 0, got {replica}")
     record = json.loads((Path(run_dir) / "config.json").read_text())
     family = family_of(record["task"], record.get("family_module"))
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
     cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
     cfg = population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
+    if replica is not None:
+        models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=replica)
+        return {
+            "family": family.name,
+            "baseline_dir": str(cache),
+            "replica": replica,
+            "baselines": {name: {k: m.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} for name, m in models.items()},
+        }
     payloads, commands = payload_grid(family), command_grid(family)
     replicas = [ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=k) for k in range(train_seeds)]
     errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}

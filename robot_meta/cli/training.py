@@ -295,9 +295,20 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             oracle_steps=args.oracle_steps,
             baseline_preset=args.baseline_preset,
             train_seeds=args.train_seeds,
+            replica=args.replica,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.replica is not None:
+        b = report["baselines"]
+        emit(
+            args,
+            report,
+            f"training run {args.replica} of {report['family']} cached in {report['baseline_dir']}: DR seed "
+            f"{b['dr']['seed']} ({b['dr']['steps']} env steps), oracle seed {b['oracle']['seed']} ({b['oracle']['steps']}); "
+            f"measure with --train-seeds {args.replica + 1} or more",
+        )
+        return EXIT_OK
     out_json = Path(args.out) if args.out else Path(args.run_dir) / "sensitivity.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
     out_json.write_text(json.dumps(report, indent=1))
@@ -417,6 +428,13 @@ def add_parsers(sub: Any) -> None:
         help="train DR and the oracle N times (seeds RUN_SEED..RUN_SEED+N-1, cached as dr_r1.pt...; a cache trained "
         "for another family or other tasks is retrained) and report the means "
         "with 95%% intervals over training runs; the oracle counts as worse only where the interval says so (default 1)",
+    )
+    p.add_argument(
+        "--replica",
+        type=int,
+        metavar="K",
+        help="only train (or find cached) training run K (seed RUN_SEED+K), DR then its oracle, and measure nothing: "
+        "two processes with K=0 and K=1 use two cores, then --train-seeds 2 measures both from the cache",
     )
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")

@@ -306,9 +306,17 @@ def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
 
     out = tmp_path / "s.json"
     args = ["sensitivity", str(tiny_runs / "pearl"), "--seeds", "1", "--baseline-steps", "64", "--baseline-algo", "sac"]
+    # --replica 1 trains training run 1 alone (a second process does run 0 on the other core), measuring nothing
+    assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--replica", "1", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["replica"] == 1 and alone["baselines"]["oracle"]["seed"] == alone["baselines"]["dr"]["seed"]
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.pt")) == ["dr_r1.pt", "oracle_r1.pt"]
+    assert "steady_error" not in alone and "verdict" not in alone
+    cached = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "b").glob("*.pt")}
     args += ["--train-seeds", "2"]
     assert main([*args, "--baseline-dir", str(tmp_path / "b"), "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert {n: (tmp_path / "b" / n).stat().st_mtime_ns for n in cached} == cached  # run 1 measured from the cache
     assert np.array(report["steady_error_per_training_seed"]["oracle"]).shape == (2, 6)
     assert len(report["steady_error_ci95_over_training_seeds"]["dr"]) == 6
     seeds = report["baselines"]["oracle"]["seeds"]
@@ -316,6 +324,8 @@ def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "b").glob("*.pt")) == ["dr.pt", "dr_r1.pt", "oracle.pt", "oracle_r1.pt"]
     assert main([*args[:-1], "0"]) == 2
     assert "--train-seeds takes a positive integer, got 0" in capsys.readouterr().err
+    assert main([*args, "--replica", "-1"]) == 2
+    assert "--replica takes a training run index >= 0, got -1" in capsys.readouterr().err
 
 
 _KILLED_TRAINING = """
