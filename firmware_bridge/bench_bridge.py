@@ -71,6 +71,29 @@ def check_clock(clock: str) -> None:
         raise ValueError(f"clock {clock!r} is not one of {', '.join(CLOCKS)}")
 
 
+def cpu_times(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(steal, total) CPU time of the whole machine in clock ticks, from Linux's /proc/stat; None elsewhere.
+
+    Steal is time the hypervisor ran something else while this virtual machine had work: a host stalled so is
+    late for every tick in the stall, which no scheduling inside the machine can prevent."""
+    try:
+        with open(path) as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return values[7], sum(values)
+
+
+def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Percent of all CPU time between two `cpu_times` readings that the hypervisor stole."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 2)
+
+
 def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, clock: str = "robot") -> dict[str, Any]:
     """Send `hold` once a robot period for `seconds` on an armed link, as a controller at the robot's rate does.
 
@@ -78,7 +101,8 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     on the newest STATE there is; "host", the host's own deadline schedule (`next += period`, never
     sleep-after-work), in whatever phase it starts. Returns ticks (COMMANDs sent), missed_deadlines (robot ticks
     whose STATE acknowledges no newer COMMAND than the tick before), host_late_ticks (host ticks that started more
-    than a period late), tick_lateness_p99_us and clock; the round trips are in `link.stats`, cleared at the start.
+    than a period late), tick_lateness_p99_us, cpu_steal_pct (the machine's CPU time taken by a hypervisor during
+    the loop, None off Linux) and clock; the round trips are in `link.stats`, cleared at the start.
     """
     check_clock(clock)
     period = 1.0 / rate_hz
@@ -89,6 +113,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     stale0, late0 = link.stats.stale_ticks, link.stats.late_ticks
     ticks = 0
     lateness = []  # µs: each host tick's start after its due time
+    cpu0 = cpu_times()
     start = time.monotonic()
     due = link.tick_clock.next_arrival(start, period) if clock == "robot" else start
     while time.monotonic() - start < seconds:
@@ -113,6 +138,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
         "missed_deadlines": link.stats.stale_ticks - stale0,
         "host_late_ticks": link.stats.late_ticks - late0,
         "tick_lateness_p99_us": round(float(np.percentile(lateness, 99)), 1) if lateness else float("nan"),
+        "cpu_steal_pct": steal_percent(cpu0, cpu_times()),
         "clock": clock,
     }
 

@@ -40,6 +40,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{r['seconds']:.0f} s, host clocked by the {r['clock']}: RTT p50 {r['rtt_p50_us']:.0f} µs, "
             f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']} (robot ticks with no "
             f"new COMMAND); host ticks late {r['host_late_ticks']}; seq gaps {r['seq_gaps']}"
+            + ("" if r["cpu_steal_pct"] is None else f"; CPU time stolen by the hypervisor {r['cpu_steal_pct']:.2f}%")
         ]
         for w in r["wire_budget"]:
             answer = f"ACK {w['ack_bytes']} B" if w["version"] == 2 else "the next STATE"

@@ -60,6 +60,21 @@ def test_bench_bridge_reports_the_contract_keys(clock):
     assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "host_late_ticks", "ticks"} <= set(r) and r["clock"] == clock
     assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0 and r["protocol_version"] == 2
     assert r["missed_deadlines"] < r["ticks"] / 2  # most robot ticks got a new COMMAND (a loaded CI box misses some)
+    assert r["cpu_steal_pct"] is None or 0.0 <= r["cpu_steal_pct"] <= 100.0
+
+
+def test_cpu_steal_is_read_from_proc_stat(tmp_path):
+    from firmware_bridge.bench_bridge import cpu_times, steal_percent
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    before = cpu_times(str(stat))
+    assert before == (35, 1000)
+    stat.write_text("cpu  200 0 60 1500 10 0 5 225 0 0\n")
+    assert steal_percent(before, cpu_times(str(stat))) == 19.0  # 190 of 1000 ticks
+    assert cpu_times(str(tmp_path / "absent")) is None and steal_percent(None, before) is None
+    stat.write_text("intr 1 2 3\n")
+    assert cpu_times(str(stat)) is None
 
 
 def test_bench_bridge_refuses_an_unknown_clock():
