@@ -23,6 +23,8 @@ from firmware_bridge.bench_bridge import control_loop
 from firmware_bridge.client import HandshakeError, RobotClient
 from firmware_bridge.link import Link, LinkError
 
+ACK_TRIES = 3  # COMMANDs sent to time the answer; the fastest is judged
+
 
 @dataclass
 class Check:
@@ -196,24 +198,31 @@ class Conformance:
         if not armed:
             return
         hold = self.hold()
-        t0 = time.monotonic()
-        seq = self.link.send_command(hold)
-        while self.link.last_ack != seq and time.monotonic() - t0 < self.timeout:
-            time.sleep(0.0002)
-        waited = time.monotonic() - t0
+        v2 = self.link.format.version >= 2
+        bound = self.period + self.link_ms / 1e3
+        tries = []  # (seq, seconds until ack_seq named it, an ACK frame answered it)
+        # Up to ACK_TRIES COMMANDs, the fastest judged: a host stall (a loaded machine, a hypervisor) delays one
+        # answer, a firmware that answers late delays every one.
+        while len(tries) < ACK_TRIES and not (tries and tries[-1][1] <= bound and (tries[-1][2] or not v2)):
+            t0 = time.monotonic()
+            seq = self.link.send_command(hold)
+            while self.link.last_ack != seq and time.monotonic() - t0 < self.timeout:
+                time.sleep(0.0002)
+            acked = self.link.acked is not None and self.link.acked[0].ack_seq == seq
+            tries.append((seq, time.monotonic() - t0 if self.link.last_ack == seq else float("inf"), acked))
+        seq, waited, acked = min(tries, key=lambda t: t[1])
         self.check(
             "ack_seq_is_the_last_command",
-            self.link.last_ack == seq,
-            f"ack_seq {self.link.last_ack} for COMMAND {seq}, {waited * 1e3:.1f} ms after it was sent",
+            all(w < float("inf") for _, w, _ in tries),
+            f"ack_seq {self.link.last_ack} for COMMAND {tries[-1][0]}, {waited * 1e3:.1f} ms after it was sent",
         )
-        v2 = self.link.format.version >= 2
-        acked = self.link.acked is not None and self.link.acked[0].ack_seq == seq
         self.check(
             "command_acknowledged_within_a_period",
-            waited <= self.period + self.link_ms / 1e3 and (acked or not v2),
-            f"{waited * 1e3:.2f} ms (a period is {self.period * 1e3:.1f} ms; version 2 ACKs at once)"
-            + ("" if acked or not v2 else "; no ACK frame answered it"),
+            waited <= bound and (acked or not v2),
+            f"{waited * 1e3:.2f} ms, the fastest of {len(tries)} (a period is {self.period * 1e3:.1f} ms; version 2 "
+            "ACKs at once)" + ("" if acked or not v2 else "; no ACK frame answered it"),
         )
+        seq = tries[-1][0]
         self.raw(p.MsgType.COMMAND, (seq - 1) & 0xFFFF, self.link.format.pack_command(hold))
         got = self.fault_frames(self.timeout)
         time.sleep(2 * self.period)

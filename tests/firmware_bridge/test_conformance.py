@@ -33,21 +33,28 @@ def test_the_virtual_robot_conforms_on_either_firmware(cls, capsys):
 
 
 class _SilentRefusals(VirtualFirmware):
-    """A firmware that drops a COMMAND while disarmed without saying so, and answers ESTOP without latching."""
+    """A firmware that drops a COMMAND while disarmed without saying so, answers ESTOP without latching, and
+    answers an applied COMMAND only in its next tick's STATE (version 1's way), with no ACK frame."""
 
     def handle(self, frame, rx_us=None):
         if frame.type == p.MsgType.COMMAND and self.state == p.FirmwareState.DISARMED:
             return []
         if frame.type == p.MsgType.ESTOP:
             return []
-        return super().handle(frame, rx_us)
+        return [f for f in super().handle(frame, rx_us) if f.type != p.MsgType.ACK]
 
 
 def test_a_firmware_that_breaks_the_protocol_fails_where_it_does(capsys):
     with VirtualRobotThread(_SilentRefusals(get_family("planar_runner"), config=CONFIG)) as vr:
         report = run_conformance(vr.port, seconds=0.5)
         assert main(["conformance", "--port", vr.port, "--seconds", "0.5"]) == 1
-    assert set(report["failed"]) >= {"command_while_disarmed_refused", "estop_latches_until_disarm"}, report["failed"]
+    assert set(report["failed"]) >= {
+        "command_while_disarmed_refused",
+        "estop_latches_until_disarm",
+        "command_acknowledged_within_a_period",
+    }, report["failed"]
+    ack = next(c for c in report["checks"] if c["name"] == "command_acknowledged_within_a_period")
+    assert "the fastest of 3" in ack["detail"] and "no ACK frame answered it" in ack["detail"]
     assert "replay_refused" not in report["failed"] and "handshake_v2" not in report["failed"]
     assert "does not conform" in capsys.readouterr().out
 
