@@ -18,6 +18,7 @@ loaded with `weights_only=True`): SB3's zip format unpickles objects on load, wh
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,12 +261,12 @@ def make_model(family: Any, tasks: list[Any], cfg: BaselineConfig, seed: int, or
     """An SB3 SAC or PPO (`cfg.algo`) on a DummyVecEnv of `TaskDistributionEnv`s (normalized when
     `cfg.normalize`)."""
     from stable_baselines3 import PPO, SAC
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
 
     def factory(i: int):
         return lambda: TaskDistributionEnv(family, tasks, seed=seed * 1000 + i, oracle=oracle)
 
-    venv = DummyVecEnv([factory(i) for i in range(cfg.n_envs)])
+    venv = VecMonitor(DummyVecEnv([factory(i) for i in range(cfg.n_envs)]))  # episode returns for the progress log
     if cfg.normalize:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=True, clip_obs=OBS_CLIP, epsilon=OBS_EPS)
     lr = cfg.lr
@@ -404,10 +405,14 @@ def _restore_partial(model: Any, state: dict[str, Any]) -> None:
             rms.count = float(state["vec_norm"][f"{name}_count"])
 
 
-def _checkpoint_callback(path: Path, every: int, key: dict[str, Any], wall_before: float):
+def _checkpoint_callback(
+    path: Path, every: int, key: dict[str, Any], wall_before: float, total: int, log: Callable[[str], None] | None = None
+):
     """An SB3 callback that writes `_partial_state` at the start of a rollout (after the previous update) once
     `every` env steps have passed since the last one; written to a temporary file and renamed, so a kill leaves
-    the previous checkpoint or the new one, never half of one."""
+    the previous checkpoint or the new one, never half of one. `log`, when given, gets a line of progress at each
+    checkpoint (env steps of `total`, minutes so far and left, the recent training episodes' mean return): what a
+    log file shows where no progress bar is drawn."""
     import os
     import time
 
@@ -421,12 +426,20 @@ def _checkpoint_callback(path: Path, every: int, key: dict[str, Any], wall_befor
         def _on_rollout_start(self) -> None:
             done = self.model.num_timesteps
             if self.last is None:
-                self.last = done
+                self.last = self.first = done
             elif done - self.last >= every:
                 path.parent.mkdir(parents=True, exist_ok=True)  # a new cache dir is made by the first save
                 tmp = path.with_name(path.name + ".tmp")
-                torch.save(_partial_state(self.model, key, wall_before + time.monotonic() - self.start), tmp)
+                wall = wall_before + time.monotonic() - self.start
+                torch.save(_partial_state(self.model, key, wall), tmp)
                 os.replace(tmp, path)
+                if log is not None:
+                    rate = (done - self.first) / max(time.monotonic() - self.start, 1e-9)  # env steps/s this process
+                    episodes = [e["r"] for e in self.model.ep_info_buffer or []]
+                    log(
+                        f"{done}/{total} env steps, {wall / 60:.1f} min, about {(total - done) / max(rate, 1e-9) / 60:.0f} "
+                        "min left" + (f", training return {np.mean(episodes):.1f}" if episodes else "")
+                    )
                 self.last = done
 
         def _on_step(self) -> bool:
@@ -449,6 +462,7 @@ def train_model(
     checkpoint_key: dict[str, Any] | None = None,
     checkpoint_every: int | None = None,
     resume: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
 ):
     """Train DR or the oracle (`oracle=True`) on `tasks`; returns the policy with its frozen statistics.
 
@@ -460,6 +474,7 @@ def train_model(
     environments start new episodes (with seeds drawn from the steps done), so a resumed policy is not
     bit-identical to an uninterrupted one. SAC's replay buffer is not saved, so SAC always starts over.
     The returned policy's `meta` says whether and where it resumed (`resumed_at`, env steps; `wall_s_before`).
+    `log`: a line of progress at each partial checkpoint (where no progress bar is drawn, as in a log file).
     """
     import time
 
@@ -476,7 +491,7 @@ def train_model(
     if checkpoint is not None and cfg.algo == "ppo":
         wall_before = float(partial["wall_s"]) if partial is not None else 0.0
         every = checkpoint_every if checkpoint_every is not None else CHECKPOINT_EVERY
-        callback = _checkpoint_callback(checkpoint, every, checkpoint_key or {}, wall_before)
+        callback = _checkpoint_callback(checkpoint, every, checkpoint_key or {}, wall_before, total, log)
     done = model.num_timesteps
     model.learn(total_timesteps=total - done, progress_bar=progress, callback=callback, reset_num_timesteps=partial is None)
     info = {"resumed_at": done, "wall_s_before": float(partial["wall_s"])} if partial is not None else {}

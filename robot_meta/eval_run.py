@@ -171,9 +171,10 @@ def ensure_population_baseline(
         start_text += f" ({partial_path} was written for another training and is replaced)"
     _say(f"training the {name} baseline (SB3 {cfg.algo.upper()}, {steps} env steps{start_text}) into {path}", quiet)
     progress = not quiet and sys.stderr.isatty()
+    log = None if quiet or progress else (lambda line: _say(f"{name} baseline: {line}", quiet))  # a log file's progress
     model = train_model(
         family, train_tasks, cfg, seed=seed, oracle=oracle, steps=steps, progress=progress, init=init,
-        checkpoint=partial_path if cfg.algo == "ppo" else None, checkpoint_key=key, resume=partial,
+        checkpoint=partial_path if cfg.algo == "ppo" else None, checkpoint_key=key, resume=partial, log=log,
     )  # fmt: skip
     run = model.meta
     # the bar compares baselines at the same wall time: a resumed training counts its earlier part too

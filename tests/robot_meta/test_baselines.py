@@ -419,3 +419,21 @@ def test_presets_reach_sb3_and_a_cache_with_other_settings_is_retrained(tmp_path
     p = argparse.ArgumentParser()
     add_baseline_algo_option(p)
     assert set(next(a for a in p._actions if a.dest == "baseline_preset").choices) == set(PRESETS)
+
+
+def test_a_long_baseline_training_logs_its_progress_at_each_checkpoint(tmp_path):
+    """Where stderr is a log file (no progress bar), each partial checkpoint adds a line: env steps done of the
+    total, minutes so far and left, and the recent episodes' return once an episode has ended."""
+    import re
+
+    from robot_meta.baselines import train_model
+
+    fam = get_family("planar_arm")
+    cfg = BaselineConfig(steps=640, n_envs=2, hidden=(8,), algo="ppo", ppo_n_steps=32, ppo_batch_size=32, ppo_epochs=1)
+    lines: list[str] = []
+    tasks = list(fam.split().train)[:2]
+    train_model(fam, tasks, cfg, 0, False, checkpoint=tmp_path / "dr.partial", checkpoint_every=128, log=lines.append)
+    assert len(lines) >= 3, lines
+    done = [int(re.match(r"^(\d+)/640 env steps, [\d.]+ min, about \d+ min left", line).group(1)) for line in lines]
+    assert done == sorted(done) and done[0] >= 128 and done[-1] < 640
+    assert "training return" in lines[-1]  # the arm's 3 s episodes (60 steps) have ended by then
