@@ -26,6 +26,12 @@ climbs (nominal 8 deg, 2 to 12 in training) and every variant here inherits its 
   the back thigh), damping a twentieth of that, torque clipped at the motor's peak. A load sags the legs by its
   torque over the stiffness, as gravity sags the arm, and the targets that hold a stride depend on the mass.
 
+- RUNNER_SMOOTH (x legged_gym's gait penalties, default 0): the reward also charges the torso's vertical speed
+  squared (2.0 per (m/s)^2) and its pitch rate squared (0.05 per (rad/s)^2), legged_gym's lin_vel_z and
+  ang_vel_xy terms at their default scales relative to its tracking term. The cheetah's speed swings within each
+  stride by 0.4-1.0 m/s (std), more than a 10 kg payload moves its mean; a gait that bounces less leaves the
+  payload's effect a larger share of the error. The tracking error (what `sensitivity` measures) is unchanged.
+
 The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m),
 planar_runner_k25 (springs x0.25), planar_runner_pd100 (servos, 1 x the peak torque per rad),
 planar_runner_s6to10 (training slopes 6-10 deg).
@@ -53,16 +59,21 @@ STIFFNESS = float(os.environ.get("RUNNER_STIFFNESS", "1"))  # x the joints' pass
 SLOPES = os.environ.get("RUNNER_SLOPES", "")  # "LO,HI" deg: training slopes (held out: HI+1 to HI+2); "" the family's
 PD = float(os.environ.get("RUNNER_PD", "0"))  # servo stiffness, x each motor's peak torque per rad; 0: torque
 PD_RANGE = 0.8  # rad, targets reach the standing pose +- this (clipped to the joint's range)
+SMOOTH = float(os.environ.get("RUNNER_SMOOTH", "0"))  # x legged_gym's gait penalties
+VZ_PENALTY = 2.0  # per (m/s)^2 of the torso's vertical speed, legged_gym's lin_vel_z scale
+PITCH_RATE_PENALTY = 0.05  # per (rad/s)^2 of pitch rate, legged_gym's ang_vel_xy scale
 _SUFFIX = (
     (f"_g{round(SCALE * 100)}" if SCALE != 1 else "")
     + (f"_front{round(MOUNT_X * 100)}" if MOUNT_X else "")
     + (f"_k{round(STIFFNESS * 100)}" if STIFFNESS != 1 else "")
     + (f"_pd{round(PD * 100)}" if PD else "")
     + ("_s{}to{}".format(*(round(float(v)) for v in SLOPES.split(","))) if SLOPES else "")
+    + (f"_smooth{round(SMOOTH * 100)}" if SMOOTH else "")
 )
 if not _SUFFIX:
     raise ValueError(
-        "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS, RUNNER_PD or RUNNER_SLOPES: with none this is planar_runner"
+        "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS, RUNNER_PD, RUNNER_SLOPES or RUNNER_SMOOTH: with none "
+        "this is planar_runner"
     )
 _LEG_JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 
@@ -108,6 +119,14 @@ class PlanarRunnerVariant(PlanarRunnerPayload):
                 act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
                 act.forcerange = [-peak, peak]
         return spec
+
+    def reward(self, model, data, action, task, before):
+        reward, error = super().reward(model, data, action, task, before)
+        if SMOOTH:
+            vz = float(data.qvel[model.joint("rootz").dofadr[0]])  # m/s
+            wy = float(data.qvel[model.joint("rooty").dofadr[0]])  # rad/s
+            reward -= SMOOTH * (VZ_PENALTY * vz**2 + PITCH_RATE_PENALTY * wy**2)
+        return reward, error
 
     def action_layout(self, model):
         if not PD:

@@ -42,6 +42,7 @@ def probe(**variables: str) -> dict:
         ({"RUNNER_MOUNT_X": "0.4"}, "planar_runner_front40"),
         ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
         ({"RUNNER_SLOPES": "6,10"}, "planar_runner_s6to10"),
+        ({"RUNNER_SMOOTH": "1"}, "planar_runner_smooth100"),
     ],
 )
 def test_a_runner_variant_changes_what_its_name_says(variables, name):
@@ -63,7 +64,32 @@ def test_a_runner_variant_changes_what_its_name_says(variables, name):
 
 def test_the_variant_module_refuses_to_be_planar_runner_itself():
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES"):
+    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES", "RUNNER_SMOOTH"):
         env.pop(k, None)
     out = subprocess.run([sys.executable, "-c", "import runner_variant_family"], capture_output=True, text=True, env=env)
-    assert out.returncode != 0 and "RUNNER_PD or RUNNER_SLOPES: with none" in out.stderr
+    assert out.returncode != 0 and "RUNNER_SLOPES or RUNNER_SMOOTH: with none" in out.stderr
+
+
+def test_the_smooth_variant_charges_vertical_speed_and_pitch_rate_only():
+    """RUNNER_SMOOTH=1: legged_gym's penalties, 2.0 x vz^2 + 0.05 x pitch rate^2, below the family's reward; the
+    tracking error (what sensitivity measures) is the family's."""
+    code = """
+import json, mujoco, numpy as np
+import runner_variant_family as r
+from sim_tasks.families.planar_runner import PlanarRunnerPayload
+fam = r.PlanarRunnerVariant()
+task = fam.task(payload_mass=5.0, target_velocity=1.5)
+model = fam.build_model(task)
+data = mujoco.MjData(model)
+data.qvel[model.joint("rootx").dofadr[0]] = 1.2
+data.qvel[model.joint("rootz").dofadr[0]] = 0.5
+data.qvel[model.joint("rooty").dofadr[0]] = 2.0
+a = np.zeros(6)
+print(json.dumps([fam.reward(model, data, a, task, None), PlanarRunnerPayload.reward(fam, model, data, a, task, None)]))
+"""
+    env = {**os.environ, "RUNNER_SMOOTH": "1", "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    (smooth, smooth_error), (plain, plain_error) = json.loads(out.stdout.strip().splitlines()[-1])
+    assert smooth_error == plain_error == pytest.approx(0.3)  # m/s: |1.2 - 1.5|
+    assert plain - smooth == pytest.approx(2.0 * 0.5**2 + 0.05 * 2.0**2)  # 0.7
