@@ -32,14 +32,17 @@ def main() -> None:
     ap.add_argument("--payloads", default="0,5,10,15", help="kg, comma-separated")
     ap.add_argument("--commands", default="1.125,2.375", help="m/s, comma-separated")
     ap.add_argument("--slope", type=float, default=0.0, help="deg uphill, the same for every run (default flat)")
+    ap.add_argument("--replica", type=int, default=0, help="training run K (sensitivity --replica K: dr_ppo_rK.pt)")
     args = ap.parse_args()
+    suffix = f"_r{args.replica}" if args.replica else ""
     if args.family_module:
         load_family_module(args.family_module)
     fam = get_family(args.family)
     cfg = population_config("ppo", None, None)
-    policies = {"dr": load_policy(args.baseline_dir / "dr_ppo.pt", fam, baseline_tasks(fam, "dr"), cfg, oracle=False)}
-    if (args.baseline_dir / "oracle_ppo.pt").exists():  # DR is trained first: look at it alone meanwhile
-        path = args.baseline_dir / "oracle_ppo.pt"
+    dr_path = args.baseline_dir / f"dr_ppo{suffix}.pt"
+    policies = {"dr": load_policy(dr_path, fam, baseline_tasks(fam, "dr"), cfg, oracle=False)}
+    if (args.baseline_dir / f"oracle_ppo{suffix}.pt").exists():  # DR is trained first: look at it alone meanwhile
+        path = args.baseline_dir / f"oracle_ppo{suffix}.pt"
         policies["oracle"] = load_policy(path, fam, baseline_tasks(fam, "oracle"), cfg, oracle=True)
     kgs = [float(v) for v in args.payloads.split(",")]
     speeds = [float(v) for v in args.commands.split(",")]
