@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_meta.baselines import SB3Actor, load_policy
+from robot_meta.baselines import SB3Actor, baseline_path, load_policy
 from robot_meta.collector import CollectorState, collect
 from robot_meta.eval_run import baseline_tasks, population_config
 from robot_meta.evaluation import eval_env
@@ -34,15 +34,13 @@ def main() -> None:
     ap.add_argument("--slope", type=float, default=0.0, help="deg uphill, the same for every run (default flat)")
     ap.add_argument("--replica", type=int, default=0, help="training run K (sensitivity --replica K: dr_ppo_rK.pt)")
     args = ap.parse_args()
-    suffix = f"_r{args.replica}" if args.replica else ""
     if args.family_module:
         load_family_module(args.family_module)
     fam = get_family(args.family)
     cfg = population_config("ppo", None, None)
-    dr_path = args.baseline_dir / f"dr_ppo{suffix}.pt"
+    dr_path, path = (baseline_path(args.baseline_dir, name, "ppo", args.replica) for name in ("dr", "oracle"))
     policies = {"dr": load_policy(dr_path, fam, baseline_tasks(fam, "dr"), cfg, oracle=False)}
-    if (args.baseline_dir / f"oracle_ppo{suffix}.pt").exists():  # DR is trained first: look at it alone meanwhile
-        path = args.baseline_dir / f"oracle_ppo{suffix}.pt"
+    if path.exists():  # DR is trained first: look at it alone meanwhile
         policies["oracle"] = load_policy(path, fam, baseline_tasks(fam, "oracle"), cfg, oracle=True)
     kgs = [float(v) for v in args.payloads.split(",")]
     speeds = [float(v) for v in args.commands.split(",")]
