@@ -26,6 +26,11 @@ climbs (nominal 8 deg, 2 to 12 in training) and every variant here inherits its 
   the back thigh), damping a twentieth of that, torque clipped at the motor's peak. A load sags the legs by its
   torque over the stiffness, as gravity sags the arm, and the targets that hold a stride depend on the mass.
 
+- RUNNER_SPEEDS ("LO,HI" m/s, default the family's 0.5-3): the commanded speeds in training. At 1.125 m/s DR's
+  error does not grow with a 10 kg load while at 2.375 m/s it loses 0.3-0.7 m/s of its speed (the speed traces
+  in docs/commands.md): a heavy runner's cost shows at a runner's speeds, and `sensitivity` measures the
+  commands a quarter in from each end of this range.
+
 - RUNNER_SMOOTH (x legged_gym's gait penalties, default 0): the reward also charges the torso's vertical speed
   squared (2.0 per (m/s)^2) and its pitch rate squared (0.05 per (rad/s)^2), legged_gym's lin_vel_z and
   ang_vel_xy terms at their default scales relative to its tracking term. The cheetah's speed swings within each
@@ -34,7 +39,7 @@ climbs (nominal 8 deg, 2 to 12 in training) and every variant here inherits its 
 
 The family's name says what changed: planar_runner_g50 (gears x0.5), planar_runner_front40 (mount at 0.4 m),
 planar_runner_k25 (springs x0.25), planar_runner_pd100 (servos, 1 x the peak torque per rad),
-planar_runner_s6to10 (training slopes 6-10 deg).
+planar_runner_s6to10 (training slopes 6-10 deg), planar_runner_v15to30 (commands 1.5-3 m/s).
 
     RUNNER_GEAR_SCALE=0.5 PYTHONPATH=docs/scripts robot-meta --family-module runner_variant_family \\
         train --algo rl2 --task planar_runner_g50 --out runs/g50 --steps 1
@@ -59,6 +64,7 @@ STIFFNESS = float(os.environ.get("RUNNER_STIFFNESS", "1"))  # x the joints' pass
 SLOPES = os.environ.get("RUNNER_SLOPES", "")  # "LO,HI" deg: training slopes (held out: HI+1 to HI+2); "" the family's
 PD = float(os.environ.get("RUNNER_PD", "0"))  # servo stiffness, x each motor's peak torque per rad; 0: torque
 PD_RANGE = 0.8  # rad, targets reach the standing pose +- this (clipped to the joint's range)
+SPEEDS = os.environ.get("RUNNER_SPEEDS", "")  # "LO,HI" m/s: commanded speeds in training; "" the family's
 SMOOTH = float(os.environ.get("RUNNER_SMOOTH", "0"))  # x legged_gym's gait penalties
 VZ_PENALTY = 2.0  # per (m/s)^2 of the torso's vertical speed, legged_gym's lin_vel_z scale
 PITCH_RATE_PENALTY = 0.05  # per (rad/s)^2 of pitch rate, legged_gym's ang_vel_xy scale
@@ -68,12 +74,13 @@ _SUFFIX = (
     + (f"_k{round(STIFFNESS * 100)}" if STIFFNESS != 1 else "")
     + (f"_pd{round(PD * 100)}" if PD else "")
     + ("_s{}to{}".format(*(round(float(v)) for v in SLOPES.split(","))) if SLOPES else "")
+    + ("_v{}to{}".format(*(round(float(v) * 10) for v in SPEEDS.split(","))) if SPEEDS else "")
     + (f"_smooth{round(SMOOTH * 100)}" if SMOOTH else "")
 )
 if not _SUFFIX:
     raise ValueError(
-        "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS, RUNNER_PD, RUNNER_SLOPES or RUNNER_SMOOTH: with none "
-        "this is planar_runner"
+        "set RUNNER_GEAR_SCALE, RUNNER_MOUNT_X, RUNNER_STIFFNESS, RUNNER_PD, RUNNER_SLOPES, RUNNER_SPEEDS or "
+        "RUNNER_SMOOTH: with none this is planar_runner"
     )
 _LEG_JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 
@@ -87,6 +94,12 @@ def _params() -> tuple:
         lo, hi = (float(v) for v in SLOPES.split(","))
         slopes = dict(train=(lo, hi), test_only=((hi + 1.0, hi + 2.0),))
         params = tuple(replace(p, **slopes) if p.name == "slope" else p for p in params)
+    if SPEEDS:
+        lo, hi = (float(v) for v in SPEEDS.split(","))
+        params = tuple(
+            replace(p, train=(lo, hi), default=min(max(p.default, lo), hi)) if p.name == "target_velocity" else p
+            for p in params
+        )
     return params
 
 

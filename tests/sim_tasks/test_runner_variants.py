@@ -24,7 +24,8 @@ _, reward, *_ = env.step(np.zeros((1, layout.dim), np.float32))
 print(json.dumps({"name": fam.name, "gain": model.actuator_gainprm[:, 0].tolist(), "gear": model.actuator_gear[:, 0].tolist(),
     "stiffness": model.jnt_stiffness[3:].tolist(), "payload_x": float(model.body("payload").pos[0]),
     "unit": layout.unit, "com_train": list(fam.spec_of("payload_com_x").train), "reward": float(reward[0]),
-    "slopes": [list(fam.spec_of("slope").train), [list(r) for r in fam.spec_of("slope").test_only], fam.task().slope]}))
+    "slopes": [list(fam.spec_of("slope").train), [list(r) for r in fam.spec_of("slope").test_only], fam.task().slope],
+    "speeds": [list(fam.spec_of("target_velocity").train), fam.task().target_velocity]}))
 """
 
 
@@ -43,6 +44,7 @@ def probe(**variables: str) -> dict:
         ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
         ({"RUNNER_SLOPES": "6,10"}, "planar_runner_s6to10"),
         ({"RUNNER_SMOOTH": "1"}, "planar_runner_smooth100"),
+        ({"RUNNER_SPEEDS": "1.5,3", "RUNNER_SMOOTH": "0.2"}, "planar_runner_v15to30_smooth20"),
     ],
 )
 def test_a_runner_variant_changes_what_its_name_says(variables, name):
@@ -60,14 +62,18 @@ def test_a_runner_variant_changes_what_its_name_says(variables, name):
         assert got["slopes"] == [[6.0, 10.0], [[11.0, 12.0]], 8.0]  # deg: training, held out, nominal
     else:
         assert got["slopes"] == [[2.0, 12.0], [[13.0, 15.0]], 8.0]  # the family's hill
+    if "RUNNER_SPEEDS" in variables:
+        assert got["speeds"] == [[1.5, 3.0], 1.5]  # m/s: training commands, the default command inside them
+    else:
+        assert got["speeds"] == [[0.5, 3.0], 1.5]
 
 
 def test_the_variant_module_refuses_to_be_planar_runner_itself():
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES", "RUNNER_SMOOTH"):
+    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES", "RUNNER_SPEEDS", "RUNNER_SMOOTH"):
         env.pop(k, None)
     out = subprocess.run([sys.executable, "-c", "import runner_variant_family"], capture_output=True, text=True, env=env)
-    assert out.returncode != 0 and "RUNNER_SLOPES or RUNNER_SMOOTH: with none" in out.stderr
+    assert out.returncode != 0 and "RUNNER_SPEEDS or RUNNER_SMOOTH: with none" in out.stderr
 
 
 def test_the_smooth_variant_charges_vertical_speed_and_pitch_rate_only():
