@@ -70,8 +70,8 @@ def test_a_runner_variant_changes_what_its_name_says(variables, name):
 
 def test_the_variant_module_refuses_to_be_planar_runner_itself():
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    for k in ("RUNNER_GEAR_SCALE", "RUNNER_MOUNT_X", "RUNNER_STIFFNESS", "RUNNER_PD", "RUNNER_SLOPES", "RUNNER_SPEEDS", "RUNNER_SMOOTH"):
-        env.pop(k, None)
+    for k in ("GEAR_SCALE", "MOUNT_X", "STIFFNESS", "PD", "SLOPES", "SPEEDS", "SMOOTH"):
+        env.pop(f"RUNNER_{k}", None)
     out = subprocess.run([sys.executable, "-c", "import runner_variant_family"], capture_output=True, text=True, env=env)
     assert out.returncode != 0 and "RUNNER_SPEEDS or RUNNER_SMOOTH: with none" in out.stderr
 
