@@ -149,6 +149,50 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     }
 
 
+def _baseline_setup(
+    run_dir: Path,
+    baseline_dir: Path | None,
+    baseline_algo: str,
+    baseline_steps: int | None,
+    oracle_steps: int | None,
+    baseline_preset: str,
+) -> tuple[dict, Any, Path, Any]:
+    """(run record, family, baseline cache dir, baseline config) of a sensitivity run."""
+    record = json.loads((Path(run_dir) / "config.json").read_text())
+    family = family_of(record["task"], record.get("family_module"))
+    if family.payload_parent is None:
+        raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
+    cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
+    return record, family, cache, population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
+
+
+def train_replica(
+    run_dir: Path,
+    replica: int,
+    baseline_steps: int | None = None,
+    baseline_dir: Path | None = None,
+    quiet: bool = False,
+    baseline_algo: str = "ppo",
+    oracle_steps: int | None = None,
+    baseline_preset: str = "default",
+) -> dict[str, Any]:
+    """Trains (or finds cached) training run `replica` of `run_sensitivity`'s baselines alone, DR then its oracle,
+    and measures nothing: two processes given 0 and 1 train on two cores at once, and `run_sensitivity` with
+    `train_seeds` 2 then measures both from the cache. Returns where they are and their seeds."""
+    if replica < 0:
+        raise ValueError(f"--replica takes a training run index >= 0, got {replica}")
+    record, family, cache, cfg = _baseline_setup(
+        run_dir, baseline_dir, baseline_algo, baseline_steps, oracle_steps, baseline_preset
+    )
+    models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=replica)
+    return {
+        "family": family.name,
+        "baseline_dir": str(cache),
+        "replica": replica,
+        "baselines": {name: {k: m.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} for name, m in models.items()},
+    }
+
+
 def run_sensitivity(
     run_dir: Path,
     seeds: int = 2,
@@ -159,33 +203,16 @@ def run_sensitivity(
     oracle_steps: int | None = None,
     baseline_preset: str = "default",
     train_seeds: int = 1,
-    replica: int | None = None,
 ) -> dict[str, Any]:
     """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
     the report. `train_seeds` > 1 trains DR and the oracle that many times (seeds run seed + k) and reports the
-    means with 95% intervals over training runs, the spread that decides whether a baseline is strong.
-
-    `replica` K trains (or finds cached) only training run K, DR then its oracle, and returns what was cached
-    without measuring anything: two processes given K = 0 and 1 train on two cores at once, and a later run with
-    `train_seeds` 2 measures both from the cache."""
+    means with 95% intervals over training runs, the spread that decides whether a baseline is strong
+    (`train_replica` trains one of them alone)."""
     if train_seeds < 1:
         raise ValueError(f"--train-seeds takes a positive integer, got {train_seeds}")
-    if replica is not None and replica < 0:
-        raise ValueError(f"--replica takes a training run index >= 0, got {replica}")
-    record = json.loads((Path(run_dir) / "config.json").read_text())
-    family = family_of(record["task"], record.get("family_module"))
-    if family.payload_parent is None:
-        raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
-    cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    cfg = population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
-    if replica is not None:
-        models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=replica)
-        return {
-            "family": family.name,
-            "baseline_dir": str(cache),
-            "replica": replica,
-            "baselines": {name: {k: m.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} for name, m in models.items()},
-        }
+    record, family, cache, cfg = _baseline_setup(
+        run_dir, baseline_dir, baseline_algo, baseline_steps, oracle_steps, baseline_preset
+    )
     payloads, commands = payload_grid(family), command_grid(family)
     replicas = [ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=k) for k in range(train_seeds)]
     errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}
