@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,42 +150,47 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
     }
 
 
-def _baseline_setup(
-    run_dir: Path,
-    baseline_dir: Path | None,
-    baseline_algo: str,
-    baseline_steps: int | None,
-    oracle_steps: int | None,
-    baseline_preset: str,
-) -> tuple[dict, Any, Path, Any]:
+@dataclass(frozen=True)
+class BaselineOptions:
+    """How the DR and oracle baselines of a sensitivity run are trained and where they are cached (the
+    `--baseline-*` options of `robot-meta sensitivity`, shared by `train_replica` and `run_sensitivity`).
+
+    Attributes:
+        baseline_dir: cache of trained baselines; None means RUN_DIR/baselines.
+        baseline_algo: stable-baselines3 algorithm, "ppo" or "sac".
+        baseline_steps: DR env steps; None takes the algorithm's default.
+        oracle_steps: oracle env steps, trained on top of DR's (warm start); None means as many as DR.
+        baseline_preset: hyperparameter preset of `robot_meta.baselines`.
+        quiet: no progress lines on stderr.
+    """
+
+    baseline_dir: Path | None = None
+    baseline_algo: str = "ppo"
+    baseline_steps: int | None = None
+    oracle_steps: int | None = None
+    baseline_preset: str = "default"
+    quiet: bool = False
+
+
+def _baseline_setup(run_dir: Path, opts: BaselineOptions) -> tuple[dict, Any, Path, Any]:
     """(run record, family, baseline cache dir, baseline config) of a sensitivity run."""
     record = json.loads((Path(run_dir) / "config.json").read_text())
     family = family_of(record["task"], record.get("family_module"))
     if family.payload_parent is None:
         raise ValueError(f"family {family.name!r} has no payload: nothing to measure")
-    cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
-    return record, family, cache, population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
+    cache = Path(opts.baseline_dir) if opts.baseline_dir is not None else Path(run_dir) / "baselines"
+    cfg = population_config(opts.baseline_algo, opts.baseline_steps, opts.oracle_steps, opts.baseline_preset)
+    return record, family, cache, cfg
 
 
-def train_replica(
-    run_dir: Path,
-    replica: int,
-    baseline_steps: int | None = None,
-    baseline_dir: Path | None = None,
-    quiet: bool = False,
-    baseline_algo: str = "ppo",
-    oracle_steps: int | None = None,
-    baseline_preset: str = "default",
-) -> dict[str, Any]:
+def train_replica(run_dir: Path, replica: int, opts: BaselineOptions = BaselineOptions()) -> dict[str, Any]:
     """Trains (or finds cached) training run `replica` of `run_sensitivity`'s baselines alone, DR then its oracle,
     and measures nothing: two processes given 0 and 1 train on two cores at once, and `run_sensitivity` with
     `train_seeds` 2 then measures both from the cache. Returns where they are and their seeds."""
     if replica < 0:
         raise ValueError(f"--replica takes a training run index >= 0, got {replica}")
-    record, family, cache, cfg = _baseline_setup(
-        run_dir, baseline_dir, baseline_algo, baseline_steps, oracle_steps, baseline_preset
-    )
-    models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=replica)
+    record, family, cache, cfg = _baseline_setup(run_dir, opts)
+    models = ensure_population_baselines(cache, family, cfg, record["seed"], opts.quiet, replica=replica)
     return {
         "family": family.name,
         "baseline_dir": str(cache),
@@ -194,15 +200,7 @@ def train_replica(
 
 
 def run_sensitivity(
-    run_dir: Path,
-    seeds: int = 2,
-    baseline_steps: int | None = None,
-    baseline_dir: Path | None = None,
-    quiet: bool = False,
-    baseline_algo: str = "ppo",
-    oracle_steps: int | None = None,
-    baseline_preset: str = "default",
-    train_seeds: int = 1,
+    run_dir: Path, seeds: int = 2, train_seeds: int = 1, opts: BaselineOptions = BaselineOptions()
 ) -> dict[str, Any]:
     """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
     the report. `train_seeds` > 1 trains DR and the oracle that many times (seeds run seed + k) and reports the
@@ -210,11 +208,11 @@ def run_sensitivity(
     (`train_replica` trains one of them alone)."""
     if train_seeds < 1:
         raise ValueError(f"--train-seeds takes a positive integer, got {train_seeds}")
-    record, family, cache, cfg = _baseline_setup(
-        run_dir, baseline_dir, baseline_algo, baseline_steps, oracle_steps, baseline_preset
-    )
+    record, family, cache, cfg = _baseline_setup(run_dir, opts)
     payloads, commands = payload_grid(family), command_grid(family)
-    replicas = [ensure_population_baselines(cache, family, cfg, record["seed"], quiet, replica=k) for k in range(train_seeds)]
+    replicas = [
+        ensure_population_baselines(cache, family, cfg, record["seed"], opts.quiet, replica=k) for k in range(train_seeds)
+    ]
     errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}
     for models in replicas:
         policies = {"dr": lambda env, m=models["dr"]: SB3Actor(m), "oracle": lambda env, m=models["oracle"]: SB3Actor(m, env)}

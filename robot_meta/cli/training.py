@@ -277,26 +277,26 @@ def cmd_maml_gridworld(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from robot_meta.sensitivity import plot_sensitivity, run_sensitivity, table, train_replica
+    from robot_meta.sensitivity import BaselineOptions, plot_sensitivity, run_sensitivity, table, train_replica
 
     if not (Path(args.run_dir) / "config.json").exists():
         raise UsageError(f"{args.run_dir} is not a run directory (no config.json); train one with robot-meta train")
     if args.seeds < 1:
         raise UsageError(f"--seeds takes a positive integer, got {args.seeds}")
     check_baseline_steps(args)
-    common = dict(
-        baseline_steps=args.baseline_steps,
+    opts = BaselineOptions(
         baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
-        quiet=args.json,
         baseline_algo=args.baseline_algo,
+        baseline_steps=args.baseline_steps,
         oracle_steps=args.oracle_steps,
         baseline_preset=args.baseline_preset,
+        quiet=args.json,
     )
     try:
         if args.replica is not None:
-            report = train_replica(Path(args.run_dir), args.replica, **common)
+            report = train_replica(Path(args.run_dir), args.replica, opts)
         else:
-            report = run_sensitivity(Path(args.run_dir), seeds=args.seeds, train_seeds=args.train_seeds, **common)
+            report = run_sensitivity(Path(args.run_dir), seeds=args.seeds, train_seeds=args.train_seeds, opts=opts)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.replica is not None:
