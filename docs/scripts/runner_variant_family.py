@@ -26,10 +26,11 @@ climbs (nominal 8 deg, 2 to 12 in training) and every variant here inherits its 
   the back thigh), damping a twentieth of that, torque clipped at the motor's peak. A load sags the legs by its
   torque over the stiffness, as gravity sags the arm, and the targets that hold a stride depend on the mass.
 
-- RUNNER_SPEEDS ("LO,HI" m/s, default the family's 0.5-3): the commanded speeds in training. At 1.125 m/s DR's
-  error does not grow with a 10 kg load while at 2.375 m/s it loses 0.3-0.7 m/s of its speed (the speed traces
-  in docs/commands.md): a heavy runner's cost shows at a runner's speeds, and `sensitivity` measures the
-  commands a quarter in from each end of this range.
+- RUNNER_SPEEDS ("LO,HI" m/s, default the family's, 1.5-3 since the seventeenth session): the commanded speeds in
+  training. With commands 0.5-3 (the family until then), at 1.125 m/s DR's error did not grow with a 10 kg load
+  while at 2.375 m/s it lost 0.3-0.7 m/s of its speed (the speed traces in docs/commands.md): a heavy runner's
+  cost shows at a runner's speeds, and `sensitivity` measures the commands a quarter in from each end of this
+  range. The sixteenth session's planar_runner_v15to30 is the family as it is now.
 
 - RUNNER_SMOOTH (x legged_gym's gait penalties, default 0): the reward also charges the torso's vertical speed
   squared (2.0 per (m/s)^2) and its pitch rate squared (0.05 per (rad/s)^2), legged_gym's lin_vel_z and

@@ -72,7 +72,13 @@ class PlanarRunnerPayload(TaskFamily):
         ),
         ParamSpec("friction", "1", allowed=(0.05, 2.0), train=(0.2, 1.0), default=0.4, doc="ground sliding friction"),
         ParamSpec(
-            "target_velocity", "m/s", allowed=(0.0, 4.0), train=(0.5, 3.0), default=1.5, doc="speed to track", role="command"
+            "target_velocity",
+            "m/s",
+            allowed=(0.0, 4.0),
+            train=(1.5, 3.0),
+            default=1.5,
+            doc="speed to track; trained at a runner's speeds, where a heavy payload costs speed",
+            role="command",
         ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="actuator force multiplier"),
         ParamSpec("action_latency", "steps", allowed=(0, 3), train=(0, 1), doc="action delay in control steps", integer=True),

@@ -207,7 +207,7 @@ def test_deploy_cli(tiny_policies, tmp_path, capsys):
         base = ["deploy", str(tiny_policies / "pearl"), "--port", vr.port]
         assert main([*base, "--duration", "1"]) == 2  # no target: refused before connecting
         assert "needs the command(s) ['target_velocity']" in (err := capsys.readouterr().err)
-        assert "--command target_velocity=1.75" in err
+        assert "--command target_velocity=2.25" in err
         # a command the policy lacks, or out of its range: one line naming it, nothing armed, no log written
         bad_log = tmp_path / "bad.mcap"
         for bad, msg in (

@@ -44,7 +44,7 @@ def probe(**variables: str) -> dict:
         ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
         ({"RUNNER_SLOPES": "6,10"}, "planar_runner_s6to10"),
         ({"RUNNER_SMOOTH": "1"}, "planar_runner_smooth100"),
-        ({"RUNNER_SPEEDS": "1.5,3", "RUNNER_SMOOTH": "0.2"}, "planar_runner_v15to30_smooth20"),
+        ({"RUNNER_SPEEDS": "2,3.5", "RUNNER_SMOOTH": "0.2"}, "planar_runner_v20to35_smooth20"),
     ],
 )
 def test_a_runner_variant_changes_what_its_name_says(variables, name):
@@ -63,9 +63,9 @@ def test_a_runner_variant_changes_what_its_name_says(variables, name):
     else:
         assert got["slopes"] == [[2.0, 12.0], [[13.0, 15.0]], 8.0]  # the family's hill
     if "RUNNER_SPEEDS" in variables:
-        assert got["speeds"] == [[1.5, 3.0], 1.5]  # m/s: training commands, the default command inside them
+        assert got["speeds"] == [[2.0, 3.5], 2.0]  # m/s: training commands, the default command moved inside them
     else:
-        assert got["speeds"] == [[0.5, 3.0], 1.5]
+        assert got["speeds"] == [[1.5, 3.0], 1.5]  # the family's
 
 
 def test_the_variant_module_refuses_to_be_planar_runner_itself():
