@@ -274,7 +274,7 @@ class Deployment:
             return "tilt"
         t0 = time.perf_counter()
         obs = self.obs(state)
-        r, err = self.reward(obs, loop.prev_action) if self.reward else (0.0, float("nan"))
+        r, err = self.reward(obs, loop.prev_action, state) if self.reward else (0.0, float("nan"))
         nonfinite_before = self.adapter.safety.nonfinite_count
         action = self.adapter.act(obs, r)
         if self.adapter.safety.nonfinite_count != nonfinite_before:

@@ -169,12 +169,29 @@ class KinematicChain:
 
 
 @dataclass(frozen=True)
+class SignalCost:
+    """A quadratic term of the reward on a robot signal: weight * sum(signal[index]^2), from STATE as an
+    observation slice is (`deploy.robot_io.SIGNALS`), in the signal's units: the runner's gait penalties on
+    its torso's vertical speed (velocity_world z, m/s) and pitch rate (gyro y, rad/s)."""
+
+    signal: str
+    index: tuple[int, ...]
+    weight: float
+
+    def __post_init__(self) -> None:
+        _check_range(f"signal_cost {self.signal!r} weight", self.weight, 0.0, MAX_MAGNITUDE)
+        for i in self.index:
+            _check_range(f"signal_cost {self.signal!r} index", i, 0, 63)
+
+
+@dataclass(frozen=True)
 class RobotReward:
-    """The reward an adapter needs, computed robot-side from the observation and the commands:
+    """The reward an adapter needs, computed robot-side from the observation, the commands and STATE:
 
     - `velocity_tracking`: -|obs[slice] - target| - action_cost |a|^2 (a speed to hold; `target` one command);
     - `position_tracking`: -||obs[slice] - (targets)|| - action_cost |a|^2 - velocity_cost |obs[velocity_slice]|^2
-      (a point to reach, e.g. a gripper tip's (x, z); `target` the commands of its coordinates, in order).
+      (a point to reach, e.g. a gripper tip's (x, z); `target` the commands of its coordinates, in order);
+    - either, minus each `signal_cost` term (`SignalCost`) when the family's reward has them.
     """
 
     kind: Literal["velocity_tracking", "position_tracking"]
@@ -183,6 +200,7 @@ class RobotReward:
     action_cost: float
     velocity_cost: float | None = field(default=None, metadata=OMIT_NONE)
     velocity_slice: str | None = field(default=None, metadata=OMIT_NONE)
+    signal_cost: tuple[SignalCost, ...] | None = field(default=None, metadata=OMIT_NONE)
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -201,7 +201,9 @@ class RewardEstimator:
 
     - `velocity_tracking`: r = -|obs[slice] - target| - action_cost |a|^2; tracking error |obs[slice] - target|;
     - `position_tracking`: r = -||obs[slice] - targets|| - action_cost |a|^2 - velocity_cost |obs[velocity_slice]|^2;
-      tracking error ||obs[slice] - targets|| (an arm's gripper tip to its commanded point, m).
+      tracking error ||obs[slice] - targets|| (an arm's gripper tip to its commanded point, m);
+    - either, minus weight * sum(signal[index]^2) for each `signal_cost` term, from STATE (the runner's gait
+      penalties on its vertical speed and pitch rate).
     """
 
     def __init__(self, manifest: PolicyManifest, commands: Commands) -> None:
@@ -233,20 +235,39 @@ class RewardEstimator:
             if vs is None:
                 raise PolicyDirError(f"robot.reward.velocity_slice {spec.velocity_slice!r} is not an observation slice")
             self.velocity_index = np.arange(vs.start, vs.start + vs.size)
+        self.signal_costs = []
+        for term in spec.signal_cost or ():
+            if term.signal not in SIGNALS:
+                raise PolicyDirError(
+                    f"robot.reward.signal_cost names unknown robot signal {term.signal!r} (known: {', '.join(SIGNALS)})"
+                )
+            size = len(manifest.joints) if term.signal.startswith("joint_") else 3  # per joint, or a 3-vector
+            if any(i >= size for i in term.index):
+                raise PolicyDirError(
+                    f"robot.reward.signal_cost {term.signal!r} index {list(term.index)} is past its {size} entries"
+                )
+            self.signal_costs.append((SIGNALS[term.signal], np.asarray(term.index, dtype=int), term.weight))
 
     @property
     def target(self) -> np.ndarray:
         """The commanded value(s) the reward tracks, now."""
         return np.array([self.commands[n] for n in self.target_names])
 
-    def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None) -> tuple[float, float]:
-        """(reward, tracking error) for the action that led to `obs`."""
+    def __call__(self, obs: np.ndarray, prev_action: np.ndarray | None, state: Any = None) -> tuple[float, float]:
+        """(reward, tracking error) for the action that led to `obs`, built from `state` (a STATE; needed when
+        the reward has signal costs)."""
         diff = np.asarray(obs, dtype=np.float64)[self.index] - self.target
         error = float(np.sqrt(diff @ diff))
         cost = 0.0 if prev_action is None else self.action_cost * float(np.dot(prev_action, prev_action))
         if self.velocity_index is not None:
             v = np.asarray(obs, dtype=np.float64)[self.velocity_index]
             cost += self.velocity_cost * float(v @ v)
+        if self.signal_costs:
+            if state is None:
+                raise ValueError("this reward charges robot signals (robot.reward.signal_cost): pass the STATE")
+            for fn, index, weight in self.signal_costs:
+                v = np.asarray(fn(state), dtype=np.float64).reshape(-1)[index]
+                cost += weight * float(v @ v)
         return -error - cost, error
 
 

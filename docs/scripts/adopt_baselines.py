@@ -11,9 +11,9 @@ random actions on tasks from both task lists, commands resampled as in training.
 the file it was adopted from (path and sha256); an oracle's record of the DR it started from is updated to
 the adopted DR, so the cache stays consistent. Nothing is written when any check fails.
 
-    RUNNER_SPEEDS=1.5,3 PYTHONPATH=docs/scripts python docs/scripts/adopt_baselines.py \\
-        --family-module runner_variant_family planar_runner_v15to30 planar_runner \\
-        /work/runs/sens_runner_v15/baselines_lin /work/runs/runner_baselines
+    RUNNER_SPEEDS=1.5,3 RUNNER_SMOOTH=0.2 PYTHONPATH=docs/scripts python docs/scripts/adopt_baselines.py \\
+        --family-module runner_variant_family planar_runner_v15to30_smooth20 planar_runner \\
+        /work/runs/sens_runner_v15s20/baselines_lin /work/runs/runner_baselines
 """
 
 from __future__ import annotations

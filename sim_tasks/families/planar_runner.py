@@ -37,6 +37,26 @@ _XML = os.path.join(os.path.dirname(dm_control.__file__), "suite", "cheetah.xml"
 _JOINTS = ("bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")
 _RESET_QPOS_NOISE = 0.1  # rad (m for the root), uniform half-width, as gymnasium's HalfCheetah
 _RESET_QVEL_NOISE = 0.1  # rad/s (m/s), std
+# legged_gym's gait penalties at its default scales relative to its tracking term (lin_vel_z, ang_vel_xy)
+GAIT_VZ_COST = 2.0  # per (m/s)^2 of the torso's vertical speed
+GAIT_PITCH_RATE_COST = 0.05  # per (rad/s)^2 of its pitch rate
+GAIT_SCALE = 0.2  # x those penalties in this family's reward (a fifth: tracking still dominates)
+
+
+def runner_robot_reward(gait_scale: float) -> dict:
+    """The reward computed robot-side (deploy's `RewardEstimator`), as `PlanarRunnerPayload.reward` computes it:
+    tracking from the observation and the command, the gait penalties from the STATE's velocity (world z) and
+    gyro (body y: the pitch axis)."""
+    return {
+        "kind": "velocity_tracking",
+        "slice": "torso_velocity",
+        "target": "target_velocity",
+        "action_cost": ACTION_COST,
+        "signal_cost": [
+            {"signal": "velocity_world", "index": [2], "weight": gait_scale * GAIT_VZ_COST},
+            {"signal": "gyro", "index": [1], "weight": gait_scale * GAIT_PITCH_RATE_COST},
+        ],
+    }
 
 
 class PlanarRunnerPayload(TaskFamily):
@@ -95,7 +115,8 @@ class PlanarRunnerPayload(TaskFamily):
         )
     )
     reward_doc = (
-        "-|torso_velocity - target_velocity| - 0.05*|a|^2 (per step); tracking error |torso_velocity - target_velocity|"
+        "-|torso_velocity - target_velocity| - 0.05*|a|^2 - 0.4*vz^2 - 0.01*pitch_rate^2 (per step; vz the torso's "
+        "vertical speed, m/s; pitch rate rad/s); tracking error |torso_velocity - target_velocity|"
     )
     robot_signals = {
         "torso_gravity": {"signal": "gravity_body", "index": [0, 2]},
@@ -104,12 +125,8 @@ class PlanarRunnerPayload(TaskFamily):
         "joint_pos": {"signal": "joint_pos"},
         "joint_vel": {"signal": "joint_vel"},
     }
-    robot_reward = {
-        "kind": "velocity_tracking",
-        "slice": "torso_velocity",
-        "target": "target_velocity",
-        "action_cost": ACTION_COST,
-    }
+    gait_scale = GAIT_SCALE
+    robot_reward = runner_robot_reward(GAIT_SCALE)
     max_tilt_deg = 75.0  # deg, the cheetah pitches +-30 deg in a gallop; past 75 it is going over
     field_plan = {"commands": {"target_velocity": 1.5}, "payloads_kg": [9.0]}  # heavier than training (0-6 kg)
 
@@ -125,7 +142,7 @@ class PlanarRunnerPayload(TaskFamily):
         n = len(names)
         return ActionLayout(names, "torque/gear (gear 30-120 N*m)", np.ones(n), np.zeros(n), lo, hi)
 
-    def _indices(self, model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    def _indices(self, model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
         # Every model of this family has the same joints and torso id (the payload is a leaf body).
         if not hasattr(self, "_idx"):
             qpos, qvel = joint_indices(model, _JOINTS)
@@ -135,6 +152,7 @@ class PlanarRunnerPayload(TaskFamily):
                 int(model.joint("rootx").dofadr[0]),
                 int(model.joint("rooty").dofadr[0]),
                 model.body("torso").id,
+                int(model.joint("rootz").dofadr[0]),
             )
         return self._idx
 
@@ -143,7 +161,7 @@ class PlanarRunnerPayload(TaskFamily):
         data.qvel[:] = _RESET_QVEL_NOISE * rng.standard_normal(model.nv)
 
     def observe(self, model, data, task: TaskParams) -> np.ndarray:
-        qpos_i, qvel_i, vx_i, wy_i, torso = self._indices(model)
+        qpos_i, qvel_i, vx_i, wy_i, torso, _ = self._indices(model)
         obs = np.empty(16)
         obs[0:2] = gravity_in_body(data, torso)[[0, 2]]
         obs[2] = data.qvel[wy_i]
@@ -153,6 +171,9 @@ class PlanarRunnerPayload(TaskFamily):
         return obs
 
     def reward(self, model, data, action, task, before):
-        _, _, vx_i, _, _ = self._indices(model)
+        _, _, vx_i, wy_i, _, vz_i = self._indices(model)
         error = abs(float(data.qvel[vx_i]) - task.target_velocity)
-        return -error - action_cost(action), error
+        reward = -error - action_cost(action)
+        vz, wy = float(data.qvel[vz_i]), float(data.qvel[wy_i])  # m/s, rad/s
+        reward -= self.gait_scale * (GAIT_VZ_COST * vz**2 + GAIT_PITCH_RATE_COST * wy**2)
+        return reward, error

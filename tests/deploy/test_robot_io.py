@@ -69,17 +69,54 @@ def test_the_arms_reward_on_the_robot_equals_the_simulated_one():
         Commands(m, {"goal_x": 0.4})
 
 
-def test_reward_matches_the_simulated_reward_and_needs_its_target():
+def test_the_runners_reward_on_the_robot_equals_the_simulated_one():
+    """velocity_tracking with the gait penalties: -|v - target| - 0.05 |a|^2 - 0.4 vz^2 - 0.01 pitch rate^2, the
+    last two from STATE's velocity (world z) and gyro (body y), through the wire format."""
     fam = get_family("planar_runner")
+    task = fam.default_task().replace(obs_noise=0.0, target_velocity=2.0)
+    fw = VirtualFirmware(fam, task=task)
     m = manifest_of(fam)
     with pytest.raises(PolicyDirError, match="needs the command"):
         RewardEstimator(m, Commands(m, {}))
     est = RewardEstimator(m, Commands(m, {"target_velocity": 2.0}))
-    obs = np.zeros(17, np.float32)
-    obs[3] = 1.25
-    a = np.full(6, 0.5)
-    r, err = est(obs, a)
-    assert err == pytest.approx(0.75) and r == pytest.approx(-0.75 - 0.05 * 6 * 0.25)
+    build = ObservationBuilder(m, Commands(m, {"target_velocity": 2.0}))
+    rng = np.random.default_rng(2)
+    penalties = []
+    for _ in range(20):
+        fw.data.qpos[2] = rng.uniform(-0.5, 0.5)  # pitched: the gyro's pitch axis turns with the torso
+        fw.data.qvel[:] = rng.normal(size=fw.model.nv)
+        mujoco.mj_forward(fw.model, fw.data)
+        a = rng.uniform(-1, 1, size=6)
+        want_r, want_err = fam.reward(fw.model, fw.data, a, task, None)
+        state = p.State.unpack(fw.read_state().pack())
+        r, err = est(build(state), a, state)
+        assert r == pytest.approx(want_r, abs=1e-5) and err == pytest.approx(want_err, abs=1e-5)
+        penalties.append(-want_r - want_err - 0.05 * float(a @ a))
+    assert min(penalties) > 0.0  # the gait terms were there to match
+    with pytest.raises(ValueError, match="pass the STATE"):
+        est(build(state), a)
+
+
+def test_a_signal_cost_the_robot_cannot_give_is_refused_by_name():
+    fam = get_family("planar_runner")
+    raw = json.loads(json.dumps(build_manifest({"kind": "none", "note": "t"}, {"algo": "test"}, {}, fam, {})))
+    commands = {"target_velocity": 2.0}
+    for term, match in [
+        ({"signal": "odometry", "index": [0], "weight": 1.0}, "unknown robot signal 'odometry'"),
+        ({"signal": "gyro", "index": [3], "weight": 1.0}, r"'gyro' index \[3\] is past its 3 entries"),
+        ({"signal": "joint_vel", "index": [6], "weight": 1.0}, r"'joint_vel' index \[6\] is past its 6 entries"),
+    ]:
+        raw["robot"]["reward"]["signal_cost"] = [term]
+        m = PolicyManifest.from_dict(raw)
+        with pytest.raises(PolicyDirError, match=match):
+            RewardEstimator(m, Commands(m, commands))
+    for weight, match in [
+        (float("nan"), r"signal_cost\[0\].weight=nan must be a finite number"),
+        (-1.0, "weight=-1.0 must be in"),
+    ]:
+        raw["robot"]["reward"]["signal_cost"] = [{"signal": "gyro", "index": [1], "weight": weight}]
+        with pytest.raises(PolicyDirError, match=match):
+            PolicyManifest.from_dict(raw)
 
 
 def test_command_mapping_uses_the_gear_for_torque_and_the_pose_for_position():

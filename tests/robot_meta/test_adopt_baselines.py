@@ -23,7 +23,7 @@ ensure_population_baselines(Path(sys.argv[2]), fam, cfg, 0)
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     full = {**os.environ, "PYTHONPATH": os.pathsep.join((str(SCRIPTS), str(ROOT))), "OMP_NUM_THREADS": "1", **env}
-    for k in ("SMOOTH", "GEAR_SCALE", "MOUNT_X", "STIFFNESS", "PD", "SLOPES"):
+    for k in ("SPEEDS", "SMOOTH", "GEAR_SCALE", "MOUNT_X", "STIFFNESS", "PD", "SLOPES"):
         if f"RUNNER_{k}" not in env:
             full.pop(f"RUNNER_{k}", None)
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full, timeout=600)
@@ -31,20 +31,22 @@ def _run(args: list[str], **env: str) -> subprocess.CompletedProcess:
 
 def test_adopted_baselines_are_used_as_they_are(tmp_path):
     src, dst = tmp_path / "variant", tmp_path / "family"
-    speeds = {"RUNNER_SPEEDS": "1.5,3"}  # the family's own command range: this variant is planar_runner renamed
-    out = _run(["-c", TRAIN, "planar_runner_v15to30", str(src), "runner_variant_family"], **speeds)
+    same = {"RUNNER_SPEEDS": "1.5,3", "RUNNER_SMOOTH": "0.2"}  # the family's own: this variant is planar_runner renamed
+    out = _run(["-c", TRAIN, "planar_runner_v15to30_smooth20", str(src), "runner_variant_family"], **same)
     assert out.returncode == 0, out.stderr
     adopt = [str(SCRIPTS / "adopt_baselines.py"), "--family-module", "runner_variant_family"]
 
     smooth = _run(
-        [*adopt, "planar_runner_v15to30_smooth20", "planar_runner", str(src), str(dst)], RUNNER_SMOOTH="0.2", **speeds
+        [*adopt, "planar_runner_v15to30_smooth0", "planar_runner", str(src), str(dst)], **(same | {"RUNNER_SMOOTH": "0"})
     )
     assert smooth.returncode != 0 and "differ in observations, rewards or tracking errors" in smooth.stderr
     assert not dst.exists()  # nothing written
-    other = _run([*adopt, "planar_runner_v20to30", "planar_runner", str(src), str(dst)], RUNNER_SPEEDS="2,3")
+    other = _run(
+        [*adopt, "planar_runner_v20to30_smooth20", "planar_runner", str(src), str(dst)], **(same | {"RUNNER_SPEEDS": "2,3"})
+    )
     assert other.returncode != 0 and "differ in params" in other.stderr and not dst.exists()
 
-    ok = _run([*adopt, "planar_runner_v15to30", "planar_runner", str(src), str(dst)], **speeds)
+    ok = _run([*adopt, "planar_runner_v15to30_smooth20", "planar_runner", str(src), str(dst)], **same)
     assert ok.returncode == 0, ok.stderr
     assert sorted(p.name for p in dst.iterdir()) == ["dr_ppo.pt", "oracle_ppo.pt"]
     stamped = {p.name: p.stat().st_mtime_ns for p in dst.iterdir()}
@@ -56,5 +58,5 @@ def test_adopted_baselines_are_used_as_they_are(tmp_path):
         ["-c", f"from robot_meta.baselines import read_meta; import json; print(json.dumps(read_meta('{dst}/oracle_ppo.pt')))"]
     )
     adopted = json.loads(meta.stdout)
-    assert adopted["family"] == "planar_runner" and adopted["adopted_from"]["family"] == "planar_runner_v15to30"
+    assert adopted["family"] == "planar_runner" and adopted["adopted_from"]["family"] == "planar_runner_v15to30_smooth20"
     assert adopted["adopted_from"]["path"] == str(src / "oracle_ppo.pt")

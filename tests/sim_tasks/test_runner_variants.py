@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mujoco
+import numpy as np
 import pytest
+
+from sim_tasks import get_family
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "docs" / "scripts"
 PROBE = """
@@ -44,6 +48,7 @@ def probe(**variables: str) -> dict:
         ({"RUNNER_STIFFNESS": "0.25", "RUNNER_PD": "0.5"}, "planar_runner_k25_pd50"),
         ({"RUNNER_SLOPES": "6,10"}, "planar_runner_s6to10"),
         ({"RUNNER_SMOOTH": "1"}, "planar_runner_smooth100"),
+        ({"RUNNER_SMOOTH": "0"}, "planar_runner_smooth0"),
         ({"RUNNER_SPEEDS": "2,3.5", "RUNNER_SMOOTH": "0.2"}, "planar_runner_v20to35_smooth20"),
     ],
 )
@@ -76,26 +81,33 @@ def test_the_variant_module_refuses_to_be_planar_runner_itself():
     assert out.returncode != 0 and "RUNNER_SPEEDS or RUNNER_SMOOTH: with none" in out.stderr
 
 
-def test_the_smooth_variant_charges_vertical_speed_and_pitch_rate_only():
-    """RUNNER_SMOOTH=1: legged_gym's penalties, 2.0 x vz^2 + 0.05 x pitch rate^2, below the family's reward; the
-    tracking error (what sensitivity measures) is the family's."""
+def test_the_gait_penalties_charge_vertical_speed_and_pitch_rate_only():
+    """legged_gym's penalties, 2.0 x vz^2 + 0.05 x pitch rate^2, times the family's 0.2 (RUNNER_SMOOTH sets the
+    factor; 0 is the family without them); the tracking error (what sensitivity measures) is the same."""
     code = """
 import json, mujoco, numpy as np
 import runner_variant_family as r
-from sim_tasks.families.planar_runner import PlanarRunnerPayload
 fam = r.PlanarRunnerVariant()
 task = fam.task(payload_mass=5.0, target_velocity=1.5)
 model = fam.build_model(task)
 data = mujoco.MjData(model)
-data.qvel[model.joint("rootx").dofadr[0]] = 1.2
-data.qvel[model.joint("rootz").dofadr[0]] = 0.5
-data.qvel[model.joint("rooty").dofadr[0]] = 2.0
-a = np.zeros(6)
-print(json.dumps([fam.reward(model, data, a, task, None), PlanarRunnerPayload.reward(fam, model, data, a, task, None)]))
+data.qvel[[model.joint(j).dofadr[0] for j in ("rootx", "rootz", "rooty")]] = [1.2, 0.5, 2.0]
+print(json.dumps(fam.reward(model, data, np.zeros(6), task, None)))
 """
-    env = {**os.environ, "RUNNER_SMOOTH": "1", "PYTHONPATH": os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr
-    (smooth, smooth_error), (plain, plain_error) = json.loads(out.stdout.strip().splitlines()[-1])
-    assert smooth_error == plain_error == pytest.approx(0.3)  # m/s: |1.2 - 1.5|
-    assert plain - smooth == pytest.approx(2.0 * 0.5**2 + 0.05 * 2.0**2)  # 0.7
+    got = {}
+    path = os.pathsep.join([str(SCRIPTS), os.environ.get("PYTHONPATH", "")])
+    for smooth in ("0", "0.2", "1"):
+        env = {**os.environ, "RUNNER_SMOOTH": smooth, "PYTHONPATH": path}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        got[smooth] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [error for _, error in got.values()] == [pytest.approx(0.3)] * 3  # m/s: |1.2 - 1.5|
+    penalty = 2.0 * 0.5**2 + 0.05 * 2.0**2  # 0.7
+    assert got["0"][0] == pytest.approx(-0.3) and got["1"][0] == pytest.approx(-0.3 - penalty)
+    assert got["0.2"][0] == pytest.approx(-0.3 - 0.2 * penalty)
+    fam = get_family("planar_runner")  # the family's own reward: the variant at 0.2, bit for bit
+    task = fam.task(payload_mass=5.0, target_velocity=1.5)
+    model = fam.build_model(task)
+    data = mujoco.MjData(model)
+    data.qvel[[model.joint(j).dofadr[0] for j in ("rootx", "rootz", "rooty")]] = [1.2, 0.5, 2.0]
+    assert fam.reward(model, data, np.zeros(6), task, None)[0] == got["0.2"][0]
