@@ -84,17 +84,22 @@ def differences(src: Any, dst: Any) -> list[str]:
     return found
 
 
-def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> list[Path]:
-    """Copies every cached DR and oracle policy of `src` in `src_cache` (DR first, so that each oracle can point
-    at its adopted DR) into `dst_cache` as `dst`'s; returns the files written."""
+def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> tuple[list[Path], list[Path]]:
+    """Copies every cached DR and oracle policy of `src` in `src_cache` into `dst_cache` as `dst`'s, each oracle
+    pointing at its adopted DR; a file already in `dst_cache` (adopted before: a later training run is adopted
+    by running this again) is left as it is. All are checked before any is written. Returns (written, kept)."""
     fingerprints = {
         name: (tasks_fingerprint(src, baseline_tasks(src, name)), tasks_fingerprint(dst, baseline_tasks(dst, name)))
         for name in ("dr", "oracle")
     }
-    files = sorted(src_cache.glob("*.pt"), key=lambda p: (not p.name.startswith("dr"), p.name))
-    written: list[Path] = []
-    new_sha: dict[str, str] = {}  # sha256 of a source DR file -> of its adopted copy
-    for path in files:
+    adopted_dr: dict[str, Path] = {}  # sha256 of a source DR file -> its adopted copy
+    for old in dst_cache.glob("dr*.pt"):
+        origin = json.loads(load_torch(old)["meta"]).get("adopted_from")
+        if origin:
+            adopted_dr[origin["sha256"]] = old
+    todo: list[tuple[str, dict, dict, Path]] = []
+    kept: list[Path] = []
+    for path in sorted(src_cache.glob("*.pt"), key=lambda p: (not p.name.startswith("dr"), p.name)):  # DRs first
         state = load_torch(path)
         meta = json.loads(state["meta"])
         name = meta.get("name")
@@ -102,19 +107,26 @@ def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> list[Path]:
             continue  # scratch policies, another family's files
         if meta.get("tasks_sha256") != fingerprints[name][0]:
             raise SystemExit(f"{path} was not trained on {src.name}'s {name} tasks as they are now; nothing adopted")
-        if name == "oracle" and meta.get("init_sha256") is not None:
-            if meta["init_sha256"] not in new_sha:
-                raise SystemExit(f"{path} started from a DR policy that is not in {src_cache}; nothing adopted")
-            meta["init_sha256"] = new_sha[meta["init_sha256"]]
-        meta |= {"family": dst.name, "tasks_sha256": fingerprints[name][1]}
-        meta["adopted_from"] = {"path": str(path), "sha256": file_sha256(path), "family": src.name}
         out = dst_cache / path.name
-        dst_cache.mkdir(parents=True, exist_ok=True)
-        torch.save(state | {"meta": json.dumps(meta)}, out)
+        sha = file_sha256(path)
+        if out.exists():
+            if json.loads(load_torch(out)["meta"]).get("adopted_from", {}).get("sha256") != sha:
+                raise SystemExit(f"{out} is there and is not {path}'s adopted copy; nothing adopted")
+            kept.append(out)
+            continue
         if name == "dr":
-            new_sha[file_sha256(path)] = file_sha256(out)
-        written.append(out)
-    return written
+            adopted_dr[sha] = out
+        if name == "oracle" and meta.get("init_sha256") is not None and meta["init_sha256"] not in adopted_dr:
+            raise SystemExit(f"{path} started from a DR policy that is not in {src_cache}; nothing adopted")
+        meta |= {"family": dst.name, "tasks_sha256": fingerprints[name][1]}
+        meta["adopted_from"] = {"path": str(path), "sha256": sha, "family": src.name}
+        todo.append((name, state, meta, out))
+    dst_cache.mkdir(parents=True, exist_ok=True)
+    for name, state, meta, out in todo:  # DRs first: an oracle records the sha256 of its DR as written
+        if name == "oracle" and meta.get("init_sha256") is not None:
+            meta["init_sha256"] = file_sha256(adopted_dr[meta["init_sha256"]])
+        torch.save(state | {"meta": json.dumps(meta)}, out)
+    return [out for *_, out in todo], kept
 
 
 def main() -> int:
@@ -122,20 +134,20 @@ def main() -> int:
     p.add_argument("src_family", help="the variant the baselines were trained on")
     p.add_argument("dst_family", help="the family it became")
     p.add_argument("src_cache", type=Path)
-    p.add_argument("dst_cache", type=Path, help="a new or empty directory")
+    p.add_argument("dst_cache", type=Path, help="the family's cache (files already there are kept)")
     p.add_argument("--family-module", help="the module that registers src_family (on PYTHONPATH)")
     args = p.parse_args()
-    if args.dst_cache.exists() and any(args.dst_cache.iterdir()):
-        raise SystemExit(f"{args.dst_cache} is not empty: adopt into a new directory")
     src, dst = family_of(args.src_family, args.family_module), family_of(args.dst_family)
     found = differences(src, dst)
     if found:
         raise SystemExit(f"{src.name} and {dst.name} differ in {', '.join(found)}: their baselines are not the same policy's")
-    written = adopt(args.src_cache, args.dst_cache, src, dst)
+    written, kept = adopt(args.src_cache, args.dst_cache, src, dst)
     print(
-        f"{src.name} == {dst.name}; adopted {len(written)} baselines into {args.dst_cache}: {', '.join(p.name for p in written)}"
+        f"{src.name} == {dst.name}; adopted {len(written)} baselines into {args.dst_cache}: "
+        + (", ".join(p.name for p in written) or "none")
+        + (f" (already there, kept: {', '.join(p.name for p in kept)})" if kept else "")
     )
-    return 0 if written else 1
+    return 0 if written or kept else 1
 
 
 if __name__ == "__main__":

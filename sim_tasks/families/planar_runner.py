@@ -97,7 +97,7 @@ class PlanarRunnerPayload(TaskFamily):
             allowed=(0.0, 4.0),
             train=(1.5, 3.0),
             default=1.5,
-            doc="speed to track; trained at a runner's speeds, where a heavy payload costs speed",
+            doc="speed to track",
             role="command",
         ),
         ParamSpec("motor_strength", "x", allowed=(0.5, 1.5), train=(0.9, 1.1), default=1.0, doc="actuator force multiplier"),
