@@ -79,7 +79,7 @@ def test_sensitivity_measures_dr_and_oracle_across_payloads(tiny_runs, tmp_path,
 
     fam = get_family("planar_runner")
     assert payload_grid(fam)[0] == 0.0 and payload_grid(fam)[-1] == 10.0  # the heaviest held-out payload
-    assert command_grid(fam) == [{"target_velocity": 1.125}, {"target_velocity": 2.375}]
+    assert command_grid(fam) == [{"target_velocity": 1.875}, {"target_velocity": 2.625}]  # a quarter in from 1.5 and 3
     v = verdict([0.0, 10.0], np.array([0.2, 0.6]), np.array([0.2, 0.3]))
     assert v["ratio_at_heaviest"] == 2.0 and v["passes"] and REQUIRED_RATIO == 1.5
     weak = verdict([0.0, 10.0], np.array([0.2, 0.6]), np.array([0.3, 0.3]))  # the oracle, an upper bound, worse at 0 kg
