@@ -24,9 +24,10 @@ stride by 0.4-1.0 m/s (std at 20 Hz control), more than a payload moves its mean
 penalties (vertical speed and pitch rate, `GAIT_SCALE`) makes a gait that bounces less, so the payload's effect
 is a larger share of the error. With both (measured as
 planar_runner_v15to30_smooth20 of docs/scripts/runner_variant_family.py, this family since the seventeenth
-session): DR's error is 1.64x the oracle's at 10 kg over 5 training seeds (four of five at 1.5x or more), the
-oracle nowhere worse; the commands alone gave 1.05x in their first training run with the oracle worse than DR
-at 5 of 6 payloads, the penalties alone 1.14x over 3 (docs/commands.md, "A runner's speeds").
+session): DR's error is 1.69x the oracle's at 10 kg over 7 training seeds (five of seven at 1.5x or more), the
+oracle nowhere worse, though the 95% interval of DR - 1.5 x oracle, [-0.084, 0.200] m/s, still holds zero;
+the commands alone gave 1.05x in their first training run with the oracle worse than DR at 5 of 6 payloads,
+the penalties alone 1.14x over 3 (docs/commands.md, "The runner climbs").
 """
 
 from __future__ import annotations
