@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robot_meta.baselines import read_meta
 from robot_meta.checkpoint import file_sha256, load_torch
 from robot_meta.eval_run import baseline_tasks, tasks_fingerprint
 from robot_meta.train import family_of
@@ -94,7 +96,7 @@ def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> tuple[list[Pa
     }
     adopted_dr: dict[str, Path] = {}  # sha256 of a source DR file -> its adopted copy
     for old in dst_cache.glob("dr*.pt"):
-        origin = json.loads(load_torch(old)["meta"]).get("adopted_from")
+        origin = read_meta(old).get("adopted_from")
         if origin:
             adopted_dr[origin["sha256"]] = old
     todo: list[tuple[str, dict, dict, Path]] = []
@@ -110,7 +112,7 @@ def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> tuple[list[Pa
         out = dst_cache / path.name
         sha = file_sha256(path)
         if out.exists():
-            if json.loads(load_torch(out)["meta"]).get("adopted_from", {}).get("sha256") != sha:
+            if read_meta(out).get("adopted_from", {}).get("sha256") != sha:
                 raise SystemExit(f"{out} is there and is not {path}'s adopted copy; nothing adopted")
             kept.append(out)
             continue
@@ -125,7 +127,9 @@ def adopt(src_cache: Path, dst_cache: Path, src: Any, dst: Any) -> tuple[list[Pa
     for name, state, meta, out in todo:  # DRs first: an oracle records the sha256 of its DR as written
         if name == "oracle" and meta.get("init_sha256") is not None:
             meta["init_sha256"] = file_sha256(adopted_dr[meta["init_sha256"]])
-        torch.save(state | {"meta": json.dumps(meta)}, out)
+        tmp = out.with_name(out.name + ".tmp")  # whole or not at all, as save_policy writes a cache file
+        torch.save(state | {"meta": json.dumps(meta)}, tmp)
+        os.replace(tmp, out)
     return [out for *_, out in todo], kept
 
 
