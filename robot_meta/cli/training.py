@@ -192,6 +192,12 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
             + (f"{gap:.2f}" if gap is not None else "undefined")
             + (f" (95% bootstrap over tasks x seeds: {ci[0]:.2f} .. {ci[1]:.2f})" if ci else "")
         )
+        for key, what in (("return", f"return of episode {k}"), ("steady_error", "online steady error")):
+            if d := s.get("vs_dr", {}).get(key):
+                lines.append(
+                    f"  {report['algo']} minus DR, {what}, same tasks and starts: {d['mean']:+.3f} "
+                    f"(95% bootstrap {d['ci95'][0]:+.3f} .. {d['ci95'][1]:+.3f}, n={d['n']})"
+                )
         for region in ("payload_extrapolation", "payload_interpolation"):
             if region in s:
                 r = s[region]

@@ -168,6 +168,45 @@ def test_gap_closed_arithmetic():
     # Episode K with context minus prior-only in the same task: (+25, +6) -> mean 15.5, s.e. 9.5
     assert s["vs_prior_only"]["mean"] == pytest.approx(15.5) and s["vs_prior_only"]["se"] == pytest.approx(9.5)
     assert report["episodic"]["prior_only"]["rise"]["mean"] == pytest.approx(4.5)
+    # Adapted minus DR in the same task: (-20 + 60, -30 + 50) = (40, 20); a bootstrap over two rows can only
+    # draw means of 20, 30 or 40.
+    vs_dr = s["vs_dr"]["return"]
+    assert vs_dr["mean"] == pytest.approx(30) and vs_dr["n"] == 2
+    assert 20 <= vs_dr["ci95"][0] < 30 < vs_dr["ci95"][1] <= 40
+
+
+def test_vs_dr_pairs_online_steady_errors_and_the_gap_needs_an_oracle_reliably_above_dr():
+    """The oracle above DR on the mean by a hair but below it on one task of two: the gap ratio would be a huge
+    number; it is undefined, and the paired comparison with DR (returns and online steady errors) stands."""
+
+    def runs(steady: list[float]) -> dict:  # three online runs as `evaluate` records them
+        return {
+            "errors": [[x] * 4 for x in steady],
+            **{k: list(steady) for k in ("pre_error", "post_error", "peak_error", "steady_error")},
+            "adaptation_time_s": [0.1, 0.2, None],
+        }
+
+    online = {"pearl": runs([0.2, 0.4, 0.3]), "dr": runs([0.5, 0.5, 0.5]), "oracle": runs([0.1, 0.1, 0.1])}
+    per_seed = [
+        {
+            "seed": 0,
+            "run_dir": "r",
+            "regions": [{}, {}],
+            "episodic": {"pearl": [[-10.0], [-12.0]], "dr": [[-50.0], [-40.0]], "oracle": [[-60.0], [-29.9]]},
+            "online": online,
+            "online_change_time_s": 0.1,
+        }
+    ]
+    s = aggregate(per_seed, {"algo": "pearl", "task": "planar_runner"}, episodes=1, prior_episodes=0, scratch_tasks=0)[
+        "summary"
+    ]
+    assert s["oracle"] > s["dr"] and s["gap_closed_ci95"] is None
+    assert s["gap_closed"] is None and "not reliably above" in s["warning"]
+    assert s["vs_dr"]["return"]["mean"] == pytest.approx(34.0)
+    steady = s["vs_dr"]["steady_error"]
+    assert steady["mean"] == pytest.approx(-0.2) and steady["n"] == 3
+    lo, hi = steady["ci95"]  # resampled means of (-0.3, -0.1, -0.2) lie in [-0.3, -0.1]
+    assert -0.3 - 1e-12 <= lo < -0.2 < hi <= -0.1 + 1e-12
 
 
 def _eval_with_baselines(run, *extra: str) -> int:
