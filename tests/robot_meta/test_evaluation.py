@@ -191,7 +191,7 @@ def test_vs_dr_pairs_online_steady_errors_and_the_gap_needs_an_oracle_reliably_a
         {
             "seed": 0,
             "run_dir": "r",
-            "regions": [{}, {}],
+            "regions": [{"payload_mass": "extrapolation"}] * 2,
             "episodic": {"pearl": [[-10.0], [-12.0]], "dr": [[-50.0], [-40.0]], "oracle": [[-60.0], [-29.9]]},
             "online": online,
             "online_change_time_s": 0.1,
@@ -202,6 +202,8 @@ def test_vs_dr_pairs_online_steady_errors_and_the_gap_needs_an_oracle_reliably_a
     ]
     assert s["oracle"] > s["dr"] and s["gap_closed_ci95"] is None
     assert s["gap_closed"] is None and "not reliably above" in s["warning"]
+    assert s["payload_extrapolation"]["oracle"] > s["payload_extrapolation"]["dr"]
+    assert s["payload_extrapolation"]["gap_closed"] is None  # the region's ratio is undefined the same way
     assert s["vs_dr"]["return"]["mean"] == pytest.approx(34.0)
     steady = s["vs_dr"]["steady_error"]
     assert steady["mean"] == pytest.approx(-0.2) and steady["n"] == 3
