@@ -391,6 +391,11 @@ def aggregate(
     }
     rows: dict[str, np.ndarray] = {}  # per method, (seeds*tasks, K), rows in the same order for every method
     regions = [reg for r in per_seed for reg in r["regions"]]
+    # The held-out payload regions, one mask over the rows for every method (and the gap of each region below).
+    region_masks = {
+        f"payload_{kind}": np.array([g.get("payload_mass") == kind for g in regions])
+        for kind in ("extrapolation", "interpolation")
+    }
     for name in methods:
         arr = rows[name] = np.concatenate([np.array(r["episodic"][name]) for r in per_seed], 0)
         seed_means = [float(np.mean(np.array(r["episodic"][name])[:, -1])) for r in per_seed]
@@ -402,11 +407,7 @@ def aggregate(
             "rise": _paired(arr[:, -1] - arr[:, 0]),
         }
         if name not in ("scratch_1x", "scratch_100x"):
-            for label, pred in (
-                ("payload_extrapolation", lambda g: g.get("payload_mass") == "extrapolation"),
-                ("payload_interpolation", lambda g: g.get("payload_mass") == "interpolation"),
-            ):
-                mask = np.array([pred(g) for g in regions])
+            for label, mask in region_masks.items():
                 if mask.any():
                     entry[label] = summarize(arr[mask, -1])
         report["episodic"][name] = entry
@@ -439,11 +440,12 @@ def aggregate(
                 "on all held-out tasks) stays within 20% of the new payload to the episode's end",
             }
             report["belief"]["payload_estimate_by_seed"] = [r["belief"]["payload_estimate"] for r in per_seed]
+    online_runs: dict[str, dict[str, list]] = {}  # per method, every online run's numbers, the same order for all
     if per_seed[0].get("online"):
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
         for name in per_seed[0]["online"]:
             errs = np.concatenate([np.array(r["online"][name]["errors"]) for r in per_seed], 0)
-            o = {k: [x for r in per_seed for x in r["online"][name].get(k, [])] for k in ONLINE_KEYS}
+            o = online_runs[name] = {k: [x for r in per_seed for x in r["online"][name].get(k, [])] for k in ONLINE_KEYS}
             adapt = o["adaptation_time_s"]
             entry = {
                 "error_mean": errs.mean(0).tolist(),
@@ -463,43 +465,35 @@ def aggregate(
     if all(k in eps for k in ("pearl", "dr", "oracle")) or all(k in eps for k in (record["algo"], "dr", "oracle")):
         adapted = eps[record["algo"]]["last_episode"]["mean"]
         dr, oracle = eps["dr"]["last_episode"]["mean"], eps["oracle"]["last_episode"]["mean"]
+        trio = (record["algo"], "dr", "oracle")
+        gap, gap_ci = _reliable_gap(*(rows[k][:, -1] for k in trio))
         summary = {
             "adapted": adapted,
             "prior_only": eps.get("prior_only", {}).get("last_episode", {}).get("mean"),
             "dr": dr,
             "oracle": oracle,
-            "gap_closed": _gap(adapted, dr, oracle),
-            "gap_closed_ci95": _gap_ci(*(rows[k][:, -1] for k in (record["algo"], "dr", "oracle"))),
+            "gap_closed": gap,
+            "gap_closed_ci95": gap_ci,
             "rise": eps[record["algo"]]["rise"],
             "vs_prior_only": eps[record["algo"]].get("vs_prior_only"),
             # The adapted policy minus DR on the same tasks and starts: a comparison that needs no oracle, so it
             # holds where the oracle is too weak to make the gap meaningful.
             "vs_dr": {"return": _paired_ci(rows[record["algo"]][:, -1] - rows["dr"][:, -1])},
         }
-        online = per_seed[0].get("online") or {}
-        if record["algo"] in online and "dr" in online:
-            steady = {
-                k: np.concatenate([np.array(r["online"][k]["steady_error"], float) for r in per_seed])
-                for k in (record["algo"], "dr")
-            }
+        if record["algo"] in online_runs and "dr" in online_runs:
+            steady = {k: np.array(online_runs[k]["steady_error"], float) for k in (record["algo"], "dr")}
             summary["vs_dr"]["steady_error"] = _paired_ci(steady[record["algo"]] - steady["dr"])
-        for region in ("payload_extrapolation", "payload_interpolation"):
-            if region in eps[record["algo"]] and region in eps["dr"] and region in eps["oracle"]:
-                a, d, o = (eps[k][region]["mean"] for k in (record["algo"], "dr", "oracle"))
-                gap = _gap(a, d, o)
-                mask = np.array([g.get("payload_mass") == region.split("_")[1] for g in regions])
-                if gap is not None and mask.sum() > 1:  # as for all tasks: no ratio over an oracle not reliably above DR
-                    in_region = (rows[k][mask, -1] for k in (record["algo"], "dr", "oracle"))
-                    gap = gap if _gap_ci(*in_region) is not None else None
-                summary[region] = {"adapted": a, "dr": d, "oracle": o, "gap_closed": gap}
+        for region, mask in region_masks.items():
+            if all(region in eps[k] for k in trio):
+                a, d, o = (eps[k][region]["mean"] for k in trio)
+                region_gap = _reliable_gap(*(rows[k][mask, -1] for k in trio))[0]
+                summary[region] = {"adapted": a, "dr": d, "oracle": o, "gap_closed": region_gap}
         if oracle <= dr:
             summary["warning"] = (
                 "the oracle baseline is not above the domain-randomized one, so the gap is undefined: "
                 "the oracle is undertrained for this family at this budget"
             )
-        elif summary["gap_closed_ci95"] is None and len(rows["dr"]) > 1:
-            # An oracle a hair above DR makes the ratio explode (a gap of 0.1 return gives "gap closed 850").
-            summary["gap_closed"] = None
+        elif gap is None:
             summary["warning"] = (
                 "the oracle baseline is not reliably above the domain-randomized one (above it in under 97.5% of "
                 "bootstrap resamples of the tasks), so the gap is undefined: compare with DR directly (vs_dr)"
@@ -545,6 +539,14 @@ def _gap_ci(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray, n_boot: int
         return None
     gaps = (a[ok] - d[ok]) / (o[ok] - d[ok])
     return [float(np.percentile(gaps, 2.5)), float(np.percentile(gaps, 97.5))]
+
+
+def _reliable_gap(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray) -> tuple[float | None, list[float] | None]:
+    """The gap closed over these rows and its interval, both None unless the oracle is reliably above DR (in 97.5%
+    of bootstrap resamples): an oracle a hair above DR makes the ratio explode (0.1 return of gap printed "gap
+    closed 852.86")."""
+    ci = _gap_ci(adapted, dr, oracle)
+    return (None, None) if ci is None else (_gap(adapted.mean(), dr.mean(), oracle.mean()), ci)
 
 
 def _gap(adapted: float, dr: float, oracle: float) -> float | None:
