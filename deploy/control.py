@@ -287,6 +287,9 @@ class Deployment:
         compute_us = (time.perf_counter() - t0) * 1e6
         loop.prev_action = action
         summary = self.adapter.summary()
+        readout = self.manifest.belief_readout
+        if readout is not None:  # what the belief says about the payload, for the log and the field report
+            summary[f"{readout.param}_estimate"] = readout.estimate(summary[readout.belief])
         loop.ticks += 1
         loop.errors.append(err)
         loop.times.append(t)

@@ -19,6 +19,7 @@ mean over 20 simulated tasks. Which robot a session runs on is the caller's choi
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
@@ -31,7 +32,7 @@ import numpy as np
 
 from deploy.control import DeployConfig, Deployment
 from deploy.manifest import PolicyManifest
-from deploy.metrics import adaptation_time, change_stats
+from deploy.metrics import SETTLE_BAND, adaptation_time, change_stats, settle_times
 from deploy.robot_io import Commands
 from deploy.telemetry import TelemetryLog, jsonable, read_log
 
@@ -59,7 +60,7 @@ class FieldPlan:
             (None: the last quarter of the hold).
     """
 
-    commands: dict[str, float] = field(default_factory=lambda: {"target_velocity": 1.5})
+    commands: dict[str, float] = field(default_factory=lambda: {"target_velocity": 2.5})
     command_schedule: list[list[Any]] = field(default_factory=list)
     payloads_kg: list[float] = field(default_factory=lambda: [9.0])
     base_payload_kg: float = 0.0
@@ -272,6 +273,7 @@ LATENT_VECTORS = {  # /tick latent keys that hold the adapter's belief as a vect
     "extrinsics": "extrinsics e estimated from the recent (obs, action) history",
 }
 LATENT_SYMBOL = {"z": "z", "extrinsics": "e"}
+PAYLOAD_ESTIMATE = "payload_mass_estimate"  # /tick latent key of the manifest's payload read-out (kg)
 
 
 def analyse_log(path: Path) -> dict[str, Any]:
@@ -291,6 +293,12 @@ def analyse_log(path: Path) -> dict[str, Any]:
     # The adapter's belief as a vector: PEARL's posterior mean z, or RMA's extrinsics estimate (RL²: none)
     key = next((k for k in LATENT_VECTORS if ticks and k in ticks[0]["latent"]), None)
     latent = np.array([m["latent"][key] for m in ticks], dtype=float) if key else None
+    # The manifest's read-out of the payload from that belief, when the policy has one (deploy.control)
+    estimate = (
+        np.array([m["latent"][PAYLOAD_ESTIMATE] for m in ticks], dtype=float)
+        if ticks and PAYLOAD_ESTIMATE in ticks[0]["latent"]
+        else None
+    )
     dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.05
     floor = float(session.get("tracking_error_floor") or 0.0)  # logs written before the manifest had one: 0
     events = log["/event"]
@@ -331,6 +339,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
                 "worst_smoothed_error": worst,
                 **_latent_shift(latent, t, start, ev["t"], end),
+                **_estimate_stats(estimate, t, start, ev["t"], end, ev["payload_kg"], plan.base_payload_kg, dt),
             }
         )
     end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
@@ -344,8 +353,38 @@ def analyse_log(path: Path) -> dict[str, Any]:
         "ticks": len(ticks),
         "latent_key": key,
         "latent_name": LATENT_VECTORS.get(key or "", None),
-        "series": {"t": t, "error": err, "latent": latent, "dt": dt},
+        "series": {"t": t, "error": err, "latent": latent, "estimate": estimate, "dt": dt},
     }
+
+
+def _estimate_stats(
+    estimate: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float, kg: float, base_kg: float, dt: float
+) -> dict[str, Any]:
+    """The payload estimate's mean over the baseline and over the last quarter of the hold, and the time from
+    the change until it stays within `SETTLE_BAND` of the new payload to the end of the hold (None: it does not)."""
+    if estimate is None:
+        return {}
+    before = estimate[(t >= start) & (t < change)]
+    hold = estimate[(t >= change) & (t < end)]
+    after = estimate[(t >= end - 0.25 * (end - change)) & (t < end)]
+    if not len(before) or not len(after):
+        return {}
+    settle = settle_times(hold[None], [kg], 0.0, dt)[0]
+    return {
+        "payload_estimate_before": float(before.mean()),
+        "payload_estimate_after": float(after.mean()),
+        "payload_estimate_settle_s": None if math.isnan(settle) else settle,
+    }
+
+
+def _true_payload(analysis: dict[str, Any], t: np.ndarray) -> np.ndarray:
+    """The payload on the robot at each tick time: the base, then each change's payload until it is restored."""
+    kg = np.full(len(t), float(analysis["plan"]["base_payload_kg"]))
+    for ch in analysis["changes"]:
+        kg[t >= ch["t_change"]] = ch["payload_kg"]
+        restore = ch["t_change"] + analysis["plan"]["hold_s"]
+        kg[t >= restore] = analysis["plan"]["base_payload_kg"]
+    return kg
 
 
 def _latent_shift(latent: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float) -> dict[str, Any]:
@@ -430,19 +469,41 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     latent_png = None
     adaptive = [n for n in names if analyses[n]["series"]["latent"] is not None]
     if adaptive:
-        fig, axes = plt.subplots(len(adaptive), 1, figsize=(9, 3.0 * len(adaptive)), squeeze=False)
-        for row, name in enumerate(adaptive):
+        # One panel per belief vector, and under it the payload read from it (when the manifest has a read-out)
+        panels = [(n, kind) for n in adaptive for kind in ("latent", "estimate") if analyses[n]["series"][kind] is not None]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.0 * len(panels)), squeeze=False)
+        for row, (name, kind) in enumerate(panels):
             a = analyses[name]
             ax = axes[row][0]
-            lat = a["series"]["latent"]
-            for j in range(lat.shape[1]):
-                ax.plot(a["series"]["t"], lat[:, j], lw=1, label=f"{LATENT_SYMBOL[a['latent_key']]}[{j}]")
+            t = a["series"]["t"]
+            if kind == "latent":
+                lat = a["series"]["latent"]
+                for j in range(lat.shape[1]):
+                    ax.plot(t, lat[:, j], lw=1, label=f"{LATENT_SYMBOL[a['latent_key']]}[{j}]")
+                ax.set_title(f"{name}: {a['latent_name']}")
+                ax.legend(ncol=min(lat.shape[1], 8), fontsize=7, loc="lower right")
+            else:
+                est = a["series"]["estimate"]
+                ax.plot(t, est, lw=0.8, alpha=0.35, color="tab:purple", label="estimate (per tick)")
+                ax.plot(
+                    t,
+                    np.convolve(est, np.ones(smooth_n) / smooth_n, mode="same"),
+                    lw=2,
+                    color="tab:purple",
+                    label=f"{plan['smooth_s']:g} s mean",
+                )
+                ax.plot(t, _true_payload(a, t), color="k", lw=1.5, drawstyle="steps-post", label="payload on the robot")
+                ax.set_ylabel("payload (kg)")
+                ax.set_title(
+                    f"{name}: payload read from the belief by the manifest's linear read-out (fitted on training "
+                    "tasks; extrapolates past them)",
+                    fontsize=9,
+                )
+                ax.legend(fontsize=7, loc="upper left")
             for ch in a["changes"]:
                 ax.axvline(ch["t_change"], color="k", ls="--", lw=1)
                 ax.text(ch["t_change"], ax.get_ylim()[1], f" {ch['payload_kg']:g} kg", va="top")
-            ax.set_title(f"{name}: {a['latent_name']}")
             ax.set_xlabel("time since armed (s)")
-            ax.legend(ncol=min(lat.shape[1], 8), fontsize=7, loc="lower right")
             ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(out / "latent.png", dpi=110)
@@ -504,6 +565,9 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             "peak_error": "largest per-tick error in the hold period",
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
             "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",
+            "payload_estimate": "the payload read from the belief by the manifest's linear read-out (fitted at export on "
+            "training tasks): mean over the baseline -> mean over the last quarter of the hold; it settles once it "
+            f"stays within {SETTLE_BAND:.0%} of the new payload to the end of the hold",
         },
     }
     report = jsonable(report)  # plain Python values: numpy's bools and floats are not JSON
@@ -544,6 +608,14 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
                 f"{_fmt(c.get('peak_error'), none='-')} | {_fmt(c.get('steady_error'), none='-')} | "
                 f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('adaptation_time_s'), ' s')} |"
             )
+        estimates = [(n, entry.get(n) or {}) for n in analyses if "payload_estimate_after" in (entry.get(n) or {})]
+        if estimates:
+            lines += ["", "| policy | payload estimate before (kg) | after (kg) | settles |", "|---|---|---|---|"]
+            lines += [
+                f"| {n} | {_fmt(c['payload_estimate_before'])} | {_fmt(c['payload_estimate_after'])} | "
+                f"{_fmt(c.get('payload_estimate_settle_s'), ' s')} |"
+                for n, c in estimates
+            ]
     lines += ["", "![tracking error](tracking_error.png)", ""]
     if report["files"]["latent"]:
         lines += ["![latent](latent.png)", ""]

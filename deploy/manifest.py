@@ -326,6 +326,41 @@ ADAPTATIONS: dict[str, type] = {
 
 
 @dataclass(frozen=True)
+class BeliefReadout:
+    """A linear read-out of one hidden task parameter from the adapter's belief vector (PEARL's posterior mean
+    `z`, RMA's extrinsics estimate `extrinsics`), fitted by export on training tasks in simulation: ridge
+    regression on standardized features, so estimate = bias + sum(weights * (belief - mean) / scale), in
+    `unit`. A display of what the belief says (the field report plots it), never an input of the policy; past
+    the training range it extrapolates linearly. `r2` is its cross-validated R² on those tasks (folds by task)."""
+
+    param: str
+    unit: str
+    belief: Literal["z", "extrinsics"]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    r2: float
+    tasks: int
+
+    def __post_init__(self) -> None:
+        n = len(self.weights)
+        if not 1 <= n <= MAX_CONTEXT or len(self.mean) != n or len(self.scale) != n:
+            raise PolicyDirError(
+                f"belief_readout: mean, scale and weights must have the same length, got {len(self.mean)}, "
+                f"{len(self.scale)}, {n}"
+            )
+        for i, s in enumerate(self.scale):
+            _check_range(f"belief_readout.scale[{i}]", s, 0.0, MAX_MAGNITUDE, lo_open=True)
+
+    def estimate(self, belief: list[float] | tuple[float, ...]) -> float:
+        """The parameter's estimate from one belief vector (its length is checked against the weights)."""
+        if len(belief) != len(self.weights):
+            raise PolicyDirError(f"belief_readout: a belief of {len(belief)} entries, the read-out takes {len(self.weights)}")
+        return self.bias + sum(w * (b - m) / s for w, b, m, s in zip(self.weights, belief, self.mean, self.scale, strict=True))
+
+
+@dataclass(frozen=True)
 class TaskParamRange:
     """A task parameter the policy was trained over; role "command" is set by the operator at run time
     (manifests written before roles existed have none: hidden)."""
@@ -401,6 +436,9 @@ class PolicyManifest:
     kinematics: dict[str, KinematicChain] | None = field(default=None, metadata=OMIT_NONE)
     # The family's default field test (deploy.field.FieldPlan's fields), for `robot-meta field` without a plan.
     field_plan: dict[str, Any] | None = field(default=None, metadata=OMIT_NONE)
+    # A linear read-out of the payload from the belief (adaptive policies with a belief vector, on families with
+    # a payload), for the field report; manifests written before it, and the other policies, have none.
+    belief_readout: BeliefReadout | None = field(default=None, metadata=OMIT_NONE)
 
     def __post_init__(self) -> None:
         if self.obs_dim != sum(s.size for s in self.observation):
@@ -421,6 +459,19 @@ class PolicyManifest:
             if chain.site != site:
                 raise PolicyDirError(f"manifest kinematics.{site} is the chain of site {chain.site!r}")
             chain.require_joints(joint_names, "the policy's")
+        if self.belief_readout is not None:
+            dim = {"pearl": "latent_dim", "rma": "extrinsics_dim"}.get(self.adaptation.kind)
+            want = "z" if self.adaptation.kind == "pearl" else "extrinsics"
+            if dim is None or self.belief_readout.belief != want:
+                raise PolicyDirError(
+                    f"manifest belief_readout reads {self.belief_readout.belief!r}, which a {self.adaptation.kind!r} "
+                    "adapter does not report"
+                )
+            if len(self.belief_readout.weights) != getattr(self.adaptation, dim):
+                raise PolicyDirError(
+                    f"manifest belief_readout has {len(self.belief_readout.weights)} weights, adaptation.{dim} is "
+                    f"{getattr(self.adaptation, dim)}"
+                )
         if self.robot is not None:
             for name, sig in self.robot.observation.items():
                 if sig.signal == "site_pos" and (sig.site is None or sig.site not in (self.kinematics or {})):

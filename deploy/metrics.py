@@ -105,6 +105,24 @@ def excess_over(
     return {"excess_first": (diff[:, :n].sum(1) * ctrl_dt).tolist(), "excess_steady": diff[:, n:].mean(1).tolist()}
 
 
+SETTLE_BAND = 0.2  # a payload estimate has settled once it stays within 20% of the new payload (issue 16)
+
+
+def settle_times(estimates: np.ndarray, payloads: list[float], change_time_s: float, dt: float) -> list[float]:
+    """Per run (rows of `estimates`, (runs, steps), kg), the time from the change until the estimate stays within
+    `SETTLE_BAND` x the new payload of it to the last step; NaN if it is outside at the last step."""
+    start = round(change_time_s / dt)
+    out = []
+    for est, m in zip(estimates, payloads, strict=True):
+        inside = np.abs(est[start:] - m) <= SETTLE_BAND * abs(m)
+        if not inside[-1]:
+            out.append(float("nan"))
+            continue
+        outside = np.flatnonzero(~inside)
+        out.append(float((outside[-1] + 1) * dt) if outside.size else 0.0)
+    return out
+
+
 def summarize(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.metrics import adaptation_time, change_stats, excess_over, steady_error
+from deploy.metrics import adaptation_time, change_stats, excess_over, settle_times, steady_error
 from robot_meta.collector import ActorWrapper, CollectorState, collect
 from sim_tasks import BatchedTaskEnv
 
@@ -109,7 +109,54 @@ def online_errors(
     return np.concatenate(out, 0)
 
 
-SETTLE_BAND = 0.2  # the payload estimate has settled once it stays within 20% of the new payload (issue 16)
+def steady_beliefs(
+    method: Method, family: Any, tasks: list[Any], seeds: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The belief averaged over the second half of one episode per task and seed, with the payload from the
+    start: features (n, belief_dim), the hidden parameters (n, n_hidden) in `family.hidden_params` order, and
+    the task index of each row (n,). None when the family has no payload, the method holds one policy per task,
+    or its actor has no `belief()` (a non-adaptive policy)."""
+    if family.payload_parent is None or method.per_task:
+        return None
+    xs, ys, groups = [], [], []
+    for seed in seeds:
+        env = eval_env(family, tasks, seed)
+        state = CollectorState(env)
+        state.reset(seed=seed)
+        actor = method.actor("online", env)
+        if not hasattr(actor, "belief"):
+            return None
+        recorder = _BeliefRecorder(actor)
+        collect(state, recorder, family.episode_steps)
+        xs.append(np.mean(recorder.beliefs[family.episode_steps // 2 :], 0))
+        ys.append(np.stack([family.task_vector(t) for t in tasks]))
+        groups.append(np.arange(len(tasks)))
+    return np.concatenate(xs), np.concatenate(ys).astype(np.float64), np.concatenate(groups)
+
+
+def belief_readout(
+    method: Method, family: Any, tasks: list[Any], seeds: list[int], param: str = "payload_mass", folds: int = 5
+) -> dict[str, Any] | None:
+    """A linear read-out of `param` from the method's belief, fitted on `tasks` (export fits it on training
+    tasks, for the field report's payload estimate): the fields of `deploy.manifest.BeliefReadout` but the
+    belief's name, which the algorithm knows. None as for `steady_beliefs`."""
+    beliefs = steady_beliefs(method, family, tasks, seeds)
+    if beliefs is None:
+        return None
+    x, y, g = beliefs
+    target = y[:, [p.name for p in family.hidden_params].index(param)]
+    fit = _ridge_fit(x, target)
+    r2 = _cv_r2(x, target, g, folds)
+    return {
+        "param": param,
+        "unit": family.spec_of(param).unit,
+        "mean": fit.mean.tolist(),
+        "scale": fit.scale.tolist(),
+        "weights": fit.weights.tolist(),
+        "bias": fit.bias,
+        "r2": 0.0 if np.isnan(r2) else float(r2),
+        "tasks": len(tasks),
+    }
 
 
 def belief_probe(
@@ -128,24 +175,12 @@ def belief_probe(
 
     With `online_tasks`: the payload fit on all of `tasks` is read from the belief at every step of the online
     protocol's episodes (payload 0, then the task's at `change_time_s`), and `settle_time_s` is, per run, the
-    time from the change until the estimate stays within `SETTLE_BAND` of the new payload to the episode's end
+    time from the change until the estimate stays within `deploy.metrics.SETTLE_BAND` of the new payload to the episode's end
     (NaN if it never does). None when the method's actor has no `belief()` (a non-adaptive policy)."""
-    if family.payload_parent is None or method.per_task:
+    beliefs = steady_beliefs(method, family, tasks, seeds)
+    if beliefs is None:
         return None
-    xs, ys, groups = [], [], []
-    for seed in seeds:
-        env = eval_env(family, tasks, seed)
-        state = CollectorState(env)
-        state.reset(seed=seed)
-        actor = method.actor("online", env)
-        if not hasattr(actor, "belief"):
-            return None
-        recorder = _BeliefRecorder(actor)
-        collect(state, recorder, family.episode_steps)
-        xs.append(np.mean(recorder.beliefs[family.episode_steps // 2 :], 0))
-        ys.append(np.stack([family.task_vector(t) for t in tasks]))
-        groups.append(np.arange(len(tasks)))
-    x, y, g = np.concatenate(xs), np.concatenate(ys).astype(np.float64), np.concatenate(groups)
+    x, y, g = beliefs
     r2 = {}
     for j, spec in enumerate(family.hidden_params):
         value = _cv_r2(x, y[:, j], g, folds)
@@ -171,21 +206,6 @@ def belief_probe(
     return out
 
 
-def settle_times(estimates: np.ndarray, payloads: list[float], change_time_s: float, dt: float) -> list[float]:
-    """Per run (rows of `estimates`, (runs, steps), kg), the time from the change until the estimate stays within
-    `SETTLE_BAND` x the new payload of it to the last step; NaN if it is outside at the last step."""
-    start = round(change_time_s / dt)
-    out = []
-    for est, m in zip(estimates, payloads, strict=True):
-        inside = np.abs(est[start:] - m) <= SETTLE_BAND * abs(m)
-        if not inside[-1]:
-            out.append(float("nan"))
-            continue
-        outside = np.flatnonzero(~inside)
-        out.append(float((outside[-1] + 1) * dt) if outside.size else 0.0)
-    return out
-
-
 class _BeliefRecorder(ActorWrapper):
     def __init__(self, actor: Any) -> None:
         super().__init__(actor)
@@ -197,14 +217,28 @@ class _BeliefRecorder(ActorWrapper):
         return action
 
 
-def _ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2) -> Any:
-    """Ridge regression of y (n,) on standardized features x (n, d); returns predict(x') -> (n',)."""
+@dataclass(frozen=True)
+class LinearFit:
+    """y = bias + ((x - mean) / scale) @ weights: a ridge fit on standardized features."""
+
+    mean: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+    weights: np.ndarray  # (d,)
+    bias: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, d) -> (n,)."""
+        return self.bias + ((x - self.mean) / self.scale) @ self.weights
+
+
+def _ridge_fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2) -> LinearFit:
+    """Ridge regression of y (n,) on standardized features x (n, d)."""
     mu, sd = x.mean(0), x.std(0) + 1e-8
     a = np.concatenate([(x - mu) / sd, np.ones((len(x), 1))], 1)
     reg = ridge * len(a) * np.eye(a.shape[1])
     reg[-1, -1] = 0.0  # the intercept is not shrunk
     w = np.linalg.solve(a.T @ a + reg, a.T @ y)
-    return lambda z: np.concatenate([(z - mu) / sd, np.ones((len(z), 1))], 1) @ w
+    return LinearFit(mean=mu, scale=sd, weights=w[:-1], bias=float(w[-1]))
 
 
 def _cv_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, ridge: float = 1e-2) -> float:

@@ -295,10 +295,15 @@ def check_parity(policy_dir: Path, spec: ExportSpec, rows: dict[str, np.ndarray]
 
 
 def write_policy_dir(
-    spec: ExportSpec, record: dict[str, Any], trained: dict[str, Any], family: Any, out: Path
+    spec: ExportSpec,
+    record: dict[str, Any],
+    trained: dict[str, Any],
+    family: Any,
+    out: Path,
+    readout: dict[str, Any] | None = None,
 ) -> PolicyManifest:
     """Export the spec's graphs, check parity on its recorded rollout, write the manifest (checked by the
-    runtime's own reader before it is written); all or nothing."""
+    runtime's own reader before it is written) with the belief read-out `readout` when given; all or nothing."""
     with _policy_dir(Path(out)) as tmp:
         graphs: dict[str, Path] = {}
         for name, g in spec.graphs.items():
@@ -308,6 +313,8 @@ def write_policy_dir(
         parity = check_parity(tmp, spec, rows)
         raw = build_manifest(spec.adaptation, record, trained, family, graphs)
         raw["parity"] = {"max_abs_diff": parity, "tolerance": PARITY_TOL, "steps": len(rows["action"])}
+        if readout is not None:
+            raw["belief_readout"] = readout
         manifest = PolicyManifest.from_dict(raw)
         (tmp / "manifest.json").write_text(manifest.to_json())
         seal(tmp)  # SHA256SUMS: the robot computer refuses a manifest or graph changed after this
@@ -331,11 +338,29 @@ def export_run(run_dir: Path, out: Path, adapt_task: int | None = None, adapt_ep
     return export_algorithm(algorithm, record, out, **options)
 
 
+READOUT_TASKS = 48  # training tasks the payload read-out is fitted on, one episode each per seed
+READOUT_SEEDS = (0, 1)  # starts and sensor noise of those episodes (and the actor's generator)
+
+
 def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **options: Any) -> PolicyManifest:
     """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks)."""
     spec = algorithm.export_spec(**options)
     trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
-    return write_policy_dir(spec, record, trained, algorithm.family, out)
+    return write_policy_dir(spec, record, trained, algorithm.family, out, readout=payload_readout(algorithm, spec))
+
+
+def payload_readout(algorithm: Any, spec: ExportSpec) -> dict[str, Any] | None:
+    """The manifest's `belief_readout`: payload mass from the belief the runtime reports (`spec.belief`),
+    fitted on the first `READOUT_TASKS` training tasks, payload from the start (`evaluation.belief_readout`).
+    None when the runtime reports no belief or the family has no payload."""
+    if spec.belief is None or algorithm.family.payload_parent is None:
+        return None
+    from robot_meta.evaluation import belief_readout
+
+    tasks = list(algorithm.family.split().train[:READOUT_TASKS])
+    method = algorithm.eval_methods(seed=READOUT_SEEDS[0])[0]
+    fit = belief_readout(method, algorithm.family, tasks, list(READOUT_SEEDS))
+    return None if fit is None else {**fit, "belief": spec.belief}
 
 
 def export_baseline(

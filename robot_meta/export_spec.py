@@ -62,12 +62,16 @@ class ExportSpec:
         record: callable(family) -> rows {name: array (steps, ...)}: every graph input (by input name) and
             the torch outputs the checks compare against, from a rollout in the simulator.
         checks: the parity checks, in report order.
+        belief: the key of the runtime adapter's latent summary that holds what the online actor's `belief()`
+            returns (PEARL "z", RMA "extrinsics"); export fits the manifest's payload read-out on it. None: the
+            runtime reports no belief vector (RL²'s hidden state, a static policy), so no read-out.
     """
 
     graphs: dict[str, GraphSpec]
     adaptation: dict[str, Any]
     record: Callable[[Any], dict[str, np.ndarray]]
     checks: tuple[ParityCheck, ...]
+    belief: str | None = None
 
 
 class RowRecorder:

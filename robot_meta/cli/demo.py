@@ -45,7 +45,7 @@ def add_parsers(sub: Any) -> None:
         "--protocol",
         dest="plan",
         metavar="FILE",
-        help="field plan (default: 1.5 m/s, 9 kg, 8 s baseline, 16 s hold; --protocol is its old name)",
+        help="field plan (default: the runner at 2.5 m/s, 9 kg, 8 s baseline, 16 s hold; --protocol is its old name)",
     )
     p.add_argument("--seed", type=seed_value, default=0)
     add_json_option(p)

@@ -406,7 +406,7 @@ def add_parsers(sub: Any) -> None:
         "--protocol",
         dest="plan",
         metavar="FILE",
-        help="YAML/JSON field plan over the family's default test in the manifest (runner: 1.5 m/s, payload 9 kg, 8 s + 16 s; "
+        help="YAML/JSON field plan over the family's default test in the manifest (runner: 2.5 m/s, payload 9 kg, 8 s + 16 s; "
         "arm: point (0.4, 0.1) m, picks up 2.2 kg, 4 s + 8 s); --protocol is its old name",
     )
     p.add_argument("--compare", metavar="POLICY_DIR", help="a second policy (e.g. the exported DR baseline) run the same way")

@@ -584,6 +584,7 @@ class PEARL(MetaAlgorithm):
                 ParityCheck("encoder_mu", "encoder", "mu", "mu"),
                 ParityCheck("encoder_var", "encoder", "var", "var", relative=True),
             ),
+            belief="z",
         )
 
     # ---- checkpoint state ----------------------------------------------------------------------------

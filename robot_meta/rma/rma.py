@@ -379,6 +379,7 @@ class RMA(MetaAlgorithm):
                 ParityCheck("action", "policy", "action", "action"),
                 ParityCheck("extrinsics", "policy", "extrinsics", "extrinsics"),
             ),
+            belief="extrinsics",
         )
 
     # ---- checkpoint state ----------------------------------------------------------------------------

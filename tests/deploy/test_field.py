@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from deploy.field import FieldPlan, PlanError, build_report, run_field
+from deploy.manifest import PolicyManifest
 from deploy.telemetry import read_log
 from robot_meta.cli import main
 from robot_meta.robots import virtual_robots
@@ -29,6 +30,19 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
         assert c["steady_error"] > 0
         assert report["sessions"][name]["reason"] == "stopped"
     assert "latent_shift" in entry["pearl"] and "latent_shift" not in entry["dr"]
+    # PEARL's payload read-out (the manifest's): logged each tick from z, summarized per change, plotted
+    manifest = PolicyManifest.read(tiny_policies / "pearl")
+    ticks = read_log(out / "pearl.mcap")["/tick"]
+    assert all(
+        m["latent"]["payload_mass_estimate"] == pytest.approx(manifest.belief_readout.estimate(m["latent"]["z"]))
+        for m in ticks
+    )
+    assert {"payload_estimate_before", "payload_estimate_after", "payload_estimate_settle_s"} <= set(entry["pearl"])
+    assert (
+        "payload_estimate_before" not in entry["dr"]
+        and "payload_mass_estimate" not in read_log(out / "dr.mcap")["/tick"][0]["latent"]
+    )
+    assert f"| pearl | {entry['pearl']['payload_estimate_before']:.2f} |" in (out / "report.md").read_text()
     assert len(report["verdicts"]) == 1 and report["verdicts"][0].startswith("9 kg: ")
     events = [e["event"] for e in read_log(out / "pearl.mcap")["/event"]]
     assert events[:5] == ["plan", "armed", "baseline_start", "payload_change", "hold_end"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, StaticAdaptation
+from deploy.manifest import PearlAdaptation, PolicyDirError, PolicyManifest, RMAAdaptation, StaticAdaptation
 from tests.policy_edit import write_manifest
 
 ASSETS = Path(__file__).resolve().parents[2] / "robot_meta" / "assets"
@@ -22,6 +22,39 @@ def test_the_embedded_manifests_load_typed_and_write_back_unchanged(name, kind):
     assert m.robot.reward.target == "target_velocity" and m.param("payload_mass").train == (0.0, 6.0)
     assert m.to_dict() == raw
     assert PolicyManifest.from_dict(json.loads(m.to_json())) == m
+
+
+def test_the_embedded_rma_runner_reads_the_payload_from_its_extrinsics():
+    m = PolicyManifest.read(ASSETS / "planar_runner_rma")
+    r = m.belief_readout
+    assert isinstance(m.adaptation, RMAAdaptation) and r.belief == "extrinsics" and r.param == "payload_mass"
+    assert len(r.weights) == m.adaptation.extrinsics_dim and r.r2 > 0.5  # fitted at export, cross-validated
+    assert r.estimate(list(r.mean)) == pytest.approx(r.bias)  # the belief at the fit's mean reads the mean payload
+    e = list(r.mean)
+    e[0] += r.scale[0]  # one standard deviation along e[0] moves the estimate by its weight
+    assert r.estimate(e) == pytest.approx(r.bias + r.weights[0])
+    with pytest.raises(PolicyDirError, match="a belief of 3 entries, the read-out takes 8"):
+        r.estimate([0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda r: r["weights"].pop(), r"mean, scale and weights must have the same length, got 8, 8, 7"),
+        (lambda r: r.__setitem__("belief", "z"), r"belief_readout reads 'z', which a 'rma' adapter does not report"),
+        (lambda r: r["scale"].__setitem__(1, 0.0), r"belief_readout\.scale\[1\]=0\.0 must be in \(0, 1e\+06\]"),
+        (lambda r: r.__setitem__("bias", float("inf")), r"belief_readout\.bias=inf must be a finite number"),
+        (
+            lambda r: [r[k].pop() for k in ("mean", "scale", "weights")],
+            r"belief_readout has 7 weights, adaptation\.extrinsics_dim is 8",
+        ),
+    ],
+)
+def test_a_bad_belief_readout_is_refused_by_name(mutate, match):
+    raw = json.loads((ASSETS / "planar_runner_rma" / "manifest.json").read_text())
+    mutate(raw["belief_readout"])
+    with pytest.raises(PolicyDirError, match=match):
+        PolicyManifest.from_dict(raw)
 
 
 def bad(mutate):

@@ -342,7 +342,7 @@ def test_the_belief_probe_recovers_a_payload_that_is_linearly_encoded_and_not_no
 
 def test_settle_time_is_when_the_payload_estimate_stays_inside_the_band():
     """Hand-computed traces, change at 1.0 s, dt 0.1 s (step 10): within 20% of 5 kg is 4..6 kg."""
-    from robot_meta.evaluation import settle_times
+    from deploy.metrics import settle_times
 
     flat = np.zeros(30)
     fast = flat.copy()

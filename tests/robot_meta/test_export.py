@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from robot_meta.export import PARITY_TOL, ExportError, export_run
+from robot_meta.export import PARITY_TOL, READOUT_TASKS, ExportError, export_run
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,32 @@ def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo
     assert manifest["ctrl_dt"] == 0.05 and manifest["opset"] == 18 and manifest["format_version"] == 1
     assert max(manifest["parity"]["max_abs_diff"].values()) <= PARITY_TOL
     assert manifest["adaptation"]["kind"] == algo
+    # The payload read from the belief (field reports plot it): PEARL's z has one, RL²'s runtime reports no vector
+    readout = manifest.get("belief_readout")
+    if algo == "pearl":
+        assert readout["belief"] == "z" and readout["param"] == "payload_mass" and readout["unit"] == "kg"
+        assert len(readout["weights"]) == manifest["adaptation"]["latent_dim"] and readout["tasks"] == READOUT_TASKS
+    else:
+        assert readout is None
+
+
+def test_the_payload_readout_is_the_evaluations_fit_on_training_tasks(runs, tmp_path):
+    """Export's read-out is `evaluation.belief_readout` on the first training tasks with the same seeds, and the
+    runtime's estimate (deploy.manifest, no numpy) predicts what evaluation's LinearFit predicts."""
+    from robot_meta.evaluation import LinearFit, belief_readout, steady_beliefs
+    from robot_meta.export import READOUT_SEEDS
+    from robot_meta.train import load_run
+
+    got = export_run(runs / "rma", tmp_path / "p").belief_readout
+    algorithm, _ = load_run(runs / "rma")
+    fam = algorithm.family
+    tasks = list(fam.split().train[:READOUT_TASKS])
+    want = belief_readout(algorithm.eval_methods(seed=READOUT_SEEDS[0])[0], fam, tasks, list(READOUT_SEEDS))
+    assert got.belief == "extrinsics" and list(got.weights) == pytest.approx(want["weights"], abs=1e-9)
+    assert got.bias == pytest.approx(want["bias"]) and got.r2 == pytest.approx(want["r2"])
+    x, _, _ = steady_beliefs(algorithm.eval_methods(seed=5)[0], fam, list(fam.split().test[:4]), [5])
+    fit = LinearFit(*(np.array(want[k]) for k in ("mean", "scale", "weights")), want["bias"])
+    assert [got.estimate(b) for b in x.tolist()] == pytest.approx(fit(x).tolist())
 
 
 def test_exported_graphs_take_any_batch_and_match_torch(runs, tmp_path):
