@@ -35,7 +35,7 @@ def _policy_dirs(root: Path, task: str) -> dict[str, Path]:
     out = {}
     for name, algo in (("pearl", pearl), ("rl2", rl2)):
         out[name] = root / name
-        export_algorithm(algo, {"algo": name, "task": task, "seed": 0, "git_sha": "bench"}, out[name])
+        export_algorithm(algo, {"algo": name, "task": task, "seed": 0, "git_sha": "bench"}, out[name], readout=False)
     return out
 
 

@@ -566,6 +566,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         "rl2": "tab:purple",
         "rma": "tab:red",
         "prior_only": "tab:gray",
+        "teacher": "tab:olive",
         "dr": "tab:orange",
         "oracle": "tab:green",
         "scratch_1x": "tab:brown",

@@ -342,11 +342,15 @@ READOUT_TASKS = 48  # training tasks the payload read-out is fitted on, one epis
 READOUT_SEEDS = (0, 1)  # starts and sensor noise of those episodes (and the actor's generator)
 
 
-def export_algorithm(algorithm: Any, record: dict[str, Any], out: Path, **options: Any) -> PolicyManifest:
-    """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks)."""
+def export_algorithm(
+    algorithm: Any, record: dict[str, Any], out: Path, readout: bool = True, **options: Any
+) -> PolicyManifest:
+    """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks, with
+    `readout` False: an untrained belief says nothing about the payload)."""
     spec = algorithm.export_spec(**options)
     trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
-    return write_policy_dir(spec, record, trained, algorithm.family, out, readout=payload_readout(algorithm, spec))
+    fit = payload_readout(algorithm, spec) if readout else None
+    return write_policy_dir(spec, record, trained, algorithm.family, out, readout=fit)
 
 
 def payload_readout(algorithm: Any, spec: ExportSpec) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.belief import task_targets
 from robot_meta.collector import CollectorState, collect
 from robot_meta.config import MAX_UNITS, MetaConfig, ranged
+from robot_meta.evaluation import Method
 from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
 from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
@@ -343,6 +344,19 @@ class RMA(MetaAlgorithm):
             deterministic=True,
             keep_history_across_episodes=mode == "episodic",
         )
+
+    def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
+        """Adapted and prior-only (the contract's), and the teacher: pi(x, mu(e)) told the true task parameters
+        (a payload change included, at once). It is RMA's own privileged policy, trained on the training range
+        only: the bound the student can reach by estimating z, not the protocol's oracle (which trains over the
+        whole allowed range), and it never runs on a robot."""
+        methods = super().eval_methods(seed, prior_episodes)
+        gen = torch.Generator().manual_seed(seed)
+
+        def teacher(mode: str, env: Any) -> RMAActor:
+            return RMAActor(self.nets, "teacher", env.num_envs, gen, env=env, deterministic=True)
+
+        return [*methods, Method("teacher", teacher)]
 
     # ---- export --------------------------------------------------------------------------------------
     def export_spec(self) -> ExportSpec:

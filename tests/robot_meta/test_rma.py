@@ -80,6 +80,27 @@ def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
     assert online.belief().shape == (2, algo.cfg.extrinsics_dim)
 
 
+def test_the_teacher_method_is_told_the_true_parameters_and_a_payload_change_at_once():
+    from robot_meta.belief import task_targets
+    from robot_meta.evaluation import eval_env
+
+    algo = make()
+    fam = algo.family
+    (teacher,) = [m for m in algo.eval_methods(seed=0) if m.name == "teacher"]
+    tasks = list(fam.split().test[:2])
+    env = eval_env(fam, [t.replace(payload_mass=0.0) for t in tasks], 0, [[(0.04, 2.5)], [(0.04, 2.5)]])
+    actor = teacher.actor("online", env)
+    obs, _ = env.reset(seed=0)
+    actor.reset(np.ones(2, bool))
+    for _ in range(4):  # 0.08 s at 50 Hz: past the change at 0.04 s
+        action = actor.act(obs)
+        obs, *_ = env.step(action)
+    want = algo.nets.mu(task_targets(fam, env.task_vectors())).detach().numpy()
+    payload = [p.name for p in fam.hidden_params].index("payload_mass")
+    assert env.task_vectors()[:, payload].tolist() == [2.5, 2.5]
+    np.testing.assert_allclose(actor.belief(), want, atol=1e-6)
+
+
 @pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0"])
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
