@@ -59,6 +59,10 @@ class RMAConfig(MetaConfig):
             that a checkpoint between iterations holds everything and a resumed run continues bit for bit).
         lr, gamma, gae_lambda, clip, epochs, minibatches, vf_coef, max_grad_norm, target_kl, init_log_std: PPO.
         student_lr, student_epochs: phi's Adam rate and passes over each iteration's data.
+        privileged: False tells the teacher nothing (e = 0 for every task): a domain-randomized policy trained by
+            this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
+            privileged parameters and the student's estimate of them add from what the learner adds (the SB3
+            baselines of `eval --baselines` are another learner). Its student has nothing to estimate.
         The run's rhythm and threads: `MetaConfig`.
     """
 
@@ -83,6 +87,7 @@ class RMAConfig(MetaConfig):
     init_log_std: float = ranged(-0.5, -20, 5)
     student_lr: float = ranged(1e-3, 0, 1, open_lo=True)
     student_epochs: int = ranged(4, 1)
+    privileged: bool = True
 
 
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
@@ -146,8 +151,10 @@ class RMAActor:
         deterministic: bool = False,
         record: bool = False,
         keep_history_across_episodes: bool = False,
+        privileged: bool = True,
     ) -> None:
         self.nets, self.mode, self.n, self.gen, self.env = nets, mode, num_envs, generator, env
+        self.privileged = privileged
         self.deterministic, self.record, self.keep = deterministic, record, keep_history_across_episodes
         self.history = torch.zeros(num_envs, nets.history, nets.obs_dim + nets.act_dim)
         self.first = np.ones(num_envs, dtype=bool)
@@ -161,7 +168,8 @@ class RMAActor:
             self.first[i] = False
 
     def _e(self) -> torch.Tensor:
-        return task_targets(self.env.family, self.env.task_vectors())
+        e = task_targets(self.env.family, self.env.task_vectors())
+        return e if self.privileged else torch.zeros_like(e)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -242,7 +250,7 @@ class RMA(MetaAlgorithm):
         self.env.set_tasks([self._next_task(i) for i in range(cfg.num_envs)])
         self.state.reset(seed=int(self.rng.integers(2**31)))
         phase = self.phase
-        actor = RMAActor(self.nets, phase, cfg.num_envs, self.gen, env=self.env, record=True)
+        actor = RMAActor(self.nets, phase, cfg.num_envs, self.gen, env=self.env, record=True, privileged=cfg.privileged)
         roll = collect(self.state, actor, cfg.rollout_steps)
         self.env_steps += cfg.rollout_steps * cfg.num_envs
         t1 = time.perf_counter()
@@ -354,7 +362,9 @@ class RMA(MetaAlgorithm):
         gen = torch.Generator().manual_seed(seed)
 
         def teacher(mode: str, env: Any) -> RMAActor:
-            return RMAActor(self.nets, "teacher", env.num_envs, gen, env=env, deterministic=True)
+            return RMAActor(
+                self.nets, "teacher", env.num_envs, gen, env=env, deterministic=True, privileged=self.cfg.privileged
+            )
 
         return [*methods, Method("teacher", teacher)]
 

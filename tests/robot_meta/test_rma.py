@@ -101,6 +101,26 @@ def test_the_teacher_method_is_told_the_true_parameters_and_a_payload_change_at_
     np.testing.assert_allclose(actor.belief(), want, atol=1e-6)
 
 
+def test_an_unprivileged_teacher_is_told_nothing_and_trains_as_a_domain_randomized_policy():
+    """privileged=false: e = 0 for every task in collection and in the teacher method (one z for all tasks), so
+    the same PPO trains a DR policy; privileged (the default): z differs with the task."""
+    fam = get_family("planar_arm")
+    tasks = list(fam.split().test[:2])
+    assert tasks[0].payload_mass != tasks[1].payload_mass
+    for flag, same in (("true", False), ("false", True)):
+        algo = make("teacher_iterations=1", f"privileged={flag}")
+        stats = algo.train_iteration()
+        assert stats["phase"] == "teacher"  # one PPO update, on zeros for e when unprivileged
+        (teacher,) = [m for m in algo.eval_methods(seed=0) if m.name == "teacher"]
+        env = BatchedTaskEnv(fam, tasks, seed=0)
+        actor = teacher.actor("online", env)
+        obs, _ = env.reset(seed=0)
+        actor.reset(np.ones(2, bool))
+        actor.act(obs)
+        z = actor.belief()
+        assert np.allclose(z[0], z[1]) == same
+
+
 @pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0"])
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
