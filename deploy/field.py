@@ -485,13 +485,10 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             else:
                 est = a["series"]["estimate"]
                 ax.plot(t, est, lw=0.8, alpha=0.35, color="tab:purple", label="estimate (per tick)")
-                ax.plot(
-                    t,
-                    np.convolve(est, np.ones(smooth_n) / smooth_n, mode="same"),
-                    lw=2,
-                    color="tab:purple",
-                    label=f"{plan['smooth_s']:g} s mean",
-                )
+                c = np.cumsum(np.concatenate([[0.0], est]))  # trailing mean, as the robot could compute it
+                n = np.minimum(np.arange(1, len(est) + 1), smooth_n)
+                trailing = (c[1:] - c[np.arange(1, len(est) + 1) - n]) / n
+                ax.plot(t, trailing, lw=2, color="tab:purple", label=f"mean of the last {plan['smooth_s']:g} s")
                 ax.plot(t, _true_payload(a, t), color="k", lw=1.5, drawstyle="steps-post", label="payload on the robot")
                 ax.set_ylabel("payload (kg)")
                 ax.set_title(
