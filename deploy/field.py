@@ -339,7 +339,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
                 "worst_smoothed_error": worst,
                 **_latent_shift(latent, t, start, ev["t"], end),
-                **_estimate_stats(estimate, t, start, ev["t"], end, ev["payload_kg"], plan.base_payload_kg, dt),
+                **_estimate_stats(estimate, t, start, ev["t"], end, ev["payload_kg"], dt),
             }
         )
     end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
@@ -358,7 +358,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
 
 
 def _estimate_stats(
-    estimate: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float, kg: float, base_kg: float, dt: float
+    estimate: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float, kg: float, dt: float
 ) -> dict[str, Any]:
     """The payload estimate's mean over the baseline and over the last quarter of the hold, and the time from
     the change until it stays within `SETTLE_BAND` of the new payload to the end of the hold (None: it does not)."""
