@@ -48,7 +48,7 @@ def test_the_runtimes_history_is_the_history_training_sees(tmp_path):
     algo = make("teacher_iterations=1")
     algo.train_iteration()
     algo.train_iteration()
-    export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p")
+    export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p", readout=False)
     fam = algo.family
     env = BatchedTaskEnv(fam, [fam.split().test[0]], seed=3)
     env.sims[0].schedule_payload([(2.0, 2.0)])
