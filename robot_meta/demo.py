@@ -201,6 +201,7 @@ def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, f
     """A field report's numbers per payload and policy (errors x `scale`, in `fmt`), then its verdicts."""
     lines = []
     for entry in report["comparison"]:
+        kg = f"{entry['payload_kg']:g} kg"
         for name in names:
             c = entry.get(name) or {}
             e = {
@@ -209,13 +210,13 @@ def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, f
             }
             ad = c.get("adaptation_time_s")
             lines.append(
-                f"  {entry['payload_kg']:g} kg  {name:<18} error before {e['pre_error']}, after {e['post_error']}, peak "
+                f"  {kg}  {name:<18} error before {e['pre_error']}, after {e['post_error']}, peak "
                 f"{e['peak_error']}, steady {e['steady_error']}, settled {'never' if ad is None else f'in {ad:.1f} s'}"
             )
             if "payload_estimate_after" in c:  # what the belief said about the payload, through the manifest's read-out
                 st = c.get("payload_estimate_settle_s")
                 lines.append(
-                    f"  {'':>{len(format(entry['payload_kg'], 'g')) + 5}}{name:<18} payload read from its belief: "
+                    f"  {'':<{len(kg)}}  {name:<18} payload read from its belief: "
                     f"{c['payload_estimate_before']:.1f} kg before, {c['payload_estimate_after']:.1f} kg at the end of the "
                     f"hold (true {entry['payload_kg']:g}), "
                     f"{'not within 20%' if st is None else f'within 20% after {st:.1f} s'}"

@@ -514,12 +514,16 @@ def _paired(diff: np.ndarray) -> dict[str, float]:
     }
 
 
+def _bootstrap_rows(n: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n) row indices drawn with replacement from a fixed generator: same report, same interval."""
+    return np.random.default_rng(0).integers(0, n, size=(n_boot, n))
+
+
 def _paired_ci(diff: np.ndarray, n_boot: int = 2000) -> dict[str, Any]:
     """Mean of a paired difference (one row per task x repeat x seed, both methods on the same tasks and starts)
     with its 95% bootstrap interval over the rows. Fixed generator: same report, same interval."""
     d = np.asarray(diff, dtype=float)
-    rng = np.random.default_rng(0)
-    means = d[rng.integers(0, d.size, size=(n_boot, d.size))].mean(1)
+    means = d[_bootstrap_rows(d.size, n_boot)].mean(1)
     return {
         "mean": float(d.mean()),
         "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
@@ -531,8 +535,7 @@ def _gap_ci(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray, n_boot: int
     """95% bootstrap interval of the gap closed, resampling (seed, task) rows jointly for the three methods
     (they ran on the same tasks, so the resampling keeps the pairing). Fixed generator: same report, same
     interval."""
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(adapted), size=(n_boot, len(adapted)))
+    idx = _bootstrap_rows(len(adapted), n_boot)
     a, d, o = adapted[idx].mean(1), dr[idx].mean(1), oracle[idx].mean(1)
     ok = o > d
     if ok.mean() < 0.975:  # the oracle is not reliably above DR: the ratio has no interval
