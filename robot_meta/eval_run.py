@@ -30,7 +30,7 @@ from robot_meta.baselines import (
     train_model,
 )
 from robot_meta.checkpoint import atomic_write_text, file_sha256
-from robot_meta.evaluation import Method, belief_probe, evaluate
+from robot_meta.evaluation import Method, belief_probe, evaluate, oracle_tasks
 from robot_meta.logger import read_metrics
 from robot_meta.train import load_run
 from robot_meta.video import online_video
@@ -44,24 +44,11 @@ def _say(msg: str, quiet: bool) -> None:
         print(f"[eval] {msg}", file=sys.stderr, flush=True)
 
 
-ORACLE_TRAIN_TASKS = 200  # tasks drawn for the oracle over the evaluated ranges
-
-
 def baseline_tasks(family: Any, name: str) -> list[Any]:
     """What a population baseline trains on: DR the split's training tasks (as the adaptive methods); the
-    oracle, an upper bound and not a competitor, tasks over the evaluated range of each hidden parameter: its
-    training range and its held-out regions (an oracle told a value it never trained on extrapolates worse
-    than DR), so that it is trained wherever DR and the adaptive methods are measured.
-
-    Not over the whole allowed range (the validation bounds: 3 steps of latency, 3x sensor noise, 0.5x motors,
-    on the runner ice and steep slopes): measured with 2.5M PPO steps (docs/commands.md), such an oracle
-    tracked the runner no better than standing still and the arm 3-6x worse than DR, and one with half its tasks
-    there still 2-4x worse than DR on the arm; neither bounded anything.
-    """
-    if name != "oracle":
-        return list(family.split().train)
-    rng = np.random.default_rng(family.default_split_seed + 7919)  # fixed: every run's oracle sees the same tasks
-    return [family.sample_evaluated_task(rng) for _ in range(ORACLE_TRAIN_TASKS)]
+    oracle, an upper bound and not a competitor, `evaluation.oracle_tasks` (over the evaluated range of each
+    hidden parameter, held-out regions included)."""
+    return list(family.split().train) if name != "oracle" else oracle_tasks(family)
 
 
 # Env steps of each population baseline when the CLI does not say: PPO needs more samples than SAC, and 2.5M

@@ -349,6 +349,9 @@ def export_algorithm(
     `readout` False: an untrained belief says nothing about the payload)."""
     spec = algorithm.export_spec(**options)
     trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
+    if spec.algo is not None and spec.algo != record["algo"]:  # e.g. RMA's unprivileged teacher, exported as DR
+        trained["source"] = f"{record['algo']} run, exported as {spec.algo}"
+        record = {**record, "algo": spec.algo}
     fit = payload_readout(algorithm, spec) if readout else None
     return write_policy_dir(spec, record, trained, algorithm.family, out, readout=fit)
 

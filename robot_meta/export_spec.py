@@ -65,6 +65,8 @@ class ExportSpec:
         belief: the key of the runtime adapter's latent summary that holds what the online actor's `belief()`
             returns (PEARL "z", RMA "extrinsics"); export fits the manifest's payload read-out on it. None: the
             runtime reports no belief vector (RL²'s hidden state, a static policy), so no read-out.
+        algo: the manifest's `algo` when it is not the run's (an RMA run with privileged=false exports its
+            teacher as "dr"); None: the run's.
     """
 
     graphs: dict[str, GraphSpec]
@@ -72,6 +74,7 @@ class ExportSpec:
     record: Callable[[Any], dict[str, np.ndarray]]
     checks: tuple[ParityCheck, ...]
     belief: str | None = None
+    algo: str | None = None
 
 
 class RowRecorder:

@@ -25,7 +25,7 @@ so it is the same networks without adaptation. The belief (for the payload probe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,16 @@ from deploy.manifest import MAX_CONTEXT  # the runtime refuses a longer history:
 from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.belief import task_targets
 from robot_meta.collector import CollectorState, collect
-from robot_meta.config import MAX_UNITS, MetaConfig, ranged
-from robot_meta.evaluation import Method
-from robot_meta.export_spec import ActorRecorder, ExportSpec, GraphSpec, ParityCheck, record_online_rollout
+from robot_meta.config import MAX_UNITS, ConfigError, MetaConfig, ranged
+from robot_meta.evaluation import Method, oracle_tasks
+from robot_meta.export_spec import (
+    ActorRecorder,
+    ExportSpec,
+    GraphSpec,
+    ParityCheck,
+    record_online_rollout,
+    static_policy_spec,
+)
 from robot_meta.torch_utils import RunningNorm, clipped_surrogate, gae, gaussian_log_prob, scale_by_return_std
 
 
@@ -63,6 +70,11 @@ class RMAConfig(MetaConfig):
             this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
             privileged parameters and the student's estimate of them add from what the learner adds (the SB3
             baselines of `eval --baselines` are another learner). Its student has nothing to estimate.
+        task_range: what the run trains on. "train" (default): the split's training tasks, as every adaptive
+            method. "evaluated": `evaluation.oracle_tasks`, over the evaluated range of each hidden parameter
+            (held-out regions included), the protocol's oracle distribution: with `privileged` its teacher is an
+            oracle by this same PPO (`eval --oracle-runs`, `sensitivity --oracle-runs`); its student is not an
+            adaptive method under the protocol (it has trained on the held-out payloads).
         The run's rhythm and threads: `MetaConfig`.
     """
 
@@ -88,6 +100,15 @@ class RMAConfig(MetaConfig):
     student_lr: float = ranged(1e-3, 0, 1, open_lo=True)
     student_epochs: int = ranged(4, 1)
     privileged: bool = True
+    task_range: str = "train"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.task_range not in TASK_RANGES:
+            raise ConfigError(f"config task_range={self.task_range!r} is not one of {', '.join(TASK_RANGES)}")
+
+
+TASK_RANGES = ("train", "evaluated")
 
 
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
@@ -227,6 +248,8 @@ class RMA(MetaAlgorithm):
         super().__init__(make_env, train_tasks, cfg, seed, device, test_tasks)
         self.env = make_env([self.train_tasks[i % len(self.train_tasks)] for i in range(cfg.num_envs)], seed)
         self.env.on_episode_end = self._next_task  # a new training task at every episode (domain randomization)
+        if cfg.task_range == "evaluated":  # the oracle's distribution (config docstring); every iteration sets tasks
+            self.train_tasks = oracle_tasks(self.family)
         self.state = CollectorState(self.env)
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
@@ -371,8 +394,19 @@ class RMA(MetaAlgorithm):
     # ---- export --------------------------------------------------------------------------------------
     def export_spec(self) -> ExportSpec:
         """One graph, `policy`: obs (N, O), history (N, H, O + A) -> action (N, A) (the mean, clipped to
-        [-1, 1]), extrinsics (N, Z) (z_hat, for telemetry and the probe); the runtime owns the history."""
+        [-1, 1]), extrinsics (N, Z) (z_hat, for telemetry and the probe); the runtime owns the history.
+
+        A run trained with `privileged=False` exports its teacher instead, pi(x, mu(0)), as a non-adaptive
+        policy obs -> action named "dr" in the manifest: the strong domain-randomized side of a field test."""
         nets, cfg = self.nets.cpu().eval(), self.cfg
+        if not cfg.privileged:  # the teacher told nothing is the run's policy; its student estimates a constant
+            spec = static_policy_spec(
+                _StaticTeacherGraph(nets),
+                nets.obs_dim,
+                {"kind": "none", "note": "RMA's teacher trained with privileged=false: a domain-randomized policy "
+                 "by RMA's PPO; the action depends on the observation only"},
+            )  # fmt: skip
+            return replace(spec, algo="dr")
         width = nets.obs_dim + nets.act_dim
         adaptation = {
             "kind": "rma",
@@ -412,6 +446,20 @@ class RMA(MetaAlgorithm):
 
     def _get_json_save_params(self) -> list[str]:
         return [*super()._get_json_save_params(), "ret_var", "ret_count"]
+
+
+class _StaticTeacherGraph(nn.Module):
+    """The unprivileged teacher: obs -> clip(pi(obs, mu(0)), -1, 1), the same for every task."""
+
+    def __init__(self, nets: RMANetworks) -> None:
+        super().__init__()
+        self.nets = nets
+        with torch.no_grad():
+            self.register_buffer("z0", nets.mu(torch.zeros(1, nets.mu[0].in_features)))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros_like(obs[:, :1]) + self.z0  # (N, Z): the batch's size, dynamic in the graph
+        return self.nets.action_mean(obs, z).clamp(-1.0, 1.0)
 
 
 class _PolicyGraph(nn.Module):

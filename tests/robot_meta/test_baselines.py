@@ -159,7 +159,8 @@ def test_export_takes_the_cached_ppo_dr_and_refuses_to_guess_between_two(tmp_pat
 
 
 def test_the_oracle_trains_over_the_evaluated_ranges_held_out_regions_included():
-    from robot_meta.eval_run import ORACLE_TRAIN_TASKS, baseline_tasks
+    from robot_meta.eval_run import baseline_tasks
+    from robot_meta.evaluation import ORACLE_TRAIN_TASKS
 
     fam = get_family("planar_arm")
     mass = fam.spec_of("payload_mass")

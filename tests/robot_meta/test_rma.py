@@ -121,7 +121,49 @@ def test_an_unprivileged_teacher_is_told_nothing_and_trains_as_a_domain_randomiz
         assert np.allclose(z[0], z[1]) == same
 
 
-@pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0"])
+def test_an_unprivileged_run_exports_its_teacher_as_a_static_dr_policy(tmp_path):
+    """privileged=false: the policy dir holds pi(x, mu(0)) obs -> action, named "dr", adaptation "none", and
+    the torch-free runtime acts as the teacher method does, whatever the task (no history, no read-out)."""
+    import json
+
+    from deploy.runtime import SafetyFilter, load_adapter
+    from robot_meta.export import PARITY_TOL, export_algorithm
+
+    algo = make("teacher_iterations=1", "privileged=false")
+    algo.train_iteration()
+    export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p")
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert manifest["algo"] == "dr" and manifest["adaptation"]["kind"] == "none"
+    assert set(manifest["graphs"]) == {"policy"} and "belief_readout" not in manifest
+    assert manifest["trained"]["source"] == "rma run, exported as dr"
+    fam = algo.family
+    tasks = list(fam.split().test[:2])
+    env = BatchedTaskEnv(fam, tasks, seed=0)
+    (teacher,) = [m for m in algo.eval_methods(seed=0) if m.name == "teacher"]
+    actor = teacher.actor("online", env)
+    obs, _ = env.reset(seed=0)
+    actor.reset(np.ones(2, bool))
+    for _ in range(5):
+        want = actor.act(obs)
+        for i in range(2):
+            adapter = load_adapter(tmp_path / "p", safety=SafetyFilter(want.shape[1]))
+            np.testing.assert_allclose(adapter.act(obs[i], 0.0), want[i], atol=PARITY_TOL * 10)
+        obs, *_ = env.step(want)
+
+
+def test_task_range_evaluated_trains_on_the_oracles_tasks_held_out_payloads_included():
+    from robot_meta.evaluation import oracle_tasks
+
+    fam = get_family("planar_arm")
+    algo = make("teacher_iterations=1", "task_range=evaluated")
+    assert algo.train_tasks == oracle_tasks(fam)
+    assert max(t.payload_mass for t in algo.train_tasks) > fam.spec_of("payload_mass").train[1]
+    algo.train_iteration()
+    assert all(t in algo.train_tasks for t in algo.env.tasks)  # what the iteration collected on
+    assert make().train_tasks == list(fam.split().train[:6])  # the default: the split's training tasks
+
+
+@pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0", "task_range=all"])
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
         make(bad)
