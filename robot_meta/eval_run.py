@@ -31,8 +31,8 @@ from robot_meta.baselines import (
 )
 from robot_meta.checkpoint import atomic_write_text, file_sha256
 from robot_meta.evaluation import Method, belief_probe, evaluate, oracle_tasks
-from robot_meta.logger import read_metrics
-from robot_meta.train import load_run
+from robot_meta.logger import read_metrics, training_wall_s
+from robot_meta.train import RunDirError, load_run
 from robot_meta.video import online_video
 from sim_tasks import get_family
 
@@ -198,6 +198,67 @@ def ensure_population_baselines(
     return {"dr": dr, "oracle": oracle}
 
 
+# An RMA run whose teacher is a population baseline: (privileged, task_range) and how to train one.
+TEACHER_BASELINES = {
+    "dr": ((False, "train"), "--set privileged=false"),
+    "oracle": ((True, "evaluated"), "--set task_range=evaluated"),
+}
+
+
+def teacher_baseline(run_dir: Path, role: str, family_name: str) -> tuple[Method, dict[str, Any]]:
+    """DR or the oracle from an RMA run's teacher (`--dr-runs`, `--oracle-runs`): the same PPO, networks and
+    budget as RMA itself, which on the runner is a stronger learner than SB3's PPO (docs/belief.md). DR: a run
+    trained with privileged=false on the training tasks; the oracle: privileged (the default) with
+    task_range=evaluated, told the true parameters over the oracle's tasks. Returns the method, named `role`,
+    and what the report records about where it came from. Raises RunDirError naming a run that is neither."""
+    if role not in TEACHER_BASELINES:
+        raise RunDirError(f"a teacher baseline is one of {', '.join(TEACHER_BASELINES)}, got {role!r}")
+    algorithm, record = load_run(run_dir)
+    (privileged, task_range), how = TEACHER_BASELINES[role]
+    cfg = getattr(algorithm, "cfg", None)
+    if record["algo"] != "rma" or (getattr(cfg, "privileged", None), getattr(cfg, "task_range", None)) != (
+        privileged,
+        task_range,
+    ):
+        raise RunDirError(
+            f"{run_dir} is not an RMA {role} run (privileged={privileged}, task_range={task_range}): train one with "
+            f"robot-meta train --algo rma --task {family_name} {how} --set teacher_iterations=N, N past the iterations "
+            "it will run"
+        )
+    if record["task"] != family_name:
+        raise RunDirError(f"{run_dir} trained on {record['task']}, not {family_name}: a baseline runs on the same family")
+    if algorithm.iteration > algorithm.cfg.teacher_iterations:
+        raise RunDirError(f"{run_dir} went on to train its student: its teacher is no longer the whole run")
+    (teacher,) = [m for m in algorithm.eval_methods(seed=0) if m.name == "teacher"]
+    info = {
+        "source": "rma teacher",
+        "run_dir": str(run_dir),
+        "seed": record["seed"],
+        "steps": algorithm.env_steps,
+        "iterations": algorithm.iteration,
+        "wall_s": round(training_wall_s(read_metrics(run_dir)), 1),
+    }
+    return Method(role, teacher.actor), info
+
+
+def teacher_baselines(
+    dr_runs: list[Path] | None, oracle_runs: list[Path] | None, n: int, family_name: str
+) -> list[dict[str, tuple[Method, dict[str, Any]]]]:
+    """`n` sets of teacher baselines, set k from run k of each list (or its only run): paired with the k-th
+    evaluated seed (eval) or training seed (sensitivity). Raises RunDirError when a list has another length."""
+    sets: list[dict[str, tuple[Method, dict[str, Any]]]] = [{} for _ in range(n)]
+    for role, runs in (("dr", dr_runs), ("oracle", oracle_runs)):
+        if not runs:
+            continue
+        if len(runs) not in (1, n):
+            want = "one run dir" if n == 1 else f"one run dir for all or {n}, one per seed in order"
+            raise RunDirError(f"--{role}-runs takes {want}, got {len(runs)}")
+        loaded = [teacher_baseline(Path(r), role, family_name) for r in runs]
+        for k in range(n):
+            sets[k][role] = loaded[k if len(loaded) > 1 else 0]
+    return sets
+
+
 def scratch_method(
     cache_dir: Path, name: str, family: Any, tasks: list[Any], budget: int, cfg: BaselineConfig, seed: int, quiet: bool
 ) -> Method:
@@ -243,8 +304,13 @@ def run_eval(
     oracle_steps: int | None = None,
     baseline_preset: str = "default",
     video: Path | None = None,
+    dr_runs: list[Path] | None = None,
+    oracle_runs: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Evaluate runs (one per seed) of one algorithm on one family; returns the report (JSON-ready).
+
+    `dr_runs` / `oracle_runs`: DR and the oracle from RMA teachers (`teacher_baseline`), one per evaluated run
+    in order (or one for all), in place of the SB3 ones; `baselines` then adds only what they leave out.
 
     With `video`, the first run's online protocol episode on the held-out task with the heaviest payload is
     rendered, one panel per method side by side (same start, same change), as an MP4 there and a GIF beside it.
@@ -256,7 +322,9 @@ def run_eval(
 
     per_seed = []
     record0 = None
-    for run_dir in run_dirs:
+    task = json.loads((Path(run_dirs[0]) / "config.json").read_text())["task"]
+    teachers = teacher_baselines(dr_runs, oracle_runs, len(run_dirs), task)
+    for k, run_dir in enumerate(run_dirs):
         algorithm, record = load_run(run_dir)
         if record0 and (record["task"], record["algo"]) != (record0["task"], record0["algo"]):
             raise ValueError(
@@ -268,12 +336,16 @@ def run_eval(
         tasks = list(split.test)
         online_tasks = [t for t in tasks if "payload_mass" in family.holdout_regions(t)] if family.payload_parent else []
         methods = algorithm.eval_methods(seed=eval_seed, prior_episodes=prior_episodes)
+        methods += [method for method, _ in teachers[k].values()]
         if baselines:
             cache = Path(baseline_dir) if baseline_dir is not None else Path(run_dir) / "baselines"
             cfg = population_config(baseline_algo, baseline_steps, oracle_steps, baseline_preset)
-            models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
-            methods.append(Method("dr", lambda mode, env, m=models["dr"]: SB3Actor(m)))
-            methods.append(Method("oracle", lambda mode, env, m=models["oracle"]: SB3Actor(m, env)))
+            if len(teachers[k]) < 2:  # SB3's DR and oracle, for what no RMA teacher stands in
+                models = ensure_population_baselines(cache, family, cfg, record["seed"], quiet)
+                if "dr" not in teachers[k]:
+                    methods.append(Method("dr", lambda mode, env, m=models["dr"]: SB3Actor(m)))
+                if "oracle" not in teachers[k]:
+                    methods.append(Method("oracle", lambda mode, env, m=models["oracle"]: SB3Actor(m, env)))
             chosen = tasks[:scratch_tasks]
             budget = (episodes - 1) * family.episode_steps  # the experience the adapted method had before its last episode
             for mult, name in zip(scratch_multipliers, ("scratch_1x", "scratch_100x"), strict=True):
@@ -287,6 +359,8 @@ def run_eval(
         result: dict[str, Any] = {"run_dir": str(run_dir), "seed": record["seed"]}
         if baselines:
             result["baseline_dir"], result["baseline_algo"] = str(cache), baseline_algo
+        if teachers[k]:
+            result["baseline_runs"] = {role: info for role, (_, info) in teachers[k].items()}
         whole = [m for m in methods if not m.per_task]
         result.update(
             evaluate(
@@ -376,6 +450,9 @@ def aggregate(
         "online": {},
         "per_seed": per_seed,
     }
+    if any("baseline_runs" in r for r in per_seed):  # DR / oracle from RMA teachers: say which, per seed
+        roles = {role for r in per_seed for role in r.get("baseline_runs", {})}
+        report["baseline_runs"] = {role: [r.get("baseline_runs", {}).get(role) for r in per_seed] for role in sorted(roles)}
     rows: dict[str, np.ndarray] = {}  # per method, (seeds*tasks, K), rows in the same order for every method
     regions = [reg for r in per_seed for reg in r["regions"]]
     # The held-out payload regions, one mask over the rows for every method (and the gap of each region below).

@@ -129,3 +129,15 @@ class WandbRun:
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def training_wall_s(rows: list[dict[str, Any]]) -> float:
+    """Wall-clock seconds of training the logged iterations took: `wall_s` counts from each `train` call's start,
+    so a resumed run's rows restart from zero; the sum of each call's last value."""
+    total, last = 0.0, 0.0
+    for row in rows:
+        wall = float(row.get("wall_s", last))
+        if wall < last:  # a resume: the previous call ended at `last`
+            total += last
+        last = wall
+    return total + last

@@ -25,7 +25,7 @@ import numpy as np
 
 from robot_meta.baselines import SB3Actor
 from robot_meta.collector import CollectorState, collect
-from robot_meta.eval_run import ensure_population_baselines, population_config
+from robot_meta.eval_run import ensure_population_baselines, population_config, teacher_baselines
 from robot_meta.evaluation import eval_env
 from robot_meta.train import family_of
 
@@ -200,22 +200,45 @@ def train_replica(run_dir: Path, replica: int, opts: BaselineOptions = BaselineO
 
 
 def run_sensitivity(
-    run_dir: Path, seeds: int = 2, train_seeds: int = 1, opts: BaselineOptions = BaselineOptions()
+    run_dir: Path,
+    seeds: int = 2,
+    train_seeds: int = 1,
+    opts: BaselineOptions = BaselineOptions(),
+    dr_runs: list[Path] | None = None,
+    oracle_runs: list[Path] | None = None,
 ) -> dict[str, Any]:
     """DR and oracle (trained once per training seed and cached like `eval --baselines`) across payloads; returns
     the report. `train_seeds` > 1 trains DR and the oracle that many times (seeds run seed + k) and reports the
     means with 95% intervals over training runs, the spread that decides whether a baseline is strong
-    (`train_replica` trains one of them alone)."""
+    (`train_replica` trains one of them alone).
+
+    `dr_runs` and `oracle_runs` (together, the same number): DR k and oracle k are the teachers of RMA runs
+    (`eval_run.teacher_baseline`: the same PPO for both) instead of SB3 policies; nothing is trained and
+    `train_seeds` is the number of pairs."""
     if train_seeds < 1:
         raise ValueError(f"--train-seeds takes a positive integer, got {train_seeds}")
+    if bool(dr_runs) != bool(oracle_runs) or (dr_runs and len(dr_runs) != len(oracle_runs or [])):
+        raise ValueError("--dr-runs and --oracle-runs go together, one oracle run per DR run (pair k: DR k, oracle k)")
     record, family, cache, cfg = _baseline_setup(run_dir, opts)
     payloads, commands = payload_grid(family), command_grid(family)
-    replicas = [
-        ensure_population_baselines(cache, family, cfg, record["seed"], opts.quiet, replica=k) for k in range(train_seeds)
-    ]
+    replicas: list[dict[str, tuple[Any, dict[str, Any]]]] = []
+    if dr_runs:
+        for pair in teacher_baselines(dr_runs, oracle_runs, len(dr_runs), family.name):
+            replicas.append(
+                {role: (lambda env, m=method: m.actor("online", env), info) for role, (method, info) in pair.items()}
+            )
+    else:
+        for k in range(train_seeds):
+            models = ensure_population_baselines(cache, family, cfg, record["seed"], opts.quiet, replica=k)
+            replicas.append(
+                {
+                    "dr": (lambda env, m=models["dr"]: SB3Actor(m), _sb3_info(models["dr"], cache)),
+                    "oracle": (lambda env, m=models["oracle"]: SB3Actor(m, env), _sb3_info(models["oracle"], cache)),
+                }
+            )
     errors: dict[str, list[np.ndarray]] = {"dr": [], "oracle": []}
-    for models in replicas:
-        policies = {"dr": lambda env, m=models["dr"]: SB3Actor(m), "oracle": lambda env, m=models["oracle"]: SB3Actor(m, env)}
+    for pair in replicas:
+        policies = {name: make_actor for name, (make_actor, _) in pair.items()}
         for name, err in steady_errors(policies, family, payloads, commands, list(range(seeds))).items():
             errors[name].append(err)
     stacked = {k: np.stack(v) for k, v in errors.items()}  # (training seeds, payloads, commands, eval seeds)
@@ -225,19 +248,18 @@ def run_sensitivity(
     return {
         "family": family.name,
         "run_dir": str(run_dir),
-        "baseline_dir": str(cache),
-        "baseline_steps": cfg.steps,
-        "baseline_algo": cfg.algo,
+        "baseline_dir": None if dr_runs else str(cache),
+        "baseline_steps": None if dr_runs else cfg.steps,
+        "baseline_algo": "rma teacher" if dr_runs else cfg.algo,
         "error_unit": family.error_unit,
         "payloads_kg": payloads,
         "train_payload_kg": list(spec.train),
         "commands": commands,
         "nominal": nominal_dynamics(family),
         "seeds": seeds,
-        "train_seeds": train_seeds,
+        "train_seeds": len(replicas),
         "baselines": {
-            name: {k: replicas[0][name].meta.get(k) for k in ("algo", "steps", "wall_s", "seed")}
-            | {"cache": str(cache), "seeds": [m[name].meta.get("seed") for m in replicas]}
+            name: replicas[0][name][1] | {"seeds": [pair[name][1].get("seed") for pair in replicas]}
             for name in ("dr", "oracle")
         },
         "steady_error": {k: v[0].tolist() for k, v in stacked.items()},  # first training seed: (payloads, commands, seeds)
@@ -250,8 +272,14 @@ def run_sensitivity(
         "verdict": verdict(payloads, per_run["dr"], per_run["oracle"]),
         "definition": "steady error = mean tracking error over the second half of an episode that starts with the "
         "payload, commands fixed, other dynamics nominal; DR trained on the training range, the oracle over the "
-        "evaluated range (training range and held-out regions) with the true hidden parameters, started from DR",
+        "evaluated range (training range and held-out regions) with the true hidden parameters"
+        + (", each the teacher of an RMA run (the same PPO)" if dr_runs else ", started from DR"),
     }
+
+
+def _sb3_info(model: Any, cache: Path) -> dict[str, Any]:
+    """What the report records about an SB3 baseline: its training and its cache."""
+    return {k: model.meta.get(k) for k in ("algo", "steps", "wall_s", "seed")} | {"cache": str(cache)}
 
 
 def plot_sensitivity(report: dict[str, Any], path: Path) -> None:
@@ -301,7 +329,8 @@ def table(report: dict[str, Any]) -> str:
     for name, b in report.get("baselines", {}).items():
         wall = f", {b['wall_s'] / 60:.0f} min" if b.get("wall_s") is not None else ""
         seeds = b.get("seeds") or [b.get("seed")]
-        lines.append(f"  {name}: SB3 {str(b.get('algo')).upper()}, {b.get('steps')} env steps{wall}, seeds {seeds}")
+        learner = "RMA's teacher (PPO)" if b.get("source") == "rma teacher" else f"SB3 {str(b.get('algo')).upper()}"
+        lines.append(f"  {name}: {learner}, {b.get('steps')} env steps{wall}, seeds {seeds}")
     ci = report.get("steady_error_ci95_over_training_seeds") or {}
     width = 16 if ci.get("dr") is not None else 8
     lines.append(f"{'payload kg':>10} {'DR':>{width}} {'oracle':>{width}} {'DR/oracle':>10}")

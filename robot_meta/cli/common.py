@@ -145,3 +145,32 @@ def progress_bar(items: Sequence[Any], desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def add_teacher_runs_options(p: argparse.ArgumentParser, pairing: str) -> None:
+    """`--dr-runs` and `--oracle-runs`: DR and the oracle from RMA runs' teachers instead of SB3's."""
+    p.add_argument(
+        "--dr-runs",
+        nargs="+",
+        metavar="RUN",
+        help="DR from RMA runs trained with --set privileged=false (their teacher: the same PPO as RMA, on the "
+        f"training tasks) instead of SB3's; {pairing}",
+    )
+    p.add_argument(
+        "--oracle-runs",
+        nargs="+",
+        metavar="RUN",
+        help="the oracle from RMA runs trained with --set task_range=evaluated (their privileged teacher over the "
+        f"oracle's tasks) instead of SB3's; {pairing}",
+    )
+
+
+def teacher_runs(args: argparse.Namespace, role: str) -> list[Path] | None:
+    """`--dr-runs` or `--oracle-runs` as paths, each a run directory (a usage error names one that is not)."""
+    runs = getattr(args, f"{role}_runs", None)
+    if not runs:
+        return None
+    for run in runs:
+        if not (Path(run) / "config.json").exists():
+            raise UsageError(f"--{role}-runs {run} is not a run directory (no config.json)")
+    return [Path(r) for r in runs]

@@ -14,11 +14,13 @@ from robot_meta.cli.common import (
     UsageError,
     add_baseline_algo_option,
     add_json_option,
+    add_teacher_runs_options,
     check_baseline_steps,
     emit,
     positive_float,
     positive_int,
     seed_value,
+    teacher_runs,
 )
 
 
@@ -121,6 +123,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         oracle_steps=args.oracle_steps,
         baseline_preset=args.baseline_preset,
         video=Path(args.video) if args.video else None,
+        dr_runs=teacher_runs(args, "dr"),
+        oracle_runs=teacher_runs(args, "oracle"),
     )
     out_json = Path(args.out) if args.out else run_dirs[0] / "eval.json"
     out_png = Path(args.plot) if args.plot else out_json.with_suffix(".png")
@@ -302,7 +306,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         if args.replica is not None:
             report = train_replica(Path(args.run_dir), args.replica, opts)
         else:
-            report = run_sensitivity(Path(args.run_dir), seeds=args.seeds, train_seeds=args.train_seeds, opts=opts)
+            report = run_sensitivity(
+                Path(args.run_dir),
+                seeds=args.seeds,
+                train_seeds=args.train_seeds,
+                opts=opts,
+                dr_runs=teacher_runs(args, "dr"),
+                oracle_runs=teacher_runs(args, "oracle"),
+            )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.replica is not None:
@@ -393,6 +404,7 @@ def add_parsers(sub: Any) -> None:
         help="runs of every test task with fresh start and sensor noise (seeds SEED..SEED+N-1), averaged per task "
         "(default 5: one run leaves about ±4 return of noise on the runner's 20-task mean)",
     )
+    add_teacher_runs_options(p, "one per RUN_DIR in order, or one for all")
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/eval.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
     p.add_argument(
@@ -442,6 +454,7 @@ def add_parsers(sub: Any) -> None:
         help="only train (or find cached) training run K (seed RUN_SEED+K), DR then its oracle, and measure nothing: "
         "two processes with K=0 and K=1 use two cores, then --train-seeds 2 measures both from the cache",
     )
+    add_teacher_runs_options(p, "as many oracle runs as DR runs, paired in order; replaces the SB3 training")
     p.add_argument("--out", metavar="FILE.json", help="report path (default RUN_DIR/sensitivity.json)")
     p.add_argument("--plot", metavar="FILE.png", help="figure path (default next to the report)")
     add_json_option(p)

@@ -167,3 +167,78 @@ def test_task_range_evaluated_trains_on_the_oracles_tasks_held_out_payloads_incl
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
         make(bad)
+
+
+def test_rma_teachers_stand_in_for_dr_and_the_oracle_in_eval_and_sensitivity(tmp_path, capsys):
+    """`--dr-runs` / `--oracle-runs`: an unprivileged run's teacher is DR, a task_range=evaluated run's teacher the
+    oracle (the same PPO), paired with the evaluated runs or the sensitivity's training seeds; a run of the
+    wrong kind, another count or one list alone is refused by name before anything is evaluated."""
+    import json
+
+    from robot_meta.cli import main
+
+    def train(name: str, *sets: str, seed: int = 0) -> str:
+        out = tmp_path / name
+        args = ["train", "--algo", "rma", "--task", "planar_arm", "--out", str(out), "--steps", "160", "--json"]
+        assert main([*args, "--seed", str(seed), *(a for s in (*RMA_SETS, *sets) for a in ("--set", s))]) == 0
+        return str(out)
+
+    rma = [train("rma0")]
+    dr = train("dr", "privileged=false", "teacher_iterations=100")
+    oracle = train("oracle", "task_range=evaluated", "teacher_iterations=100")
+    capsys.readouterr()
+    out = tmp_path / "e.json"
+    args = ["eval", *rma, "--episodes", "2", "--repeats", "1", "--out", str(out), "--json"]
+    assert main([*args, "--dr-runs", dr, "--oracle-runs", oracle]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"rma", "prior_only", "teacher", "dr", "oracle"} <= set(report["episodic"]) and "excess_first" in report["online"][
+        "dr"
+    ]
+    assert [r["run_dir"] for r in report["baseline_runs"]["oracle"]] == [oracle]
+    assert report["baseline_runs"]["dr"][0]["source"] == "rma teacher" and report["baseline_runs"]["dr"][0]["steps"] == 160
+    assert "summary" in report and "vs_dr" in report["summary"]
+    # sensitivity: DR k with oracle k, nothing trained
+    sens = tmp_path / "s.json"
+    assert (
+        main(
+            [
+                "sensitivity",
+                dr,
+                "--seeds",
+                "1",
+                "--dr-runs",
+                dr,
+                dr,
+                "--oracle-runs",
+                oracle,
+                oracle,
+                "--out",
+                str(sens),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    rep = json.loads(capsys.readouterr().out)
+    assert (
+        rep["train_seeds"] == 2 and rep["baseline_algo"] == "rma teacher" and rep["baselines"]["oracle"]["run_dir"] == oracle
+    )
+    assert (
+        np.asarray(rep["steady_error_per_training_seed"]["dr"]).shape == (2, 6)
+        and not (tmp_path / "dr" / "baselines").exists()
+    )
+    assert (
+        rep["steady_error_per_training_seed"]["dr"][0] == rep["steady_error_per_training_seed"]["dr"][1]
+    )  # same run, same starts
+    # refused by name, exit 2, no report
+    bad = tmp_path / "bad.json"
+    for extra, named in (
+        (["--dr-runs", rma[0]], rma[0]),  # an adaptive run is not a DR run
+        (["--oracle-runs", dr], dr),  # nor is an unprivileged one an oracle
+        (["--oracle-runs", oracle, oracle], "--oracle-runs takes one run dir, got 2"),
+        (["--dr-runs", str(tmp_path / "nope")], "nope"),
+    ):
+        assert main(["eval", *rma, "--episodes", "2", "--repeats", "1", "--out", str(bad), *extra]) == 2
+        assert named in capsys.readouterr().err and not bad.exists()
+    assert main(["sensitivity", dr, "--dr-runs", dr, "--out", str(bad)]) == 2
+    assert "--oracle-runs" in capsys.readouterr().err and not bad.exists()
