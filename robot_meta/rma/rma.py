@@ -40,6 +40,7 @@ from robot_meta.config import MAX_UNITS, ConfigError, MetaConfig, ranged
 from robot_meta.evaluation import Method, oracle_tasks
 from robot_meta.export_spec import (
     ActorRecorder,
+    ExportError,
     ExportSpec,
     GraphSpec,
     ParityCheck,
@@ -399,6 +400,11 @@ class RMA(MetaAlgorithm):
         A run trained with `privileged=False` exports its teacher instead, pi(x, mu(0)), as a non-adaptive
         policy obs -> action named "dr" in the manifest: the strong domain-randomized side of a field test."""
         nets, cfg = self.nets.cpu().eval(), self.cfg
+        if cfg.task_range != "train":  # as the SB3 oracle: nobody hands a robot the true task parameters
+            raise ExportError(
+                f"an RMA run with task_range={cfg.task_range} is an oracle, a reference for eval and sensitivity "
+                "(--oracle-runs); it trained on the held-out tasks and is not exported to a robot"
+            )
         if not cfg.privileged:  # the teacher told nothing is the run's policy; its student estimates a constant
             spec = static_policy_spec(
                 _StaticTeacherGraph(nets),

@@ -161,6 +161,10 @@ def test_task_range_evaluated_trains_on_the_oracles_tasks_held_out_payloads_incl
     algo.train_iteration()
     assert all(t in algo.train_tasks for t in algo.env.tasks)  # what the iteration collected on
     assert make().train_tasks == list(fam.split().train[:6])  # the default: the split's training tasks
+    from robot_meta.export_spec import ExportError
+
+    with pytest.raises(ExportError, match="task_range=evaluated is an oracle"):
+        algo.export_spec()  # an oracle runs in eval and sensitivity, never on a robot
 
 
 @pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0", "task_range=all"])
