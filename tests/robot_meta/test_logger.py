@@ -86,3 +86,12 @@ def test_wandb_missing_or_without_credentials_is_refused_before_the_run_dir_is_t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install wandb" in err[0], err
     assert not run.exists()
+
+
+def test_training_wall_time_adds_the_calls_of_a_resumed_run():
+    """`wall_s` restarts at each `train` call: a run cut at 1400 s and resumed for 2220 s trained 3620 s."""
+    from robot_meta.logger import training_wall_s
+
+    rows = [{"wall_s": 10.0}, {"wall_s": 1400.0}, {"wall_s": 5.0}, {"wall_s": 2220.0}]
+    assert training_wall_s(rows) == 3620.0
+    assert training_wall_s(rows[:2]) == 1400.0 and training_wall_s([]) == 0.0
