@@ -215,11 +215,8 @@ def teacher_baseline(run_dir: Path, role: str, family_name: str) -> tuple[Method
         raise RunDirError(f"a teacher baseline is one of {', '.join(TEACHER_BASELINES)}, got {role!r}")
     algorithm, record = load_run(run_dir)
     (privileged, task_range), how = TEACHER_BASELINES[role]
-    cfg = getattr(algorithm, "cfg", None)
-    if record["algo"] != "rma" or (getattr(cfg, "privileged", None), getattr(cfg, "task_range", None)) != (
-        privileged,
-        task_range,
-    ):
+    kind = (getattr(algorithm.cfg, "privileged", None), getattr(algorithm.cfg, "task_range", None))
+    if record["algo"] != "rma" or kind != (privileged, task_range):
         raise RunDirError(
             f"{run_dir} is not an RMA {role} run (privileged={privileged}, task_range={task_range}): train one with "
             f"robot-meta train --algo rma --task {family_name} {how} --set teacher_iterations=N, N past the iterations "
