@@ -1,11 +1,15 @@
 """Paired comparison of two methods from two `robot-meta eval` reports (the same family, split and --repeats):
-per seed present in both, the last episode's return and the online steady error, method A minus method B on the
-same tasks and starts, with eval's 95% bootstrap interval (`_paired_ci`).
+per seed present in both, the last episode's return, the online steady error and the online excess over the
+oracle (steady part), method A minus method B on the same tasks and starts, with eval's 95% bootstrap interval
+(`_paired_ci`).
 
-    python docs/scripts/paired_evals.py A.json:METHOD B.json:METHOD [--seeds 0,1]
+    python docs/scripts/paired_evals.py A.json:METHOD B.json:METHOD [--seeds 0,1] [--region extrapolation]
+        [--b-scale 0.5]
 
-Used for docs/belief.md's rows that compare methods evaluated in different runs of `eval` (RL² against a DR
-trained by RMA's PPO, for instance); within one report `summary.vs_dr` gives the same numbers.
+`--region` keeps the tasks whose held-out payload is in that region ("extrapolation": heavier than training).
+`--b-scale s` compares A with s x B: with 0.5 on the excess over the oracle, an interval below zero says A's excess
+is at most half of B's (issue 16's bar against DR). Used for docs/belief.md's rows that compare methods evaluated
+in different runs of `eval`; within one report `summary.vs_dr` gives the same return and steady-error numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 from robot_meta.eval_run import _paired_ci
 
 
-def _rows(path: str, method: str, seeds: list[int] | None) -> dict[int, dict]:
+def _rows(path: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
     report = json.loads(open(path).read())
     out = {}
     for entry in report["per_seed"]:
@@ -26,10 +30,16 @@ def _rows(path: str, method: str, seeds: list[int] | None) -> dict[int, dict]:
             continue
         if method not in entry["episodic"]:
             raise SystemExit(f"{path}: no method {method!r} (has {', '.join(entry['episodic'])})")
-        out[entry["seed"]] = {
-            "return": np.array(entry["episodic"][method])[:, -1],
-            "steady_error": np.array(entry["online"][method]["steady_error"], float),
+        keep = np.array([region is None or g.get("payload_mass") == region for g in entry["regions"]])
+        keep_online = np.array([region is None or g.get("payload_mass") == region for g in entry["online_regions"]])
+        online = entry["online"][method]
+        rows = {
+            "return": np.array(entry["episodic"][method])[keep, -1],
+            "steady_error": np.array(online["steady_error"], float)[keep_online],
         }
+        if "excess_steady" in online:  # the oracle has none: it is the reference
+            rows["excess_steady"] = np.array(online["excess_steady"], float)[keep_online]
+        out[entry["seed"]] = rows
     return out
 
 
@@ -38,18 +48,24 @@ def main() -> None:
     p.add_argument("a", metavar="A.json:METHOD")
     p.add_argument("b", metavar="B.json:METHOD")
     p.add_argument("--seeds", help="comma-separated seeds (default: every seed in both)")
+    p.add_argument("--region", help="only tasks whose payload is in this held-out region (extrapolation, interpolation)")
+    p.add_argument("--b-scale", type=float, default=1.0, help="compare A with this multiple of B (default 1)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     (pa, ma), (pb, mb) = (x.rsplit(":", 1) for x in (args.a, args.b))
-    a, b = _rows(pa, ma, seeds), _rows(pb, mb, seeds)
+    a, b = _rows(pa, ma, seeds, args.region), _rows(pb, mb, seeds, args.region)
     common = sorted(set(a) & set(b))
     if not common:
         raise SystemExit(f"no seed in both ({sorted(a)} and {sorted(b)})")
-    print(f"{ma} ({pa}) minus {mb} ({pb}), seeds {common}")
-    for key in ("return", "steady_error"):
-        diff = np.concatenate([a[s][key] - b[s][key] for s in common])
+    scale = "" if args.b_scale == 1.0 else f"{args.b_scale:g} x "
+    print(f"{ma} ({pa}) minus {scale}{mb} ({pb}), seeds {common}" + (f", payload {args.region}" if args.region else ""))
+    for key in ("return", "steady_error", "excess_steady"):
+        if not all(key in a[s] and key in b[s] for s in common):
+            continue
+        means = f"A {np.mean(np.concatenate([a[s][key] for s in common])):+.3f}, B {np.mean(np.concatenate([b[s][key] for s in common])):+.3f}"
+        diff = np.concatenate([a[s][key] - args.b_scale * b[s][key] for s in common])
         ci = _paired_ci(diff)
-        print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']})")
+        print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
 
 
 if __name__ == "__main__":
