@@ -125,9 +125,16 @@ def verdict(payloads: list[float], dr: np.ndarray, oracle: np.ndarray) -> dict[s
             "the baselines are too weak to judge the family (more steps or training seeds, --train-seeds)",
         )
     elif lo < 0.0 < hi:
+        above = int((margin > 0).sum())
+        spread_text = (
+            "the training seeds disagree"
+            if 0 < above < len(margin)
+            else f"every training seed is {'above' if above else 'below'} {REQUIRED_RATIO}x but {len(margin)} seeds "
+            "leave the interval wide"
+        )
         status, conclusion = (
             "inconclusive",
-            f"the training seeds disagree (95% interval of DR - {REQUIRED_RATIO} x oracle at {payloads[-1]:g} kg: "
+            f"{spread_text} (95% interval of DR - {REQUIRED_RATIO} x oracle at {payloads[-1]:g} kg: "
             f"[{lo:.3g}, {hi:.3g}]; more training seeds)",
         )
     else:

@@ -300,6 +300,10 @@ def test_the_verdict_over_training_seeds_counts_the_oracle_worse_only_where_the_
     assert arm["passes"] and arm["status"] == "passes"
     low = verdict([0.0, 10.0], np.array([[0.3, 0.31], [0.3, 0.33]]), np.array([[0.3, 0.25], [0.3, 0.26]]))
     assert low["status"] == "fails"  # 1.25x in both seeds
+    # Two seeds that agree, both above 1.5x (the runner's RMA-learner baselines, docs/commands.md: 2.92x and 2.69x),
+    # whose 1-dof t interval still reaches below zero: inconclusive, and the text says why (not "disagree").
+    wide = verdict([0.0, 10.0], np.array([[0.39, 0.522], [0.333, 0.743]]), np.array([[0.328, 0.179], [0.174, 0.276]]))
+    assert wide["status"] == "inconclusive" and "every training seed is above 1.5x but 2 seeds" in wide["text"]
 
 
 def test_sensitivity_over_two_training_seeds(tiny_runs, tmp_path, capsys):
