@@ -294,6 +294,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise UsageError(f"--seeds takes a positive integer, got {args.seeds}")
     check_baseline_steps(args)
+    if (args.dr_runs or args.oracle_runs) and (args.train_seeds != 1 or args.replica is not None):
+        flag = "--replica" if args.replica is not None else "--train-seeds"
+        raise UsageError(f"{flag} trains SB3 baselines; with --dr-runs/--oracle-runs the run pairs are the training seeds")
     opts = BaselineOptions(
         baseline_dir=Path(args.baseline_dir) if args.baseline_dir else None,
         baseline_algo=args.baseline_algo,

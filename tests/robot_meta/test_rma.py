@@ -246,3 +246,5 @@ def test_rma_teachers_stand_in_for_dr_and_the_oracle_in_eval_and_sensitivity(tmp
         assert named in capsys.readouterr().err and not bad.exists()
     assert main(["sensitivity", dr, "--dr-runs", dr, "--out", str(bad)]) == 2
     assert "--oracle-runs" in capsys.readouterr().err and not bad.exists()
+    assert main(["sensitivity", dr, "--dr-runs", dr, "--oracle-runs", oracle, "--train-seeds", "2", "--out", str(bad)]) == 2
+    assert "the run pairs are the training seeds" in capsys.readouterr().err and not bad.exists()
