@@ -166,11 +166,7 @@ def add_teacher_runs_options(p: argparse.ArgumentParser, pairing: str) -> None:
 
 
 def teacher_runs(args: argparse.Namespace, role: str) -> list[Path] | None:
-    """`--dr-runs` or `--oracle-runs` as paths, each a run directory (a usage error names one that is not)."""
+    """`--dr-runs` or `--oracle-runs` as paths (`eval_run.teacher_baseline` loads each and names one that is
+    not a run directory, before anything is evaluated)."""
     runs = getattr(args, f"{role}_runs", None)
-    if not runs:
-        return None
-    for run in runs:
-        if not (Path(run) / "config.json").exists():
-            raise UsageError(f"--{role}-runs {run} is not a run directory (no config.json)")
-    return [Path(r) for r in runs]
+    return [Path(r) for r in runs] if runs else None
