@@ -34,8 +34,11 @@ demo: $(VENV)/.installed
 firmware: $(VENV)/.installed
 	@$(PY) -m firmware_bridge.cfirmware --build || echo "the C firmware's tests need a C compiler: apt-get install gcc"
 
+# Two workers: most tests are one Python thread, and the suite takes 10.7 min serially on an idle 2-core machine.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed firmware
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports

@@ -30,7 +30,7 @@ from robot_meta.baselines import (
     train_model,
 )
 from robot_meta.checkpoint import atomic_write_text, file_sha256
-from robot_meta.evaluation import Method, belief_probe, evaluate, oracle_tasks
+from robot_meta.evaluation import Method, belief_probe, evaluate, oracle_tasks, probe_tasks
 from robot_meta.logger import read_metrics, training_wall_s
 from robot_meta.train import RunDirError, load_run
 from robot_meta.video import online_video
@@ -367,7 +367,7 @@ def run_eval(
         probe = belief_probe(
             by_name[record["algo"]],
             family,
-            tasks,
+            probe_tasks(family),
             [eval_seed + r for r in range(repeats)],
             online_tasks=online_tasks,
             change_time_s=result.get("online_change_time_s"),
@@ -489,7 +489,8 @@ def aggregate(
             "belief_dim": per_seed[0]["belief"]["belief_dim"],
             "definition": "out-of-fold R² (5 folds by task) of a ridge linear fit of payload mass from the belief "
             "(PEARL's posterior mean, RL²'s hidden state) averaged over the second half of episodes that start with "
-            "the task's payload, held-out tasks",
+            f"the task's payload, on {per_seed[0]['belief']['tasks']} held-out tasks inside the training range "
+            "(evaluation.probe_tasks)",
         }
         settle = [x for r in per_seed for x in r["belief"].get("settle_time_s", [])]
         if settle:
@@ -498,7 +499,7 @@ def aggregate(
                 "median": float(np.nanmedian(arr)) if np.isfinite(arr).any() else None,
                 "settled": f"{int(np.isfinite(arr).sum())}/{arr.size}",
                 "definition": "time from the payload change until the payload read from the belief (the fit above, "
-                "on all held-out tasks) stays within 20% of the new payload to the episode's end",
+                "on all the probe's tasks) stays within 20% of the new payload to the episode's end",
             }
             report["belief"]["payload_estimate_by_seed"] = [r["belief"]["payload_estimate"] for r in per_seed]
     online_runs: dict[str, dict[str, list]] = {}  # per method, every online run's numbers, the same order for all

@@ -1,7 +1,14 @@
 """One PEARL and one RL² tiny run, trained once per test session and shared by the deploy tests."""
 
+import os
+
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, and the
+    # CLI processes the tests start inherit it (two torch pools of two threads each spin against each other: 9x slower)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 from robot_meta.train import train
 from tests.tiny import PEARL_SETS, RL2_SETS, RMA_SETS

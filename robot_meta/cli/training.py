@@ -170,7 +170,7 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
         b = report["belief"]["payload_r2"]
         lines.append(
             f"belief probe: payload R² {b['mean']:.2f} ± {b['std']:.2f} over seeds (linear fit from the "
-            f"{report['belief']['belief_dim']}-dim belief, out of fold)"
+            f"{report['belief']['belief_dim']}-dim belief, out of fold, on held-out tasks inside the training range)"
         )
         settle = report["belief"].get("settle_time_s")
         if settle:

@@ -354,3 +354,21 @@ def test_settle_time_is_when_the_payload_estimate_stays_inside_the_band():
     already = np.full(30, 5.0)  # inside from before the change: 0 s
     got = settle_times(np.stack([fast, bouncing, never, already]), [5.0] * 4, 1.0, 0.1)
     assert got[0] == pytest.approx(0.2) and got[1] == pytest.approx(1.1) and np.isnan(got[2]) and got[3] == 0.0
+
+
+@pytest.mark.parametrize("name", ["planar_runner", "planar_arm"])
+def test_the_probe_tasks_are_held_out_inside_the_training_range_and_fixed(name):
+    """Issue 16's R² is read "on held-out tasks inside the training range": none is a training task, every
+    parameter lies in its training range, and every method is probed on the same tasks."""
+    from robot_meta.evaluation import PROBE_TASKS, probe_tasks
+
+    family = get_family(name)
+    tasks = probe_tasks(family)
+    assert len(tasks) == PROBE_TASKS and len(set(tasks)) == PROBE_TASKS
+    assert not set(tasks) & set(family.split().train)
+    for p in family.params:
+        lo, hi = p.train
+        assert all(lo <= getattr(t, p.name) <= hi for t in tasks), p.name
+    masses, (lo, hi) = [t.payload_mass for t in tasks], family.spec_of("payload_mass").train
+    assert max(masses) - min(masses) > 0.5 * (hi - lo)  # the probe sees the payload vary
+    assert probe_tasks(family) == tasks and probe_tasks(family, 7) == tasks[:7]
