@@ -35,10 +35,13 @@ firmware: $(VENV)/.installed
 	@$(PY) -m firmware_bridge.cfirmware --build || echo "the C firmware's tests need a C compiler: apt-get install gcc"
 
 # Two workers: most tests are one Python thread, and the suite takes 10.7 min serially on an idle 2-core machine.
+# The tests that time a live session (marker `realtime`: watchdogs, conformance) run afterwards, one at a time,
+# so that the other worker's load cannot make a robot miss its watchdog.
 TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed firmware
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow and not realtime"
+	$(PY) -m pytest -m "realtime and not slow"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports

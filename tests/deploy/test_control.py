@@ -21,6 +21,8 @@ from firmware_bridge.virtual_robot_server import FaultSpec, VirtualRobotThread
 from sim_tasks import get_family
 from tests.policy_edit import write_manifest
 
+# Live sessions under a 150 ms watchdog: `make test` runs them after the parallel part, one at a time.
+pytestmark = pytest.mark.realtime
 TARGETS = {"target_velocity": 1.5}
 
 

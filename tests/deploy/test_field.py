@@ -14,6 +14,7 @@ from robot_meta.robots import virtual_robots
 SHORT = dict(settle_s=0.5, baseline_s=2.0, hold_s=2.5, smooth_s=0.5, payloads_kg=[9.0])
 
 
+@pytest.mark.realtime
 def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies, tmp_path, capsys):
     out = tmp_path / "report"
     plan = FieldPlan(**SHORT)
@@ -102,6 +103,7 @@ def test_field_cli_refuses_a_bad_plan_before_touching_the_robot(tiny_policies, t
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.realtime
 def test_on_hardware_the_operator_marks_the_change(tiny_policies, tmp_path, monkeypatch, capsys):
     """A real port (not 'virtual'): the field test prompts, keeps controlling, and marks the change at Enter."""
     import io

@@ -11,6 +11,7 @@ from firmware_bridge.bench_bridge import bench_bridge, wire_budget
 from firmware_bridge.client import RobotClient
 
 
+@pytest.mark.realtime
 def test_virtual_robot_over_tcp_via_socket_url():
     proc = subprocess.Popen(
         [
@@ -54,6 +55,7 @@ def test_bad_fault_spec_is_refused():
     assert out.returncode == 2 and "--faults entry 'drop=lots'" in out.stderr
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("clock", ["robot", "host"])
 def test_bench_bridge_reports_the_contract_keys(clock):
     r = bench_bridge(seconds=1.0, clock=clock)
@@ -94,6 +96,7 @@ def test_wire_budget_arithmetic():
     assert not b[2, 1_000_000]["fits_1khz"]
 
 
+@pytest.mark.realtime
 def test_bench_bridge_runs_against_a_robot_at_a_port(capsys):
     """`bench bridge --port URL`: the same loop against a robot already on a port, at the robot's own rate."""
     from firmware_bridge.cfirmware import CFirmware

@@ -16,6 +16,7 @@ from sim_tasks import get_family
 CONFIG = FirmwareConfig(rate_hz=50, watchdog_ms=100, arming_s=0.1)
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("cls", [CFirmware, VirtualFirmware], ids=["c", "python"])
 def test_the_virtual_robot_conforms_on_either_firmware(cls, capsys):
     with VirtualRobotThread(cls(get_family("planar_runner"), config=CONFIG)) as vr:

@@ -108,6 +108,7 @@ def test_state_reports_joint_torque_in_newton_metres():
     assert state.tau[0] == pytest.approx(60.0, rel=1e-5)
 
 
+@pytest.mark.realtime
 def test_a_robot_nobody_reads_keeps_ticking_and_its_watchdog_trips_on_time():
     """The host arms, sends one COMMAND and never reads: the firmware's writes fail (dropped, counted) instead
     of blocking, so it faults 150 ms (+ at most a period) after that COMMAND and stops at --duration."""
@@ -134,6 +135,7 @@ def test_a_robot_nobody_reads_keeps_ticking_and_its_watchdog_trips_on_time():
     assert fw.fault_at_us - t_cmd_us <= 150_000 + 2_000 + 20_000  # watchdog + one period + scheduling slack
 
 
+@pytest.mark.realtime
 def test_a_hello_flood_does_not_starve_the_commands():
     """40 HELLOs per period beside the COMMAND: HELLOs past the per-tick budget are dropped, COMMANDs are not,
     so no false watchdog."""
