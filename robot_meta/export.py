@@ -49,7 +49,10 @@ def _quiet_exporter():
       no policy uses its ops;
     - torch.export's pytree emits a FutureWarning about `LeafSpec` from inside torch (not our code);
     - the dynamic-shape renamer warns that our single dynamic axis "batch" shares constraints with itself on
-      multi-input graphs: every input's axis 0 is the same batch by design."""
+      multi-input graphs: every input's axis 0 is the same batch by design;
+    - tracing a GRU (RL²'s core) warns that torch's own `_check_is_size` is deprecated, from code torch generates,
+      and that the GRU's `_flat_weights` were "assigned during export" (torch's cache of its own parameters; the
+      parity check compares the graph with torch on a recorded rollout either way)."""
     import logging
     import warnings
 
@@ -60,6 +63,8 @@ def _quiet_exporter():
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
             warnings.filterwarnings("ignore", message=r".*The axis name: batch will not be used", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".*_check_is_size will be removed", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r".*_flat_weights.* were assigned during export", category=UserWarning)
             yield
     finally:
         registry.setLevel(level)

@@ -97,14 +97,17 @@ def test_train_export_and_eval_print_no_library_warnings(tmp_path):
     import subprocess
     import sys
 
-    from tests.tiny import PEARL_SETS
+    from tests.tiny import PEARL_SETS, RL2_SETS
 
     sets = [a for s in PEARL_SETS for a in ("--set", s)]
-    run, out = tmp_path / "run", tmp_path / "policy"
+    rl2_sets = [a for s in RL2_SETS for a in ("--set", s)]
+    run, out, rl2 = tmp_path / "run", tmp_path / "policy", tmp_path / "rl2"
     for argv in (
         ["train", "--algo", "pearl", "--task", "planar_runner", "--out", str(run), "--steps", "200", *sets],
         ["export", str(run), "--out", str(out)],
         ["eval", str(run), "--episodes", "2", "--repeats", "1"],  # a short run: no empty legend's warning
+        ["train", "--algo", "rl2", "--task", "planar_runner", "--out", str(rl2), "--steps", "200", *rl2_sets],
+        ["export", str(rl2), "--out", str(tmp_path / "rl2_policy")],  # tracing a GRU has noise of its own
     ):
         proc = subprocess.run([sys.executable, "-m", "robot_meta.cli", *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
