@@ -6,6 +6,8 @@ oracle (steady part), method A minus method B on the same tasks and starts, with
     python docs/scripts/paired_evals.py A.json:METHOD B.json:METHOD [--seeds 0,1] [--region extrapolation]
         [--b-scale 0.5]
 
+A side may join reports of seeds evaluated separately with commas: `A_x2.json,A_s2.json:rl2`.
+
 `--region` keeps the tasks whose held-out payload is in that region ("extrapolation": heavier than training).
 `--b-scale s` compares A with s x B: with 0.5 on the excess over the oracle, an interval below zero says A's excess
 is at most half of B's (issue 16's bar against DR). Used for docs/belief.md's rows that compare methods evaluated
@@ -22,10 +24,12 @@ import numpy as np
 from robot_meta.eval_run import _paired_ci
 
 
-def _rows(path: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
-    report = json.loads(open(path).read())
+def _rows(paths: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
+    """`paths`: one report, or several joined by commas (seeds evaluated in separate runs of `eval`)."""
+    entries = [e for path in paths.split(",") for e in json.loads(open(path).read())["per_seed"]]
     out = {}
-    for entry in report["per_seed"]:
+    for entry in entries:
+        path = paths
         if seeds is not None and entry["seed"] not in seeds:
             continue
         if method not in entry["episodic"]:
@@ -36,6 +40,7 @@ def _rows(path: str, method: str, seeds: list[int] | None, region: str | None) -
         rows = {
             "return": np.array(entry["episodic"][method])[keep, -1],
             "steady_error": np.array(online["steady_error"], float)[keep_online],
+            "adaptation_time_s": np.array(online["adaptation_time_s"], float)[keep_online],
         }
         if "excess_steady" in online:  # the oracle has none: it is the reference
             rows["excess_steady"] = np.array(online["excess_steady"], float)[keep_online]
@@ -66,6 +71,9 @@ def main() -> None:
         diff = np.concatenate([a[s][key] - args.b_scale * b[s][key] for s in common])
         ci = _paired_ci(diff)
         print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
+    for name, rows in ((ma, a), (mb, b)):
+        times = np.concatenate([rows[s]["adaptation_time_s"] for s in common])
+        print(f"  {name} adaptation time: median {np.nanmedian(times):.2f} s ({np.isfinite(times).sum()}/{times.size} settled)")
 
 
 if __name__ == "__main__":
