@@ -73,7 +73,9 @@ def main() -> None:
         print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
     for name, rows in ((ma, a), (mb, b)):
         times = np.concatenate([rows[s]["adaptation_time_s"] for s in common])
-        print(f"  {name} adaptation time: median {np.nanmedian(times):.2f} s ({np.isfinite(times).sum()}/{times.size} settled)")
+        print(
+            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s ({np.isfinite(times).sum()}/{times.size} settled)"
+        )
 
 
 if __name__ == "__main__":
