@@ -49,8 +49,9 @@ def probe_tasks(family: Any, n: int = PROBE_TASKS) -> list[Any]:
 
     Why not the test split's 20 tasks (the probe until the twenty-first session): 5 folds by task leave 16
     distinct tasks to fit each fold, too few for a 256-wide RL² hidden state. On the runner the same RL² run read
-    R² 0.46 there, 0.74 with 20 repeats of each task instead of 5 (noise was not the limit), and 0.93 on 100 tasks
-    of this set with 2 repeats; a 5-wide PEARL posterior that carries no payload stays near 0 on both
+    R² 0.46 there, 0.74 with 20 repeats of each task instead of 5 (less noise helps some; distinct payloads are
+    the limit), and 0.95 on 100 tasks of this set with 5; a 5-wide PEARL posterior that carries no payload stays
+    near 0 on both
     (docs/belief.md, "The probe's tasks"). The test split also moves one axis per task out of the training
     range, which this set leaves inside it, as the issue asks.
     """
