@@ -226,7 +226,7 @@ def teacher_baseline(run_dir: Path, role: str, family_name: str) -> tuple[Method
         raise RunDirError(f"{run_dir} trained on {record['task']}, not {family_name}: a baseline runs on the same family")
     if algorithm.iteration > algorithm.cfg.teacher_iterations:
         raise RunDirError(f"{run_dir} went on to train its student: its teacher is no longer the whole run")
-    (teacher,) = [m for m in algorithm.eval_methods(seed=0) if m.name == "teacher"]
+    teacher = algorithm.teacher_method(seed=0)
     info = {
         "source": "rma teacher",
         "run_dir": str(run_dir),

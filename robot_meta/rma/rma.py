@@ -35,7 +35,7 @@ from torch import nn
 from deploy.manifest import MAX_CONTEXT  # the runtime refuses a longer history: training does too
 from robot_meta.algorithm import MetaAlgorithm
 from robot_meta.belief import task_targets
-from robot_meta.collector import CollectorState, collect
+from robot_meta.collector import ActorWrapper, CollectorState, collect
 from robot_meta.config import MAX_UNITS, ConfigError, MetaConfig, ranged
 from robot_meta.evaluation import Method, oracle_tasks
 from robot_meta.export_spec import (
@@ -378,11 +378,22 @@ class RMA(MetaAlgorithm):
         )
 
     def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:
-        """Adapted and prior-only (the contract's), and the teacher: pi(x, mu(e)) told the true task parameters
-        (a payload change included, at once). It is RMA's own privileged policy, trained on the training range
-        only: the bound the student can reach by estimating z, not the protocol's oracle (which trains over the
-        whole allowed range), and it never runs on a robot."""
-        methods = super().eval_methods(seed, prior_episodes)
+        """Adapted and prior-only (the contract's), and the teacher (`teacher_method`).
+
+        A run trained with `privileged=False` is a domain-randomized policy, pi(x, mu(0)), and contributes that
+        alone, under the run's name and without a belief: its student regresses a constant (and never trained
+        while the teacher ran), so adapted, prior-only and belief rows would describe a random adaptation module.
+        """
+        teacher = self.teacher_method(seed)
+        if not self.cfg.privileged:  # ActorWrapper has no belief(): the probe reads "no belief" for it
+            return [Method(self.name, lambda mode, env: ActorWrapper(teacher.actor(mode, env)))]
+        return [*super().eval_methods(seed, prior_episodes), teacher]
+
+    def teacher_method(self, seed: int) -> Any:
+        """The teacher: pi(x, mu(e)) told the true task parameters (a payload change included, at once), e = 0
+        when unprivileged. It is RMA's own privileged policy, trained on the training range only: the bound the
+        student can reach by estimating z, not the protocol's oracle (which trains over the whole allowed range),
+        and it never runs on a robot. `eval --dr-runs/--oracle-runs` take it as DR or the oracle."""
         gen = torch.Generator().manual_seed(seed)
 
         def teacher(mode: str, env: Any) -> RMAActor:
@@ -390,7 +401,7 @@ class RMA(MetaAlgorithm):
                 self.nets, "teacher", env.num_envs, gen, env=env, deterministic=True, privileged=self.cfg.privileged
             )
 
-        return [*methods, Method("teacher", teacher)]
+        return Method("teacher", teacher)
 
     # ---- export --------------------------------------------------------------------------------------
     def export_spec(self) -> ExportSpec:

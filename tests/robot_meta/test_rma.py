@@ -111,7 +111,7 @@ def test_an_unprivileged_teacher_is_told_nothing_and_trains_as_a_domain_randomiz
         algo = make("teacher_iterations=1", f"privileged={flag}")
         stats = algo.train_iteration()
         assert stats["phase"] == "teacher"  # one PPO update, on zeros for e when unprivileged
-        (teacher,) = [m for m in algo.eval_methods(seed=0) if m.name == "teacher"]
+        teacher = algo.teacher_method(seed=0)
         env = BatchedTaskEnv(fam, tasks, seed=0)
         actor = teacher.actor("online", env)
         obs, _ = env.reset(seed=0)
@@ -119,6 +119,16 @@ def test_an_unprivileged_teacher_is_told_nothing_and_trains_as_a_domain_randomiz
         actor.act(obs)
         z = actor.belief()
         assert np.allclose(z[0], z[1]) == same
+        # eval: an unprivileged run is one DR policy (its teacher), with no adapted, prior-only or belief rows
+        methods = algo.eval_methods(seed=0)
+        if same:
+            assert [m.name for m in methods] == ["rma"]
+            dr = methods[0].actor("online", BatchedTaskEnv(fam, tasks, seed=0))
+            dr.reset(np.ones(2, bool))
+            np.testing.assert_array_equal(dr.act(obs), actor.act(obs))
+            assert not hasattr(dr, "belief")
+        else:
+            assert [m.name for m in methods] == ["rma", "prior_only", "teacher"]
 
 
 def test_an_unprivileged_run_exports_its_teacher_as_a_static_dr_policy(tmp_path):
@@ -139,7 +149,7 @@ def test_an_unprivileged_run_exports_its_teacher_as_a_static_dr_policy(tmp_path)
     fam = algo.family
     tasks = list(fam.split().test[:2])
     env = BatchedTaskEnv(fam, tasks, seed=0)
-    (teacher,) = [m for m in algo.eval_methods(seed=0) if m.name == "teacher"]
+    teacher = algo.teacher_method(seed=0)
     actor = teacher.actor("online", env)
     obs, _ = env.reset(seed=0)
     actor.reset(np.ones(2, bool))
