@@ -481,6 +481,11 @@ def train_model(
     start = time.monotonic()  # building the envs and the oracle's warm start are part of the training's cost
     total = steps if steps is not None else cfg.steps
     model = make_model(family, tasks, cfg, seed, oracle, device)
+    # Without a logger of its own, SB3's learn() makes an empty /tmp/SB3-<time> folder at every call (1563 of
+    # them here after the test suites); the progress that matters is ours (bar, `log`, the checkpoint's meta).
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
     partial = resume if cfg.algo == "ppo" else None
     if partial is not None:
         _restore_partial(model, partial)

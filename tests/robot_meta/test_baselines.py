@@ -259,8 +259,15 @@ def test_the_oracle_starts_from_the_cached_dr_and_is_retrained_when_dr_changes(t
     assert "init" not in scratch["oracle"].meta  # from scratch: the DR-started cache was retrained
 
 
-def test_the_learning_rate_anneals_and_a_constant_rate_cache_is_retrained(tmp_path):
+def test_the_learning_rate_anneals_and_a_constant_rate_cache_is_retrained(tmp_path, monkeypatch):
+    """Also: training leaves nothing in the temporary directory (SB3's default logger made a folder there)."""
+    import tempfile
+
     from robot_meta.baselines import make_model
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
 
     fam = get_family("planar_arm")
     tasks = list(fam.split().train)[:2]
@@ -273,6 +280,7 @@ def test_the_learning_rate_anneals_and_a_constant_rate_cache_is_retrained(tmp_pa
     assert first.meta["config"]["lr_schedule"] == "constant"
     again = ensure_population_baseline(tmp_path, "dr", fam, tasks, TINY, seed=0, quiet=True)
     assert again.meta["config"]["lr_schedule"] == "linear"
+    assert not list(tmp.glob("SB3-*"))
     with pytest.raises(ValueError, match="lr_schedule 'cosine' is not one of"):
         replace(TINY, lr_schedule="cosine")
 
