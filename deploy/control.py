@@ -289,7 +289,7 @@ class Deployment:
         summary = self.adapter.summary()
         readout = self.manifest.belief_readout
         if readout is not None:  # what the belief says about the payload, for the log and the field report
-            summary[f"{readout.param}_estimate"] = readout.estimate(summary[readout.belief])
+            summary[f"{readout.param}_estimate"] = readout.estimate(self.adapter.belief().tolist())
         loop.ticks += 1
         loop.errors.append(err)
         loop.times.append(t)

@@ -290,7 +290,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
     ticks = log["/tick"]
     t = np.array([m["t"] for m in ticks])
     err = np.array([m["tracking_error"] if m["tracking_error"] is not None else np.nan for m in ticks], dtype=float)
-    # The adapter's belief as a vector: PEARL's posterior mean z, or RMA's extrinsics estimate (RL²: none)
+    # The adapter's belief as a vector: PEARL's posterior mean z, or RMA's extrinsics estimate (RL²: not logged)
     key = next((k for k in LATENT_VECTORS if ticks and k in ticks[0]["latent"]), None)
     latent = np.array([m["latent"][key] for m in ticks], dtype=float) if key else None
     # The manifest's read-out of the payload from that belief, when the policy has one (deploy.control)
@@ -339,7 +339,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
                 "degraded": bool(worst > 1.1 * stats["pre_error"][0]),
                 "worst_smoothed_error": worst,
                 **_latent_shift(latent, t, start, ev["t"], end),
-                **_estimate_stats(estimate, t, start, ev["t"], end, ev["payload_kg"], dt),
+                **_estimate_stats(estimate, t, start, ev["t"], end, ev["payload_kg"], dt, plan.smooth_s),
             }
         )
     end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
@@ -358,18 +358,26 @@ def analyse_log(path: Path) -> dict[str, Any]:
 
 
 def _estimate_stats(
-    estimate: np.ndarray | None, t: np.ndarray, start: float, change: float, end: float, kg: float, dt: float
+    estimate: np.ndarray | None,
+    t: np.ndarray,
+    start: float,
+    change: float,
+    end: float,
+    kg: float,
+    dt: float,
+    smooth_s: float,
 ) -> dict[str, Any]:
     """The payload estimate's mean over the baseline and over the last quarter of the hold, and the time from
-    the change until it stays within `SETTLE_BAND` of the new payload to the end of the hold (None: it does not)."""
+    the change until its trailing mean over `smooth_s` (the plot's thick line) stays within `SETTLE_BAND` of the
+    new payload to the end of the hold (None: it does not)."""
     if estimate is None:
         return {}
     before = estimate[(t >= start) & (t < change)]
-    hold = estimate[(t >= change) & (t < end)]
     after = estimate[(t >= end - 0.25 * (end - change)) & (t < end)]
     if not len(before) or not len(after):
         return {}
-    settle = settle_times(hold[None], [kg], 0.0, dt)[0]
+    seg = estimate[(t >= start) & (t < end)]  # from the baseline on: the trailing mean at the change looks back
+    settle = settle_times(seg[None], [kg], len(before) * dt, dt, smooth_s)[0]
     return {
         "payload_estimate_before": float(before.mean()),
         "payload_estimate_after": float(after.mean()),
@@ -467,8 +475,9 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     plt.close(fig)
 
     latent_png = None
-    adaptive = [n for n in names if analyses[n]["series"]["latent"] is not None]
-    if adaptive:
+    series = {n: analyses[n]["series"] for n in names}
+    adaptive = [n for n in names if series[n]["latent"] is not None or series[n]["estimate"] is not None]
+    if adaptive:  # RL² logs no belief vector (its 256-wide state), only the payload read from it
         # One panel per belief vector, and under it the payload read from it (when the manifest has a read-out)
         panels = [(n, kind) for n in adaptive for kind in ("latent", "estimate") if analyses[n]["series"][kind] is not None]
         fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.0 * len(panels)), squeeze=False)
@@ -563,8 +572,9 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             "degraded": "the smoothed error rose above 1.1 x the pre-change error at some point in the hold period",
             "latent_shift": "distance between the mean latent (PEARL z) over the baseline and over the last quarter of the hold",
             "payload_estimate": "the payload read from the belief by the manifest's linear read-out (fitted at export on "
-            "training tasks): mean over the baseline -> mean over the last quarter of the hold; it settles once it "
-            f"stays within {SETTLE_BAND:.0%} of the new payload to the end of the hold",
+            "training tasks): mean over the baseline -> mean over the last quarter of the hold; it settles once its "
+            f"trailing mean over the plan's smooth_s stays within {SETTLE_BAND:.0%} of the new payload to the end of "
+            "the hold",
         },
     }
     report = jsonable(report)  # plain Python values: numpy's bools and floats are not JSON

@@ -328,14 +328,14 @@ ADAPTATIONS: dict[str, type] = {
 @dataclass(frozen=True)
 class BeliefReadout:
     """A linear read-out of one hidden task parameter from the adapter's belief vector (PEARL's posterior mean
-    `z`, RMA's extrinsics estimate `extrinsics`), fitted by export on training tasks in simulation: ridge
+    `z`, RMA's extrinsics estimate `extrinsics`, RL²'s hidden state `h`), fitted by export on training tasks in simulation: ridge
     regression on standardized features, so estimate = bias + sum(weights * (belief - mean) / scale), in
     `unit`. A display of what the belief says (the field report plots it), never an input of the policy; past
     the training range it extrapolates linearly. `r2` is its cross-validated R² on those tasks (folds by task)."""
 
     param: str
     unit: str
-    belief: Literal["z", "extrinsics"]
+    belief: Literal["z", "extrinsics", "h"]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
@@ -460,8 +460,11 @@ class PolicyManifest:
                 raise PolicyDirError(f"manifest kinematics.{site} is the chain of site {chain.site!r}")
             chain.require_joints(joint_names, "the policy's")
         if self.belief_readout is not None:
-            dim = {"pearl": "latent_dim", "rma": "extrinsics_dim"}.get(self.adaptation.kind)
-            want = "z" if self.adaptation.kind == "pearl" else "extrinsics"
+            dim, want = {
+                "pearl": ("latent_dim", "z"),
+                "rma": ("extrinsics_dim", "extrinsics"),
+                "rl2": ("hidden_size", "h"),
+            }.get(self.adaptation.kind, (None, None))
             if dim is None or self.belief_readout.belief != want:
                 raise PolicyDirError(
                     f"manifest belief_readout reads {self.belief_readout.belief!r}, which a {self.adaptation.kind!r} "

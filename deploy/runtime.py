@@ -145,6 +145,12 @@ class _Adapter:
         """Physical actuator command (manifest units) for a normalized action: clip(offset + scale*a)."""
         return np.clip(self._offset + self._scale * action, self._lo, self._hi)
 
+    def belief(self) -> np.ndarray | None:
+        """The vector a manifest's `belief_readout` reads, (B,): PEARL's posterior mean, RMA's extrinsics
+        estimate, RL²'s hidden state; None for a static policy. Not in `summary` for RL²: 256 numbers a tick
+        would swell the log (the summary keeps its norm)."""
+        return None
+
 
 class PearlAdapter(_Adapter):
     """PEARL online: z from the product of the last `window` transitions' Gaussian factors."""
@@ -247,6 +253,9 @@ class PearlAdapter(_Adapter):
         self._prev_obs, self._prev_action = o, action
         return action
 
+    def belief(self) -> np.ndarray:
+        return self.posterior()[0]
+
     def summary(self) -> dict[str, Any]:
         mean, var = self.posterior()
         return {"z": mean.tolist(), "z_var_mean": float(var.mean()), "window_fill": min(self._count, self.window)}
@@ -307,6 +316,9 @@ class RL2Adapter(_Adapter):
         self._first = False
         return action
 
+    def belief(self) -> np.ndarray:
+        return self.h[0].copy()
+
     def summary(self) -> dict[str, Any]:
         return {"h_norm": float(np.linalg.norm(self.h)), "h_mean": float(self.h.mean())}
 
@@ -352,6 +364,9 @@ class RMAAdapter(_Adapter):
         row = np.concatenate([o, np.asarray(action, np.float32)])[None, None]
         self.history = np.concatenate([self.history[:, 1:], row], 1)
         return action
+
+    def belief(self) -> np.ndarray:
+        return self.extrinsics.copy()
 
     def summary(self) -> dict[str, Any]:
         return {"extrinsics": self.extrinsics.tolist(), "z_norm": float(np.linalg.norm(self.extrinsics))}

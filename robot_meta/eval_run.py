@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.metrics import summarize
+from deploy.metrics import SMOOTH_S, summarize
 from robot_meta.baselines import (
     ORACLE_INPUT,
     PRESETS,
@@ -499,7 +499,8 @@ def aggregate(
                 "median": float(np.nanmedian(arr)) if np.isfinite(arr).any() else None,
                 "settled": f"{int(np.isfinite(arr).sum())}/{arr.size}",
                 "definition": "time from the payload change until the payload read from the belief (the fit above, "
-                "on all the probe's tasks) stays within 20% of the new payload to the episode's end",
+                f"on all the probe's tasks), as a trailing mean over {SMOOTH_S:g} s, stays within 20% of the new "
+                "payload to the episode's end",
             }
             report["belief"]["payload_estimate_by_seed"] = [r["belief"]["payload_estimate"] for r in per_seed]
     online_runs: dict[str, dict[str, list]] = {}  # per method, every online run's numbers, the same order for all

@@ -62,9 +62,9 @@ class ExportSpec:
         record: callable(family) -> rows {name: array (steps, ...)}: every graph input (by input name) and
             the torch outputs the checks compare against, from a rollout in the simulator.
         checks: the parity checks, in report order.
-        belief: the key of the runtime adapter's latent summary that holds what the online actor's `belief()`
-            returns (PEARL "z", RMA "extrinsics"); export fits the manifest's payload read-out on it. None: the
-            runtime reports no belief vector (RL²'s hidden state, a static policy), so no read-out.
+        belief: the name of what the online actor's `belief()` returns and the runtime adapter's `belief()`
+            gives back on the robot (PEARL "z", RMA "extrinsics", RL² "h"); export fits the manifest's payload
+            read-out on it. None: no belief vector (a static policy), so no read-out.
         algo: the manifest's `algo` when it is not the run's (an RMA run with privileged=false exports its
             teacher as "dr"); None: the run's.
     """

@@ -461,6 +461,7 @@ class RL2(MetaAlgorithm):
             adaptation=adaptation,
             record=record,
             checks=(ParityCheck("action", "step", "action", "action"), ParityCheck("h_out", "step", "h_out", "h_out")),
+            belief="h",  # the field report's payload estimate reads the hidden state (the runtime's h_out)
         )
 
     # ---- checkpoint state ----------------------------------------------------------------------------

@@ -352,8 +352,15 @@ def test_settle_time_is_when_the_payload_estimate_stays_inside_the_band():
     never = fast.copy()
     never[-1] = 7.0  # outside at the end: not settled
     already = np.full(30, 5.0)  # inside from before the change: 0 s
-    got = settle_times(np.stack([fast, bouncing, never, already]), [5.0] * 4, 1.0, 0.1)
+    got = settle_times(np.stack([fast, bouncing, never, already]), [5.0] * 4, 1.0, 0.1, smooth_s=0.0)
     assert got[0] == pytest.approx(0.2) and got[1] == pytest.approx(1.1) and np.isnan(got[2]) and got[3] == 0.0
+    # A belief that swings with the gait (2 and 8 kg in turn) settles on its trailing mean, never raw
+    swing = flat.copy()
+    swing[10:] = 5.0 - 3.0 * (-1.0) ** np.arange(20)
+    raw, mean2 = (settle_times(swing[None], [5.0], 1.0, 0.1, smooth_s=s)[0] for s in (0.0, 0.2))
+    assert np.isnan(raw) and mean2 == pytest.approx(0.1)  # step 10: mean of 0 and 2 kg; then (2 + 8) / 2
+    # The default reads the 0.5 s trailing mean: `fast` enters the band when 4 of its last 5 steps are 5.1 kg
+    assert settle_times(fast[None], [5.0], 1.0, 0.1)[0] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("name", ["planar_runner", "planar_arm"])

@@ -30,13 +30,18 @@ def test_export_writes_self_contained_graphs_and_a_manifest(runs, tmp_path, algo
     assert manifest["ctrl_dt"] == 0.05 and manifest["opset"] == 18 and manifest["format_version"] == 1
     assert max(manifest["parity"]["max_abs_diff"].values()) <= PARITY_TOL
     assert manifest["adaptation"]["kind"] == algo
-    # The payload read from the belief (field reports plot it): PEARL's z has one, RL²'s runtime reports no vector
+    # The payload read from the belief (field reports plot it): PEARL's z, RL²'s hidden state
     readout = manifest.get("belief_readout")
-    if algo == "pearl":
-        assert readout["belief"] == "z" and readout["param"] == "payload_mass" and readout["unit"] == "kg"
-        assert len(readout["weights"]) == manifest["adaptation"]["latent_dim"] and readout["tasks"] == READOUT_TASKS
-    else:
-        assert readout is None
+    belief, dim = {"pearl": ("z", "latent_dim"), "rl2": ("h", "hidden_size")}[algo]
+    assert readout["belief"] == belief and readout["param"] == "payload_mass" and readout["unit"] == "kg"
+    assert len(readout["weights"]) == manifest["adaptation"][dim] and readout["tasks"] == READOUT_TASKS
+    from deploy.manifest import PolicyManifest
+    from deploy.runtime import load_adapter
+
+    adapter = load_adapter(out)  # on the robot the estimate reads the adapter's belief() of the same length
+    adapter.act(np.zeros(manifest["obs_dim"], np.float32))
+    estimate = PolicyManifest.read(out).belief_readout.estimate(adapter.belief().tolist())
+    assert len(adapter.belief()) == len(readout["weights"]) and np.isfinite(estimate)
 
 
 def test_the_payload_readout_is_the_evaluations_fit_on_training_tasks(runs, tmp_path):
