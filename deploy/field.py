@@ -32,7 +32,7 @@ import numpy as np
 
 from deploy.control import DeployConfig, Deployment
 from deploy.manifest import PolicyManifest
-from deploy.metrics import SETTLE_BAND, adaptation_time, change_stats, settle_times
+from deploy.metrics import SETTLE_BAND, adaptation_time, change_stats, settle_times, trailing_mean
 from deploy.robot_io import Commands
 from deploy.telemetry import TelemetryLog, jsonable, read_log
 
@@ -494,10 +494,9 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
             else:
                 est = a["series"]["estimate"]
                 ax.plot(t, est, lw=0.8, alpha=0.35, color="tab:purple", label="estimate (per tick)")
-                c = np.cumsum(np.concatenate([[0.0], est]))  # trailing mean, as the robot could compute it
-                n = np.minimum(np.arange(1, len(est) + 1), smooth_n)
-                trailing = (c[1:] - c[np.arange(1, len(est) + 1) - n]) / n
-                ax.plot(t, trailing, lw=2, color="tab:purple", label=f"mean of the last {plan['smooth_s']:g} s")
+                ax.plot(
+                    t, trailing_mean(est, smooth_n), lw=2, color="tab:purple", label=f"mean of the last {plan['smooth_s']:g} s"
+                )
                 ax.plot(t, _true_payload(a, t), color="k", lw=1.5, drawstyle="steps-post", label="payload on the robot")
                 ax.set_ylabel("payload (kg)")
                 ax.set_title(

@@ -108,6 +108,15 @@ def excess_over(
 SETTLE_BAND = 0.2  # a payload estimate has settled once it stays within 20% of the new payload (issue 16)
 
 
+def trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the last `k` values at each step, (T,) -> (T,): what a robot can compute as it goes (the first
+    k - 1 steps average what there is)."""
+    c = np.cumsum(np.concatenate([[0.0], np.asarray(x, dtype=float)]))
+    idx = np.arange(1, len(x) + 1)
+    n = np.minimum(idx, k)
+    return (c[1:] - c[idx - n]) / n
+
+
 def settle_times(
     estimates: np.ndarray, payloads: list[float], change_time_s: float, dt: float, smooth_s: float = SMOOTH_S
 ) -> list[float]:
@@ -122,10 +131,7 @@ def settle_times(
     k = max(1, round(smooth_s / dt))
     out = []
     for est, m in zip(estimates, payloads, strict=True):
-        c = np.cumsum(np.concatenate([[0.0], np.asarray(est, dtype=float)]))
-        n = np.minimum(np.arange(1, len(est) + 1), k)
-        trailing = (c[1:] - c[np.arange(1, len(est) + 1) - n]) / n
-        inside = np.abs(trailing[start:] - m) <= SETTLE_BAND * abs(m)
+        inside = np.abs(trailing_mean(est, k)[start:] - m) <= SETTLE_BAND * abs(m)
         if not inside[-1]:
             out.append(float("nan"))
             continue
