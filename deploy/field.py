@@ -479,7 +479,7 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     adaptive = [n for n in names if series[n]["latent"] is not None or series[n]["estimate"] is not None]
     if adaptive:  # RL² logs no belief vector (its 256-wide state), only the payload read from it
         # One panel per belief vector, and under it the payload read from it (when the manifest has a read-out)
-        panels = [(n, kind) for n in adaptive for kind in ("latent", "estimate") if analyses[n]["series"][kind] is not None]
+        panels = [(n, kind) for n in adaptive for kind in ("latent", "estimate") if series[n][kind] is not None]
         fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.0 * len(panels)), squeeze=False)
         for row, (name, kind) in enumerate(panels):
             a = analyses[name]

@@ -26,10 +26,9 @@ from robot_meta.eval_run import _paired_ci
 
 def _rows(paths: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
     """`paths`: one report, or several joined by commas (seeds evaluated in separate runs of `eval`)."""
-    entries = [e for path in paths.split(",") for e in json.loads(open(path).read())["per_seed"]]
+    entries = [(path, e) for path in paths.split(",") for e in json.loads(open(path).read())["per_seed"]]
     out = {}
-    for entry in entries:
-        path = paths
+    for path, entry in entries:
         if seeds is not None and entry["seed"] not in seeds:
             continue
         if method not in entry["episodic"]:
