@@ -94,13 +94,47 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 2)
 
 
+MISSED_CAUSES = ("host_read_late", "robot_tick_short", "other")
+
+
+def missed_causes(context: Any, period: float) -> dict[str, int]:
+    """Why robot ticks got no new COMMAND, from `LinkStats.stale_context` ((µs of firmware time since the tick
+    before, µs between the host reading the two STATEs) per stale tick) and the robot's period in s.
+
+    - host_read_late: the stale tick's STATE was read within a quarter period of the one before (one read got
+      both), so the host did not read for about a period: its process was not running (a stall of the host OS or,
+      in a virtual machine, the hypervisor), and its answer to the tick before left late.
+    - robot_tick_short: the robot's tick came less than 3/4 of a period after the one before (its timer caught up
+      after a late tick), leaving a host answer less than a period to arrive: the robot's lateness, not the link's.
+    - other: neither; the host read in time and the robot kept its period, so the host sent late or the line held
+      the COMMAND past the tick.
+    A tick that is both is counted as host_read_late. The counts add up to the stale ticks in `context`.
+    """
+    out = dict.fromkeys(MISSED_CAUSES, 0)
+    for robot_us, read_us in context:
+        if read_us < 0.25 * period * 1e6:
+            out["host_read_late"] += 1
+        elif robot_us < 0.75 * period * 1e6:
+            out["robot_tick_short"] += 1
+        else:
+            out["other"] += 1
+    return out
+
+
+def describe_missed(by_cause: dict[str, int]) -> str:
+    """`missed_causes` in words, as `bench bridge` and `conformance` print them."""
+    words = {"host_read_late": "host did not read", "robot_tick_short": "robot tick late", "other": "other"}
+    return ", ".join(f"{words[k]} {v}" for k, v in by_cause.items())
+
+
 def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, clock: str = "robot") -> dict[str, Any]:
     """Send `hold` once a robot period for `seconds` on an armed link, as a controller at the robot's rate does.
 
     `clock`: "robot", each COMMAND leaves when the tick's STATE arrives at the earliest (`Link.tick_clock`), acting
     on the newest STATE there is; "host", the host's own deadline schedule (`next += period`, never
     sleep-after-work), in whatever phase it starts. Returns ticks (COMMANDs sent), missed_deadlines (robot ticks
-    whose STATE acknowledges no newer COMMAND than the tick before), host_late_ticks (host ticks that started more
+    whose STATE acknowledges no newer COMMAND than the tick before) and missed_by_cause (`missed_causes`),
+    host_late_ticks (host ticks that started more
     than a period late), tick_lateness_p99_us, cpu_steal_pct (the machine's CPU time taken by a hypervisor during
     the loop, None off Linux) and clock; the round trips are in `link.stats`, cleared at the start.
     """
@@ -110,6 +144,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
         link.send_command(hold)
         time.sleep(period)
     link.stats.rtt_us.clear()
+    link.stats.stale_context.clear()
     stale0, late0 = link.stats.stale_ticks, link.stats.late_ticks
     ticks = 0
     lateness = []  # µs: each host tick's start after its due time
@@ -136,6 +171,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     return {
         "ticks": ticks,
         "missed_deadlines": link.stats.stale_ticks - stale0,
+        "missed_by_cause": missed_causes(list(link.stats.stale_context), period),
         "host_late_ticks": link.stats.late_ticks - late0,
         "tick_lateness_p99_us": round(float(np.percentile(lateness, 99)), 1) if lateness else float("nan"),
         "cpu_steal_pct": steal_percent(cpu0, cpu_times()),

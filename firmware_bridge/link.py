@@ -36,6 +36,9 @@ class LinkStats:
     # robot ticks whose STATE acknowledges no COMMAND newer than the tick before: a period the host missed, as the
     # robot saw it (counted from the tick STATEs' ack_seq, so it holds for any firmware and either version)
     stale_ticks: int = 0
+    # for each stale tick: (µs of firmware time since the tick before, µs between the host reading the two STATEs),
+    # what tells a late robot tick from a host that did not read (`bench_bridge.missed_causes`)
+    stale_context: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
     rtt_us: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
     decoder: p.DecoderStats = field(default_factory=p.DecoderStats)
 
@@ -213,6 +216,10 @@ class Link:
             elif frame.type == p.MsgType.STATE:
                 if self._latest is not None and frame.ack_seq == self._latest[0].ack_seq:
                     self.stats.stale_ticks += 1
+                    before, _, read_before = self._latest
+                    self.stats.stale_context.append(
+                        (((frame.t_dev_us - before.t_dev_us) & 0xFFFFFFFF), (now - read_before) * 1e6)
+                    )
                 self.tick_clock.observe(frame.t_dev_us, now)
                 self._latest = (frame, self.format.unpack_state(frame.payload), now)
             else:

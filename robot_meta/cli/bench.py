@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from firmware_bridge.bench_bridge import CLOCKS
+from firmware_bridge.bench_bridge import CLOCKS, describe_missed
 from robot_meta.cli.common import (
     EXIT_OK,
     UsageError,
@@ -39,7 +39,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{r['rate_hz']} Hz, {r['joints']} joints, protocol version {r['protocol_version']}, {r['baud']} baud, "
             f"{r['seconds']:.0f} s, host clocked by the {r['clock']}: RTT p50 {r['rtt_p50_us']:.0f} µs, "
             f"p99 {r['rtt_p99_us']:.0f} µs; missed deadlines {r['missed_deadlines']}/{r['ticks']} (robot ticks with no "
-            f"new COMMAND); host ticks late {r['host_late_ticks']}; seq gaps {r['seq_gaps']}"
+            f"new COMMAND: {describe_missed(r['missed_by_cause'])}); host ticks late {r['host_late_ticks']}; seq gaps {r['seq_gaps']}"
             + ("" if r["cpu_steal_pct"] is None else f"; CPU time stolen by the hypervisor {r['cpu_steal_pct']:.2f}%")
         ]
         for w in r["wire_budget"]:

@@ -62,6 +62,7 @@ def test_bench_bridge_reports_the_contract_keys(clock):
     assert {"rtt_p50_us", "rtt_p99_us", "missed_deadlines", "host_late_ticks", "ticks"} <= set(r) and r["clock"] == clock
     assert r["ticks"] > 500 and r["rtt_samples"] > 100 and r["rtt_p50_us"] > 0 and r["protocol_version"] == 2
     assert r["missed_deadlines"] < r["ticks"] / 2  # most robot ticks got a new COMMAND (a loaded CI box misses some)
+    assert sum(r["missed_by_cause"].values()) == r["missed_deadlines"]
     assert r["cpu_steal_pct"] is None or 0.0 <= r["cpu_steal_pct"] <= 100.0
 
 
@@ -111,3 +112,22 @@ def test_bench_bridge_runs_against_a_robot_at_a_port(capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["rate_hz"] == 100 and r["joints"] == 3 and 90 <= r["ticks"] <= 101 and r["protocol_version"] == 2
     assert r["rtt_samples"] > 80 and fw.commands_applied >= 90
+
+
+def test_missed_deadlines_are_told_apart_by_cause():
+    """Hand-made stale ticks at 1 kHz: (µs of robot time since the tick before, µs between reading the two)."""
+    from firmware_bridge.bench_bridge import describe_missed, missed_causes
+
+    context = [
+        (1000, 0),  # both STATEs in one read: the host did not read for a period
+        (1002, 240),  # read 240 µs apart (< a quarter period): still one stalled host
+        (300, 0),  # both: the host's stall is named first
+        (280, 1050),  # the robot ticked 0.28 ms after a late tick, the host read each in time
+        (1001, 998),  # robot on time, read in time: the COMMAND left late or the line held it
+        (760, 500),
+    ]
+    got = missed_causes(context, 0.001)
+    assert got == {"host_read_late": 3, "robot_tick_short": 1, "other": 2}
+    assert missed_causes([], 0.001) == {"host_read_late": 0, "robot_tick_short": 0, "other": 0}
+    assert missed_causes([(20000, 4000), (1000, 6000)], 0.02) == {"host_read_late": 1, "robot_tick_short": 1, "other": 0}
+    assert describe_missed(got) == "host did not read 3, robot tick late 1, other 2"

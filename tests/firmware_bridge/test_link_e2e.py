@@ -190,6 +190,8 @@ def test_stale_ticks_count_robot_periods_without_a_new_command():
             payload = body if mtype == p.MsgType.STATE else p.Ack(2).pack()
             link._dispatch(p.Frame(mtype, k + 1, payload, t_dev_us=1000 * k, ack_seq=ack), 1.0 + 0.001 * k)
         assert link.stats.stale_ticks == 2 and link.stats.summary()["stale_ticks"] == 2
+        # each stale tick keeps the robot's and the host's spacing of the two STATEs (1 ms apart both ways here)
+        assert [(r, pytest.approx(h)) for r, h in link.stats.stale_context] == [(1000, 1000.0), (1000, 1000.0)]
         assert link.acked[0].ack_seq == 7
     finally:
         link.close()
