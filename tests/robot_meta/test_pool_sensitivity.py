@@ -1,0 +1,41 @@
+"""docs/scripts/pool_sensitivity.py: issue 15's verdict at the heaviest payload over pooled training pairs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "docs" / "scripts" / "pool_sensitivity.py"
+PAIRS_0_3 = ["--pair", "0.522,0.179", "--pair", "0.743,0.276", "--pair", "0.364,0.152", "--pair", "0.307,0.236"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_path):
+    out = _run("--kg", "10", *PAIRS_0_3)
+    assert out.returncode == 0, out.stderr
+    v = json.loads(out.stdout.strip().splitlines()[-1])
+    assert v["training_seeds"] == 4 and v["status"] == "inconclusive"
+    assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [-0.093, 0.428]  # docs/commands.md, 4 pairs
+    # a report's pairs join them: its last payload is the heaviest, its per-seed rows the pairs
+    report = {
+        "family": "planar_runner",
+        "payloads_kg": [0.0, 10.0],
+        "steady_error_per_training_seed": {"dr": [[0.3, 0.9], [0.3, 0.8]], "oracle": [[0.2, 0.2], [0.2, 0.1]]},
+        "verdict": {"text": "made by hand"},
+    }
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    pooled = json.loads(_run(str(tmp_path / "r.json"), *PAIRS_0_3).stdout.strip().splitlines()[-1])
+    assert pooled["training_seeds"] == 6
+    dr = [0.9, 0.8, 0.522, 0.743, 0.364, 0.307]
+    oracle = [0.2, 0.1, 0.179, 0.276, 0.152, 0.236]
+    assert abs(pooled["ratio_at_heaviest"] - sum(dr) / sum(oracle)) < 1e-9
+
+
+def test_bad_input_is_named():
+    assert "--kg" in _run("--pair", "0.5,0.2").stderr
+    assert "'0.5'" in _run("--kg", "10", "--pair", "0.5").stderr
+    assert "no pairs" in _run().stderr
