@@ -94,7 +94,8 @@ def steal_percent(before: tuple[int, int] | None, after: tuple[int, int] | None)
     return round(100.0 * (after[0] - before[0]) / (after[1] - before[1]), 2)
 
 
-MISSED_CAUSES = ("host_read_late", "robot_tick_short", "other")
+# why a robot tick got no new COMMAND (`missed_causes`), and how `bench bridge` and `conformance` word it
+MISSED_CAUSES = {"host_read_late": "host did not read", "robot_tick_short": "robot tick late", "other": "other"}
 
 
 def missed_causes(context: Any, period: float) -> dict[str, int]:
@@ -123,8 +124,7 @@ def missed_causes(context: Any, period: float) -> dict[str, int]:
 
 def describe_missed(by_cause: dict[str, int]) -> str:
     """`missed_causes` in words, as `bench bridge` and `conformance` print them."""
-    words = {"host_read_late": "host did not read", "robot_tick_short": "robot tick late", "other": "other"}
-    return ", ".join(f"{words[k]} {v}" for k, v in by_cause.items())
+    return ", ".join(f"{MISSED_CAUSES[k]} {v}" for k, v in by_cause.items())
 
 
 def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, clock: str = "robot") -> dict[str, Any]:
@@ -134,9 +134,9 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
     on the newest STATE there is; "host", the host's own deadline schedule (`next += period`, never
     sleep-after-work), in whatever phase it starts. Returns ticks (COMMANDs sent), missed_deadlines (robot ticks
     whose STATE acknowledges no newer COMMAND than the tick before) and missed_by_cause (`missed_causes`),
-    host_late_ticks (host ticks that started more
-    than a period late), tick_lateness_p99_us, cpu_steal_pct (the machine's CPU time taken by a hypervisor during
-    the loop, None off Linux) and clock; the round trips are in `link.stats`, cleared at the start.
+    host_late_ticks (host ticks that started more than a period late), tick_lateness_p99_us, cpu_steal_pct (the
+    machine's CPU time taken by a hypervisor during the loop, None off Linux) and clock; the round trips are in
+    `link.stats`, cleared at the start.
     """
     check_clock(clock)
     period = 1.0 / rate_hz
@@ -168,10 +168,14 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
             due += period
         if due < time.monotonic() - period:
             due = time.monotonic()  # far behind: do not burst to catch up
+    # the reader thread goes on counting the ticks that follow (no COMMAND comes now): read the count and the
+    # causes under its lock, at one instant, so that they add up
+    with link._got:
+        stale, context = link.stats.stale_ticks, list(link.stats.stale_context)
     return {
         "ticks": ticks,
-        "missed_deadlines": link.stats.stale_ticks - stale0,
-        "missed_by_cause": missed_causes(list(link.stats.stale_context), period),
+        "missed_deadlines": stale - stale0,
+        "missed_by_cause": missed_causes(context, period),
         "host_late_ticks": link.stats.late_ticks - late0,
         "tick_lateness_p99_us": round(float(np.percentile(lateness, 99)), 1) if lateness else float("nan"),
         "cpu_steal_pct": steal_percent(cpu0, cpu_times()),

@@ -320,7 +320,8 @@ class Conformance:
             "run_at_rate",
             not faults and st.state == p.FirmwareState.ACTIVE and stats["rtt_samples"] > 0.9 * ticks,
             f"{ticks} COMMANDs in {self.seconds:g} s at {ack.rate_hz} Hz: RTT p50 {stats['rtt_p50_us']:.0f} us, p99 "
-            f"{stats['rtt_p99_us']:.0f} us, {missed} missed deadlines ({describe_missed(loop['missed_by_cause'])}), {self.link.stats.seq_gaps - gaps0} STATE seq gaps, "
+            f"{stats['rtt_p99_us']:.0f} us, {missed} missed deadlines ({describe_missed(loop['missed_by_cause'])}), "
+            f"{self.link.stats.seq_gaps - gaps0} STATE seq gaps, "
             f"{len(faults)} FAULT frames"
             + ("" if loop["cpu_steal_pct"] is None else f", {loop['cpu_steal_pct']:.2f}% of the host's CPU time stolen"),
         )
