@@ -49,6 +49,10 @@ def test_wandb_logs_the_same_names_offline_and_a_resume_continues_its_run(tmp_pa
     sets = [x for s in RMA_SETS for x in ("--set", s)]
     base = ["train", "--algo", "rma", "--task", "planar_runner", "--out", str(run), "--wandb", "rm-test"]
     assert main([*base, "--steps", "160", *sets]) == 0
+    # `run.finish()` hands the records to W&B's service process, which may still hold them in its write buffer
+    # (CI read a 7-byte header once); tearing the service down waits for it to exit, so the file is complete, as
+    # it is for `wandb sync` after a `train` process has ended.
+    wandb.teardown()
     wid = json.loads((run / "wandb.json").read_text())
     assert wid["project"] == "rm-test"
     (first,) = run.glob("wandb/offline-run-*/run-*.wandb")
