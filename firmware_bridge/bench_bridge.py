@@ -168,10 +168,7 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
             due += period
         if due < time.monotonic() - period:
             due = time.monotonic()  # far behind: do not burst to catch up
-    # the reader thread goes on counting the ticks that follow (no COMMAND comes now): read the count and the
-    # causes under its lock, at one instant, so that they add up
-    with link._got:
-        stale, context = link.stats.stale_ticks, list(link.stats.stale_context)
+    stale, context = link.stale_snapshot()  # the ticks that follow go on counting (no COMMAND comes now)
     return {
         "ticks": ticks,
         "missed_deadlines": stale - stale0,

@@ -264,6 +264,12 @@ class Link:
             frame, state, at = self._latest
         return state, time.monotonic() - at, frame.seq
 
+    def stale_snapshot(self) -> tuple[int, list[tuple[int, float]]]:
+        """(stale ticks so far, their `LinkStats.stale_context`), read together under the reader's lock: the
+        reader thread goes on counting, so two separate reads could disagree by a tick."""
+        with self._lock:
+            return self.stats.stale_ticks, list(self.stats.stale_context)
+
     def wait_for(self, mtype: int, timeout: float) -> p.Frame:
         """The next queued message of `mtype` (HELLO_ACK, FAULT, ...), waiting up to `timeout` s."""
         deadline = time.monotonic() + timeout
