@@ -28,6 +28,9 @@ session): DR's error is 1.69x the oracle's at 10 kg over 7 training seeds (five 
 oracle nowhere worse, though the 95% interval of DR - 1.5 x oracle, [-0.084, 0.200] m/s, still holds zero;
 the commands alone gave 1.05x in their first training run with the oracle worse than DR at 5 of 6 payloads,
 the penalties alone 1.14x over 3 (docs/commands.md, "The runner climbs").
+With DR and oracle from RMA's PPO (60 min each, stronger than SB3's): 2.38x at 10 kg over 8 training pairs, the
+interval of DR - 1.5 x oracle [+0.004, +0.310] m/s (twenty-fourth session), one DR seed anywhere from 1.2x to 10x
+its oracle: the room to adapt is there on the mean, thin for some seeds.
 """
 
 from __future__ import annotations

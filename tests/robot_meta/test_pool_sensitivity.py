@@ -35,6 +35,15 @@ def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_pa
     assert abs(pooled["ratio_at_heaviest"] - sum(dr) / sum(oracle)) < 1e-9
 
 
+def test_the_committed_report_and_pairs_0_3_reproduce_the_documented_8_pair_verdict():
+    """docs/commands.md and the README quote this pooled verdict; the report is the committed one."""
+    out = _run(str(ROOT / "docs" / "results" / "p24_sensitivity_rma_runner_x4.json"), *PAIRS_0_3)
+    assert out.returncode == 0, out.stderr
+    v = json.loads(out.stdout.strip().splitlines()[-1])
+    assert v["training_seeds"] == 8 and v["status"] == "passes" and round(v["ratio_at_heaviest"], 2) == 2.38
+    assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [0.004, 0.310]
+
+
 def test_bad_input_is_named():
     assert "--kg" in _run("--pair", "0.5,0.2").stderr
     assert "'0.5'" in _run("--kg", "10", "--pair", "0.5").stderr
