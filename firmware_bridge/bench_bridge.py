@@ -144,8 +144,8 @@ def control_loop(link: Link, hold: p.Command, seconds: float, rate_hz: int, cloc
         link.send_command(hold)
         time.sleep(period)
     link.stats.rtt_us.clear()
-    link.stats.stale_context.clear()
-    stale0, late0 = link.stats.stale_ticks, link.stats.late_ticks
+    stale0, _ = link.stale_snapshot(clear=True)
+    late0 = link.stats.late_ticks
     ticks = 0
     lateness = []  # µs: each host tick's start after its due time
     cpu0 = cpu_times()

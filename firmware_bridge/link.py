@@ -264,11 +264,15 @@ class Link:
             frame, state, at = self._latest
         return state, time.monotonic() - at, frame.seq
 
-    def stale_snapshot(self) -> tuple[int, list[tuple[int, float]]]:
-        """(stale ticks so far, their `LinkStats.stale_context`), read together under the reader's lock: the
-        reader thread goes on counting, so two separate reads could disagree by a tick."""
+    def stale_snapshot(self, clear: bool = False) -> tuple[int, list[tuple[int, float]]]:
+        """(stale ticks so far, their `LinkStats.stale_context`), read together under the reader's lock (the
+        reader thread goes on counting, so two separate reads could disagree by a tick); `clear` then empties the
+        context, so that a measurement starting here counts from the returned number and keeps only its own."""
         with self._lock:
-            return self.stats.stale_ticks, list(self.stats.stale_context)
+            snapshot = self.stats.stale_ticks, list(self.stats.stale_context)
+            if clear:
+                self.stats.stale_context.clear()
+            return snapshot
 
     def wait_for(self, mtype: int, timeout: float) -> p.Frame:
         """The next queued message of `mtype` (HELLO_ACK, FAULT, ...), waiting up to `timeout` s."""

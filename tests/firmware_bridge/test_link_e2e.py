@@ -193,6 +193,7 @@ def test_stale_ticks_count_robot_periods_without_a_new_command():
         # each stale tick keeps the robot's and the host's spacing of the two STATEs (1 ms apart both ways here)
         assert [(r, pytest.approx(h)) for r, h in link.stats.stale_context] == [(1000, 1000.0), (1000, 1000.0)]
         assert link.stale_snapshot() == (2, list(link.stats.stale_context))  # the count and its causes together
+        assert link.stale_snapshot(clear=True)[0] == 2 and link.stale_snapshot() == (2, [])  # a new measurement
         assert link.acked[0].ack_seq == 7
     finally:
         link.close()

@@ -14,10 +14,15 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_path):
-    out = _run("--kg", "10", *PAIRS_0_3)
+def _verdict(*args: str) -> dict:
+    """The pooled verdict: the script's last line of output, JSON."""
+    out = _run(*args)
     assert out.returncode == 0, out.stderr
-    v = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_path):
+    v = _verdict("--kg", "10", *PAIRS_0_3)
     assert v["training_seeds"] == 4 and v["status"] == "inconclusive"
     assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [-0.093, 0.428]  # docs/commands.md, 4 pairs
     # a report's pairs join them: its last payload is the heaviest, its per-seed rows the pairs
@@ -28,7 +33,7 @@ def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_pa
         "verdict": {"text": "made by hand"},
     }
     (tmp_path / "r.json").write_text(json.dumps(report))
-    pooled = json.loads(_run(str(tmp_path / "r.json"), *PAIRS_0_3).stdout.strip().splitlines()[-1])
+    pooled = _verdict(str(tmp_path / "r.json"), *PAIRS_0_3)
     assert pooled["training_seeds"] == 6
     dr = [0.9, 0.8, 0.522, 0.743, 0.364, 0.307]
     oracle = [0.2, 0.1, 0.179, 0.276, 0.152, 0.236]
@@ -37,9 +42,7 @@ def test_documented_pairs_reproduce_their_interval_and_pool_with_a_report(tmp_pa
 
 def test_the_committed_report_and_pairs_0_3_reproduce_the_documented_8_pair_verdict():
     """docs/commands.md and the README quote this pooled verdict; the report is the committed one."""
-    out = _run(str(ROOT / "docs" / "results" / "p24_sensitivity_rma_runner_x4.json"), *PAIRS_0_3)
-    assert out.returncode == 0, out.stderr
-    v = json.loads(out.stdout.strip().splitlines()[-1])
+    v = _verdict(str(ROOT / "docs" / "results" / "p24_sensitivity_rma_runner_x4.json"), *PAIRS_0_3)
     assert v["training_seeds"] == 8 and v["status"] == "passes" and round(v["ratio_at_heaviest"], 2) == 2.38
     assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [0.004, 0.310]
 
