@@ -4,12 +4,13 @@
 2. Pipeline check: meta-train a small PEARL policy on the planar runner for `train_seconds`, export it to
    ONNX (with the parity check) and run it on the virtual robot for a few seconds: this proves the install
    end to end; a one-minute policy is not a useful one.
-3. Field test: the embedded RMA runner (a teacher told the hidden parameters, then a student that estimates
-   them from 1 s of its own history; 50 minutes by the project's own command, recorded in
-   robot_meta/assets/PROVENANCE.md) and the domain-randomized baseline exported the same way, each on a
-   fresh virtual robot (MuJoCo physics behind a pty), commanded 2.5 m/s, with a payload heavier than any
-   seen in training; the report plots the payload RMA reads from its belief, and says plainly whether the
-   adaptive policy adapted faster, each to its own steady error, and which holds the lower error after.
+3. Field test: the embedded RL² runner (a GRU policy whose hidden state carries what it has learned of the
+   dynamics from its own recent experience; 60 minutes by the project's own command, recorded in
+   robot_meta/assets/PROVENANCE.md: the runner method that meets issue 16's bars in `eval`) and the
+   domain-randomized baseline (the same wall time), each on a fresh virtual robot (MuJoCo physics behind a
+   pty), commanded 2.5 m/s, with a payload heavier than any seen in training; the report plots the payload
+   RL² reads from its hidden state, and says plainly whether the adaptive policy adapted faster, each to its
+   own steady error, and which holds the lower error after.
 4. The arm's pick-up: the embedded RMA arm policy and its domain-randomized baseline hold a commanded point
    while the gripper picks up 2.2 kg (training went to 1.5 kg), the tip placed on the robot side by forward
    kinematics of the manifest's chain; the arm's default field plan, from its manifest.
@@ -235,8 +236,8 @@ def run_demo(
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    runner_policies = {"rma": ASSETS / "planar_runner_rma", "domain_randomized": ASSETS / "planar_runner_dr"}
-    plan_file, plan = plan, FieldPlan.load(plan, PolicyManifest.read(runner_policies["rma"]).field_plan)
+    runner_policies = {"rl2": ASSETS / "planar_runner_rl2", "domain_randomized": ASSETS / "planar_runner_dr"}
+    plan_file, plan = plan, FieldPlan.load(plan, PolicyManifest.read(runner_policies["rl2"]).field_plan)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     _stage("1/4 task families and their splits (random policy)", progress)
@@ -248,7 +249,7 @@ def run_demo(
     else:
         _stage("2/4 pipeline check skipped (--train-seconds 0)", progress)
     _stage(
-        f"3/4 field test on the virtual robot at {plan.commands}: embedded RMA vs domain-randomized, payload "
+        f"3/4 field test on the virtual robot at {plan.commands}: embedded RL² vs domain-randomized, payload "
         f"{plan.payloads_kg} kg (training max 6 kg), {2 * plan.duration_s:.0f} s",
         progress,
     )
@@ -309,7 +310,7 @@ def run_demo(
             f"(ONNX parity {check['parity_max_abs_diff']:.1e}), deployed on the virtual robot: {check['deploy']['ticks']} "
             f"ticks, {check['deploy']['late_ticks']} late, ended by {check['deploy']['reason']}",
         ]
-    lines += ["", "field test (embedded RMA vs the domain-randomized baseline, same plan; speed error, m/s):"]
+    lines += ["", "field test (embedded RL² vs the domain-randomized baseline, same plan; speed error, m/s):"]
     lines += _field_lines(report, tuple(runner_policies), 1.0, ".2f")
     lines += ["the arm's pick-up (embedded RMA vs the domain-randomized PPO, same plan; error of the gripper tip, mm):"]
     lines += _field_lines(arm_report, tuple(arm_policies), 1000.0, ".0f")

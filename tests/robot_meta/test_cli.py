@@ -101,15 +101,15 @@ def test_demo_runs_the_field_test_of_the_embedded_policies(tmp_path, capsys):
     assert (tmp_path / "d" / "field" / "report.md").exists() and len(payload["field"]["verdicts"]) == 1
     (entry,) = payload["field"]["comparison"]
     assert entry["payload_kg"] > 6.0  # heavier than any payload of the training range
-    assert entry["rma"]["complete"] and entry["domain_randomized"]["complete"]
+    assert entry["rl2"]["complete"] and entry["domain_randomized"]["complete"]
     assert (
         payload["field"]["report"].endswith("report.md")
         and "target_velocity': 2.5" in (tmp_path / "d" / "field" / "report.md").read_text()
     )
     from robot_meta.demo import _field_lines
 
-    assert "payload_estimate_after" in entry["rma"]  # RMA's manifest reads the payload from its extrinsics
-    text = "\n".join(_field_lines(payload["field"], ("rma", "domain_randomized"), 1.0, ".2f"))
+    assert "payload_estimate_after" in entry["rl2"]  # RL²'s manifest reads the payload from its hidden state
+    text = "\n".join(_field_lines(payload["field"], ("rl2", "domain_randomized"), 1.0, ".2f"))
     assert text.count("payload read from its belief") == 1 and f"(true {entry['payload_kg']:g})" in text
     (arm,) = payload["field_arm"]["comparison"]  # the arm's pick-up, heavier than training's 1.5 kg
     assert arm["payload_kg"] == 2.2 and arm["rma"]["complete"] and arm["domain_randomized"]["complete"]
