@@ -6,7 +6,7 @@
    end to end; a one-minute policy is not a useful one.
 3. Field test: the embedded RL² runner (a GRU policy whose hidden state carries what it has learned of the
    dynamics from its own recent experience; 60 minutes by the project's own command, recorded in
-   robot_meta/assets/PROVENANCE.md: the runner method that meets issue 16's bars in `eval`) and the
+   robot_meta/assets/PROVENANCE.md: the runner method closest to issue 16's bars in `eval`) and the
    domain-randomized baseline (the same wall time), each on a fresh virtual robot (MuJoCo physics behind a
    pty), commanded 2.5 m/s, with a payload heavier than any seen in training; the report plots the payload
    RL² reads from its hidden state, and says plainly whether the adaptive policy adapted faster, each to its
