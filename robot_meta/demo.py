@@ -225,6 +225,14 @@ def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, f
     return [*lines, "", *[f"verdict: {v}" for v in report["verdicts"]], ""]
 
 
+def _train_max_kg(manifest: PolicyManifest) -> float:
+    """The heaviest payload (kg) the policy trained on, from its manifest: what the field test's payload exceeds."""
+    payload = manifest.param("payload_mass")
+    if payload is None:
+        raise ValueError(f"the embedded {manifest.family} policy's manifest has no payload_mass task parameter")
+    return payload.train[1]
+
+
 def run_demo(
     out: Path,
     episodes: int = 2,
@@ -237,7 +245,8 @@ def run_demo(
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
     runner_policies = {"rl2": ASSETS / "planar_runner_rl2", "domain_randomized": ASSETS / "planar_runner_dr"}
-    plan_file, plan = plan, FieldPlan.load(plan, PolicyManifest.read(runner_policies["rl2"]).field_plan)
+    runner = PolicyManifest.read(runner_policies["rl2"])
+    plan_file, plan = plan, FieldPlan.load(plan, runner.field_plan)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     _stage("1/4 task families and their splits (random policy)", progress)
@@ -250,7 +259,7 @@ def run_demo(
         _stage("2/4 pipeline check skipped (--train-seconds 0)", progress)
     _stage(
         f"3/4 field test on the virtual robot at {plan.commands}: embedded RL² vs domain-randomized, payload "
-        f"{plan.payloads_kg} kg (training max 6 kg), {2 * plan.duration_s:.0f} s",
+        f"{plan.payloads_kg} kg (training max {_train_max_kg(runner):g} kg), {2 * plan.duration_s:.0f} s",
         progress,
     )
     field_dir = out / "field"
@@ -262,11 +271,12 @@ def run_demo(
         status=progress and sys.stderr.isatty(),
     )
     arm_policies = {"rma": ASSETS / "planar_arm_rma", "domain_randomized": ASSETS / "planar_arm_dr"}
-    arm_plan = FieldPlan.load(None, PolicyManifest.read(arm_policies["rma"]).field_plan)
+    arm = PolicyManifest.read(arm_policies["rma"])
+    arm_plan = FieldPlan.load(None, arm.field_plan)
     if plan_file is not None:  # a plan given to the demo sets the phases of both tests (the commands are each family's)
         arm_plan = dataclasses.replace(arm_plan, **{k: getattr(plan, k) for k in PHASES})
     _stage(
-        f"4/4 the arm picks up {arm_plan.payloads_kg} kg (training max 1.5 kg) at the point {arm_plan.commands}: "
+        f"4/4 the arm picks up {arm_plan.payloads_kg} kg (training max {_train_max_kg(arm):g} kg) at the point {arm_plan.commands}: "
         f"embedded RMA vs domain-randomized, {2 * arm_plan.duration_s:.0f} s",
         progress,
     )
