@@ -72,7 +72,7 @@ def main() -> None:
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, len(seeds), figsize=(3.2 * len(seeds), 3.0), sharey=True, squeeze=False)
-        for ax, s in zip(axes[0], seeds):
+        for ax, s in zip(axes[0], seeds, strict=True):
             for m, d in s["methods"].items():
                 t = np.arange(d["rel"].shape[1]) * s["dt"]
                 ax.plot(t, d["rel"].mean(0), label=f"{m} ({np.nanmedian(d['times']):.2f} s)", lw=1.2)
