@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def load(paths: str, methods: list[str], region: str | None) -> list[dict]:
     and the adaptation times (NaN: never settled)."""
     out = []
     for path in paths.split(","):
-        report = json.loads(open(path).read())
+        report = json.loads(Path(path).read_text())
         dt = report["ctrl_dt"]
         for entry in report["per_seed"]:
             change = round(entry["online_change_time_s"] / dt)
@@ -37,7 +38,7 @@ def load(paths: str, methods: list[str], region: str | None) -> list[dict]:
                 err = np.array(o["errors"], float)[keep, change:]
                 steady = np.array(o["steady_error"], float)[keep]
                 times = np.array([np.nan if t is None else t for t in o["adaptation_time_s"]], float)[keep]
-                seed["methods"][m] = {"rel": err - steady[:, None], "times": times, "steady": steady}
+                seed["methods"][m] = {"rel": err - steady[:, None], "times": times}
             out.append(seed)
     return out
 
