@@ -503,6 +503,9 @@ def aggregate(
                 "payload to the episode's end",
             }
             report["belief"]["payload_estimate_by_seed"] = [r["belief"]["payload_estimate"] for r in per_seed]
+            # what the estimate is read against in the plot: the new payloads' mean and the training range (kg)
+            report["belief"]["payload_after_change_by_seed"] = [r["belief"].get("payload_after_change") for r in per_seed]
+            report["belief"]["payload_train_range"] = list(family.spec_of("payload_mass").train)
     online_runs: dict[str, dict[str, list]] = {}  # per method, every online run's numbers, the same order for all
     if per_seed[0].get("online"):
         report["online_change_time_s"] = per_seed[0]["online_change_time_s"]
@@ -621,7 +624,8 @@ def _gap(adapted: float, dr: float, oracle: float) -> float | None:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """Three panels: return by episode, last-episode return by held-out region, online error vs time."""
+    """Panels: return by episode, last-episode return by held-out region, online error vs time, the payload read
+    from the belief through the same change (when the method has a belief), meta-training curves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -638,7 +642,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         "scratch_1x": "tab:brown",
         "scratch_100x": "tab:pink",
     }
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    estimates = report.get("belief", {}).get("payload_estimate_by_seed")
+    fig, axes = plt.subplots(1, 5 if estimates else 4, figsize=(25 if estimates else 20, 4.2))
     ax = axes[0]
     for name, e in report["episodic"].items():
         m, s = np.array(e["by_episode"]["mean"]), np.array(e["by_episode"]["std"])
@@ -690,8 +695,9 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, "no online (payload) evaluation for this family", ha="center")
-    ax = axes[3]
-
+    if estimates:
+        _plot_payload_estimate(axes[3], report, colors.get(report["algo"]))
+    ax = axes[-1]
     for k, run_dir in enumerate(report["run_dirs"]):
         rows = read_metrics(Path(run_dir))
         steps = np.array([r["env_steps"] for r in rows], float)
@@ -722,6 +728,30 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_payload_estimate(ax: Any, report: dict[str, Any], color: str | None) -> None:
+    """The payload read from the belief (the probe's linear fit) through the online change, mean over the runs of
+    each seed, against the new payloads' mean and the training range: an estimate that flattens at the heaviest
+    training payload says the belief cannot represent a heavier one."""
+    belief = report["belief"]
+    change = report.get("online_change_time_s") or 0.0
+    truths = belief.get("payload_after_change_by_seed") or []
+    for k, trace in enumerate(belief["payload_estimate_by_seed"]):
+        t = np.arange(len(trace)) * report["ctrl_dt"] - change
+        ax.plot(t, trace, color=color, alpha=1.0 if k == 0 else 0.5, lw=1.2, label="read from the belief" if k == 0 else None)
+    known = [x for x in truths if x is not None]
+    if known:
+        ax.axhline(float(np.mean(known)), color="k", ls="--", lw=0.9, label=f"new payload, mean {np.mean(known):.2f}")
+    if belief.get("payload_train_range"):
+        lo, hi = belief["payload_train_range"]
+        ax.axhspan(lo, hi, color="tab:gray", alpha=0.12, label=f"training range [{lo:g}, {hi:g}]")
+    ax.axvline(0, color="k", ls=":", lw=0.8)
+    settle = belief.get("settle_time_s", {})
+    ax.set_title(f"payload estimate (settles within 20%: {settle.get('settled', '?')})")
+    ax.set_xlabel("time since payload change [s]")
+    ax.set_ylabel("payload [kg]")
+    ax.legend(fontsize=7)
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

@@ -242,6 +242,7 @@ def belief_probe(
             times.extend(settle_times(estimate.T, [t.payload_mass for t in online_tasks], change, family.ctrl_dt))
         out["settle_time_s"] = times
         out["payload_estimate"] = np.concatenate(traces, 0).mean(0).round(4).tolist()  # (steps,), mean over runs
+        out["payload_after_change"] = round(float(np.mean([t.payload_mass for t in online_tasks])), 4)  # kg, the same runs
         out["change_time_s"] = change
     return out
 

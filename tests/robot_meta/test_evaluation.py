@@ -251,6 +251,9 @@ def test_eval_cli_end_to_end_with_baselines(tmp_path, capsys):
     settle = out["belief"]["settle_time_s"]  # the estimate read through the online protocol's change
     assert settle["settled"].endswith(f"/{online['steady_error']['n']}")
     assert len(out["belief"]["payload_estimate_by_seed"][0]) == get_family("planar_arm").episode_steps
+    # the plot's reference lines: the online runs change to payloads heavier than any in training
+    assert out["belief"]["payload_train_range"] == list(get_family("planar_arm").spec_of("payload_mass").train)
+    assert out["belief"]["payload_after_change_by_seed"][0] > out["belief"]["payload_train_range"][1]
     assert "gap_closed" in out["summary"]
     assert (run / "eval.json").exists() and (run / "eval.png").stat().st_size > 20_000
     assert (run / "baselines" / "dr.pt").exists() and (run / "baselines" / "scratch_1x_task00.pt").exists()
