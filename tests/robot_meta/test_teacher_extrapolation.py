@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from robot_meta.cli import main
-from robot_meta.rma import RMA, RMAActor, RMAConfig
 from robot_meta.config import build_config
+from robot_meta.rma import RMA, RMAActor, RMAConfig
 from sim_tasks import BatchedTaskEnv, get_family
 from tests.tiny import RMA_SETS
 
