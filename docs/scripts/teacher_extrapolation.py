@@ -44,14 +44,13 @@ def main() -> None:
         family = get_family(record["task"])
         tasks = [t for t in family.split().test if "payload_mass" in family.holdout_regions(t)]
         gen = torch.Generator().manual_seed(0)
-        nets = algorithm.nets
 
-        def teacher(mode: str, env, cls=RMAActor, nets=nets, gen=gen):  # bound now: the loop moves on
-            return cls(nets, "teacher", env.num_envs, gen, env=env, deterministic=True)
+        def clipped(mode: str, env, nets=algorithm.nets, gen=gen):  # bound now: the loop moves on
+            return _ClippedTeacher(nets, "teacher", env.num_envs, gen, env=env, deterministic=True)
 
         methods = {
-            "teacher, told the payload": Method("teacher", teacher),
-            "teacher, told it clipped to training": Method("clipped", lambda m, env: teacher(m, env, _ClippedTeacher)),
+            "teacher, told the payload": algorithm.teacher_method(seed=0),  # RMA's own, as eval runs it
+            "teacher, told it clipped to training": Method("clipped", clipped),
             **{m.name: m for m in algorithm.eval_methods(seed=args.seed) if m.name in ("rma", "prior_only")},
         }
         half = family.episode_steps // 2
