@@ -67,6 +67,12 @@ class RMAConfig(MetaConfig):
             that a checkpoint between iterations holds everything and a resumed run continues bit for bit).
         lr, gamma, gae_lambda, clip, epochs, minibatches, vf_coef, max_grad_norm, target_kl, init_log_std: PPO.
         student_lr, student_epochs: phi's Adam rate and passes over each iteration's data.
+        affine_extrinsics: pi acts affinely in z: a = pi_0(x) + G(x) z, one MLP of the observation giving both pi_0
+            (A numbers) and the gain G (A x Z), instead of an MLP of (x, z). With a linear mu (`encoder_hidden: []`)
+            the action is then affine in e at every observation, as the torque that holds a payload is linear in
+            its mass: a prior for extrapolating to parameters heavier than training, which an MLP of (x, z) is
+            free to bend anywhere past the range it trained on. The critic keeps its MLP of (x, z) (never
+            deployed).
         privileged: False tells the teacher nothing (e = 0 for every task): a domain-randomized policy trained by
             this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
             privileged parameters and the student's estimate of them add from what the learner adds (the SB3
@@ -100,6 +106,7 @@ class RMAConfig(MetaConfig):
     init_log_std: float = ranged(-0.5, -20, 5)
     student_lr: float = ranged(1e-3, 0, 1, open_lo=True)
     student_epochs: int = ranged(4, 1)
+    affine_extrinsics: bool = False
     privileged: bool = True
     task_range: str = "train"
 
@@ -125,15 +132,20 @@ class RMANetworks(nn.Module):
     """mu (task parameters -> z), pi and V (normalized obs, z), log std, phi (history -> z_hat); one state_dict.
 
     Shapes: obs (N, O); e (N, P) in `task_targets` units; history (N, H, O + A) raw, oldest first; z (N, Z).
+    With `affine_extrinsics`, pi maps obs alone to (N, A * (1 + Z)): the action's offset, then its gain on z.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, n_params: int, cfg: RMAConfig) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.history = obs_dim, act_dim, cfg.history
         z = cfg.extrinsics_dim
+        self.affine = cfg.affine_extrinsics
         self.norm = RunningNorm(obs_dim)
         self.mu = _mlp([n_params, *cfg.encoder_hidden, z])
-        self.pi = _mlp([obs_dim + z, *cfg.hidden, act_dim])
+        if self.affine:  # one trunk, offset and gain from its last layer: the same cost per step as the MLP of (x, z)
+            self.pi = _mlp([obs_dim, *cfg.hidden, act_dim * (1 + z)])
+        else:
+            self.pi = _mlp([obs_dim + z, *cfg.hidden, act_dim])
         self.v = _mlp([obs_dim + z, *cfg.hidden, 1])
         self.log_std = nn.Parameter(torch.full((act_dim,), cfg.init_log_std))
         self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
@@ -142,7 +154,12 @@ class RMANetworks(nn.Module):
         nn.init.zeros_(self.pi[-1].bias)
 
     def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.pi(torch.cat([self.norm(obs), z], -1))
+        """The policy's mean action (N, A), before clipping."""
+        if not self.affine:
+            return self.pi(torch.cat([self.norm(obs), z], -1))
+        out = self.pi(self.norm(obs))
+        offset, gain = out[..., : self.act_dim], out[..., self.act_dim :].unflatten(-1, (self.act_dim, z.shape[-1]))
+        return offset + (gain * z.unsqueeze(-2)).sum(-1)
 
     def value(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.v(torch.cat([self.norm(obs), z], -1)).squeeze(-1)

@@ -38,14 +38,16 @@ def test_the_student_learns_to_regress_the_teachers_extrinsics():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_the_runtimes_history_is_the_history_training_sees(tmp_path):
+@pytest.mark.parametrize("head", [(), ("affine_extrinsics=true", "encoder_hidden=[]")], ids=["mlp", "affine"])
+def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     """The torch-free runtime, fed the observations the torch actor saw, keeps the same history and so acts the
-    same, step by step over an episode start and a payload change (no safety limits in the way)."""
+    same, step by step over an episode start and a payload change (no safety limits in the way); with either
+    policy head, through the same ONNX contract."""
     from deploy.runtime import SafetyFilter, load_adapter
     from robot_meta.collector import CollectorState, collect
     from robot_meta.export import PARITY_TOL, export_algorithm
 
-    algo = make("teacher_iterations=1")
+    algo = make("teacher_iterations=1", *head)
     algo.train_iteration()
     algo.train_iteration()
     export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p", readout=False)
@@ -61,6 +63,27 @@ def test_the_runtimes_history_is_the_history_training_sees(tmp_path):
         action = adapter.act(roll.obs[t, 0], float(roll.reward[t - 1, 0]) if t else 0.0)
         np.testing.assert_allclose(action, roll.action[t, 0], atol=PARITY_TOL * 10)
     assert adapter.summary()["extrinsics"] == pytest.approx(actor.belief()[0].tolist(), abs=1e-4)
+
+
+def test_the_affine_head_acts_affinely_in_the_task_parameters():
+    """With `affine_extrinsics` and a linear mu, the teacher's action at any observation is affine in e, so it
+    goes past the training range (e beyond 1) on the line it follows inside it; the MLP head of (x, z) does not."""
+
+    def bend(algo: RMA) -> float:
+        nets = algo.nets
+        with torch.no_grad():  # random weights, made larger so that a nonlinearity would show
+            for p in nets.parameters():
+                p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        obs = torch.as_tensor(np.random.default_rng(0).normal(size=(4, nets.obs_dim)), dtype=torch.float32)
+        direction = torch.as_tensor(np.random.default_rng(1).normal(size=(1, nets.mu[0].in_features)), dtype=torch.float32)
+        with torch.no_grad():
+            a0, a1, a3 = (nets.action_mean(obs, nets.mu(t * direction.expand(4, -1))) for t in (0.0, 1.0, 3.0))
+        return float(((a3 - a0) - 3.0 * (a1 - a0)).abs().max() / (a1 - a0).abs().max())
+
+    affine = make("affine_extrinsics=true", "encoder_hidden=[]")
+    assert affine.nets.pi[-1].out_features == affine.nets.act_dim * (1 + affine.cfg.extrinsics_dim)
+    assert bend(affine) < 1e-4
+    assert bend(make()) > 1e-2  # the default MLP head bends: the check can fail
 
 
 def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
