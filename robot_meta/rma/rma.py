@@ -73,6 +73,11 @@ class RMAConfig(MetaConfig):
             its mass: a prior for extrapolating to parameters heavier than training, which an MLP of (x, z) is
             free to bend anywhere past the range it trained on. The critic keeps its MLP of (x, z) (never
             deployed).
+        affine_student: phi is affine in the actions of its history: z_hat = c(X) + D(X) vec(A), with c and D
+            (Z x H*A) from one MLP of the history's observations X (per-step embedded, as phi's), A the actions
+            sent. Holding a payload takes a torque affine in its mass, the coefficients set by the arm's pose, so
+            an estimate of this form can follow a heavier payload's larger torques past the training range, where
+            an MLP of the whole history flattens (docs/belief.md).
         privileged: False tells the teacher nothing (e = 0 for every task): a domain-randomized policy trained by
             this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
             privileged parameters and the student's estimate of them add from what the learner adds (the SB3
@@ -107,6 +112,7 @@ class RMAConfig(MetaConfig):
     student_lr: float = ranged(1e-3, 0, 1, open_lo=True)
     student_epochs: int = ranged(4, 1)
     affine_extrinsics: bool = False
+    affine_student: bool = False
     privileged: bool = True
     task_range: str = "train"
 
@@ -132,7 +138,9 @@ class RMANetworks(nn.Module):
     """mu (task parameters -> z), pi and V (normalized obs, z), log std, phi (history -> z_hat); one state_dict.
 
     Shapes: obs (N, O); e (N, P) in `task_targets` units; history (N, H, O + A) raw, oldest first; z (N, Z).
-    With `affine_extrinsics`, pi maps obs alone to (N, A * (1 + Z)): the action's offset, then its gain on z.
+    With `affine_extrinsics`, pi maps obs alone to (N, A * (1 + Z)): the action's offset, then its gain on z. With
+    `affine_student`, phi maps the embedded observations to (N, Z * (1 + H * A)): z_hat's offset, then its
+    coefficients on the flattened action history.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, n_params: int, cfg: RMAConfig) -> None:
@@ -148,8 +156,13 @@ class RMANetworks(nn.Module):
             self.pi = _mlp([obs_dim + z, *cfg.hidden, act_dim])
         self.v = _mlp([obs_dim + z, *cfg.hidden, 1])
         self.log_std = nn.Parameter(torch.full((act_dim,), cfg.init_log_std))
-        self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
-        self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z])
+        self.affine_student = cfg.affine_student
+        if self.affine_student:
+            self.embed = nn.Sequential(nn.Linear(obs_dim, cfg.adapter_embed), nn.ELU())
+            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z * (1 + cfg.history * act_dim)])
+        else:
+            self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
+            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z])
         nn.init.orthogonal_(self.pi[-1].weight, 0.01)
         nn.init.zeros_(self.pi[-1].bias)
 
@@ -167,8 +180,13 @@ class RMANetworks(nn.Module):
     def adapt(self, history: torch.Tensor) -> torch.Tensor:
         """z_hat from a raw history (N, H, O + A): observations normalized as the policy's, actions as they are."""
         obs, act = history[..., : self.obs_dim], history[..., self.obs_dim :]
-        x = self.embed(torch.cat([self.norm(obs), act], -1))
-        return self.phi(x.flatten(-2))
+        if not self.affine_student:
+            x = self.embed(torch.cat([self.norm(obs), act], -1))
+            return self.phi(x.flatten(-2))
+        out = self.phi(self.embed(self.norm(obs)).flatten(-2))
+        z = self.mu[-1].out_features
+        offset, coef = out[..., :z], out[..., z:].unflatten(-1, (z, -1))
+        return offset + (coef * act.flatten(-2).unsqueeze(-2)).sum(-1)
 
 
 class RMAActor:

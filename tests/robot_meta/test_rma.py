@@ -38,7 +38,11 @@ def test_the_student_learns_to_regress_the_teachers_extrinsics():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-@pytest.mark.parametrize("head", [(), ("affine_extrinsics=true", "encoder_hidden=[]")], ids=["mlp", "affine"])
+@pytest.mark.parametrize(
+    "head",
+    [(), ("affine_extrinsics=true", "encoder_hidden=[]", "affine_student=true")],
+    ids=["mlp", "affine"],
+)
 def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     """The torch-free runtime, fed the observations the torch actor saw, keeps the same history and so acts the
     same, step by step over an episode start and a payload change (no safety limits in the way); with either
@@ -84,6 +88,28 @@ def test_the_affine_head_acts_affinely_in_the_task_parameters():
     assert affine.nets.pi[-1].out_features == affine.nets.act_dim * (1 + affine.cfg.extrinsics_dim)
     assert bend(affine) < 1e-4
     assert bend(make()) > 1e-2  # the default MLP head bends: the check can fail
+
+
+def test_the_affine_student_is_affine_in_the_actions_it_saw():
+    """With `affine_student`, z_hat at fixed observations is affine in the action history, so larger torques than
+    any in training move the estimate on the line they follow inside it; the MLP student flattens anywhere."""
+
+    def bend(algo: RMA) -> float:
+        nets = algo.nets
+        with torch.no_grad():
+            for p in nets.parameters():
+                p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        rng = np.random.default_rng(0)
+        obs = torch.as_tensor(rng.normal(size=(4, nets.history, nets.obs_dim)), dtype=torch.float32)
+        act = torch.as_tensor(rng.normal(size=(4, nets.history, nets.act_dim)), dtype=torch.float32)
+        with torch.no_grad():
+            z0, z1, z3 = (nets.adapt(torch.cat([obs, t * act], -1)) for t in (0.0, 1.0, 3.0))
+        return float(((z3 - z0) - 3.0 * (z1 - z0)).abs().max() / (z1 - z0).abs().max())
+
+    affine = make("affine_student=true")
+    assert affine.nets.embed[0].in_features == affine.nets.obs_dim
+    assert bend(affine) < 1e-4
+    assert bend(make()) > 1e-2
 
 
 def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
