@@ -8,9 +8,10 @@ import pytest
 from robot_meta.config import build_config
 from robot_meta.pearl.pearl import PearlConfig
 from robot_meta.rl2.rl2 import RL2Config
+from robot_meta.rma.rma import RMAConfig
 
 CONFIGS = sorted((Path(__file__).parents[2] / "docs" / "configs").glob("*.yaml"))
-DEFAULTS = {"pearl": PearlConfig(), "rl2": RL2Config()}
+DEFAULTS = {"pearl": PearlConfig(), "rl2": RL2Config(), "rma": RMAConfig()}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
