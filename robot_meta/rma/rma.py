@@ -134,6 +134,13 @@ def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _affine_in(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(..., K) from a network's output (..., K * (1 + D)) read as an offset (K) then a K x D matrix, applied to
+    x (..., D): offset + M x. Both affine options of RMA use it (pi affine in z, phi affine in the actions)."""
+    k = out.shape[-1] // (1 + x.shape[-1])
+    return out[..., :k] + (out[..., k:].unflatten(-1, (k, x.shape[-1])) * x.unsqueeze(-2)).sum(-1)
+
+
 class RMANetworks(nn.Module):
     """mu (task parameters -> z), pi and V (normalized obs, z), log std, phi (history -> z_hat); one state_dict.
 
@@ -170,9 +177,7 @@ class RMANetworks(nn.Module):
         """The policy's mean action (N, A), before clipping."""
         if not self.affine:
             return self.pi(torch.cat([self.norm(obs), z], -1))
-        out = self.pi(self.norm(obs))
-        offset, gain = out[..., : self.act_dim], out[..., self.act_dim :].unflatten(-1, (self.act_dim, z.shape[-1]))
-        return offset + (gain * z.unsqueeze(-2)).sum(-1)
+        return _affine_in(self.pi(self.norm(obs)), z)
 
     def value(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.v(torch.cat([self.norm(obs), z], -1)).squeeze(-1)
@@ -183,10 +188,7 @@ class RMANetworks(nn.Module):
         if not self.affine_student:
             x = self.embed(torch.cat([self.norm(obs), act], -1))
             return self.phi(x.flatten(-2))
-        out = self.phi(self.embed(self.norm(obs)).flatten(-2))
-        z = self.mu[-1].out_features
-        offset, coef = out[..., :z], out[..., z:].unflatten(-1, (z, -1))
-        return offset + (coef * act.flatten(-2).unsqueeze(-2)).sum(-1)
+        return _affine_in(self.phi(self.embed(self.norm(obs)).flatten(-2)), act.flatten(-2))
 
 
 class RMAActor:

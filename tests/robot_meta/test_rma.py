@@ -69,20 +69,25 @@ def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     assert adapter.summary()["extrinsics"] == pytest.approx(actor.belief()[0].tolist(), abs=1e-4)
 
 
+def _bend(algo: RMA, f) -> float:
+    """How far f(nets, t) leaves the line through t = 0 and t = 1 at t = 3, relative to its step from 0 to 1, on
+    the run's networks with random weights made larger (so that a nonlinearity would show)."""
+    nets = algo.nets
+    with torch.no_grad():
+        for p in nets.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        y0, y1, y3 = (f(nets, t) for t in (0.0, 1.0, 3.0))
+    return float(((y3 - y0) - 3.0 * (y1 - y0)).abs().max() / (y1 - y0).abs().max())
+
+
 def test_the_affine_head_acts_affinely_in_the_task_parameters():
     """With `affine_extrinsics` and a linear mu, the teacher's action at any observation is affine in e, so it
     goes past the training range (e beyond 1) on the line it follows inside it; the MLP head of (x, z) does not."""
 
     def bend(algo: RMA) -> float:
-        nets = algo.nets
-        with torch.no_grad():  # random weights, made larger so that a nonlinearity would show
-            for p in nets.parameters():
-                p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
-        obs = torch.as_tensor(np.random.default_rng(0).normal(size=(4, nets.obs_dim)), dtype=torch.float32)
-        direction = torch.as_tensor(np.random.default_rng(1).normal(size=(1, nets.mu[0].in_features)), dtype=torch.float32)
-        with torch.no_grad():
-            a0, a1, a3 = (nets.action_mean(obs, nets.mu(t * direction.expand(4, -1))) for t in (0.0, 1.0, 3.0))
-        return float(((a3 - a0) - 3.0 * (a1 - a0)).abs().max() / (a1 - a0).abs().max())
+        obs = torch.as_tensor(np.random.default_rng(0).normal(size=(4, algo.nets.obs_dim)), dtype=torch.float32)
+        e = torch.as_tensor(np.random.default_rng(1).normal(size=(1, algo.nets.mu[0].in_features)), dtype=torch.float32)
+        return _bend(algo, lambda nets, t: nets.action_mean(obs, nets.mu(t * e.expand(4, -1))))
 
     affine = make("affine_extrinsics=true", "encoder_hidden=[]")
     assert affine.nets.pi[-1].out_features == affine.nets.act_dim * (1 + affine.cfg.extrinsics_dim)
@@ -95,16 +100,10 @@ def test_the_affine_student_is_affine_in_the_actions_it_saw():
     any in training move the estimate on the line they follow inside it; the MLP student flattens anywhere."""
 
     def bend(algo: RMA) -> float:
-        nets = algo.nets
-        with torch.no_grad():
-            for p in nets.parameters():
-                p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
-        rng = np.random.default_rng(0)
+        rng, nets = np.random.default_rng(0), algo.nets
         obs = torch.as_tensor(rng.normal(size=(4, nets.history, nets.obs_dim)), dtype=torch.float32)
         act = torch.as_tensor(rng.normal(size=(4, nets.history, nets.act_dim)), dtype=torch.float32)
-        with torch.no_grad():
-            z0, z1, z3 = (nets.adapt(torch.cat([obs, t * act], -1)) for t in (0.0, 1.0, 3.0))
-        return float(((z3 - z0) - 3.0 * (z1 - z0)).abs().max() / (z1 - z0).abs().max())
+        return _bend(algo, lambda nets, t: nets.adapt(torch.cat([obs, t * act], -1)))
 
     affine = make("affine_student=true")
     assert affine.nets.embed[0].in_features == affine.nets.obs_dim
