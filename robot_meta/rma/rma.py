@@ -163,6 +163,10 @@ class RMANetworks(nn.Module):
             self.pi = _mlp([obs_dim + z, *cfg.hidden, act_dim])
         self.v = _mlp([obs_dim + z, *cfg.hidden, 1])
         self.log_std = nn.Parameter(torch.full((act_dim,), cfg.init_log_std))
+        # The teacher's modules take the global RNG first, the student's after, so a student option never
+        # changes the teacher's initialization (and a run's teacher is the same whatever student it trains).
+        nn.init.orthogonal_(self.pi[-1].weight, 0.01)
+        nn.init.zeros_(self.pi[-1].bias)
         self.affine_student = cfg.affine_student
         if self.affine_student:
             self.embed = nn.Sequential(nn.Linear(obs_dim, cfg.adapter_embed), nn.ELU())
@@ -170,8 +174,6 @@ class RMANetworks(nn.Module):
         else:
             self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
             self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z])
-        nn.init.orthogonal_(self.pi[-1].weight, 0.01)
-        nn.init.zeros_(self.pi[-1].bias)
 
     def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The policy's mean action (N, A), before clipping."""

@@ -111,6 +111,16 @@ def test_the_affine_student_is_affine_in_the_actions_it_saw():
     assert bend(make()) > 1e-2
 
 
+def test_the_teachers_initialization_does_not_depend_on_the_student():
+    """The same seed gives the same teacher (mu, pi, V, log std) whatever student it will train, so a student
+    option is compared on the teacher it would have had anyway."""
+    teacher = ("mu.", "pi.", "v.", "log_std")
+    for head in ((), ("affine_extrinsics=true", "encoder_hidden=[]")):
+        plain, affine = (make(*head, *s).nets.state_dict() for s in ((), ("affine_student=true",)))
+        assert plain["embed.0.weight"].shape != affine["embed.0.weight"].shape
+        assert all(torch.equal(plain[k], affine[k]) for k in plain if k.startswith(teacher))
+
+
 def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
     algo = make()
     fam = algo.family
