@@ -93,7 +93,10 @@ class TanhGaussianPolicy(nn.Module):
         """A reparameterized sample and its log-probability (with the tanh correction), shapes (..., A), (...)."""
         mean, log_std = self._stats(obs, z)
         std = log_std.exp()
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        # Drawn on the generator's device (the run's CPU generator) and moved: the same seed gives the same noise
+        # on any device, and a CUDA run needs no CUDA generator of its own in its checkpoints.
+        where = generator.device if generator is not None else mean.device
+        eps = torch.randn(mean.shape, generator=generator, device=where, dtype=mean.dtype).to(mean.device)
         u = mean + std * eps
         a = torch.tanh(u)
         log_prob = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -255,7 +255,7 @@ class PearlActor:
         if self.deterministic:
             a = self.nets.policy(o, z)
         else:
-            a, _ = self.nets.policy.sample(o, z, generator=None if self.device.type != "cpu" else self.gen)
+            a, _ = self.nets.policy.sample(o, z, generator=self.gen)
         return a.cpu().numpy()
 
     @torch.no_grad()
@@ -353,7 +353,7 @@ class PEARL(MetaAlgorithm):
         )
         roll = collect(self.state, actor, steps)
         self.env_steps += steps * len(tasks)
-        self.nets.norm.update(torch.as_tensor(roll.obs))
+        self.nets.norm.update(torch.as_tensor(roll.obs, device=self.device))
         for i, t in enumerate(task_ids):
             args = (
                 roll.obs[:, i],
@@ -413,8 +413,7 @@ class PEARL(MetaAlgorithm):
         alpha = nets.log_alpha.exp().detach()
 
         with torch.no_grad():
-            gen = self.gen if dev.type == "cpu" else None
-            a2, logp2 = nets.policy.sample(nobs, z, generator=gen)
+            a2, logp2 = nets.policy.sample(nobs, z, generator=self.gen)
             q1t, q2t = nets.q_target(nobs, a2, z)
             target = cfg.reward_scale * rew + cfg.gamma * (1.0 - term) * (torch.min(q1t, q2t) - alpha * logp2)
         q1, q2 = nets.q(obs, act, z)  # the encoder learns through the critic, as in oyster
@@ -436,7 +435,7 @@ class PEARL(MetaAlgorithm):
         self.opt_enc.step()
 
         zd = z.detach()
-        a_new, logp = nets.policy.sample(obs, zd, generator=self.gen if dev.type == "cpu" else None)
+        a_new, logp = nets.policy.sample(obs, zd, generator=self.gen)
         nets.q.requires_grad_(False)  # the policy step needs dQ/da, not gradients of the critics' weights
         q1n, q2n = nets.q(obs, a_new, zd)
         pi_loss = (alpha * logp - torch.min(q1n, q2n)).mean()

@@ -230,7 +230,7 @@ class RL2Actor:
                 ("prev_r", self.prev_r.clone()),
                 ("done", self.done.clone()),
                 ("h", h_before),
-                ("reset", torch.as_tensor(self.reset_flag.copy())),
+                ("reset", torch.as_tensor(self.reset_flag.copy(), device=self.device)),
                 ("action", action),
                 ("logp", logp),
                 ("value", value),

@@ -19,12 +19,12 @@ from tests.tiny import TINY_SETS
 FAMILY = "planar_runner"
 
 
-def make(name: str, seed: int = 0) -> MetaAlgorithm:
+def make(name: str, seed: int = 0, device: str = "cpu") -> MetaAlgorithm:
     cls = algorithm_class(name)
     fam = get_family(FAMILY)
     split = fam.split()
     cfg = build_config(cls.config_class(), None, TINY_SETS[name])
-    return cls(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(split.train[:5]), cfg, seed, torch.device("cpu"))
+    return cls(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(split.train[:5]), cfg, seed, torch.device(device))
 
 
 def flat(state: Any) -> list[Any]:
@@ -121,3 +121,30 @@ def test_an_algorithm_that_runs_on_the_cpu_only_refuses_another_device():
         cfg = build_config(cls.config_class(), None, TINY_SETS[name])
         with pytest.raises(ConfigError, match="runs on the CPU only"):
             cls(make_env, list(fam.split().train[:5]), cfg, 0, torch.device("meta"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CI has none; run on a GPU machine)")
+@pytest.mark.parametrize("name", [n for n in algorithm_names() if not algorithm_class(n).cpu_only])
+def test_on_cuda_same_seed_same_run_resumed_on_the_cpu_exported_and_evaluated(name, tmp_path):
+    """`--device auto` picks CUDA when there is one: the same seed gives the same run there, the protocol runs
+    there (the runner's periodic held-out check), and a checkpoint taken there loads on the CPU, trains on and
+    exports with parity (as `robot-meta export` loads a run: on the CPU)."""
+    from robot_meta.export import PARITY_TOL, export_algorithm
+
+    gpu, again = make(name, device="cuda"), make(name, device="cuda")
+    for algo in (gpu, again):
+        algo.train_iteration()
+    modules = [getattr(gpu, n) for n in gpu._get_torch_save_params()]
+    assert all(p.is_cuda for m in modules if isinstance(m, torch.nn.Module) for p in m.parameters())
+    assert same(gpu.state_dict()["torch"], again.state_dict()["torch"])
+    tasks = list(gpu.family.split().test[:2])
+    out = evaluate(gpu.eval_methods(seed=0), gpu.family, tasks, episodes=2, seed=0, online_tasks=tasks)
+    assert np.all(np.isfinite(np.array(out["episodic"][name])))
+    path = checkpoint.save(tmp_path / "run", gpu.iteration, gpu.state_dict())
+    cpu = make(name)
+    cpu.load_state_dict(checkpoint.load(path, "cpu"))
+    assert same(cpu.state_dict()["torch"], gpu.state_dict()["torch"])
+    manifest = export_algorithm(cpu, {"algo": name, "task": FAMILY, "seed": 0}, tmp_path / "p", readout=False)
+    assert max(manifest.parity.max_abs_diff.values()) <= PARITY_TOL
+    cpu.train_iteration()
+    assert cpu.iteration == 2 and all(np.isfinite(x).all() for x in flat(cpu.state_dict()["torch"]) if x.dtype.kind == "f")
