@@ -197,7 +197,7 @@ class RMAActor:
     """RMA as an `Actor` of the collector.
 
     Modes: "teacher" (z = mu(e) from the env's true task parameters: training collection, needs `env`),
-    "student" (z_hat = phi(history): the deployed policy; history kept per env, zeroed at a new trial), and
+    "student" (z_hat = phi(history): the deployed policy; history kept per env, emptied at each episode start), and
     "prior_only" (phi of an all-zero history at every step: no adaptation). With `record` it keeps what PPO
     (teacher) or the regression (student) needs.
     """
@@ -211,22 +211,20 @@ class RMAActor:
         env: Any = None,
         deterministic: bool = False,
         record: bool = False,
-        keep_history_across_episodes: bool = False,
         privileged: bool = True,
     ) -> None:
         self.nets, self.mode, self.n, self.gen, self.env = nets, mode, num_envs, generator, env
         self.privileged = privileged
-        self.deterministic, self.record, self.keep = deterministic, record, keep_history_across_episodes
+        self.deterministic, self.record = deterministic, record
         self.history = torch.zeros(num_envs, nets.history, nets.obs_dim + nets.act_dim)
-        self.first = np.ones(num_envs, dtype=bool)
         self.z = torch.zeros(num_envs, nets.mu[-1].out_features)
         self.log: dict[str, list[torch.Tensor]] = {}
 
     def reset(self, mask: np.ndarray) -> None:
-        for i in np.flatnonzero(mask):
-            if self.first[i] or not self.keep:
-                self.history[i] = 0.0
-            self.first[i] = False
+        # Every episode starts from an empty history, in evaluation as in training (where each episode draws a new
+        # task): a history carried over a reset is one the student never trained on, and at `history` steps
+        # (0.16 s on the arm) it would hold no evidence past the episode's first moments anyway.
+        self.history[torch.as_tensor(mask)] = 0.0
 
     def _e(self) -> torch.Tensor:
         e = task_targets(self.env.family, self.env.task_vectors())
@@ -405,15 +403,14 @@ class RMA(MetaAlgorithm):
 
     # ---- evaluation ----------------------------------------------------------------------------------
     def actor(self, mode: str, num_envs: int, generator: torch.Generator, prior_episodes: int = 1) -> RMAActor:
-        """Episodic: phi with the history carried across the trial's episodes; online: phi on the last steps;
-        prior-only: phi of an empty history (the same networks, no adaptation)."""
+        """Episodic and online: phi on the last steps (the history emptied at each episode start, as in
+        training); prior-only: phi of an empty history (the same networks, no adaptation)."""
         return RMAActor(
             self.nets,
             "prior_only" if mode == "prior_only" else "student",
             num_envs,
             generator,
             deterministic=True,
-            keep_history_across_episodes=mode == "episodic",
         )
 
     def eval_methods(self, seed: int, prior_episodes: int = 1) -> list[Any]:

@@ -138,6 +138,25 @@ def test_prior_only_sees_no_history_and_the_belief_is_the_estimate():
     assert online.belief().shape == (2, algo.cfg.extrinsics_dim)
 
 
+def test_every_episode_starts_from_an_empty_history_in_evaluation_as_in_training():
+    """A trial's second episode starts as training's episodes do: no rows carried over the reset (the affine
+    student, fed rows from across a reset it never trained on, lost return from episode 1 to 2)."""
+    algo = make()
+    fam = algo.family
+    env = BatchedTaskEnv(fam, list(fam.split().test[:2]), seed=0)
+    actor = algo.actor("episodic", 2, torch.Generator().manual_seed(0))
+    obs, _ = env.reset(seed=0)
+    actor.reset(np.ones(2, bool))
+    for _ in range(3):
+        action = actor.act(obs)
+        nxt, reward, *_ = env.step(action)
+        actor.observe(obs, action, reward, nxt, np.zeros(2, bool))
+        obs = nxt
+    assert torch.count_nonzero(actor.history[:, -3:]) > 0
+    actor.reset(np.array([True, False]))
+    assert torch.count_nonzero(actor.history[0]) == 0 and torch.count_nonzero(actor.history[1, -3:]) > 0
+
+
 def test_the_teacher_method_is_told_the_true_parameters_and_a_payload_change_at_once():
     from robot_meta.belief import task_targets
     from robot_meta.evaluation import eval_env
