@@ -31,3 +31,27 @@ def test_bench_train_cli(capsys):
     assert main(["bench", "train", "--seconds", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {r["algo"] for r in out["results"]} == {"pearl", "rl2"}
+
+
+def test_every_task_given_is_measured(monkeypatch, capsys):
+    """`--task A --task B` measures both, in that order (it used to take the first and drop the rest silently);
+    the real benchmarks, at tiny sizes."""
+    import robot_meta.bench_train as bt
+
+    pearl, rl2 = bt.bench_pearl, bt.bench_rl2
+    tiny_p = PearlConfig(hidden=(16,), encoder_hidden=(16,), meta_batch=2, batch_size=8, context_batch=4, tasks_per_iteration=2)
+    tiny_r = RL2Config(hidden=16, embed=8, num_envs=2, minibatches=2, epochs=1, eval_every=0)
+    monkeypatch.setattr(bt, "bench_pearl", lambda t, d, seconds, seed: pearl(t, d, 0.2, seed, {"tiny": tiny_p}))
+    monkeypatch.setattr(bt, "bench_rl2", lambda t, d, seconds, seed: rl2(t, d, 0.1, seed, {"tiny": tiny_r}))
+    argv = ["bench", "train", "--task", "planar_arm", "--task", "planar_runner", "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["task"], r["algo"]) for r in out["results"]] == [
+        ("planar_arm", "pearl"),
+        ("planar_arm", "rl2"),
+        ("planar_runner", "pearl"),
+        ("planar_runner", "rl2"),
+    ]
+    assert main(["bench", "runtime", "--task", "planar_arm", "--task", "planar_runner", "--seconds", "0.1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["task"] for r in out["results"]] == ["planar_arm"] * 2 + ["planar_runner"] * 2
