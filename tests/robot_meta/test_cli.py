@@ -141,6 +141,7 @@ def test_demo_pipeline_check_trains_exports_and_deploys(tmp_path):
             ["deploy", "POLICY", "--port", "loop://", "--command", "target_velocity=nan"],
             "target_velocity=nan must be a finite number",
         ),
+        (["bench", "bridge", "--task", "planar_arm"], "--task planar_arm: bench bridge runs a 12-joint loop"),
     ],
 )
 def test_bad_numbers_are_refused_by_name_and_nothing_is_written(tmp_path, capsys, args, named):
