@@ -351,7 +351,11 @@ def export_algorithm(
     algorithm: Any, record: dict[str, Any], out: Path, readout: bool = True, **options: Any
 ) -> PolicyManifest:
     """Export an algorithm object (trained or not: the runtime benchmark exports fresh networks, with
-    `readout` False: an untrained belief says nothing about the payload)."""
+    `readout` False: an untrained belief says nothing about the payload). It must live on the CPU, as `export_run`
+    loads runs: the export moves its networks there, which would strand a CUDA algorithm's own tensors."""
+    device = getattr(algorithm, "device", None)
+    if device is not None and torch.device(device).type != "cpu":
+        raise ExportError(f"export an algorithm on the CPU (this one is on {device}): load its run with export_run")
     spec = algorithm.export_spec(**options)
     trained = {"run_seed": record["seed"], "env_steps": algorithm.env_steps, "iterations": algorithm.iteration}
     if spec.algo is not None and spec.algo != record["algo"]:  # e.g. RMA's unprivileged teacher, exported as DR

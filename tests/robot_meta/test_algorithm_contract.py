@@ -129,7 +129,7 @@ def test_on_cuda_same_seed_same_run_resumed_on_the_cpu_exported_and_evaluated(na
     """`--device auto` picks CUDA when there is one: the same seed gives the same run there, the protocol runs
     there (the runner's periodic held-out check), and a checkpoint taken there loads on the CPU, trains on and
     exports with parity (as `robot-meta export` loads a run: on the CPU)."""
-    from robot_meta.export import PARITY_TOL, export_algorithm
+    from robot_meta.export import PARITY_TOL, ExportError, export_algorithm
 
     gpu, again = make(name, device="cuda"), make(name, device="cuda")
     for algo in (gpu, again):
@@ -140,6 +140,8 @@ def test_on_cuda_same_seed_same_run_resumed_on_the_cpu_exported_and_evaluated(na
     tasks = list(gpu.family.split().test[:2])
     out = evaluate(gpu.eval_methods(seed=0), gpu.family, tasks, episodes=2, seed=0, online_tasks=tasks)
     assert np.all(np.isfinite(np.array(out["episodic"][name])))
+    with pytest.raises(ExportError, match="on the CPU"):  # its networks would be moved from under it
+        export_algorithm(gpu, {"algo": name, "task": FAMILY, "seed": 0}, tmp_path / "p", readout=False)
     path = checkpoint.save(tmp_path / "run", gpu.iteration, gpu.state_dict())
     cpu = make(name)
     cpu.load_state_dict(checkpoint.load(path, "cpu"))

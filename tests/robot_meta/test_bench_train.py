@@ -39,7 +39,9 @@ def test_every_task_given_is_measured(monkeypatch, capsys):
     import robot_meta.bench_train as bt
 
     pearl, rl2 = bt.bench_pearl, bt.bench_rl2
-    tiny_p = PearlConfig(hidden=(16,), encoder_hidden=(16,), meta_batch=2, batch_size=8, context_batch=4, tasks_per_iteration=2)
+    tiny_p = PearlConfig(
+        hidden=(16,), encoder_hidden=(16,), meta_batch=2, batch_size=8, context_batch=4, tasks_per_iteration=2
+    )
     tiny_r = RL2Config(hidden=16, embed=8, num_envs=2, minibatches=2, epochs=1, eval_every=0)
     monkeypatch.setattr(bt, "bench_pearl", lambda t, d, seconds, seed: pearl(t, d, 0.2, seed, {"tiny": tiny_p}))
     monkeypatch.setattr(bt, "bench_rl2", lambda t, d, seconds, seed: rl2(t, d, 0.1, seed, {"tiny": tiny_r}))

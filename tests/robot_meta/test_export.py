@@ -118,3 +118,15 @@ def test_train_export_and_eval_print_no_library_warnings(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         noisy = [ln for ln in proc.stderr.splitlines() if re.search(r"Warning|^W\d{4} |warn\(", ln)]
         assert noisy == [], (argv[0], noisy)
+
+
+def test_an_algorithm_off_the_cpu_is_refused_before_its_networks_are_moved(tmp_path):
+    """Export moves networks to the CPU; an algorithm trained on CUDA is exported from its run (`export_run`
+    loads on the CPU), never in place, where the move would strand the algorithm's own tensors."""
+    from types import SimpleNamespace
+
+    from robot_meta.export import export_algorithm
+
+    with pytest.raises(ExportError, match="on cuda"):
+        export_algorithm(SimpleNamespace(device=torch.device("cuda")), {"algo": "pearl", "seed": 0}, tmp_path / "p")
+    assert not (tmp_path / "p").exists()
