@@ -19,8 +19,9 @@ def make(*sets: str, family: str = "planar_arm", seed: int = 0) -> RMA:
     return RMA(lambda t, s: BatchedTaskEnv(fam, t, seed=s), list(fam.split().train[:6]), cfg, seed, torch.device("cpu"))
 
 
-def test_the_teacher_trains_first_then_only_the_adaptation_module():
-    algo = make("teacher_iterations=2", "student_epochs=3")
+@pytest.mark.parametrize("target", ["z", "action"])
+def test_the_teacher_trains_first_then_only_the_adaptation_module(target):
+    algo = make("teacher_iterations=2", "student_epochs=3", f"student_target={target}")
     teacher = [algo.train_iteration() for _ in range(2)]
     assert [m["phase"] for m in teacher] == ["teacher", "teacher"] and all("loss_pi" in m for m in teacher)
     frozen = {k: v.clone() for k, v in algo.nets.state_dict().items() if not k.startswith(("embed.", "phi.", "norm."))}
@@ -31,11 +32,17 @@ def test_the_teacher_trains_first_then_only_the_adaptation_module():
     assert not torch.equal(after["phi.0.weight"], make().nets.state_dict()["phi.0.weight"])  # phi did
 
 
-def test_the_student_learns_to_regress_the_teachers_extrinsics():
-    """On fixed teacher networks, phi's regression loss falls over student iterations (mechanics, not quality)."""
-    algo = make("teacher_iterations=0", "student_epochs=8", "student_lr=3e-3", "rollout_steps=60")
+@pytest.mark.parametrize("target", ["z", "action"])
+def test_the_student_learns_to_regress_the_teachers_extrinsics(target):
+    """On fixed teacher networks, phi's regression loss falls over student iterations (mechanics, not quality),
+    on z or on the action z moves (`student_target`), with no gradient left on pi."""
+    algo = make("teacher_iterations=0", "student_epochs=8", "student_lr=3e-3", "rollout_steps=60", f"student_target={target}")
+    with torch.no_grad():  # a fresh pi's last layer is near zero (gain 0.01): make its action depend on z
+        for p in algo.nets.pi.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
     losses = [algo.train_iteration()["loss_adapt"] for _ in range(6)]
     assert losses[-1] < 0.5 * losses[0], losses
+    assert all(p.grad is None for p in algo.nets.pi.parameters()) and all(p.requires_grad for p in algo.nets.pi.parameters())
 
 
 @pytest.mark.parametrize(
@@ -254,7 +261,9 @@ def test_task_range_evaluated_trains_on_the_oracles_tasks_held_out_payloads_incl
         algo.export_spec()  # an oracle runs in eval and sensitivity, never on a robot
 
 
-@pytest.mark.parametrize("bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0", "task_range=all"])
+@pytest.mark.parametrize(
+    "bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0", "task_range=all", "student_target=e"]
+)
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
         make(bad)
