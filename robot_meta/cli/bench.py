@@ -75,13 +75,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _bench_runtime(args: argparse.Namespace) -> int:
-    from robot_meta.bench_runtime import bench_runtime
+def _tasks(args: argparse.Namespace, default: str) -> list[str]:
+    """Each `--task` once, in the order given (`default` when none), every name checked before anything runs."""
     from sim_tasks import get_family
 
-    tasks = list(dict.fromkeys(args.task or ["quadruped"]))  # each --task measured, in the order given
+    tasks = list(dict.fromkeys(args.task or [default]))
     for task in tasks:
         get_family(task)
+    return tasks
+
+
+def _bench_runtime(args: argparse.Namespace) -> int:
+    from robot_meta.bench_runtime import bench_runtime
+
+    tasks = _tasks(args, "quadruped")
     steps = max(100, int((args.seconds or 5.0) * 1000))
     results = [r for task in tasks for r in bench_runtime(task, steps=steps, seed=args.seed)]
     lines = [f"{'task':<14} {'algo':<6} {'p50 µs':>8} {'p99 µs':>8} {'max µs':>8}  one adapter step, 1 thread"]
@@ -98,11 +105,8 @@ def _bench_train(args: argparse.Namespace) -> int:
 
     from robot_meta.bench_train import bench_pearl, bench_rl2
     from robot_meta.torch_utils import resolve_device
-    from sim_tasks import get_family
 
-    tasks = list(dict.fromkeys(args.task or ["planar_runner"]))  # each --task measured, in the order given
-    for task in tasks:
-        get_family(task)
+    tasks = _tasks(args, "planar_runner")
     args.seconds = 3.0 if args.seconds is None else args.seconds
     if args.seconds <= 0:
         raise UsageError(f"--seconds must be > 0, got {args.seconds}")

@@ -37,9 +37,7 @@ def test_the_student_learns_to_regress_the_teachers_extrinsics(target):
     """On fixed teacher networks, phi's regression loss falls over student iterations (mechanics, not quality),
     on z or on the action z moves (`student_target`), with no gradient left on pi."""
     algo = make("teacher_iterations=0", "student_epochs=8", "student_lr=3e-3", "rollout_steps=60", f"student_target={target}")
-    with torch.no_grad():  # a fresh pi's last layer is near zero (gain 0.01): make its action depend on z
-        for p in algo.nets.pi.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    _enlarge(algo.nets.pi)  # a fresh pi's last layer is near zero (gain 0.01): make its action depend on z
     losses = [algo.train_iteration()["loss_adapt"] for _ in range(6)]
     assert losses[-1] < 0.5 * losses[0], losses
     assert all(p.grad is None for p in algo.nets.pi.parameters()) and all(p.requires_grad for p in algo.nets.pi.parameters())
@@ -76,13 +74,19 @@ def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     assert adapter.summary()["extrinsics"] == pytest.approx(actor.belief()[0].tolist(), abs=1e-4)
 
 
+def _enlarge(module: torch.nn.Module) -> None:
+    """Random weights made larger, deterministically (so that a nonlinearity, or a dependence on z, shows)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+
+
 def _bend(algo: RMA, f) -> float:
     """How far f(nets, t) leaves the line through t = 0 and t = 1 at t = 3, relative to its step from 0 to 1, on
     the run's networks with random weights made larger (so that a nonlinearity would show)."""
     nets = algo.nets
+    _enlarge(nets)
     with torch.no_grad():
-        for p in nets.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
         y0, y1, y3 = (f(nets, t) for t in (0.0, 1.0, 3.0))
     return float(((y3 - y0) - 3.0 * (y1 - y0)).abs().max() / (y1 - y0).abs().max())
 
