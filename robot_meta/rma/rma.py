@@ -84,6 +84,11 @@ class RMAConfig(MetaConfig):
             components weighted by how much they move the action (the payload's most, on the arm). Measured on two
             seeds' teachers only (docs/belief.md, twenty-ninth session: payload R² 0.76 and 0.79 against the
             z-regression's 0.31 and 0.84, excess 0.001 m higher).
+            "parameters": the hidden task parameters themselves (in `task_targets` units, each training range on
+            [-1, 1]), phi's output e_hat then passed through the teacher's frozen mu, z_hat = mu(e_hat): RMA's
+            SysID comparison (Kumar et al. 2021, section 5). Every parameter weighs alike in the loss, whatever
+            scale the teacher's mu gave it in z, and z_hat stays in the set of z the teacher acted on (with a
+            linear mu, its column space), where a z-regression may leave it.
         privileged: False tells the teacher nothing (e = 0 for every task): a domain-randomized policy trained by
             this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
             privileged parameters and the student's estimate of them add from what the learner adds (the SB3
@@ -132,7 +137,7 @@ class RMAConfig(MetaConfig):
 
 
 TASK_RANGES = ("train", "evaluated")
-STUDENT_TARGETS = ("z", "action")  # RMAConfig.student_target
+STUDENT_TARGETS = ("z", "action", "parameters")  # RMAConfig.student_target
 
 
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
@@ -157,7 +162,8 @@ class RMANetworks(nn.Module):
     Shapes: obs (N, O); e (N, P) in `task_targets` units; history (N, H, O + A) raw, oldest first; z (N, Z).
     With `affine_extrinsics`, pi maps obs alone to (N, A * (1 + Z)): the action's offset, then its gain on z. With
     `affine_student`, phi maps the embedded observations to (N, Z * (1 + H * A)): z_hat's offset, then its
-    coefficients on the flattened action history.
+    coefficients on the flattened action history. With `student_target` "parameters", phi's Z is P: it estimates
+    e, and z_hat = mu(e_hat).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, n_params: int, cfg: RMAConfig) -> None:
@@ -178,12 +184,14 @@ class RMANetworks(nn.Module):
         nn.init.orthogonal_(self.pi[-1].weight, 0.01)
         nn.init.zeros_(self.pi[-1].bias)
         self.affine_student = cfg.affine_student
+        self.estimates_parameters = cfg.student_target == "parameters"
+        k = n_params if self.estimates_parameters else z  # what phi outputs: e_hat, or z_hat directly
         if self.affine_student:
             self.embed = nn.Sequential(nn.Linear(obs_dim, cfg.adapter_embed), nn.ELU())
-            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z * (1 + cfg.history * act_dim)])
+            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, k * (1 + cfg.history * act_dim)])
         else:
             self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
-            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, z])
+            self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, k])
 
     def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The policy's mean action (N, A), before clipping."""
@@ -194,13 +202,19 @@ class RMANetworks(nn.Module):
     def value(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.v(torch.cat([self.norm(obs), z], -1)).squeeze(-1)
 
-    def adapt(self, history: torch.Tensor) -> torch.Tensor:
-        """z_hat from a raw history (N, H, O + A): observations normalized as the policy's, actions as they are."""
+    def estimate(self, history: torch.Tensor) -> torch.Tensor:
+        """phi's output from a raw history (N, H, O + A), observations normalized as the policy's, actions as they
+        are: z_hat (N, Z), or e_hat (N, P) with `student_target` "parameters"."""
         obs, act = history[..., : self.obs_dim], history[..., self.obs_dim :]
         if not self.affine_student:
             x = self.embed(torch.cat([self.norm(obs), act], -1))
             return self.phi(x.flatten(-2))
         return _affine_in(self.phi(self.embed(self.norm(obs)).flatten(-2)), act.flatten(-2))
+
+    def adapt(self, history: torch.Tensor) -> torch.Tensor:
+        """z_hat (N, Z) from a raw history (N, H, O + A): what the policy acts on."""
+        out = self.estimate(history)
+        return self.mu(out) if self.estimates_parameters else out
 
 
 class RMAActor:
@@ -393,22 +407,28 @@ class RMA(MetaAlgorithm):
 
     def _regress(self, log: dict[str, torch.Tensor], roll: Any) -> dict[str, float]:
         """phi's regression of mu(e) (frozen) from the history it saw, on the student's own rollout; with
-        `student_target` "action", of the teacher's mean action pi(x, mu(e)) through pi(x, z_hat), pi frozen."""
+        `student_target` "action", of the teacher's mean action pi(x, mu(e)) through pi(x, z_hat), pi frozen; with
+        "parameters", of e itself (phi's e_hat, before mu)."""
         cfg, nets = self.cfg, self.nets
         hist, obs = log["history"].flatten(0, 1), log["obs"].flatten(0, 1)
         on_action = cfg.student_target == "action"
         with torch.no_grad():
-            target = nets.mu(task_targets(self.family, roll.task_vector)).flatten(0, 1)
+            e = task_targets(self.family, roll.task_vector)
+            target = (e if cfg.student_target == "parameters" else nets.mu(e)).flatten(0, 1)
             if on_action:
                 target = nets.action_mean(obs, target)
         n = hist.shape[0]
         losses, updates = [], 0
-        nets.pi.requires_grad_(False)  # the action target needs d pi / d z_hat, not gradients of pi's weights
+        # the teacher is frozen: the action target needs d pi / d z_hat, not gradients of pi's (or mu's) weights
+        nets.pi.requires_grad_(False)
+        nets.mu.requires_grad_(False)
         for _ in range(cfg.student_epochs):
             for mb in np.array_split(self.rng.permutation(n), cfg.minibatches):
                 idx = torch.as_tensor(mb)
-                z_hat = nets.adapt(hist[idx])
-                out = nets.action_mean(obs[idx], z_hat) if on_action else z_hat
+                if on_action:
+                    out = nets.action_mean(obs[idx], nets.adapt(hist[idx]))
+                else:
+                    out = nets.estimate(hist[idx])
                 loss = ((out - target[idx]) ** 2).mean()
                 self.opt_student.zero_grad()
                 loss.backward()
@@ -416,6 +436,7 @@ class RMA(MetaAlgorithm):
                 losses.append(loss.item())
                 updates += 1
         nets.pi.requires_grad_(True)
+        nets.mu.requires_grad_(True)
         self.updates += updates
         return {"loss_adapt": float(np.mean(losses)), "n_updates": updates}
 
