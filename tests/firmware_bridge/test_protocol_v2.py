@@ -163,7 +163,9 @@ class _V1OnlyFirmware(VirtualFirmware):
 @pytest.mark.parametrize("firmware", [VirtualFirmware, CFirmware, _V1OnlyFirmware], ids=["v2_robot", "c_robot", "v1_robot"])
 def test_the_client_speaks_v2_and_falls_back_to_v1_end_to_end_over_a_pty(firmware):
     fam = get_family("quadruped")
-    fw = firmware(fam, config=FirmwareConfig(rate_hz=200, watchdog_ms=100, arming_s=0.05))
+    # a watchdog far longer than the 5 ms between COMMANDs: this test is about the handshake and the frames, and it
+    # runs beside other tests (not `realtime`), where a 100 ms watchdog faulted once in a fresh-clone suite
+    fw = firmware(fam, config=FirmwareConfig(rate_hz=200, watchdog_ms=1000, arming_s=0.05))
     with VirtualRobotThread(fw) as vr:
         client = RobotClient(vr.port)
         ack = client.connect(timeout=1.5)
