@@ -36,7 +36,8 @@ def test_the_teacher_trains_first_then_only_the_adaptation_module(target):
 @pytest.mark.parametrize("target", ["z", "action"])
 def test_the_student_learns_to_regress_the_teachers_extrinsics(target):
     """On fixed teacher networks, phi's regression loss falls over student iterations (mechanics, not quality),
-    on z, on the action z moves or on the task parameters (`student_target`), with no gradient left on the teacher."""
+    on z or on the action z moves (`student_target`; "parameters" has its own test below), with no gradient left on
+    the teacher."""
     algo = make("teacher_iterations=0", "student_epochs=8", "student_lr=3e-3", "rollout_steps=60", f"student_target={target}")
     _enlarge(algo.nets.pi)  # a fresh pi's last layer is near zero (gain 0.01): make its action depend on z
     losses = [algo.train_iteration()["loss_adapt"] for _ in range(6)]
