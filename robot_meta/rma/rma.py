@@ -90,6 +90,14 @@ class RMAConfig(MetaConfig):
             scale the teacher's mu gave it in z, and z_hat stays in the set of z the teacher acted on (with a
             linear mu, its column space), where a z-regression may leave it. Measured on the arm over three seeds
             (docs/belief.md, thirtieth session): payload R² 0.89-0.91, the z-regression's 0.31-0.86.
+        bound_estimate: with `student_target` "parameters", e_hat is clamped to each hidden parameter's allowed
+            range (`ParamSpec.allowed`, in `task_targets` units) before mu, in training, evaluation and the exported
+            graph alike. An estimate outside it (a payload under 0 kg, a latency under 0 steps) is no robot of the
+            family, and a linear mu carries it into z the teacher never acted on; the allowed range still leaves the
+            estimate room to extrapolate past training (the arm's payload to 3 kg, its held-out to 2.5 kg).
+            Measured on the arm (docs/belief.md, thirty-first session): after a payload change, phi's payload
+            estimate on a task with one step of latency dipped to -3.3 (-1.7 kg) for two steps and the arm never
+            recovered (0.13-0.30 m steady error over 5 repeats); bounded, 0.015-0.016 m in 4 of them.
         privileged: False tells the teacher nothing (e = 0 for every task): a domain-randomized policy trained by
             this same PPO, networks and budget, evaluated as the method "teacher". It separates what the
             privileged parameters and the student's estimate of them add from what the learner adds (the SB3
@@ -126,6 +134,7 @@ class RMAConfig(MetaConfig):
     affine_extrinsics: bool = False
     affine_student: bool = False
     student_target: str = "z"
+    bound_estimate: bool = False
     privileged: bool = True
     task_range: str = "train"
 
@@ -135,6 +144,11 @@ class RMAConfig(MetaConfig):
             raise ConfigError(f"config task_range={self.task_range!r} is not one of {', '.join(TASK_RANGES)}")
         if self.student_target not in STUDENT_TARGETS:
             raise ConfigError(f"config student_target={self.student_target!r} is not one of {', '.join(STUDENT_TARGETS)}")
+        if self.bound_estimate and self.student_target != "parameters":
+            raise ConfigError(
+                f"config bound_estimate=true bounds an estimate of the task parameters; student_target="
+                f"{self.student_target!r} estimates none (set student_target=parameters, or bound_estimate=false)"
+            )
 
 
 TASK_RANGES = ("train", "evaluated")
@@ -164,10 +178,17 @@ class RMANetworks(nn.Module):
     With `affine_extrinsics`, pi maps obs alone to (N, A * (1 + Z)): the action's offset, then its gain on z. With
     `affine_student`, phi maps the embedded observations to (N, Z * (1 + H * A)): z_hat's offset, then its
     coefficients on the flattened action history. With `student_target` "parameters", phi's Z is P: it estimates
-    e, and z_hat = mu(e_hat).
+    e, and z_hat = mu(e_hat), e_hat clamped first to `bounds` (lower, upper: (P,) each) when given.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, n_params: int, cfg: RMAConfig) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        n_params: int,
+        cfg: RMAConfig,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.history = obs_dim, act_dim, cfg.history
         z = cfg.extrinsics_dim
@@ -193,6 +214,10 @@ class RMANetworks(nn.Module):
         else:
             self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
             self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, k])
+        self.bounded = bounds is not None
+        if bounds is not None:  # not persistent: the family states the ranges, and a checkpoint loads either way
+            self.register_buffer("e_lo", torch.as_tensor(bounds[0], dtype=torch.float32), persistent=False)
+            self.register_buffer("e_hi", torch.as_tensor(bounds[1], dtype=torch.float32), persistent=False)
 
     def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The policy's mean action (N, A), before clipping."""
@@ -215,7 +240,11 @@ class RMANetworks(nn.Module):
     def adapt(self, history: torch.Tensor) -> torch.Tensor:
         """z_hat (N, Z) from a raw history (N, H, O + A): what the policy acts on."""
         out = self.estimate(history)
-        return self.mu(out) if self.estimates_parameters else out
+        if not self.estimates_parameters:
+            return out
+        if self.bounded:  # minimum/maximum: tensor bounds that export to ONNX as Min and Max
+            out = torch.maximum(torch.minimum(out, self.e_hi), self.e_lo)
+        return self.mu(out)
 
 
 class RMAActor:
@@ -317,7 +346,11 @@ class RMA(MetaAlgorithm):
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
         n_params = len(self.family.hidden_params)
-        self.nets = self.seeded(lambda: RMANetworks(obs_dim, act_dim, n_params, cfg))
+        bounds = None
+        if cfg.bound_estimate:  # each parameter's allowed range, in the units phi estimates (task_targets')
+            allowed = np.array([p.allowed for p in self.family.hidden_params], dtype=np.float64).T
+            bounds = (task_targets(self.family, allowed[0]).numpy(), task_targets(self.family, allowed[1]).numpy())
+        self.nets = self.seeded(lambda: RMANetworks(obs_dim, act_dim, n_params, cfg, bounds))
         teacher = [*self.nets.mu.parameters(), *self.nets.pi.parameters(), *self.nets.v.parameters(), self.nets.log_std]
         self.opt = torch.optim.Adam(teacher, lr=cfg.lr, eps=1e-5)
         self.opt_student = torch.optim.Adam([*self.nets.embed.parameters(), *self.nets.phi.parameters()], lr=cfg.student_lr)

@@ -70,14 +70,43 @@ def test_a_parameter_student_estimates_e_and_acts_through_the_teachers_mu():
     assert fit < 0.5 * (e**2).mean().item()  # the loss is e's own error, not z's
 
 
+def test_a_bounded_estimate_stays_in_each_parameters_allowed_range():
+    """`bound_estimate`: what mu receives is e_hat clamped to the family's allowed ranges (the arm's payload to
+    3 kg, past its 1.5 kg training range and 2.5 kg held-out), while phi's own output, which the regression fits,
+    is left as it is; inside the bounds nothing changes."""
+    algo = make("teacher_iterations=0", "student_target=parameters", "bound_estimate=true")
+    nets, fam = algo.nets, algo.family
+    lo = torch.tensor([(p.allowed[0] - sum(p.train) / 2) / ((p.train[1] - p.train[0]) / 2) for p in fam.hidden_params])
+    hi = torch.tensor([(p.allowed[1] - sum(p.train) / 2) / ((p.train[1] - p.train[0]) / 2) for p in fam.hidden_params])
+    assert fam.hidden_params[0].name == "payload_mass" and hi[0].item() == pytest.approx(3.0)  # 3 kg: room past 1.5
+    history = torch.randn(4, nets.history, nets.obs_dim + nets.act_dim)
+    with torch.no_grad():
+        nets.phi[-1].weight.zero_()  # phi's output is then its last bias, whatever the history
+        for value in (0.5, 1e3, -1e3):  # inside every range, past every upper end, past every lower end
+            nets.phi[-1].bias.fill_(value)
+            out = nets.estimate(history)
+            assert (out == value).all()  # phi's own output is not clamped: the regression's loss sees it
+            want = torch.minimum(torch.maximum(out, lo), hi)
+            assert torch.equal(want == out, torch.full_like(out, value == 0.5, dtype=torch.bool))
+            torch.testing.assert_close(nets.adapt(history), nets.mu(want))
+    assert make("teacher_iterations=0", "student_target=parameters").nets.bounded is False  # off unless asked
+
+
 @pytest.mark.parametrize(
     "head",
     [
         (),
         ("affine_extrinsics=true", "encoder_hidden=[]", "affine_student=true"),
         ("affine_extrinsics=true", "encoder_hidden=[]", "affine_student=true", "student_target=parameters"),
+        (
+            "affine_extrinsics=true",
+            "encoder_hidden=[]",
+            "affine_student=true",
+            "student_target=parameters",
+            "bound_estimate=true",
+        ),
     ],
-    ids=["mlp", "affine", "affine_parameters"],
+    ids=["mlp", "affine", "affine_parameters", "affine_parameters_bounded"],
 )
 def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     """The torch-free runtime, fed the observations the torch actor saw, keeps the same history and so acts the
@@ -90,6 +119,9 @@ def test_the_runtimes_history_is_the_history_training_sees(tmp_path, head):
     algo = make("teacher_iterations=1", *head)
     algo.train_iteration()
     algo.train_iteration()
+    if algo.nets.bounded:  # the payload's estimate far under 0 kg at every step: the exported clamp must act
+        with torch.no_grad():
+            algo.nets.phi[-1].bias[0] -= 100.0
     export_algorithm(algo, {"algo": "rma", "task": "planar_arm", "seed": 0}, tmp_path / "p", readout=False)
     fam = algo.family
     env = BatchedTaskEnv(fam, [fam.split().test[0]], seed=3)
@@ -301,7 +333,16 @@ def test_task_range_evaluated_trains_on_the_oracles_tasks_held_out_payloads_incl
 
 
 @pytest.mark.parametrize(
-    "bad", ["history=0", "teacher_iterations=-1", "student_lr=0", "gamma=0", "task_range=all", "student_target=e"]
+    "bad",
+    [
+        "history=0",
+        "teacher_iterations=-1",
+        "student_lr=0",
+        "gamma=0",
+        "task_range=all",
+        "student_target=e",
+        "bound_estimate=true",
+    ],
 )
 def test_bad_config_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=bad.split("=")[0]):
