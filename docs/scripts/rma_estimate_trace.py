@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from robot_meta.belief import task_targets
 from robot_meta.collector import CollectorState, collect
 from robot_meta.evaluation import default_change_time, eval_env, online_protocol
-from robot_meta.rma.rma import RMAActor
+from robot_meta.rma.rma import RMAActor, estimate_bounds
 from robot_meta.train import load_run
 from sim_tasks import get_family
 
@@ -63,8 +62,7 @@ def main() -> None:
     names = [p.name for p in family.hidden_params]
     payload = family.hidden_params[names.index("payload_mass")]
     half, mid = (payload.train[1] - payload.train[0]) / 2, sum(payload.train) / 2  # kg per unit of e, kg at e = 0
-    allowed = np.array([p.allowed for p in family.hidden_params], dtype=np.float64).T
-    lo, hi = task_targets(family, allowed[0]), task_targets(family, allowed[1])
+    lo, hi = estimate_bounds(family)
     if not nets.bounded:  # the same buffers `bound_estimate` gives a run, so that both ways act through nets.adapt
         nets.register_buffer("e_lo", lo, persistent=False)
         nets.register_buffer("e_hi", hi, persistent=False)

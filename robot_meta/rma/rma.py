@@ -157,6 +157,13 @@ TASK_RANGES = ("train", "evaluated")
 STUDENT_TARGETS = ("z", "action", "parameters")  # RMAConfig.student_target
 
 
+def estimate_bounds(family: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each hidden parameter's allowed range (`ParamSpec.allowed`) in the units phi estimates (`task_targets`'):
+    (lower, upper), (P,) float32 each; what `bound_estimate` clamps e_hat to."""
+    allowed = np.array([p.allowed for p in family.hidden_params], dtype=np.float64).T
+    return task_targets(family, allowed[0]), task_targets(family, allowed[1])
+
+
 def _mlp(sizes: list[int], act: type[nn.Module] = nn.ELU) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -189,7 +196,7 @@ class RMANetworks(nn.Module):
         act_dim: int,
         n_params: int,
         cfg: RMAConfig,
-        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+        bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.history = obs_dim, act_dim, cfg.history
@@ -218,8 +225,8 @@ class RMANetworks(nn.Module):
             self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, k])
         self.bounded = bounds is not None
         if bounds is not None:  # not persistent: the family states the ranges, and a checkpoint loads either way
-            self.register_buffer("e_lo", torch.as_tensor(bounds[0], dtype=torch.float32), persistent=False)
-            self.register_buffer("e_hi", torch.as_tensor(bounds[1], dtype=torch.float32), persistent=False)
+            self.register_buffer("e_lo", bounds[0], persistent=False)
+            self.register_buffer("e_hi", bounds[1], persistent=False)
 
     def action_mean(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The policy's mean action (N, A), before clipping."""
@@ -348,10 +355,7 @@ class RMA(MetaAlgorithm):
         obs_dim = self.env.single_observation_space.shape[0]
         act_dim = self.env.single_action_space.shape[0]
         n_params = len(self.family.hidden_params)
-        bounds = None
-        if cfg.bound_estimate:  # each parameter's allowed range, in the units phi estimates (task_targets')
-            allowed = np.array([p.allowed for p in self.family.hidden_params], dtype=np.float64).T
-            bounds = (task_targets(self.family, allowed[0]).numpy(), task_targets(self.family, allowed[1]).numpy())
+        bounds = estimate_bounds(self.family) if cfg.bound_estimate else None
         self.nets = self.seeded(lambda: RMANetworks(obs_dim, act_dim, n_params, cfg, bounds))
         teacher = [*self.nets.mu.parameters(), *self.nets.pi.parameters(), *self.nets.v.parameters(), self.nets.log_std]
         self.opt = torch.optim.Adam(teacher, lr=cfg.lr, eps=1e-5)
