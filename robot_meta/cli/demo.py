@@ -34,8 +34,10 @@ def add_parsers(sub: Any) -> None:
         help="the whole pipeline on its embedded default (a few minutes on 2 CPU cores)",
         description="1) the task families and their splits; 2) a pipeline check: train a small PEARL policy "
         "for --train-seconds, export it, deploy it on the virtual robot; 3) a field test of the embedded "
-        "60-minute PEARL policy beside the domain-randomized baseline on the virtual robot (MuJoCo physics "
-        "behind a pty) with a payload heavier than any seen in training. Prints where the report is.",
+        "RL² runner beside the runner's domain-randomized policy on the virtual robot (MuJoCo physics behind a "
+        "pty) with a payload heavier than any seen in training; 4) the arm's pick-up of a payload heavier than "
+        "training, the embedded RMA beside the arm's domain-randomized policy. The embedded policies and the "
+        "commands that trained them: robot_meta/assets/PROVENANCE.md. Prints where the reports are.",
     )
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--episodes", type=int, default=2, help="random-policy episodes per split and family (default 2)")
