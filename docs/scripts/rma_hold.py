@@ -2,10 +2,11 @@
 
 The arm's field pick-ups (docs/deploy.md) showed one bounded parameter-student oscillating before the pick-up;
 this reproduces the setting in the simulator: every method the run contributes to `eval` (its student, prior-only
-and teacher; a DR or oracle run, which never trained a student, its teacher alone, named dr or oracle), at the field test's five commanded points, no
-payload (eval's `steady` episode: the task's payload from the start, here none), for each action latency and
-observation-noise multiplier given, one episode per point from eval's starts at `--seed`. Prints the tracking error
-over the second half of the episode, in mm, one column per point.
+and teacher; a DR or oracle run, which never trained a student, its teacher alone, named dr or oracle as
+`eval --dr-runs/--oracle-runs` names it), at the field test's five commanded points, no payload (eval's `steady`
+episode: the task's payload from the start, here none), for each action latency and observation-noise multiplier
+given, one episode per point from eval's starts at `--seed`. Prints the tracking error over the second half of the
+episode, in mm, one column per point.
 
     python docs/scripts/rma_hold.py RUN [RUN ...] [--latency 0 1] [--noise 0 1] [--seed 0]
 """
@@ -13,9 +14,9 @@ over the second half of the episode, in mm, one column per point.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
+from robot_meta.eval_run import TEACHER_BASELINES, teacher_baseline
 from robot_meta.evaluation import default_change_time, online_errors
 from robot_meta.train import load_run
 from sim_tasks import get_family
@@ -35,9 +36,10 @@ def main() -> None:
         algorithm, record = load_run(run)
         family = get_family(record["task"])
         methods = algorithm.eval_methods(args.seed)
-        if algorithm.iteration <= algorithm.cfg.teacher_iterations:  # a DR or oracle run: its teacher is the policy
-            role = "oracle" if algorithm.cfg.task_range == "evaluated" else "dr" if not algorithm.cfg.privileged else "teacher"
-            methods = [dataclasses.replace(methods[-1], name=role)]
+        kind = (algorithm.cfg.privileged, algorithm.cfg.task_range)
+        roles = [role for role, (k, _) in TEACHER_BASELINES.items() if k == kind]
+        if roles and algorithm.iteration <= algorithm.cfg.teacher_iterations:  # as eval --dr-runs/--oracle-runs
+            methods = [teacher_baseline(run, roles[0], record["task"])[0]]
         for method in methods:
             for latency in args.latency:
                 for noise in args.noise:
