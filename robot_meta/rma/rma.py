@@ -223,8 +223,16 @@ class RMANetworks(nn.Module):
         else:
             self.embed = nn.Sequential(nn.Linear(obs_dim + act_dim, cfg.adapter_embed), nn.ELU())
             self.phi = _mlp([cfg.history * cfg.adapter_embed, *cfg.adapter_hidden, k])
+        self.set_bounds(bounds)
+
+    def set_bounds(self, bounds: tuple[torch.Tensor, torch.Tensor] | None) -> None:
+        """Clamp e_hat to (lower, upper), (P,) each (`estimate_bounds`), before mu; None acts on it as estimated.
+
+        The bounds are buffers that are not persistent: the family states the ranges, and a checkpoint loads
+        either way (`bound_estimate` may be set on a run after its training).
+        """
         self.bounded = bounds is not None
-        if bounds is not None:  # not persistent: the family states the ranges, and a checkpoint loads either way
+        if bounds is not None:
             self.register_buffer("e_lo", bounds[0], persistent=False)
             self.register_buffer("e_hi", bounds[1], persistent=False)
 

@@ -89,7 +89,15 @@ def test_a_bounded_estimate_stays_in_each_parameters_allowed_range():
             want = torch.minimum(torch.maximum(out, lo), hi)
             assert torch.equal(want == out, torch.full_like(out, value == 0.5, dtype=torch.bool))
             torch.testing.assert_close(nets.adapt(history), nets.mu(want))
-    assert make("teacher_iterations=0", "student_target=parameters").nets.bounded is False  # off unless asked
+        nets.set_bounds(None)  # as estimated: what a run trained without the bound acts on
+        torch.testing.assert_close(nets.adapt(history), nets.mu(nets.estimate(history)))
+    unbounded = make("teacher_iterations=0", "student_target=parameters").nets
+    assert unbounded.bounded is False  # off unless asked
+    unbounded.set_bounds((lo, hi))  # set on a trained run (the demo's arm): the same clamp as bound_estimate's
+    with torch.no_grad():
+        unbounded.phi[-1].weight.zero_()
+        unbounded.phi[-1].bias.fill_(1e3)
+        torch.testing.assert_close(unbounded.adapt(history), unbounded.mu(hi.expand(4, -1)))
 
 
 @pytest.mark.parametrize(
