@@ -274,6 +274,10 @@ LATENT_VECTORS = {  # /tick latent keys that hold the adapter's belief as a vect
 }
 LATENT_SYMBOL = {"z": "z", "extrinsics": "e"}
 PAYLOAD_ESTIMATE = "payload_mass_estimate"  # /tick latent key of the manifest's payload read-out (kg)
+# A session whose link fell behind ran its policy on older states than the loop's period promises, so its
+# numbers say as much about the machine as about the policy: the report warns past either limit.
+SLOW_LINK_LATE_SHARE = 0.01  # ticks that ran past their deadline, share of all ticks
+SLOW_LINK_RTT_PERIODS = 1.0  # round trip COMMAND -> acknowledging STATE, p99, in control periods
 
 
 def analyse_log(path: Path) -> dict[str, Any]:
@@ -343,6 +347,7 @@ def analyse_log(path: Path) -> dict[str, Any]:
             }
         )
     end_ev = next((e for e in reversed(events) if e["event"] in ("estop", "disarm")), None)
+    link = log["/link"][-1] if log["/link"] else {}  # the session's totals, written at shut-down
     return {
         "log": str(path),
         "policy": session.get("policy", {}),
@@ -351,10 +356,28 @@ def analyse_log(path: Path) -> dict[str, Any]:
         "changes": changes,
         "end": end_ev,
         "ticks": len(ticks),
+        "link": _link_quality(link, len(ticks), dt),
         "latent_key": key,
         "latent_name": LATENT_VECTORS.get(key or "", None),
         "series": {"t": t, "error": err, "latent": latent, "estimate": estimate, "dt": dt},
     }
+
+
+def _link_quality(link: dict[str, Any], ticks: int, period_s: float) -> dict[str, Any]:
+    """The session's link totals as the report shows them (RTT in ms, the late ticks' share) and, when it fell
+    behind (`SLOW_LINK_LATE_SHARE`, `SLOW_LINK_RTT_PERIODS`), why: `slow` lists the reasons, empty when it kept up.
+    Logs without link totals (a session cut short before shut-down) give {}."""
+    if not link:
+        return {}
+    p50, p99 = (float(link.get(k, float("nan"))) / 1e3 for k in ("rtt_p50_us", "rtt_p99_us"))
+    late = int(link.get("late_ticks", 0))
+    share = late / ticks if ticks else 0.0
+    slow = []
+    if share > SLOW_LINK_LATE_SHARE:
+        slow.append(f"{late} of {ticks} ticks ran late ({share:.1%}, more than {SLOW_LINK_LATE_SHARE:.0%})")
+    if math.isfinite(p99) and p99 > SLOW_LINK_RTT_PERIODS * period_s * 1e3:
+        slow.append(f"round trip p99 {p99:.1f} ms, more than the {period_s * 1e3:.0f} ms control period")
+    return {"rtt_p50_ms": p50, "rtt_p99_ms": p99, "late_ticks": late, "late_share": share, "slow": slow}
 
 
 def _estimate_stats(
@@ -549,8 +572,16 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                 v += _steady_clause(a_name, s_name, ea.get("steady_error"), es.get("steady_error"))
                 entry.setdefault("verdict", []).append(v)
                 verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
+    warnings = [
+        f"{n}: the link fell behind ({'; '.join(analyses[n]['link']['slow'])}): the policy acted on older states than "
+        "it trained with, so this comparison says as much about the machine as about the policies; rerun on an idle "
+        "machine (a simulated robot shares this process's cores) or check the port and cable"
+        for n in names
+        if analyses[n]["link"].get("slow")
+    ]
     report = {
         "plan": plan,
+        "warnings": warnings,
         "policies": {n: {k: v for k, v in a.items() if k != "series"} for n, a in analyses.items()},
         "comparison": comparison,
         "verdicts": verdicts,
@@ -598,7 +629,17 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
             f"- **{name}**: {pol.get('algo')} on {pol.get('family')} (adaptation: {a['adaptation']}), "
             f"{a['ticks']} ticks, ended by {end.get('event', '?')} ({end.get('reason', '?')}); log `{a['log']}`"
         )
+    if report.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- **{w}**" for w in report["warnings"]]
     lines += ["", "## Verdict", ""] + [f"- {v}" for v in report["verdicts"] or ["(one policy only: nothing to compare)"]]
+    links = [(n, a["link"]) for n, a in analyses.items() if a["link"]]
+    if links:
+        lines += ["", "| link | round trip p50 (ms) | p99 (ms) | late ticks | kept up |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {n} | {k['rtt_p50_ms']:.1f} | {k['rtt_p99_ms']:.1f} | {k['late_ticks']} ({k['late_share']:.1%}) | "
+            f"{'no' if k['slow'] else 'yes'} |"
+            for n, k in links
+        ]
     for entry in report["comparison"]:
         lines += [
             "",

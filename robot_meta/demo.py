@@ -222,7 +222,8 @@ def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, f
                     f"hold (true {entry['payload_kg']:g}), "
                     f"{'not within 20%' if st is None else f'within 20% after {st:.1f} s'}"
                 )
-    return [*lines, "", *[f"verdict: {v}" for v in report["verdicts"]], ""]
+    warnings = [f"warning: {w}" for w in report.get("warnings", [])]
+    return [*lines, "", *warnings, *[f"verdict: {v}" for v in report["verdicts"]], ""]
 
 
 def _train_max_kg(manifest: PolicyManifest) -> float:

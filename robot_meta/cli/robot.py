@@ -209,6 +209,7 @@ def cmd_log_report(args: argparse.Namespace) -> int:
     report = build_report(Path(args.out), logs)
     human = "\n".join(
         [f"field report rebuilt from {len(logs)} log(s): {Path(args.out) / 'report.md'}"]
+        + [f"  warning: {w}" for w in report.get("warnings", [])]
         + [f"  {v}" for v in report["verdicts"]]
     )
     emit(args, report, human)
@@ -282,6 +283,7 @@ def cmd_field(args: argparse.Namespace) -> int:
     out = Path(args.out)
     human = "\n".join(
         [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
+        + [f"  warning: {w}" for w in report.get("warnings", [])]
         + [f"  {v}" for v in report["verdicts"]]
     )
     emit(args, report, human)

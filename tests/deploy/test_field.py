@@ -48,6 +48,12 @@ def test_field_session_with_an_adaptive_and_a_non_adaptive_policy(tiny_policies,
     events = [e["event"] for e in read_log(out / "pearl.mcap")["/event"]]
     assert events[:5] == ["plan", "armed", "baseline_start", "payload_change", "hold_end"]
     assert "## Payload 9 kg" in (out / "report.md").read_text()
+    # the link's totals per session, and a warning in report.md for each one that fell behind
+    for name in ("pearl", "dr"):
+        link = report["policies"][name]["link"]
+        assert 0 < link["rtt_p50_ms"] <= link["rtt_p99_ms"] and 0 <= link["late_share"] <= 1
+        assert f"| {name} | {link['rtt_p50_ms']:.1f} | {link['rtt_p99_ms']:.1f} |" in (out / "report.md").read_text()
+        assert any(w.startswith(f"{name}: the link fell behind") for w in report["warnings"]) == bool(link["slow"])
     # the sessions as the virtual robot moved: recorded between ticks, rendered afterwards, in report.md
     from PIL import Image
 
@@ -165,3 +171,18 @@ def test_the_verdict_says_speed_and_steady_error_apart():
     assert _steady_clause("rma", "dr", 0.05, 0.02).startswith("; with the new payload dr holds the lower error")
     assert _steady_clause("rma", "dr", 0.030, 0.031) == "; with the new payload both hold the same error (within 10%)"
     assert _steady_clause("rma", "dr", None, 0.03) == ""
+
+
+def test_a_slow_link_is_named_with_its_reasons():
+    """A session whose ticks ran late or whose round trip exceeded the control period is flagged, each reason with
+    its number; one that kept up is not; a log cut short before its link totals has none."""
+    from deploy.field import _link_quality
+
+    ok = _link_quality({"rtt_p50_us": 3000.0, "rtt_p99_us": 9000.0, "late_ticks": 3}, 1000, 0.05)
+    assert ok == {"rtt_p50_ms": 3.0, "rtt_p99_ms": 9.0, "late_ticks": 3, "late_share": 0.003, "slow": []}
+    late = _link_quality({"rtt_p50_us": 3000.0, "rtt_p99_us": 9000.0, "late_ticks": 30}, 1000, 0.05)
+    assert late["slow"] == ["30 of 1000 ticks ran late (3.0%, more than 1%)"]
+    rtt = _link_quality({"rtt_p50_us": 20000.0, "rtt_p99_us": 61000.0, "late_ticks": 0}, 1000, 0.05)
+    assert rtt["slow"] == ["round trip p99 61.0 ms, more than the 50 ms control period"]
+    assert _link_quality({"rtt_p50_us": float("nan"), "rtt_p99_us": float("nan"), "late_ticks": 0}, 10, 0.05)["slow"] == []
+    assert _link_quality({}, 1000, 0.05) == {}
