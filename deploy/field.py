@@ -613,6 +613,11 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     return report
 
 
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines: the header, its separator, one line per row of cells."""
+    return [f"| {' | '.join(header)} |", "|" + "---|" * len(header), *(f"| {' | '.join(r)} |" for r in rows)]
+
+
 def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
     p = report["plan"]
     lines = [
@@ -632,37 +637,29 @@ def _markdown(report: dict[str, Any], analyses: dict[str, Any]) -> str:
     if report.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- **{w}**" for w in report["warnings"]]
     lines += ["", "## Verdict", ""] + [f"- {v}" for v in report["verdicts"] or ["(one policy only: nothing to compare)"]]
-    links = [(n, a["link"]) for n, a in analyses.items() if a["link"]]
+
+    def link_row(n: str, k: dict[str, Any]) -> list[str]:
+        late = f"{k['late_ticks']} ({k['late_share']:.1%})"
+        return [n, f"{k['rtt_p50_ms']:.1f}", f"{k['rtt_p99_ms']:.1f}", late, "no" if k["slow"] else "yes"]
+
+    def error_row(n: str, c: dict[str, Any]) -> list[str]:
+        errors = [_fmt(c.get(k), none="-") for k in ("pre_error", "post_error", "peak_error", "steady_error")]
+        return [n, *errors, "yes" if c.get("degraded") else "no", _fmt(c.get("adaptation_time_s"), " s")]
+
+    def estimate_row(n: str, c: dict[str, Any]) -> list[str]:
+        kg = [_fmt(c["payload_estimate_before"]), _fmt(c["payload_estimate_after"])]
+        return [n, *kg, _fmt(c.get("payload_estimate_settle_s"), " s")]
+
+    links = [link_row(n, a["link"]) for n, a in analyses.items() if a["link"]]
     if links:
-        lines += ["", "| link | round trip p50 (ms) | p99 (ms) | late ticks | kept up |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {n} | {k['rtt_p50_ms']:.1f} | {k['rtt_p99_ms']:.1f} | {k['late_ticks']} ({k['late_share']:.1%}) | "
-            f"{'no' if k['slow'] else 'yes'} |"
-            for n, k in links
-        ]
+        lines += ["", *_md_table(["link", "round trip p50 (ms)", "p99 (ms)", "late ticks", "kept up"], links)]
     for entry in report["comparison"]:
-        lines += [
-            "",
-            f"## Payload {entry['payload_kg']:g} kg",
-            "",
-            "| policy | pre-change error | post-change error | peak error | steady error | degraded | adaptation time |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name in analyses:
-            c = entry.get(name) or {}
-            lines.append(
-                f"| {name} | {_fmt(c.get('pre_error'), none='-')} | {_fmt(c.get('post_error'), none='-')} | "
-                f"{_fmt(c.get('peak_error'), none='-')} | {_fmt(c.get('steady_error'), none='-')} | "
-                f"{'yes' if c.get('degraded') else 'no'} | {_fmt(c.get('adaptation_time_s'), ' s')} |"
-            )
-        estimates = [(n, entry.get(n) or {}) for n in analyses if "payload_estimate_after" in (entry.get(n) or {})]
+        header = ["policy", "pre-change error", "post-change error", "peak error", "steady error", "degraded"]
+        errors = [error_row(n, entry.get(n) or {}) for n in analyses]
+        lines += ["", f"## Payload {entry['payload_kg']:g} kg", "", *_md_table([*header, "adaptation time"], errors)]
+        estimates = [estimate_row(n, entry[n]) for n in analyses if "payload_estimate_after" in (entry.get(n) or {})]
         if estimates:
-            lines += ["", "| policy | payload estimate before (kg) | after (kg) | settles |", "|---|---|---|---|"]
-            lines += [
-                f"| {n} | {_fmt(c['payload_estimate_before'])} | {_fmt(c['payload_estimate_after'])} | "
-                f"{_fmt(c.get('payload_estimate_settle_s'), ' s')} |"
-                for n, c in estimates
-            ]
+            lines += ["", *_md_table(["policy", "payload estimate before (kg)", "after (kg)", "settles"], estimates)]
     lines += ["", "![tracking error](tracking_error.png)", ""]
     if report["files"]["latent"]:
         lines += ["![latent](latent.png)", ""]
