@@ -1,0 +1,49 @@
+"""The eval reports kept in docs/results (compacted by docs/scripts/compact_eval.py) reproduce, through
+docs/scripts/paired_evals.py, the issue-16 verdicts that docs/belief.md quotes from them."""
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+
+
+def _paired(capsys, monkeypatch, *argv: str) -> list[str]:
+    monkeypatch.chdir(RESULTS)
+    monkeypatch.setattr(sys, "argv", ["paired_evals.py", *argv])
+    runpy.run_path(str(ROOT / "docs" / "scripts" / "paired_evals.py"), run_name="__main__")
+    return capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize(
+    "reports, method, quoted",
+    [
+        # the arm's bounded parameter-student, 3 seeds each against its own pair (thirty-first session)
+        ("p31_eval_affparB_x3.json", "rma", "  excess_steady: -0.004 [-0.005, -0.003] (n=90; A +0.002, B +0.012)"),
+        # RL² on the runner, seeds 0 and 1 against the thirty-second session's pairs (thirty-third session)
+        (
+            "p33_eval_rl2_s0.json,p33_eval_rl2_s1.json",
+            "rl2",
+            "  excess_steady: -0.010 [-0.086, +0.065] (n=70; A +0.001, B +0.022)",
+        ),
+    ],
+    ids=["arm_bounded_student", "runner_rl2_s01"],
+)
+def test_a_kept_report_reproduces_its_quoted_excess_verdict(capsys, monkeypatch, reports, method, quoted):
+    out = _paired(capsys, monkeypatch, f"{reports}:{method}", f"{reports}:dr", "--region", "extrapolation", "--b-scale", "0.5")
+    assert quoted in out, out
+    summary = next(f for f in RESULTS.glob("p3[13]_paired*.txt") if quoted in f.read_text())
+    assert summary.name in ("p31_paired_x3.txt", "p33_paired_rl2_runner_x2.txt")
+
+
+def test_a_compacted_report_keeps_every_per_run_number():
+    spec = runpy.run_path(str(ROOT / "docs" / "scripts" / "compact_eval.py"))
+    kept = json.loads((RESULTS / "p33_eval_rl2_s0.json").read_text())
+    assert spec["compact"](kept) == kept  # compacting again changes nothing
+    online = kept["per_seed"][0]["online"]
+    assert set(online) == {"rl2", "prior_only", "dr", "oracle"} and all("errors" not in r for r in online.values())
+    assert len(online["rl2"]["excess_steady"]) == len(kept["per_seed"][0]["online_regions"]) == 45
