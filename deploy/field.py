@@ -277,7 +277,10 @@ PAYLOAD_ESTIMATE = "payload_mass_estimate"  # /tick latent key of the manifest's
 # A session whose link fell behind ran its policy on older states than the loop's period promises, so its
 # numbers say as much about the machine as about the policy: the report warns past either limit.
 SLOW_LINK_LATE_SHARE = 0.01  # ticks that ran past their deadline, share of all ticks
-SLOW_LINK_RTT_PERIODS = 1.0  # round trip COMMAND -> acknowledging STATE, p99, in control periods
+# Round trip COMMAND -> acknowledging STATE, p99, in control periods. The virtual robot on an idle 2-core machine
+# reads p99 9-10 ms at 20 Hz; with two trainings on the cores 40 ms, and the demo's runner comparison changed
+# with it (thirty-second session: RL² 1.17 against DR 1.19 m/s loaded, 0.97 against 1.23 idle).
+SLOW_LINK_RTT_PERIODS = 0.5
 
 
 def analyse_log(path: Path) -> dict[str, Any]:
@@ -376,7 +379,8 @@ def _link_quality(link: dict[str, Any], ticks: int, period_s: float) -> dict[str
     if share > SLOW_LINK_LATE_SHARE:
         slow.append(f"{late} of {ticks} ticks ran late ({share:.1%}, more than {SLOW_LINK_LATE_SHARE:.0%})")
     if math.isfinite(p99) and p99 > SLOW_LINK_RTT_PERIODS * period_s * 1e3:
-        slow.append(f"round trip p99 {p99:.1f} ms, more than the {period_s * 1e3:.0f} ms control period")
+        limit = f"{SLOW_LINK_RTT_PERIODS:g} x the {period_s * 1e3:.0f} ms control period"
+        slow.append(f"round trip p99 {p99:.1f} ms, more than {limit}")
     return {"rtt_p50_ms": p50, "rtt_p99_ms": p99, "late_ticks": late, "late_share": share, "slow": slow}
 
 
