@@ -277,10 +277,11 @@ PAYLOAD_ESTIMATE = "payload_mass_estimate"  # /tick latent key of the manifest's
 # A session whose link fell behind ran its policy on older states than the loop's period promises, so its
 # numbers say as much about the machine as about the policy: the report warns past either limit.
 SLOW_LINK_LATE_SHARE = 0.01  # ticks that ran past their deadline, share of all ticks
-# Round trip COMMAND -> acknowledging STATE, p99, in control periods. The virtual robot on an idle 2-core machine
-# reads p99 9-10 ms at 20 Hz; with two trainings on the cores 40 ms, and the demo's runner comparison changed
-# with it (thirty-second session: RL² 1.17 against DR 1.19 m/s loaded, 0.97 against 1.23 idle).
-SLOW_LINK_RTT_PERIODS = 0.5
+# Round trip COMMAND -> acknowledging STATE, p99, in control periods: past one period the acknowledging STATE
+# comes after the next tick, which then acts on a state that does not show the last command yet. (The arm's 61
+# field sessions of the thirty-second session, 50 Hz, trainings on the same 2 cores: p99 6.0-22.4 ms, median
+# 10.6 ms, at most 2 late ticks; the runner's demo, 20 Hz, loaded: 40 ms.)
+SLOW_LINK_RTT_PERIODS = 1.0
 
 
 def analyse_log(path: Path) -> dict[str, Any]:
@@ -379,8 +380,7 @@ def _link_quality(link: dict[str, Any], ticks: int, period_s: float) -> dict[str
     if share > SLOW_LINK_LATE_SHARE:
         slow.append(f"{late} of {ticks} ticks ran late ({share:.1%}, more than {SLOW_LINK_LATE_SHARE:.0%})")
     if math.isfinite(p99) and p99 > SLOW_LINK_RTT_PERIODS * period_s * 1e3:
-        limit = f"{SLOW_LINK_RTT_PERIODS:g} x the {period_s * 1e3:.0f} ms control period"
-        slow.append(f"round trip p99 {p99:.1f} ms, more than {limit}")
+        slow.append(f"round trip p99 {p99:.1f} ms, more than the {period_s * 1e3:.0f} ms control period")
     return {"rtt_p50_ms": p50, "rtt_p99_ms": p99, "late_ticks": late, "late_share": share, "slow": slow}
 
 
@@ -577,9 +577,9 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
                 entry.setdefault("verdict", []).append(v)
                 verdicts.append(f"{entry['payload_kg']:g} kg: {v}")
     warnings = [
-        f"{n}: the link fell behind ({'; '.join(analyses[n]['link']['slow'])}): the policy acted on older states than "
-        "it trained with, so this comparison says as much about the machine as about the policies; rerun on an idle "
-        "machine (a simulated robot shares this process's cores) or check the port and cable"
+        f"{n}: the link fell behind ({'; '.join(analyses[n]['link']['slow'])}): on some ticks the policy acted late or "
+        "on a state older than one control period, so this comparison says as much about the machine as about the "
+        "policies; rerun on an idle machine (a simulated robot shares this process's cores) or check the port and cable"
         for n in names
         if analyses[n]["link"].get("slow")
     ]

@@ -193,6 +193,12 @@ def cmd_log_recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _field_summary(head: str, report: dict[str, Any]) -> str:
+    """What `field` and `log report` print: where the report is, its warnings (a slow link), then its verdicts."""
+    warnings = [f"  warning: {w}" for w in report.get("warnings", [])]
+    return "\n".join([head, *warnings, *[f"  {v}" for v in report["verdicts"]]])
+
+
 def cmd_log_report(args: argparse.Namespace) -> int:
     from deploy.field import build_report
 
@@ -207,12 +213,7 @@ def cmd_log_report(args: argparse.Namespace) -> int:
             raise UsageError(f"two logs are named {name!r}: name them NAME=FILE.mcap")
         logs[name] = path
     report = build_report(Path(args.out), logs)
-    human = "\n".join(
-        [f"field report rebuilt from {len(logs)} log(s): {Path(args.out) / 'report.md'}"]
-        + [f"  warning: {w}" for w in report.get("warnings", [])]
-        + [f"  {v}" for v in report["verdicts"]]
-    )
-    emit(args, report, human)
+    emit(args, report, _field_summary(f"field report rebuilt from {len(logs)} log(s): {Path(args.out) / 'report.md'}", report))
     return EXIT_OK
 
 
@@ -281,12 +282,8 @@ def cmd_field(args: argparse.Namespace) -> int:
     else:
         report = run_field(policies, Path(args.out), plan, port=args.port, status=status)
     out = Path(args.out)
-    human = "\n".join(
-        [f"field report: {out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"]
-        + [f"  warning: {w}" for w in report.get("warnings", [])]
-        + [f"  {v}" for v in report["verdicts"]]
-    )
-    emit(args, report, human)
+    files = f"{out / 'report.md'} (report.json, tracking_error.png, latent.png, one .mcap per policy)"
+    emit(args, report, _field_summary(f"field report: {files}", report))
     return EXIT_OK
 
 

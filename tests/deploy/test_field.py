@@ -182,7 +182,8 @@ def test_a_slow_link_is_named_with_its_reasons():
     assert ok == {"rtt_p50_ms": 3.0, "rtt_p99_ms": 9.0, "late_ticks": 3, "late_share": 0.003, "slow": []}
     late = _link_quality({"rtt_p50_us": 3000.0, "rtt_p99_us": 9000.0, "late_ticks": 30}, 1000, 0.05)
     assert late["slow"] == ["30 of 1000 ticks ran late (3.0%, more than 1%)"]
-    rtt = _link_quality({"rtt_p50_us": 20000.0, "rtt_p99_us": 40000.0, "late_ticks": 0}, 1000, 0.05)
-    assert rtt["slow"] == ["round trip p99 40.0 ms, more than 0.5 x the 50 ms control period"]
+    rtt = _link_quality({"rtt_p50_us": 20000.0, "rtt_p99_us": 61000.0, "late_ticks": 0}, 1000, 0.05)
+    assert rtt["slow"] == ["round trip p99 61.0 ms, more than the 50 ms control period"]
+    assert _link_quality({"rtt_p50_us": 900.0, "rtt_p99_us": 10500.0, "late_ticks": 1}, 1000, 0.02)["slow"] == []
     assert _link_quality({"rtt_p50_us": float("nan"), "rtt_p99_us": float("nan"), "late_ticks": 0}, 10, 0.05)["slow"] == []
     assert _link_quality({}, 1000, 0.05) == {}
