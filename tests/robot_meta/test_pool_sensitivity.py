@@ -51,3 +51,12 @@ def test_bad_input_is_named():
     assert "--kg" in _run("--pair", "0.5,0.2").stderr
     assert "'0.5'" in _run("--kg", "10", "--pair", "0.5").stderr
     assert "no pairs" in _run().stderr
+
+
+def test_the_committed_reports_reproduce_the_documented_11_pair_verdict():
+    """The thirty-second and thirty-third sessions' pairs (seeds 0-2, 14-19M env steps) joined to the 8 above:
+    docs/commands.md and the README quote this verdict."""
+    reports = ["p24_sensitivity_rma_runner_x4.json", "p32_sensitivity_runner_x2.json", "p33_sensitivity_runner_s2.json"]
+    v = _verdict(*(str(ROOT / "docs" / "results" / r) for r in reports), *PAIRS_0_3)
+    assert v["training_seeds"] == 11 and v["status"] == "passes" and round(v["ratio_at_heaviest"], 2) == 2.29
+    assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [0.021, 0.269]
