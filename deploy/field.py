@@ -617,6 +617,12 @@ def build_report(out: Path, logs: dict[str, Path]) -> dict[str, Any]:
     return report
 
 
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A field report's warnings (a slow link), then its verdicts, a line each: what `field`, `log report` and the
+    demo print under their own headings."""
+    return [f"warning: {w}" for w in report.get("warnings", [])] + [f"verdict: {v}" for v in report["verdicts"]]
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table's lines: the header, its separator, one line per row of cells."""
     return [f"| {' | '.join(header)} |", "|" + "---|" * len(header), *(f"| {' | '.join(r)} |" for r in rows)]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from deploy.control import DeployConfig, Deployment
-from deploy.field import FieldPlan, run_field
+from deploy.field import FieldPlan, run_field, summary_lines
 from deploy.manifest import PolicyManifest
 from deploy.telemetry import TelemetryLog
 from firmware_bridge.virtual_robot import FirmwareConfig, VirtualFirmware
@@ -222,8 +222,7 @@ def _field_lines(report: dict[str, Any], names: tuple[str, ...], scale: float, f
                     f"hold (true {entry['payload_kg']:g}), "
                     f"{'not within 20%' if st is None else f'within 20% after {st:.1f} s'}"
                 )
-    warnings = [f"warning: {w}" for w in report.get("warnings", [])]
-    return [*lines, "", *warnings, *[f"verdict: {v}" for v in report["verdicts"]], ""]
+    return [*lines, "", *summary_lines(report), ""]
 
 
 def _train_max_kg(manifest: PolicyManifest) -> float:

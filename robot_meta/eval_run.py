@@ -205,15 +205,19 @@ TEACHER_BASELINES = {
 }
 
 
-def teacher_baseline(run_dir: Path, role: str, family_name: str) -> tuple[Method, dict[str, Any]]:
+def teacher_baseline(
+    run_dir: Path, role: str, family_name: str, loaded: tuple[Any, dict[str, Any]] | None = None
+) -> tuple[Method, dict[str, Any]]:
     """DR or the oracle from an RMA run's teacher (`--dr-runs`, `--oracle-runs`): the same PPO, networks and
     budget as RMA itself, which on the runner is a stronger learner than SB3's PPO (docs/belief.md). DR: a run
     trained with privileged=false on the training tasks; the oracle: privileged (the default) with
-    task_range=evaluated, told the true parameters over the oracle's tasks. Returns the method, named `role`,
-    and what the report records about where it came from. Raises RunDirError naming a run that is neither."""
+    task_range=evaluated, told the true parameters over the oracle's tasks. `loaded`: what `load_run(run_dir)`
+    returned, for a caller that already loaded the run (it is not loaded again). Returns the method, named
+    `role`, and what the report records about where it came from. Raises RunDirError naming a run that is
+    neither."""
     if role not in TEACHER_BASELINES:
         raise RunDirError(f"a teacher baseline is one of {', '.join(TEACHER_BASELINES)}, got {role!r}")
-    algorithm, record = load_run(run_dir)
+    algorithm, record = loaded if loaded is not None else load_run(run_dir)
     (privileged, task_range), how = TEACHER_BASELINES[role]
     kind = (getattr(algorithm.cfg, "privileged", None), getattr(algorithm.cfg, "task_range", None))
     if record["algo"] != "rma" or kind != (privileged, task_range):

@@ -39,7 +39,7 @@ def main() -> None:
         kind = (algorithm.cfg.privileged, algorithm.cfg.task_range)
         roles = [role for role, (k, _) in TEACHER_BASELINES.items() if k == kind]
         if roles and algorithm.iteration <= algorithm.cfg.teacher_iterations:  # as eval --dr-runs/--oracle-runs
-            methods = [teacher_baseline(run, roles[0], record["task"])[0]]
+            methods = [teacher_baseline(run, roles[0], record["task"], loaded=(algorithm, record))[0]]
         for method in methods:
             for latency in args.latency:
                 for noise in args.noise:

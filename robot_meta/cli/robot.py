@@ -195,8 +195,9 @@ def cmd_log_recover(args: argparse.Namespace) -> int:
 
 def _field_summary(head: str, report: dict[str, Any]) -> str:
     """What `field` and `log report` print: where the report is, its warnings (a slow link), then its verdicts."""
-    warnings = [f"  warning: {w}" for w in report.get("warnings", [])]
-    return "\n".join([head, *warnings, *[f"  {v}" for v in report["verdicts"]]])
+    from deploy.field import summary_lines
+
+    return "\n".join([head, *[f"  {line}" for line in summary_lines(report)]])
 
 
 def cmd_log_report(args: argparse.Namespace) -> int:

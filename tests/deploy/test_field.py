@@ -187,3 +187,12 @@ def test_a_slow_link_is_named_with_its_reasons():
     assert _link_quality({"rtt_p50_us": 900.0, "rtt_p99_us": 10500.0, "late_ticks": 1}, 1000, 0.02)["slow"] == []
     assert _link_quality({"rtt_p50_us": float("nan"), "rtt_p99_us": float("nan"), "late_ticks": 0}, 10, 0.05)["slow"] == []
     assert _link_quality({}, 1000, 0.05) == {}
+
+
+def test_warnings_print_above_the_verdicts():
+    """`field`, `log report` and the demo print one summary: each slow link's warning, then each verdict."""
+    from deploy.field import summary_lines
+
+    report = {"warnings": ["dr: the link fell behind (x)"], "verdicts": ["9 kg: a", "12 kg: b"]}
+    assert summary_lines(report) == ["warning: dr: the link fell behind (x)", "verdict: 9 kg: a", "verdict: 12 kg: b"]
+    assert summary_lines({"verdicts": ["9 kg: a"]}) == ["verdict: 9 kg: a"]
