@@ -1,7 +1,7 @@
 """Paired comparison of two methods from two `robot-meta eval` reports (the same family, split and --repeats):
 per seed present in both, the last episode's return, the online steady error and the online excess over the
 oracle (steady part), method A minus method B on the same tasks and starts, with eval's 95% bootstrap interval
-(`_paired_ci`).
+(`_paired_ci`); and each method's median adaptation time with a 95% bootstrap interval over runs.
 
     python docs/scripts/paired_evals.py A.json:METHOD B.json:METHOD [--seeds 0,1] [--region extrapolation]
         [--b-scale 0.5]
@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from robot_meta.eval_run import _paired_ci
+from robot_meta.eval_run import _bootstrap_rows, _paired_ci
 
 
 def _rows(paths: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
@@ -72,9 +72,24 @@ def main() -> None:
         print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
     for name, rows in ((ma, a), (mb, b)):
         times = np.concatenate([rows[s]["adaptation_time_s"] for s in common])
+        lo, hi = median_ci(times)
         print(
-            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s ({np.isfinite(times).sum()}/{times.size} settled)"
+            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s [{lo:.2f}, {hi:.2f}] "
+            f"({np.isfinite(times).sum()}/{times.size} settled)"
         )
+
+
+def median_ci(times: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the median adaptation time (s) over runs, as eval reports the median: over the
+    runs that settled (a run that never settles is NaN). Resamples with eval's fixed generator. A resample in
+    which no run settled has no median and counts as slower than any (inf)."""
+    idx = _bootstrap_rows(times.size, n_boot)
+    samples = times[idx]
+    settled = np.isfinite(samples).any(1)
+    meds = np.full(n_boot, np.inf)
+    meds[settled] = np.nanmedian(samples[settled], 1)
+    # order statistics, not interpolated (a resample's median may be inf), the outer one on each side
+    return float(np.percentile(meds, 2.5, method="lower")), float(np.percentile(meds, 97.5, method="higher"))
 
 
 if __name__ == "__main__":

@@ -47,3 +47,17 @@ def test_a_compacted_report_keeps_every_per_run_number():
     online = kept["per_seed"][0]["online"]
     assert set(online) == {"rl2", "prior_only", "dr", "oracle"} and all("errors" not in r for r in online.values())
     assert len(online["rl2"]["excess_steady"]) == len(kept["per_seed"][0]["online_regions"]) == 45
+
+
+def test_the_median_adaptation_time_has_an_interval(capsys, monkeypatch):
+    """The runner's time bar (median under 1 s) over seeds 0-1 with its bootstrap interval; runs that never
+    settle do not enter the median, and a resample where none settled counts as never."""
+    reports = "p33_eval_rl2_s0.json,p33_eval_rl2_s1.json"
+    out = _paired(capsys, monkeypatch, f"{reports}:rl2", f"{reports}:dr", "--region", "extrapolation")
+    assert "  rl2 adaptation time: median 0.45 s [0.30, 0.85] (67/70 settled)" in out, out
+    median_ci = runpy.run_path(str(ROOT / "docs" / "scripts" / "paired_evals.py"))["median_ci"]
+    import numpy as np
+
+    assert median_ci(np.array([0.5, 0.5, 0.5])) == (0.5, 0.5)
+    lo, hi = median_ci(np.array([np.nan, np.nan, 0.2]))
+    assert lo == 0.2 and hi == np.inf
