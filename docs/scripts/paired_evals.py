@@ -3,6 +3,11 @@ per seed present in both, the last episode's return, the online steady error and
 oracle (steady part), method A minus method B on the same tasks and starts, with eval's 95% bootstrap interval
 (`_paired_ci`); and each method's median adaptation time with a 95% bootstrap interval over runs.
 
+`excess_steady` is the excess over the oracle after the payload changes mid-episode (the steady part, past the
+first 2 s); `start_excess_steady` the excess over the oracle of the steady error, in the runs that carry the
+payload from the start (eval's `steady` runs, from the change time on): there too the policy was never told the
+payload and had the first part of the episode to infer it.
+
     python docs/scripts/paired_evals.py A.json:METHOD B.json:METHOD [--seeds 0,1] [--region extrapolation]
         [--b-scale 0.5]
 
@@ -43,6 +48,9 @@ def _rows(paths: str, method: str, seeds: list[int] | None, region: str | None) 
         }
         if "excess_steady" in online:  # the oracle has none: it is the reference
             rows["excess_steady"] = np.array(online["excess_steady"], float)[keep_online]
+            # the same excess where the payload is on from the start (eval's `steady` runs, after the change time)
+            oracle = np.array(entry["online"]["oracle"]["steady_error"], float)[keep_online]
+            rows["start_excess_steady"] = rows["steady_error"] - oracle
         out[entry["seed"]] = rows
     return out
 
@@ -63,7 +71,7 @@ def main() -> None:
         raise SystemExit(f"no seed in both ({sorted(a)} and {sorted(b)})")
     scale = "" if args.b_scale == 1.0 else f"{args.b_scale:g} x "
     print(f"{ma} ({pa}) minus {scale}{mb} ({pb}), seeds {common}" + (f", payload {args.region}" if args.region else ""))
-    for key in ("return", "steady_error", "excess_steady"):
+    for key in ("return", "steady_error", "excess_steady", "start_excess_steady"):
         if not all(key in a[s] and key in b[s] for s in common):
             continue
         means = f"A {np.mean(np.concatenate([a[s][key] for s in common])):+.3f}, B {np.mean(np.concatenate([b[s][key] for s in common])):+.3f}"

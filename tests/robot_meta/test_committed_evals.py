@@ -30,14 +30,33 @@ def _paired(capsys, monkeypatch, *argv: str) -> list[str]:
             "rl2",
             "  excess_steady: -0.010 [-0.086, +0.065] (n=70; A +0.001, B +0.022)",
         ),
+        # seeds 0-2, seed 2 against the thirty-third session's pair (thirty-fourth session)
+        (
+            "p33_eval_rl2_s0.json,p33_eval_rl2_s1.json,p34_eval_rl2_s2.json",
+            "rl2",
+            "  excess_steady: -0.007 [-0.061, +0.050] (n=105; A +0.006, B +0.027)",
+        ),
+        # the same runs, where the payload is on from the start
+        (
+            "p33_eval_rl2_s0.json,p33_eval_rl2_s1.json,p34_eval_rl2_s2.json",
+            "rl2",
+            "  start_excess_steady: -0.047 [-0.104, +0.005] (n=105; A +0.036, B +0.166)",
+        ),
+        # the arm's student trained with the bound from the start, seed 0 (thirty-fourth session)
+        ("p34_eval_armBT_s0.json", "rma", "  excess_steady: +0.003 [+0.002, +0.004] (n=30; A +0.007, B +0.008)"),
     ],
-    ids=["arm_bounded_student", "runner_rl2_s01"],
+    ids=["arm_bounded_student", "runner_rl2_s01", "runner_rl2_s012", "runner_rl2_s012_from_start", "arm_bound_trained_s0"],
 )
 def test_a_kept_report_reproduces_its_quoted_excess_verdict(capsys, monkeypatch, reports, method, quoted):
     out = _paired(capsys, monkeypatch, f"{reports}:{method}", f"{reports}:dr", "--region", "extrapolation", "--b-scale", "0.5")
     assert quoted in out, out
-    summary = next(f for f in RESULTS.glob("p3[13]_paired*.txt") if quoted in f.read_text())
-    assert summary.name in ("p31_paired_x3.txt", "p33_paired_rl2_runner_x2.txt")
+    summary = next(f for f in RESULTS.glob("p3[134]_paired*.txt") if quoted in f.read_text())
+    assert summary.name in (
+        "p31_paired_x3.txt",
+        "p33_paired_rl2_runner_x2.txt",
+        "p34_paired_rl2_runner_x3.txt",
+        "p34_paired_armBT_s0.txt",
+    )
 
 
 def test_a_compacted_report_keeps_every_per_run_number():
