@@ -517,6 +517,7 @@ def aggregate(
             errs = np.concatenate([np.array(r["online"][name]["errors"]) for r in per_seed], 0)
             o = online_runs[name] = {k: [x for r in per_seed for x in r["online"][name].get(k, [])] for k in ONLINE_KEYS}
             adapt = o["adaptation_time_s"]
+            times = np.array([np.nan if x is None else x for x in adapt], dtype=float)  # NaN: never settled
             entry = {
                 "error_mean": errs.mean(0).tolist(),
                 "error_std": errs.std(0).tolist(),
@@ -524,7 +525,7 @@ def aggregate(
                     k: summarize(np.array(o[k], dtype=float))
                     for k in ("pre_error", "post_error", "peak_error", "steady_error")
                 },
-                "adaptation_time_s": summarize(np.array([np.nan if x is None else x for x in adapt], dtype=float)),
+                "adaptation_time_s": {**summarize(times), "median_ci95": _median_ci(times)},
                 "adapted": f"{sum(x is not None for x in adapt)}/{len(adapt)}",
             }
             for k in ("excess_first", "excess_steady"):
@@ -599,6 +600,20 @@ def _paired_ci(diff: np.ndarray, n_boot: int = 2000) -> dict[str, Any]:
         "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
         "n": int(d.size),
     }
+
+
+def _median_ci(times: np.ndarray, n_boot: int = 2000) -> list[float | None]:
+    """95% bootstrap interval over runs of the median adaptation time (s), the median as the report gives it:
+    over the runs that settled (NaN: never settled). A resample in which no run settled has no median and counts
+    as slower than any; an end of the interval there is None (never). Order statistics, the outer one on each
+    side, as a resample's median may be infinite. Fixed generator: same report, same interval."""
+    t = np.asarray(times, dtype=float)
+    samples = t[_bootstrap_rows(t.size, n_boot)]
+    settled = np.isfinite(samples).any(1)
+    meds = np.full(n_boot, np.inf)
+    meds[settled] = np.nanmedian(samples[settled], 1)
+    ends = (np.percentile(meds, 2.5, method="lower"), np.percentile(meds, 97.5, method="higher"))
+    return [float(x) if np.isfinite(x) else None for x in ends]
 
 
 def _gap_ci(adapted: np.ndarray, dr: np.ndarray, oracle: np.ndarray, n_boot: int = 2000) -> list[float] | None:

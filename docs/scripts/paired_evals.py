@@ -26,7 +26,7 @@ import json
 
 import numpy as np
 
-from robot_meta.eval_run import _bootstrap_rows, _paired_ci
+from robot_meta.eval_run import _median_ci, _paired_ci
 
 
 def _rows(paths: str, method: str, seeds: list[int] | None, region: str | None) -> dict[int, dict]:
@@ -80,24 +80,11 @@ def main() -> None:
         print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
     for name, rows in ((ma, a), (mb, b)):
         times = np.concatenate([rows[s]["adaptation_time_s"] for s in common])
-        lo, hi = median_ci(times)
+        lo, hi = ("never" if x is None else f"{x:.2f}" for x in _median_ci(times))
         print(
-            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s [{lo:.2f}, {hi:.2f}] "
+            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s [{lo}, {hi}] "
             f"({np.isfinite(times).sum()}/{times.size} settled)"
         )
-
-
-def median_ci(times: np.ndarray, n_boot: int = 2000) -> tuple[float, float]:
-    """95% bootstrap interval of the median adaptation time (s) over runs, as eval reports the median: over the
-    runs that settled (a run that never settles is NaN). Resamples with eval's fixed generator. A resample in
-    which no run settled has no median and counts as slower than any (inf)."""
-    idx = _bootstrap_rows(times.size, n_boot)
-    samples = times[idx]
-    settled = np.isfinite(samples).any(1)
-    meds = np.full(n_boot, np.inf)
-    meds[settled] = np.nanmedian(samples[settled], 1)
-    # order statistics, not interpolated (a resample's median may be inf), the outer one on each side
-    return float(np.percentile(meds, 2.5, method="lower")), float(np.percentile(meds, 97.5, method="higher"))
 
 
 if __name__ == "__main__":

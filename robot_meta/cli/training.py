@@ -161,10 +161,12 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
                 if "excess_first" in o
                 else ""
             )
+            ci = ad.get("median_ci95")  # reports written before it have none
+            ci_s = "" if ci is None else " [" + ", ".join("never" if x is None else f"{x:.2f}" for x in ci) + "]"
             lines.append(
                 f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
                 f"{o['peak_error']['mean']:.3f}  steady {o['steady_error']['mean']:.3f}  adaptation median "
-                f"{ad['median']:.2f} s ({o['adapted']} settled){excess}"
+                f"{ad['median']:.2f} s{ci_s} ({o['adapted']} settled){excess}"
             )
     if "belief" in report:
         b = report["belief"]["payload_r2"]
