@@ -3,7 +3,8 @@
 Each report comes from `robot-meta eval` (the shared protocol, same held-out tasks); the table gives, per
 algorithm, the return of episode 1 and episode K (mean ± spread over tasks, seeds counted), prior-only,
 what the carried memory is worth (episode K minus prior-only's, paired), and the online adaptation after the
-mid-episode payload change; baselines (DR, oracle) come from whichever report has them.
+mid-episode payload change (median time with its interval, excess over the oracle in the first 2 s and after);
+baselines (DR, oracle) come from whichever report has them.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def comparison(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 # reports written before the adaptation time existed have none: shown as "-"
                 "online_adapted": on.get("adapted"),
                 "online_adaptation_median_s": (on.get("adaptation_time_s") or {}).get("median"),
+                # its 95% bootstrap interval over runs ([lo, None]: some resamples never settled); older reports lack it
+                "online_adaptation_ci95": (on.get("adaptation_time_s") or {}).get("median_ci95"),
                 "online_excess_first": _mean(on.get("excess_first")),
+                "online_excess_steady": _mean(on.get("excess_steady")),
             }
         )
         for b in ("dr", "oracle", "scratch_1x", "scratch_100x"):
@@ -79,6 +83,15 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
     return "-" if x is None or not np.isfinite(x) else format(x, fmt)
 
 
+def _adapt(r: dict[str, Any]) -> str:
+    """The median adaptation time (s) with its interval when the report has one: `0.80 [0.35, 1.05]`."""
+    ci = r.get("online_adaptation_ci95")
+    if ci is None:
+        return _num(r["online_adaptation_median_s"])
+    ends = ", ".join("never" if x is None else f"{x:.2f}" for x in ci)
+    return f"{_num(r['online_adaptation_median_s'])} [{ends}]"
+
+
 def _paired(diff: dict[str, float] | None) -> str:
     """A paired difference (the rise, or the gain over prior-only) as mean ± s.e."""
     return f"{diff['mean']:+.1f} ± {diff['se']:.1f}" if diff else "-"
@@ -88,7 +101,8 @@ def table(c: dict[str, Any]) -> str:
     lines = [
         f"{c['task']}: return by episode on the held-out tasks (mean ± std over tasks), online = mid-episode payload change",
         f"{'method':<14} {'seeds':>5} {'episode 1':>10} {'episode ' + str(c['episodes']):>16} {'prior-only':>11} "
-        f"{'online err pre/post':>20} {'settled':>8} {'adapt s':>8} {'excess 2s':>9} {'rise K-1 ± s.e.':>16} "
+        f"{'online err pre/post':>20} {'settled':>8} {'adapt s [95%]':>18} {'excess 2s':>9} {'excess after':>12} "
+        f"{'rise K-1 ± s.e.':>16} "
         f"{'K vs prior-only':>16} {'runs/task':>9}",
     ]
     for r in c["algorithms"]:
@@ -97,8 +111,8 @@ def table(c: dict[str, Any]) -> str:
         prior = f"{r['prior_only']:.1f}" if r["prior_only"] is not None else "-"
         lines.append(
             f"{r['algo']:<14} {len(r['seeds'] or []):>5} {r['first']:>10.1f} {r['last']:>9.1f} ± {r['last_std']:<5.1f}"
-            f" {prior:>11} {online:>20} {r['online_adapted'] or '-':>8} {_num(r['online_adaptation_median_s']):>8}"
-            f" {_num(r['online_excess_first'], '+.3f'):>9}"
+            f" {prior:>11} {online:>20} {r['online_adapted'] or '-':>8} {_adapt(r):>18}"
+            f" {_num(r['online_excess_first'], '+.3f'):>9} {_num(r['online_excess_steady'], '+.3f'):>12}"
             f" {_paired(r.get('rise')):>16} {_paired(r.get('vs_prior_only')):>16} {r.get('repeats', 1):>9}"
         )
     for name, b in c["baselines"].items():

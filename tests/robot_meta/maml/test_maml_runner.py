@@ -81,6 +81,10 @@ def test_maml_cli_train_eval_export_compare(tmp_path, capsys):
     assert [r["algo"] for r in c["algorithms"]] == ["maml", "maml"] and png.stat().st_size > 10_000
     assert c["algorithms"][0]["rise"]["n"] == out["n_test_tasks"] and c["algorithms"][0]["repeats"] == 1
     assert c["algorithms"][0]["vs_prior_only"] == out["episodic"]["maml"]["vs_prior_only"]
+    # the online adaptation as eval gave it: the median time's interval; no oracle, so no excess over it
+    ci = out["online"]["maml"]["adaptation_time_s"]["median_ci95"]
+    assert c["algorithms"][0]["online_adaptation_ci95"] == ci and len(ci) == 2
+    assert c["algorithms"][0]["online_excess_steady"] is None
     assert main(["compare", str(tmp_path / "nope.json")]) == 2
 
 
