@@ -60,3 +60,16 @@ def test_the_committed_reports_reproduce_the_documented_11_pair_verdict():
     v = _verdict(*(str(ROOT / "docs" / "results" / r) for r in reports), *PAIRS_0_3)
     assert v["training_seeds"] == 11 and v["status"] == "passes" and round(v["ratio_at_heaviest"], 2) == 2.29
     assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [0.021, 0.269]
+
+
+def test_seed_3s_pair_leaves_the_verdict_passing_over_12():
+    """The thirty-fourth session's pair (seed 3, 19.4M and 19.7M env steps, 1.76x at 10 kg) joined to the 11."""
+    reports = [
+        "p24_sensitivity_rma_runner_x4.json",
+        "p32_sensitivity_runner_x2.json",
+        "p33_sensitivity_runner_s2.json",
+        "p34_sensitivity_runner_s3.json",
+    ]
+    v = _verdict(*(str(ROOT / "docs" / "results" / r) for r in reports), *PAIRS_0_3)
+    assert v["training_seeds"] == 12 and v["status"] == "passes" and round(v["ratio_at_heaviest"], 2) == 2.26
+    assert [round(x, 3) for x in v["margin_at_heaviest_ci95"]] == [0.021, 0.249]
