@@ -42,10 +42,23 @@ def _paired(capsys, monkeypatch, *argv: str) -> list[str]:
             "rl2",
             "  start_excess_steady: -0.047 [-0.104, +0.005] (n=105; A +0.036, B +0.166)",
         ),
+        # seeds 0-3, seed 3 against its own pair of the thirty-fourth session
+        (
+            "p33_eval_rl2_s0.json,p33_eval_rl2_s1.json,p34_eval_rl2_s2.json,p34_eval_rl2_s3.json",
+            "rl2",
+            "  excess_steady: -0.008 [-0.053, +0.036] (n=140; A +0.026, B +0.069)",
+        ),
         # the arm's student trained with the bound from the start, seed 0 (thirty-fourth session)
         ("p34_eval_armBT_s0.json", "rma", "  excess_steady: +0.003 [+0.002, +0.004] (n=30; A +0.007, B +0.008)"),
     ],
-    ids=["arm_bounded_student", "runner_rl2_s01", "runner_rl2_s012", "runner_rl2_s012_from_start", "arm_bound_trained_s0"],
+    ids=[
+        "arm_bounded_student",
+        "runner_rl2_s01",
+        "runner_rl2_s012",
+        "runner_rl2_s012_from_start",
+        "runner_rl2_s0123",
+        "arm_bound_trained_s0",
+    ],
 )
 def test_a_kept_report_reproduces_its_quoted_excess_verdict(capsys, monkeypatch, reports, method, quoted):
     out = _paired(capsys, monkeypatch, f"{reports}:{method}", f"{reports}:dr", "--region", "extrapolation", "--b-scale", "0.5")
@@ -55,6 +68,7 @@ def test_a_kept_report_reproduces_its_quoted_excess_verdict(capsys, monkeypatch,
         "p31_paired_x3.txt",
         "p33_paired_rl2_runner_x2.txt",
         "p34_paired_rl2_runner_x3.txt",
+        "p34_paired_rl2_runner_x4.txt",
         "p34_paired_armBT_s0.txt",
     )
 
