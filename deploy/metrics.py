@@ -140,6 +140,12 @@ def settle_times(
     return out
 
 
+def interval_text(ci: list[float | None]) -> str:
+    """A median adaptation time's interval as reports print it, `[0.35, 1.05]`; an open end (None: some
+    resamples never settled) reads `never`."""
+    return "[" + ", ".join("never" if x is None else f"{x:.2f}" for x in ci) + "]"
+
+
 def summarize(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from deploy.metrics import interval_text
+
 
 def load_reports(paths: list[Path]) -> list[dict[str, Any]]:
     reports = []
@@ -88,8 +90,7 @@ def _adapt(r: dict[str, Any]) -> str:
     ci = r.get("online_adaptation_ci95")
     if ci is None:
         return _num(r["online_adaptation_median_s"])
-    ends = ", ".join("never" if x is None else f"{x:.2f}" for x in ci)
-    return f"{_num(r['online_adaptation_median_s'])} [{ends}]"
+    return f"{_num(r['online_adaptation_median_s'])} {interval_text(ci)}"
 
 
 def _paired(diff: dict[str, float] | None) -> str:

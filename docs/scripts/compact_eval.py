@@ -1,9 +1,10 @@
 """Copy a `robot-meta eval` report without its per-tick error series, so that it can be kept in docs/results.
 
 A report holds every online run's error at every tick (about 1 MB a seed on the runner), which only the report's
-own plot draws. Everything else stays (`robot-meta compare` reads a compacted report): the per-run online numbers (steady error, excess over the oracle,
-adaptation time), episodic returns, regions, the belief probe and the summary, which is what
-docs/scripts/paired_evals.py reads, so reports of runs that are later lost can still be pooled with new ones.
+own plot draws. Everything else stays (`robot-meta compare` reads a compacted report): the per-run online numbers
+(steady error, excess over the oracle, adaptation time), episodic returns, regions, the belief probe and the
+summary, which is what docs/scripts/paired_evals.py reads, so reports of runs that are later lost can still be
+pooled with new ones.
 
     python docs/scripts/compact_eval.py REPORT.json OUT.json
 """

@@ -26,6 +26,7 @@ import json
 
 import numpy as np
 
+from deploy.metrics import interval_text
 from robot_meta.eval_run import _median_ci, _paired_ci
 
 
@@ -80,9 +81,8 @@ def main() -> None:
         print(f"  {key}: {ci['mean']:+.3f} [{ci['ci95'][0]:+.3f}, {ci['ci95'][1]:+.3f}] (n={ci['n']}; {means})")
     for name, rows in ((ma, a), (mb, b)):
         times = np.concatenate([rows[s]["adaptation_time_s"] for s in common])
-        lo, hi = ("never" if x is None else f"{x:.2f}" for x in _median_ci(times))
         print(
-            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s [{lo}, {hi}] "
+            f"  {name} adaptation time: median {np.nanmedian(times):.2f} s {interval_text(_median_ci(times))} "
             f"({np.isfinite(times).sum()}/{times.size} settled)"
         )
 

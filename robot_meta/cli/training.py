@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.metrics import interval_text
 from robot_meta.cli.common import (
     EXIT_OK,
     UsageError,
@@ -162,7 +163,7 @@ def eval_text(report: dict[str, Any], files: dict[str, str]) -> str:
                 else ""
             )
             ci = ad.get("median_ci95")  # reports written before it have none
-            ci_s = "" if ci is None else " [" + ", ".join("never" if x is None else f"{x:.2f}" for x in ci) + "]"
+            ci_s = "" if ci is None else f" {interval_text(ci)}"
             lines.append(
                 f"  {name:<12} pre {o['pre_error']['mean']:.3f}  post {o['post_error']['mean']:.3f}  peak "
                 f"{o['peak_error']['mean']:.3f}  steady {o['steady_error']['mean']:.3f}  adaptation median "
